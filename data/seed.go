@@ -1,0 +1,36 @@
+package data
+
+import "math/rand/v2"
+
+// Random streams: each use of a seed draws from its own stream so that, e.g.,
+// the epoch order and the augmentation of batch 0 are unrelated. The top
+// four bits tag the use; epoch and batch numbers fill the rest.
+const (
+	streamSyntheticPatterns uint64 = 1 << 60
+	streamSyntheticTrain    uint64 = 2 << 60
+	streamSyntheticTest     uint64 = 3 << 60
+	streamSubset            uint64 = 4 << 60
+	streamOrder             uint64 = 5 << 60
+	streamBatch             uint64 = 6 << 60
+)
+
+// batchStream is the stream of batch k of an epoch (28 bits of epoch, 32 of
+// batch number).
+func batchStream(epoch, k int) uint64 {
+	return streamBatch | uint64(epoch&(1<<28-1))<<32 | uint64(uint32(k))
+}
+
+// newRand derives an independent generator for (seed, stream), so different
+// uses of one seed (order, augmentation, patterns) do not share draws.
+func newRand(seed int64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(splitmix(uint64(seed)), splitmix(stream^0x6a09e667f3bcc909)))
+}
+
+// splitmix scrambles a 64-bit value (SplitMix64's finaliser) so nearby
+// seeds give unrelated generator states.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
