@@ -27,7 +27,7 @@ func idxBytes(magic uint32, dims []uint32, payload []byte) []byte {
 	return buf.Bytes()
 }
 
-func gzipBytes(t *testing.T, raw []byte) []byte {
+func gzipBytes(t testing.TB, raw []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -37,7 +37,7 @@ func gzipBytes(t *testing.T, raw []byte) []byte {
 	return buf.Bytes()
 }
 
-func writeFile(t *testing.T, path string, raw []byte) string {
+func writeFile(t testing.TB, path string, raw []byte) string {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, raw, 0o644))
@@ -63,7 +63,7 @@ func idxFixture(n, h, w, classes int) (images, labels []byte) {
 
 // writeMNISTDir writes both splits with the standard names; gz picks
 // gzipped files with a .gz ending, as Debian ships them.
-func writeMNISTDir(t *testing.T, dir string, nTrain, nTest int, gz bool) {
+func writeMNISTDir(t testing.TB, dir string, nTrain, nTest int, gz bool) {
 	t.Helper()
 	for _, s := range []struct {
 		prefix string
@@ -96,7 +96,7 @@ func cifarRecords(n int, cifar100 bool, classes int) []byte {
 }
 
 // writeImage saves img as PNG or JPEG (by the path's ending).
-func writeImage(t *testing.T, path string, img image.Image) {
+func writeImage(t testing.TB, path string, img image.Image) {
 	t.Helper()
 	var buf bytes.Buffer
 	switch filepath.Ext(path) {

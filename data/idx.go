@@ -2,6 +2,7 @@ package data
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -88,10 +89,13 @@ func readIDX(path string, wantMagic uint32) (dims []int, payload []uint8, err er
 		}
 		return nil, nil, fmt.Errorf("trailing data: header says %v = %d data bytes, file has %d", dims, total, plainSize-headerBytes)
 	}
-	payload = make([]uint8, total)
-	if n, err := io.ReadFull(r, payload); err != nil {
+	// A gzipped file's size says nothing about its content, so grow the
+	// buffer as data arrives rather than trusting the header up front.
+	buf := bytes.NewBuffer(make([]byte, 0, min(total, 1<<26)))
+	if n, err := io.CopyN(buf, r, total); err != nil {
 		return nil, nil, fmt.Errorf("truncated: header says %v = %d data bytes, read %d: %w", dims, total, n, err)
 	}
+	payload = buf.Bytes()
 	// Reading to EOF also makes gzip verify its checksum.
 	var one [1]byte
 	if n, err := r.Read(one[:]); n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
