@@ -44,6 +44,11 @@ type Trial struct {
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	Error   string             `json:"error,omitempty"`
 
+	// Worker holds (or last held) the trial's lease; the store only accepts
+	// Finish/Fail from it. Attempts counts how often the trial was claimed.
+	Worker   string `json:"worker,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+
 	Spec   json.RawMessage   `json:"spec,omitempty"`   // arch.Spec as JSON
 	Config json.RawMessage   `json:"config,omitempty"` // fully resolved trial config
 	Env    map[string]string `json:"env,omitempty"`    // host, libtorch and robarch versions
