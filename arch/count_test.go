@@ -1,0 +1,69 @@
+package arch
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Known parameter counts: torchvision's for its models, the official
+// RobArch ConfigurableModel's for robarch-s/m/l (which includes SE and the
+// 1000-class head), the usual CIFAR counts for the small-image nets.
+func TestPresetParamsMatchPublishedCounts(t *testing.T) {
+	known := map[string]int64{
+		"resnet18":        11_689_512,
+		"resnet34":        21_797_672,
+		"resnet50":        25_557_032,
+		"resnet101":       44_549_160,
+		"resnet152":       60_192_808,
+		"wide_resnet50_2": 68_883_240,
+		"resnext50_32x4d": 25_028_904,
+		"robarch-s":       26_143_228,
+		"robarch-m":       45_901_928,
+		"robarch-l":       104_065_776,
+		"resnet18-cifar":  11_173_962,
+		"wrn-28-10":       36_479_194,
+	}
+	for name, want := range known {
+		t.Run(name, func(t *testing.T) {
+			s, err := Get(name)
+			require.NoError(t, err)
+			got, err := Params(s)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+func TestMicroIsSmall(t *testing.T) {
+	s, err := Get("micro")
+	require.NoError(t, err)
+	n, err := Params(s)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, int64(250_000))
+	assert.LessOrEqual(t, n, int64(350_000))
+	assert.Equal(t, 1, s.Input.Channels)
+	assert.Equal(t, 28, s.Input.Height)
+	assert.Equal(t, 10, s.Classes)
+}
+
+// torchvision's published GFLOPS (multiply-accumulates, 224×224).
+func TestMACsMatchTorchvision(t *testing.T) {
+	cases := []struct {
+		name  string
+		gmacs float64
+	}{
+		{"resnet18", 1.81}, {"resnet34", 3.66}, {"resnet50", 4.09}, {"resnet101", 7.80},
+		{"resnet152", 11.51}, {"wide_resnet50_2", 11.40}, {"resnext50_32x4d", 4.23},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Get(c.name)
+			require.NoError(t, err)
+			m, err := MACs(s, 0, 0)
+			require.NoError(t, err)
+			assert.InDelta(t, c.gmacs, float64(m)/1e9, 0.006)
+		})
+	}
+}

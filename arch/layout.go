@@ -1,0 +1,287 @@
+package arch
+
+import (
+	"fmt"
+	"math"
+)
+
+// Layout is a spec resolved into concrete layers: every block's widths,
+// groups and strides, and the feature-map size after each part for the
+// spec's input. Counting and building both read it, so they cannot
+// disagree about the network's shape.
+type Layout struct {
+	Spec   Spec // with defaults filled in
+	Stem   StemLayout
+	Stages []StageLayout
+	// FinalNorm is true in pre-activation order: a norm and activation
+	// after the last stage.
+	FinalNorm  bool
+	FinalWidth int
+	Head       Count // the classifier (and FinalNorm)
+	Total      Count
+}
+
+// StemLayout is the resolved stem.
+type StemLayout struct {
+	In, Out, Kernel, Stride, Padding int
+	Norm                             bool // batch norm + ReLU after the conv (post-activation order)
+	MaxPool                          bool
+	OutH, OutW                       int
+	Count                            Count
+}
+
+// StageLayout is one resolved stage.
+type StageLayout struct {
+	Index  int
+	Blocks []BlockLayout
+	OutH   int
+	OutW   int
+	Count  Count
+}
+
+// BlockLayout is one resolved block. Mid is the bottleneck width (the
+// width between the two convolutions of a basic block, equal to Out).
+type BlockLayout struct {
+	Kind       string
+	In, Mid    int
+	Out        int
+	Groups     int
+	Kernel     int
+	Dilation   int
+	Padding    int
+	Stride     int
+	SE         int  // squeeze width, 0 without SE
+	Projection bool // 1×1 projection shortcut
+	InH, InW   int
+	OutH, OutW int
+	Count      Count
+}
+
+// Count is a number of trainable parameters and of multiply-accumulates.
+type Count struct {
+	Params int64
+	MACs   int64
+}
+
+func (c *Count) add(o Count) { c.Params += o.Params; c.MACs += o.MACs }
+
+// convOut is the output size of a convolution (PyTorch's formula).
+func convOut(in, kernel, stride, padding, dilation int) int {
+	span := in + 2*padding - dilation*(kernel-1) - 1
+	if span < 0 {
+		return 0 // the kernel does not fit; Go's division would truncate to 1
+	}
+	return span/stride + 1
+}
+
+// conv counts a convolution without bias applied to an outH×outW output.
+func conv(in, out, kernel, groups, outH, outW int) Count {
+	w := int64(out) * int64(in/groups) * int64(kernel) * int64(kernel)
+	return Count{Params: w, MACs: w * int64(outH) * int64(outW)}
+}
+
+// normParams counts an affine norm layer's weight and bias; identity has
+// none.
+func normParams(kind string, channels int) int64 {
+	if kind == Identity {
+		return 0
+	}
+	return 2 * int64(channels)
+}
+
+// roundHalfEven rounds like Python 3's round(), which the RobArch and
+// pycls code use for bottleneck and squeeze widths.
+func roundHalfEven(x float64) int { return int(math.RoundToEven(x)) }
+
+// BottleneckWidth is round(width × multiplier), rounding halves to even
+// as Python does.
+func BottleneckWidth(width int, multiplier float64) int {
+	return roundHalfEven(float64(width) * multiplier)
+}
+
+// SEWidth is the squeeze width for a block with the given input width.
+func SEWidth(ratio float64, inWidth int) int {
+	if ratio <= 0 {
+		return 0
+	}
+	return roundHalfEven(ratio * float64(inWidth))
+}
+
+// Resolve validates s and resolves it into its Layout at the spec's input
+// size.
+//
+// MACs convention: multiply-accumulates of convolutions and linear layers
+// only (including SE's two 1×1 convolutions on its pooled 1×1 map and the
+// classifier), for one image. Bias additions, norms, activations, pooling,
+// residual and dense additions and SE's channel scaling are not counted,
+// as in fvcore and torchvision's published GFLOPS (ResNet-50 at 224×224:
+// 4.09 G).
+func Resolve(s Spec) (Layout, error) {
+	s = s.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return Layout{}, err
+	}
+	return resolve(s)
+}
+
+// resolve assumes s is defaulted and valid apart from spatial sizes, which
+// it checks.
+func resolve(s Spec) (Layout, error) {
+	var l Layout
+	l.Spec = s
+	b := s.Block
+	pre := b.Order == PreAct
+
+	// Stem.
+	st := StemLayout{In: s.Input.Channels, Out: s.Stem.Width, Kernel: s.Stem.Kernel, Norm: !pre}
+	if s.Stem.Kind == StemPatch {
+		st.Stride = s.Stem.Kernel
+	} else {
+		st.Stride = s.Stem.Stride
+		st.Padding = (s.Stem.Kernel - 1) / 2
+		st.MaxPool = s.Stem.MaxPool
+	}
+	st.OutH = convOut(s.Input.Height, st.Kernel, st.Stride, st.Padding, 1)
+	st.OutW = convOut(s.Input.Width, st.Kernel, st.Stride, st.Padding, 1)
+	if st.OutH < 1 || st.OutW < 1 {
+		return l, fmt.Errorf("input %dx%d is too small for the stem (kernel %d, stride %d)", s.Input.Height, s.Input.Width, st.Kernel, st.Stride)
+	}
+	st.Count = conv(st.In, st.Out, st.Kernel, 1, st.OutH, st.OutW)
+	if st.Norm {
+		st.Count.Params += normParams(BatchNorm, st.Out)
+	}
+	if st.MaxPool {
+		st.OutH = convOut(st.OutH, 3, 2, 1, 1)
+		st.OutW = convOut(st.OutW, 3, 2, 1, 1)
+	}
+	l.Stem = st
+	l.Total.add(st.Count)
+
+	in, h, w := st.Out, st.OutH, st.OutW
+	for si, stage := range s.Stages {
+		sl := StageLayout{Index: si}
+		for bi := 0; bi < stage.Depth; bi++ {
+			bl := BlockLayout{
+				Kind:     stage.Block,
+				In:       in,
+				Out:      stage.Width,
+				Kernel:   stage.Kernel,
+				Dilation: stage.Dilation,
+				Padding:  (stage.Kernel - 1) / 2 * stage.Dilation,
+				Stride:   1,
+				Groups:   1,
+				InH:      h,
+				InW:      w,
+			}
+			if bi == 0 {
+				bl.Stride = stage.Stride
+			}
+			bl.Projection = bl.In != bl.Out || bl.Stride != 1
+			bl.SE = SEWidth(b.SERatio, in)
+			bl.OutH = convOut(h, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+			bl.OutW = convOut(w, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+			if bl.OutH < 1 || bl.OutW < 1 {
+				return l, fmt.Errorf("stages[%d]: a %dx%d feature map is too small for kernel %d, dilation %d, stride %d; use a larger input", si, h, w, bl.Kernel, bl.Dilation, bl.Stride)
+			}
+			if stage.Block == Bottleneck {
+				bl.Mid = BottleneckWidth(stage.Width, stage.BottleneckMultiplier)
+				if stage.GroupWidth > 0 {
+					bl.Groups = bl.Mid / stage.GroupWidth
+				}
+			} else {
+				bl.Mid = stage.Width
+			}
+			bl.Count = blockCount(bl, b)
+			sl.Blocks = append(sl.Blocks, bl)
+			sl.Count.add(bl.Count)
+			in, h, w = bl.Out, bl.OutH, bl.OutW
+		}
+		sl.OutH, sl.OutW = h, w
+		l.Stages = append(l.Stages, sl)
+		l.Total.add(sl.Count)
+	}
+
+	l.FinalWidth = in
+	l.FinalNorm = pre
+	if pre {
+		l.Head.Params += normParams(b.Norms[0], in)
+	}
+	fc := int64(in) * int64(s.Classes)
+	l.Head.Params += fc + int64(s.Classes)
+	l.Head.MACs += fc
+	l.Total.add(l.Head)
+	return l, nil
+}
+
+// blockCount counts one block's parameters and MACs.
+func blockCount(bl BlockLayout, b Block) Count {
+	var c Count
+	pre := b.Order == PreAct
+	hw := func(cnt Count) { c.add(cnt) }
+	if bl.Kind == Bottleneck {
+		// 1×1 at the input resolution, k×k (strided), 1×1.
+		hw(conv(bl.In, bl.Mid, 1, 1, bl.InH, bl.InW))
+		hw(conv(bl.Mid, bl.Mid, bl.Kernel, bl.Groups, bl.OutH, bl.OutW))
+		hw(conv(bl.Mid, bl.Out, 1, 1, bl.OutH, bl.OutW))
+		if pre {
+			c.Params += normParams(b.Norms[0], bl.In) + normParams(b.Norms[1], bl.Mid) + normParams(b.Norms[2], bl.Mid)
+		} else {
+			c.Params += normParams(b.Norms[0], bl.Mid) + normParams(b.Norms[1], bl.Mid) + normParams(b.Norms[2], bl.Out)
+		}
+		if bl.SE > 0 {
+			c.add(seCount(bl.Mid, bl.SE))
+		}
+	} else {
+		hw(conv(bl.In, bl.Mid, bl.Kernel, 1, bl.OutH, bl.OutW))
+		hw(conv(bl.Mid, bl.Out, bl.Kernel, 1, bl.OutH, bl.OutW))
+		if pre {
+			c.Params += normParams(b.Norms[0], bl.In) + normParams(b.Norms[1], bl.Mid)
+		} else {
+			c.Params += normParams(b.Norms[0], bl.Mid) + normParams(b.Norms[1], bl.Out)
+		}
+		if bl.SE > 0 {
+			c.add(seCount(bl.Out, bl.SE))
+		}
+	}
+	if bl.Projection {
+		hw(conv(bl.In, bl.Out, 1, 1, bl.OutH, bl.OutW))
+		c.Params += normParams(b.ShortcutNorm, bl.Out)
+	}
+	return c
+}
+
+// seCount counts squeeze-and-excitation: two 1×1 convolutions with bias
+// on the pooled 1×1 map.
+func seCount(channels, squeeze int) Count {
+	w := 2 * int64(channels) * int64(squeeze)
+	return Count{Params: w + int64(squeeze) + int64(channels), MACs: w}
+}
+
+// Params is the exact number of trainable parameters of the network s
+// describes (norm running statistics and the input normalisation are
+// buffers, not parameters).
+func Params(s Spec) (int64, error) {
+	l, err := Resolve(s)
+	if err != nil {
+		return 0, err
+	}
+	return l.Total.Params, nil
+}
+
+// MACs is the number of multiply-accumulates for one image of size
+// height×width (0 keeps the spec's input size); see Resolve for the
+// convention.
+func MACs(s Spec, height, width int) (int64, error) {
+	s = s.WithDefaults()
+	if height > 0 {
+		s.Input.Height = height
+	}
+	if width > 0 {
+		s.Input.Width = width
+	}
+	l, err := Resolve(s)
+	if err != nil {
+		return 0, err
+	}
+	return l.Total.MACs, nil
+}

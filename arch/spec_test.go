@@ -1,0 +1,188 @@
+package arch_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/archtest"
+)
+
+func TestListHasEveryPreset(t *testing.T) {
+	want := []string{"micro", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
+		"resnext50_32x4d", "robarch-l", "robarch-m", "robarch-s", "wide_resnet50_2", "wrn-28-10"}
+	assert.Equal(t, want, arch.List())
+	for _, name := range want {
+		s, err := arch.Get(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, name, s.Name)
+	}
+}
+
+func TestGetUnknownNamesTheChoices(t *testing.T) {
+	_, err := arch.Get("resnet51")
+	require.ErrorIs(t, err, arch.ErrUnknownPreset)
+	assert.Contains(t, err.Error(), "robarch-s")
+}
+
+func TestGetReturnsIndependentCopies(t *testing.T) {
+	a, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	a.Stages[0].Depth = 99
+	a.Block.Activations[0] = "gelu"
+	b, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	assert.Equal(t, 3, b.Stages[0].Depth)
+	assert.Equal(t, "relu", b.Block.Activations[0])
+}
+
+func TestRobArchPresetsFollowThePaper(t *testing.T) {
+	s, err := arch.Get("robarch-s")
+	require.NoError(t, err)
+	assert.Equal(t, []int{5, 8, 13, 1}, s.Depths())
+	assert.Equal(t, []int{288, 576, 1120, 2160}, s.Widths())
+	assert.Equal(t, arch.Stem{Kind: "conv", Width: 96, Kernel: 7, Stride: 2}, s.Stem)
+	assert.Equal(t, 2, s.Stages[0].Stride)
+	assert.Equal(t, []string{"silu", "silu", "silu"}, s.Block.Activations)
+	assert.Equal(t, []string{"identity", "batchnorm", "batchnorm"}, s.Block.Norms)
+	assert.Equal(t, 0.25, s.Block.SERatio)
+	assert.Equal(t, "relu", s.Block.SEActivation)
+	assert.Equal(t, "robarch", s.Naming)
+}
+
+func TestRoundTripYAMLAndJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	specs := []arch.Spec{archtest.RandomSpec(r), archtest.RandomSpec(r)}
+	for _, name := range arch.List() {
+		s, err := arch.Get(name)
+		require.NoError(t, err)
+		specs = append(specs, s)
+	}
+	dir := t.TempDir()
+	for i, s := range specs {
+		y, err := arch.EncodeYAML(s)
+		require.NoError(t, err)
+		back, err := arch.Parse(y, "yaml")
+		require.NoError(t, err, string(y))
+		assert.Equal(t, s, back, "yaml %d", i)
+
+		j, err := arch.EncodeJSON(s)
+		require.NoError(t, err)
+		path := filepath.Join(dir, "spec.json")
+		require.NoError(t, os.WriteFile(path, j, 0o644))
+		back, err = arch.Load(path)
+		require.NoError(t, err)
+		assert.Equal(t, s, back, "json %d", i)
+	}
+}
+
+func TestParseRejectsUnknownFields(t *testing.T) {
+	_, err := arch.Parse([]byte("stem: {width: 8}\nstages: [{depth: 1, width: 8}]\nblok: {}\n"), "yaml")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "blok")
+	_, err = arch.Parse([]byte(`{"stem": {"width": 8}, "stages": [{"depth": 1, "width": 8, "kernal": 3}]}`), "json")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "kernal")
+}
+
+func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
+	base, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	cases := []struct {
+		name   string
+		change func(*arch.Spec)
+		field  string
+		want   string
+	}{
+		{"negative depth", func(s *arch.Spec) { s.Stages[1].Depth = -1 }, "stages[1].depth", ">= 1"},
+		{"group width", func(s *arch.Spec) { s.Stages[0].GroupWidth = 24 }, "stages[0].group_width", "divisor of the bottleneck width 64"},
+		{"activation", func(s *arch.Spec) { s.Block.Activations[2] = "swish" }, "block.activations[2]", "relu, leaky_relu, elu, gelu, silu, mish, softplus, hardswish, identity"},
+		{"even kernel", func(s *arch.Spec) { s.Stages[3].Kernel = 4 }, "stages[3].kernel", "odd"},
+		{"norm", func(s *arch.Spec) { s.Block.Norms[0] = "instancenorm" }, "block.norms[0]", "batchnorm, groupnorm, identity"},
+		{"shortcut norm", func(s *arch.Spec) { s.Block.ShortcutNorm = "bn" }, "block.shortcut_norm", "batchnorm"},
+		{"order", func(s *arch.Spec) { s.Block.Order = "middle" }, "block.order", "post, pre"},
+		{"se activation", func(s *arch.Spec) { s.Block.SERatio = 0.25; s.Block.SEActivation = "tanh" }, "block.se_activation", "silu"},
+		{"se ratio", func(s *arch.Spec) { s.Block.SERatio = -1 }, "block.se_ratio", "0 (off)"},
+		{"block kind", func(s *arch.Spec) { s.Stages[0].Block = "dense" }, "stages[0].block", "bottleneck, basic"},
+		{"basic groups", func(s *arch.Spec) {
+			s.Stages[0].Block = "basic"
+			s.Stages[0].BottleneckMultiplier = 1
+			s.Stages[0].GroupWidth = 8
+		}, "stages[0].group_width", "basic blocks"},
+		{"mean length", func(s *arch.Spec) { s.Input.Mean = []float64{0.5}; s.Input.Std = []float64{0.5} }, "input.mean", "one value per input channel (3)"},
+		{"std zero", func(s *arch.Spec) { s.Input.Std[1] = 0 }, "input.std[1]", "> 0"},
+		{"stem kernel", func(s *arch.Spec) { s.Stem.Kernel = 6 }, "stem.kernel", "odd"},
+		{"patchify pool", func(s *arch.Spec) { s.Stem.Kind = "patchify"; s.Stem.Kernel = 4; s.Stem.Stride = 0 }, "stem.max_pool", "false"},
+		{"no stages", func(s *arch.Spec) { s.Stages = nil }, "stages", "at least one"},
+		{"classes", func(s *arch.Spec) { s.Classes = -3 }, "classes", ">= 1"},
+		{"naming", func(s *arch.Spec) { s.Naming = "timm" }, "naming", "robarch, torchvision"},
+		{"dense", func(s *arch.Spec) { s.Block.DenseRatio = -2 }, "block.dense_ratio", "0 (off)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := base.Clone()
+			c.change(&s)
+			err := s.Validate()
+			require.Error(t, err)
+			var verr *arch.ValidationError
+			require.True(t, errors.As(err, &verr))
+			var fields []string
+			for _, f := range verr.Fields {
+				fields = append(fields, f.Field)
+			}
+			require.Contains(t, fields, c.field)
+			assert.Contains(t, err.Error(), c.want)
+			_, err = arch.Params(s)
+			assert.True(t, arch.IsValidation(err))
+		})
+	}
+	assert.NoError(t, base.Validate())
+}
+
+func TestTooSmallInputIsAnError(t *testing.T) {
+	s, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	_, err = arch.MACs(s, 1, 1)
+	require.NoError(t, err, "PyTorch's formula keeps 1×1 maps alive through padded convs")
+	s.Stem = arch.Stem{Kind: "patchify", Width: 64, Kernel: 16}
+	s.Input.Height, s.Input.Width = 8, 8
+	_, err = arch.Params(s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "too small")
+}
+
+func TestRandomSpecsAreValid(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 500 {
+		s := archtest.RandomSpec(r)
+		require.NoError(t, arch.Check(s), "%+v", s)
+	}
+}
+
+func TestWidthDepthRatio(t *testing.T) {
+	s, err := arch.Get("robarch-s")
+	require.NoError(t, err)
+	// (288/5 + 576/8 + 1120/13) / 3; the last stage (depth 1) is left out.
+	assert.InDelta(t, (288.0/5+576.0/8+1120.0/13)/3, arch.WidthDepthRatio(s), 1e-9)
+	one := arch.Spec{Stages: []arch.Stage{{Depth: 4, Width: 64}}}
+	assert.InDelta(t, 16, arch.WidthDepthRatio(one), 1e-9)
+}
+
+func TestParseInput(t *testing.T) {
+	c, h, w, err := arch.ParseInput("3x224x200")
+	require.NoError(t, err)
+	assert.Equal(t, []int{3, 224, 200}, []int{c, h, w})
+	c, h, w, err = arch.ParseInput("64X64")
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 64, 64}, []int{c, h, w})
+	for _, bad := range []string{"", "3x", "3x0x4", "axbxc", "1x2x3x4", "3x2.5x4"} {
+		_, _, _, err := arch.ParseInput(bad)
+		assert.Error(t, err, bad)
+	}
+}

@@ -1,0 +1,205 @@
+package arch
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// FieldError is one invalid field of a Spec: its path (as in the YAML
+// file, e.g. "stages[2].group_width"), the value found and what is allowed.
+type FieldError struct {
+	Field   string
+	Value   any
+	Allowed string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s: %v is invalid; want %s", e.Field, e.Value, e.Allowed)
+}
+
+// ValidationError lists every invalid field of a spec.
+type ValidationError struct {
+	Name   string
+	Fields []*FieldError
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		msgs[i] = f.Error()
+	}
+	name := ""
+	if e.Name != "" {
+		name = " " + e.Name
+	}
+	return fmt.Sprintf("invalid spec%s: %s", name, strings.Join(msgs, "; "))
+}
+
+// Unwrap exposes the field errors to errors.Is/As.
+func (e *ValidationError) Unwrap() []error {
+	out := make([]error, len(e.Fields))
+	for i, f := range e.Fields {
+		out[i] = f
+	}
+	return out
+}
+
+type checker struct{ errs []*FieldError }
+
+func (c *checker) fail(field string, value any, allowed string, args ...any) {
+	c.errs = append(c.errs, &FieldError{Field: field, Value: value, Allowed: fmt.Sprintf(allowed, args...)})
+}
+
+func (c *checker) oneOf(field, value string, allowed []string) {
+	if !slices.Contains(allowed, value) {
+		c.fail(field, fmt.Sprintf("%q", value), "one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+func (c *checker) positive(field string, v int) {
+	if v < 1 {
+		c.fail(field, v, "an integer >= 1")
+	}
+}
+
+// Validate checks a spec whose defaults are filled in (see WithDefaults)
+// and returns a *ValidationError naming every bad field and its allowed
+// values, or nil.
+func (s Spec) Validate() error {
+	var c checker
+	c.oneOf("naming", s.Naming, Namings)
+
+	in := s.Input
+	c.positive("input.channels", in.Channels)
+	c.positive("input.height", in.Height)
+	c.positive("input.width", in.Width)
+	if len(in.Mean) != len(in.Std) {
+		c.fail("input.std", in.Std, "as many values as input.mean (%d)", len(in.Mean))
+	}
+	if len(in.Mean) != 0 && len(in.Mean) != in.Channels {
+		c.fail("input.mean", in.Mean, "one value per input channel (%d) or none", in.Channels)
+	}
+	for i, v := range in.Std {
+		if v <= 0 {
+			c.fail(fmt.Sprintf("input.std[%d]", i), v, "a value > 0")
+		}
+	}
+	c.positive("classes", s.Classes)
+
+	st := s.Stem
+	c.oneOf("stem.kind", st.Kind, StemKinds)
+	c.positive("stem.width", st.Width)
+	switch st.Kind {
+	case StemConv:
+		if st.Kernel < 1 || st.Kernel%2 == 0 {
+			c.fail("stem.kernel", st.Kernel, "an odd integer >= 1")
+		}
+		c.positive("stem.stride", st.Stride)
+	case StemPatch:
+		c.positive("stem.kernel", st.Kernel)
+		if st.Stride != 0 && st.Stride != st.Kernel {
+			c.fail("stem.stride", st.Stride, "0 or stem.kernel (%d): a patchify stem's stride is its kernel", st.Kernel)
+		}
+		if st.MaxPool {
+			c.fail("stem.max_pool", st.MaxPool, "false with a patchify stem")
+		}
+	}
+
+	if len(s.Stages) == 0 {
+		c.fail("stages", "[]", "at least one stage")
+	}
+	for i, sg := range s.Stages {
+		f := func(name string) string { return fmt.Sprintf("stages[%d].%s", i, name) }
+		c.positive(f("depth"), sg.Depth)
+		c.positive(f("width"), sg.Width)
+		c.positive(f("stride"), sg.Stride)
+		c.oneOf(f("block"), sg.Block, BlockKinds)
+		if sg.Kernel < 1 || sg.Kernel%2 == 0 {
+			c.fail(f("kernel"), sg.Kernel, "an odd integer >= 1")
+		}
+		c.positive(f("dilation"), sg.Dilation)
+		if sg.GroupWidth < 0 {
+			c.fail(f("group_width"), sg.GroupWidth, "0 (one group) or a divisor of the bottleneck width")
+		}
+		switch sg.Block {
+		case Basic:
+			if sg.BottleneckMultiplier != 1 {
+				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "1 (or unset) for basic blocks")
+			}
+			if sg.GroupWidth != 0 {
+				c.fail(f("group_width"), sg.GroupWidth, "0 (or unset) for basic blocks, which have no grouped convolution")
+			}
+		case Bottleneck:
+			if sg.BottleneckMultiplier <= 0 {
+				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value > 0")
+				break
+			}
+			mid := BottleneckWidth(sg.Width, sg.BottleneckMultiplier)
+			if mid < 1 {
+				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value giving a bottleneck width round(%d × m) >= 1", sg.Width)
+				break
+			}
+			if sg.GroupWidth > 0 && (sg.GroupWidth > mid || mid%sg.GroupWidth != 0) {
+				c.fail(f("group_width"), sg.GroupWidth, "0 or a divisor of the bottleneck width %d (width %d × multiplier %g)", mid, sg.Width, sg.BottleneckMultiplier)
+			}
+		}
+	}
+
+	b := s.Block
+	c.oneOf("block.order", b.Order, Orders)
+	if len(b.Activations) != 3 {
+		c.fail("block.activations", b.Activations, "3 activations (after the first conv, the k×k conv, the residual add)")
+	}
+	for i, a := range b.Activations {
+		c.oneOf(fmt.Sprintf("block.activations[%d]", i), a, Activations)
+	}
+	if len(b.Norms) != 3 {
+		c.fail("block.norms", b.Norms, "3 norms (after the first conv, the k×k conv, the last conv)")
+	}
+	for i, n := range b.Norms {
+		c.oneOf(fmt.Sprintf("block.norms[%d]", i), n, Norms)
+	}
+	c.positive("block.norm_groups", b.NormGroups)
+	c.oneOf("block.shortcut_norm", b.ShortcutNorm, Norms)
+	if b.SERatio < 0 {
+		c.fail("block.se_ratio", b.SERatio, "0 (off) or a value > 0")
+	}
+	c.oneOf("block.se_activation", b.SEActivation, Activations)
+	if b.DenseRatio < 0 {
+		c.fail("block.dense_ratio", b.DenseRatio, "0 (off) or a number of earlier blocks >= 1")
+	}
+	if b.SERatio > 0 {
+		// The squeeze width depends on each block's input width.
+		in := st.Width
+	stages:
+		for i, sg := range s.Stages {
+			for _, w := range []int{in, sg.Width} {
+				if sg.Depth > 0 && SEWidth(b.SERatio, w) < 1 {
+					c.fail("block.se_ratio", b.SERatio, "a ratio giving a squeeze width >= 1 (stages[%d] has blocks of input width %d)", i, w)
+					break stages
+				}
+			}
+			in = sg.Width
+		}
+	}
+	if len(c.errs) > 0 {
+		return &ValidationError{Name: s.Name, Fields: c.errs}
+	}
+	return nil
+}
+
+// Check fills in s's defaults, validates it and checks that its input
+// size survives every downsampling; it returns nil for a spec that can be
+// counted and built.
+func Check(s Spec) error {
+	_, err := Resolve(s)
+	return err
+}
+
+// IsValidation reports whether err is (or wraps) a *ValidationError.
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}

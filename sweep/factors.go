@@ -1,0 +1,313 @@
+package sweep
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/robarch/robarch/arch"
+)
+
+// A factor changes one component of a spec to a level. Levels are strings
+// so that sweep files, the store and the report treat every factor alike.
+type factor struct {
+	help  string
+	apply func(s *arch.Spec, level string) error
+}
+
+// Factor names: the guidelines report maps the RobArch paper's findings to
+// these, so renaming one is a breaking change.
+const (
+	FactorDepthWidth     = "depth_width"
+	FactorStageDepths    = "stage_depths"
+	FactorKernel         = "kernel"
+	FactorActivation     = "activation"
+	FactorSERatio        = "se_ratio"
+	FactorNorm           = "norm"
+	FactorStemWidth      = "stem_width"
+	FactorStemType       = "stem_type"
+	FactorDownsample     = "downsample"
+	FactorBottleneckMult = "bottleneck_mult"
+	FactorGroupWidth     = "group_width"
+	FactorDenseRatio     = "dense_ratio"
+	FactorPreact         = "preact"
+)
+
+var factors = map[string]factor{
+	FactorDepthWidth: {
+		help: `depth multiplier before widths are refitted to the budget: "x1.5", "deeper-narrower" (x1.5), "shallower-wider" (x0.67)`,
+		apply: func(s *arch.Spec, level string) error {
+			m, err := depthMultiplier(level)
+			if err != nil {
+				return err
+			}
+			for i := range s.Stages {
+				s.Stages[i].Depth = max(1, int(math.Round(float64(s.Stages[i].Depth)*m)))
+			}
+			return nil
+		},
+	},
+	FactorStageDepths: {
+		help: `depth of every stage, comma-separated: "3,4,6,3"`,
+		apply: func(s *arch.Spec, level string) error {
+			ds, err := intList(level)
+			if err != nil {
+				return err
+			}
+			if len(ds) != len(s.Stages) {
+				return fmt.Errorf("want %d depths (one per stage), got %d", len(s.Stages), len(ds))
+			}
+			s.SetDepths(ds...)
+			return nil
+		},
+	},
+	FactorKernel: {
+		help: `k×k kernel of every block: "3", "5", "7"`,
+		apply: func(s *arch.Spec, level string) error {
+			k, err := strconv.Atoi(level)
+			if err != nil {
+				return fmt.Errorf("want an odd integer kernel size")
+			}
+			s.SetKernel(k)
+			return nil
+		},
+	},
+	FactorActivation: {
+		help: `activation at all three block positions ("silu"), or one per position ("relu,silu,silu")`,
+		apply: func(s *arch.Spec, level string) error {
+			acts, err := perPosition(level, arch.Activations)
+			if err != nil {
+				return err
+			}
+			s.Block.Activations = acts
+			return nil
+		},
+	},
+	FactorSERatio: {
+		help: `squeeze-and-excitation ratio: "0" (off), "0.25"`,
+		apply: func(s *arch.Spec, level string) error {
+			r, err := strconv.ParseFloat(level, 64)
+			if err != nil {
+				return fmt.Errorf("want a ratio such as 0.25")
+			}
+			s.Block.SERatio = r
+			return nil
+		},
+	},
+	FactorNorm: {
+		help: `norm at all three positions ("batchnorm"), one per position ("identity,batchnorm,batchnorm"), or "shortcut:identity"`,
+		apply: func(s *arch.Spec, level string) error {
+			if rest, ok := strings.CutPrefix(level, "shortcut:"); ok {
+				if !slices.Contains(arch.Norms, rest) {
+					return fmt.Errorf("shortcut norm %q: want one of %s", rest, strings.Join(arch.Norms, ", "))
+				}
+				s.Block.ShortcutNorm = rest
+				return nil
+			}
+			norms, err := perPosition(level, arch.Norms)
+			if err != nil {
+				return err
+			}
+			s.Block.Norms = norms
+			return nil
+		},
+	},
+	FactorStemWidth: {
+		help: `stem output channels: "64", "96"`,
+		apply: func(s *arch.Spec, level string) error {
+			w, err := strconv.Atoi(level)
+			if err != nil || w <= 0 {
+				return fmt.Errorf("want a positive channel count")
+			}
+			s.Stem.Width = w
+			return nil
+		},
+	},
+	FactorStemType: {
+		help: `"conv" (as the baseline) or "patchify" / "patchify:K" (K×K conv, stride K; K defaults to the conv stem's total downsampling, at least 2)`,
+		apply: func(s *arch.Spec, level string) error {
+			if level == arch.StemConv {
+				return nil
+			}
+			kind, k, _ := strings.Cut(level, ":")
+			if kind != arch.StemPatch {
+				return fmt.Errorf("want conv, patchify or patchify:K")
+			}
+			size := s.Stem.Stride
+			if s.Stem.MaxPool {
+				size *= 2
+			}
+			size = max(size, 2)
+			if k != "" {
+				n, err := strconv.Atoi(k)
+				if err != nil || n < 1 {
+					return fmt.Errorf("patchify:K wants a positive K")
+				}
+				size = n
+			}
+			s.Stem = arch.Stem{Kind: arch.StemPatch, Width: s.Stem.Width, Kernel: size}
+			return nil
+		},
+	},
+	FactorDownsample: {
+		help: `"postponed" (drop the stem's max-pool, stride 2 in stage 1, as RobArch) or per-stage strides "1,2,2,2"`,
+		apply: func(s *arch.Spec, level string) error {
+			if level == "postponed" {
+				if !s.Stem.MaxPool {
+					return fmt.Errorf("postponed: the baseline stem has no max-pool to postpone")
+				}
+				s.Stem.MaxPool = false
+				s.Stages[0].Stride = max(1, s.Stages[0].Stride) * 2
+				return nil
+			}
+			strides, err := intList(level)
+			if err != nil {
+				return err
+			}
+			if len(strides) != len(s.Stages) {
+				return fmt.Errorf("want %d strides (one per stage), got %d", len(s.Stages), len(strides))
+			}
+			for i, st := range strides {
+				s.Stages[i].Stride = st
+			}
+			return nil
+		},
+	},
+	FactorBottleneckMult: {
+		help: `bottleneck multiplier of every stage: "0.25", "0.5", "4" (inverted)`,
+		apply: func(s *arch.Spec, level string) error {
+			m, err := strconv.ParseFloat(level, 64)
+			if err != nil || m <= 0 {
+				return fmt.Errorf("want a positive multiplier")
+			}
+			for i := range s.Stages {
+				s.Stages[i].BottleneckMultiplier = m
+			}
+			return nil
+		},
+	},
+	FactorGroupWidth: {
+		help: `"groups:N" (N groups in every k×k conv) or a group width in channels "64"; "0" is one group`,
+		apply: func(s *arch.Spec, level string) error {
+			if rest, ok := strings.CutPrefix(level, "groups:"); ok {
+				g, err := strconv.Atoi(rest)
+				if err != nil || g < 1 {
+					return fmt.Errorf("groups:N wants N >= 1")
+				}
+				for i, st := range s.Stages {
+					bw := arch.BottleneckWidth(st.Width, st.BottleneckMultiplier)
+					if bw%g != 0 {
+						return fmt.Errorf("stage %d bottleneck width %d is not divisible by %d groups", i, bw, g)
+					}
+					s.Stages[i].GroupWidth = bw / g
+				}
+				return nil
+			}
+			gw, err := strconv.Atoi(level)
+			if err != nil || gw < 0 {
+				return fmt.Errorf("want groups:N or a group width >= 0")
+			}
+			for i := range s.Stages {
+				s.Stages[i].GroupWidth = gw
+			}
+			return nil
+		},
+	},
+	FactorDenseRatio: {
+		help: `earlier blocks added into later ones in a stage: "0" (off), "1", "2"`,
+		apply: func(s *arch.Spec, level string) error {
+			r, err := strconv.Atoi(level)
+			if err != nil || r < 0 {
+				return fmt.Errorf("want an integer >= 0")
+			}
+			s.Block.DenseRatio = r
+			return nil
+		},
+	},
+	FactorPreact: {
+		help: `"true" (pre-activation blocks) or "false"`,
+		apply: func(s *arch.Spec, level string) error {
+			b, err := strconv.ParseBool(level)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			s.Block.Order = arch.PostAct
+			if b {
+				s.Block.Order = arch.PreAct
+			}
+			return nil
+		},
+	},
+}
+
+// FactorNames lists the factors a sweep can vary.
+func FactorNames() []string {
+	names := make([]string, 0, len(factors))
+	for n := range factors {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// FactorHelp describes a factor's levels.
+func FactorHelp(name string) string { return factors[name].help }
+
+// ApplyLevel returns a copy of s with the factor set to the level.
+func ApplyLevel(s arch.Spec, name, level string) (arch.Spec, error) {
+	f, ok := factors[name]
+	if !ok {
+		return arch.Spec{}, fmt.Errorf("factor %q: want one of %s", name, strings.Join(FactorNames(), ", "))
+	}
+	out := s.WithDefaults()
+	if err := f.apply(&out, strings.TrimSpace(level)); err != nil {
+		return arch.Spec{}, fmt.Errorf("factor %s level %q: %w (levels: %s)", name, level, err, f.help)
+	}
+	return out, nil
+}
+
+func depthMultiplier(level string) (float64, error) {
+	switch level {
+	case "deeper-narrower":
+		return 1.5, nil
+	case "shallower-wider":
+		return 2.0 / 3.0, nil
+	}
+	m, err := strconv.ParseFloat(strings.TrimPrefix(level, "x"), 64)
+	if err != nil || m <= 0 {
+		return 0, fmt.Errorf("want xM (M > 0), deeper-narrower or shallower-wider")
+	}
+	return m, nil
+}
+
+func intList(level string) ([]int, error) {
+	parts := strings.Split(level, ",")
+	out := make([]int, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("want comma-separated positive integers")
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+func perPosition(level string, allowed []string) ([]string, error) {
+	parts := strings.Split(level, ",")
+	if len(parts) == 1 {
+		parts = []string{parts[0], parts[0], parts[0]}
+	}
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("want one value or three (one per block position)")
+	}
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+		if !slices.Contains(allowed, parts[i]) {
+			return nil, fmt.Errorf("%q: want one of %s", parts[i], strings.Join(allowed, ", "))
+		}
+	}
+	return parts, nil
+}

@@ -1,0 +1,225 @@
+// Package sweep turns a baseline network and a list of architecture
+// factors into budget-matched variants (Plan), and runs each variant's
+// trials: build, train, attack, record (Runner). Results live in a store
+// (package sweep/store) so that a sweep can be resumed and shared by
+// several workers.
+package sweep
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/robarch/robarch/configs"
+	"github.com/robarch/robarch/train"
+)
+
+// Design is how variants are drawn from the design space.
+type Design string
+
+const (
+	// OneFactor changes one factor at a time around the baseline, as the
+	// RobArch study does.
+	OneFactor Design = "ofat"
+	// Random samples the joint space of all factors, as pycls's
+	// design-space studies do.
+	Random Design = "random"
+)
+
+// File is a sweep definition, as written in configs/sweeps/*.yaml.
+type File struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Baseline is a preset name (arch.List) or a spec file path.
+	Baseline string `json:"baseline"`
+	// Budget is the parameter budget ("26M", "300K", "26143228"); empty
+	// means the baseline's own count.
+	Budget     string  `json:"budget,omitempty"`
+	Tolerance  float64 `json:"tolerance,omitempty"`   // fraction, default 0.02
+	ScaleDepth bool    `json:"scale_depth,omitempty"` // let Fit change depths too
+	// Quantum is the multiple fitted widths are rounded to (default 8, as
+	// RobArch; small networks need a finer one to land near the budget).
+	Quantum int `json:"quantum,omitempty"`
+
+	Design  Design   `json:"design"`
+	Samples int      `json:"samples,omitempty"` // random design: how many variants
+	Seeds   []int64  `json:"seeds"`
+	Factors []Factor `json:"factors"`
+
+	Dataset DatasetConfig `json:"dataset"`
+	Train   train.Recipe  `json:"train"`
+	Eval    EvalConfig    `json:"eval"`
+	Device  string        `json:"device,omitempty"`
+}
+
+// Factor is one architecture component and the levels it takes.
+type Factor struct {
+	Name   string   `json:"name"`
+	Levels []string `json:"levels"`
+}
+
+// DatasetConfig names the data of every trial.
+type DatasetConfig struct {
+	Name      string `json:"name"`
+	Dir       string `json:"dir,omitempty"`
+	TrainSize int    `json:"train_size,omitempty"`
+	TestSize  int    `json:"test_size,omitempty"`
+}
+
+// EvalConfig is the final robustness evaluation of each trial.
+type EvalConfig struct {
+	// Attacks by name: pgd<k> (e.g. pgd20), aa (AutoAttack standard),
+	// aa-fast, apgd-ce, apgd-t, fab-t, square.
+	Attacks []string `json:"attacks"`
+	Eps     float64  `json:"eps"`
+	Size    int      `json:"size,omitempty"` // test examples attacked (0 = all of the test split)
+}
+
+// LoadFile reads a sweep definition: a shipped name (configs/sweeps) or a
+// YAML/JSON path. Keys the file leaves out keep the defaults.
+func LoadFile(nameOrPath string) (*File, error) {
+	data, err := readSweepSource(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
+	}
+	return Decode(v)
+}
+
+// Decode builds a File from viper settings (file, env and flags merged).
+func Decode(v *viper.Viper) (*File, error) {
+	var f File
+	err := v.Unmarshal(&f, func(c *mapstructure.DecoderConfig) {
+		c.TagName = "json"
+		c.ErrorUnused = true
+		c.WeaklyTypedInput = true
+		c.Squash = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sweep file: %w", err)
+	}
+	f = f.WithDefaults()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func readSweepSource(nameOrPath string) ([]byte, error) {
+	if b, err := configs.FS.ReadFile("sweeps/" + nameOrPath + ".yaml"); err == nil {
+		return b, nil
+	}
+	b, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("sweep %q is neither a shipped sweep (%s) nor a readable file: %w",
+			nameOrPath, strings.Join(ShippedSweeps(), ", "), err)
+	}
+	return b, nil
+}
+
+// ShippedSweeps lists the sweeps under configs/sweeps.
+func ShippedSweeps() []string {
+	entries, _ := configs.FS.ReadDir("sweeps")
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// WithDefaults fills zero fields.
+func (f File) WithDefaults() File {
+	if f.Tolerance == 0 {
+		f.Tolerance = 0.02
+	}
+	if f.Design == "" {
+		f.Design = OneFactor
+	}
+	if len(f.Seeds) == 0 {
+		f.Seeds = []int64{0}
+	}
+	if f.Eval.Eps == 0 {
+		f.Eval.Eps = f.Train.Eps
+	}
+	if len(f.Eval.Attacks) == 0 {
+		f.Eval.Attacks = []string{"pgd20"}
+	}
+	if f.Device == "" {
+		f.Device = "cpu"
+	}
+	return f
+}
+
+// Validate reports the first problems, naming fields and allowed values.
+func (f File) Validate() error {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if f.Name == "" {
+		bad("name: must not be empty")
+	}
+	if f.Baseline == "" {
+		bad("baseline: want a preset name or a spec file")
+	}
+	if f.Tolerance <= 0 || f.Tolerance >= 1 {
+		bad("tolerance: %g, want a fraction in (0,1)", f.Tolerance)
+	}
+	switch f.Design {
+	case OneFactor:
+	case Random:
+		if f.Samples <= 0 {
+			bad("samples: %d, want > 0 for design random", f.Samples)
+		}
+	default:
+		bad("design: %q, want ofat or random", f.Design)
+	}
+	seen := map[string]bool{}
+	for i, fa := range f.Factors {
+		if !slices.Contains(FactorNames(), fa.Name) {
+			bad("factors[%d].name: %q, want one of %s", i, fa.Name, strings.Join(FactorNames(), ", "))
+		}
+		if seen[fa.Name] {
+			bad("factors[%d].name: %q appears twice", i, fa.Name)
+		}
+		seen[fa.Name] = true
+		if len(fa.Levels) == 0 {
+			bad("factors[%d].levels: empty", i)
+		}
+	}
+	if f.Dataset.Name == "" {
+		bad("dataset.name: must not be empty")
+	}
+	if f.Eval.Eps <= 0 {
+		bad("eval.eps: %g, want > 0 (or set train.eps)", f.Eval.Eps)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sweep %s: %s", f.Name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// JSON returns the file as JSON, the resolved config stored with trials.
+func (f File) JSON() json.RawMessage {
+	b, _ := json.Marshal(f)
+	return b
+}
+
+// resolvePath makes a relative spec path relative to the sweep file.
+func resolvePath(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(base), p)
+}

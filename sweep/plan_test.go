@@ -1,0 +1,125 @@
+package sweep
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/results"
+)
+
+func TestShippedSweepsLoad(t *testing.T) {
+	names := ShippedSweeps()
+	require.Contains(t, names, "fashion-mnist-micro")
+	require.Contains(t, names, "robarch-imagenet-26m")
+	for _, n := range names {
+		f, err := LoadFile(n)
+		require.NoError(t, err, n)
+		assert.Equal(t, n, f.Name)
+	}
+}
+
+func TestImageNetPlanFitsBudget(t *testing.T) {
+	f, err := LoadFile("robarch-imagenet-26m")
+	require.NoError(t, err)
+	p, err := MakePlan(f)
+	require.NoError(t, err)
+	assert.Equal(t, int64(26_000_000), p.Budget)
+
+	levels := 0
+	for _, fa := range f.Factors {
+		levels += len(fa.Levels)
+	}
+	require.Len(t, p.Variants, levels+1, "baseline plus one variant per level")
+	assert.Equal(t, results.BaselineFactor, p.Variants[0].Factor)
+
+	i := 1
+	for _, fa := range f.Factors {
+		for _, level := range fa.Levels {
+			v := p.Variants[i]
+			i++
+			assert.Equal(t, fa.Name, v.Factor)
+			assert.Equal(t, level, v.Level)
+			if !v.Feasible {
+				assert.NotEmpty(t, v.Reason, "infeasible %s has a reason", v.Name)
+				continue
+			}
+			n, err := arch.Params(v.Spec)
+			require.NoError(t, err)
+			assert.Equal(t, n, v.Params, v.Name)
+			assert.LessOrEqual(t, math.Abs(float64(n)-26e6), 0.02*26e6, "%s has %d params", v.Name, n)
+			assert.Positive(t, v.MACs)
+		}
+	}
+	assert.GreaterOrEqual(t, len(p.Feasible()), levels-2, "nearly every level is reachable at 26M")
+}
+
+func TestApplyLevel(t *testing.T) {
+	base, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		factor, level string
+		check         func(t *testing.T, s arch.Spec)
+		wantErr       string
+	}{
+		{FactorKernel, "5", func(t *testing.T, s arch.Spec) { assert.Equal(t, 5, s.Stages[2].Kernel) }, ""},
+		{FactorActivation, "silu", func(t *testing.T, s arch.Spec) {
+			assert.Equal(t, []string{"silu", "silu", "silu"}, s.Block.Activations)
+		}, ""},
+		{FactorActivation, "swish", nil, "want one of"},
+		{FactorNorm, "identity,batchnorm,batchnorm", func(t *testing.T, s arch.Spec) { assert.Equal(t, "identity", s.Block.Norms[0]) }, ""},
+		{FactorDownsample, "postponed", func(t *testing.T, s arch.Spec) {
+			assert.False(t, s.Stem.MaxPool)
+			assert.Equal(t, 2, s.Stages[0].Stride)
+		}, ""},
+		{FactorStageDepths, "3,4,6", nil, "want 4 depths"},
+		{FactorGroupWidth, "groups:2", func(t *testing.T, s arch.Spec) { assert.Equal(t, 32, s.Stages[0].GroupWidth) }, ""},
+		{FactorStemType, "patchify", func(t *testing.T, s arch.Spec) {
+			assert.Equal(t, arch.StemPatch, s.Stem.Kind)
+			assert.Equal(t, 4, s.Stem.Kernel)
+		}, ""},
+		{FactorPreact, "true", func(t *testing.T, s arch.Spec) { assert.Equal(t, arch.PreAct, s.Block.Order) }, ""},
+		{FactorDepthWidth, "deeper-narrower", func(t *testing.T, s arch.Spec) { assert.Equal(t, []int{5, 6, 9, 5}, s.Depths()) }, ""},
+		{"colour", "red", nil, "want one of"},
+	} {
+		t.Run(tc.factor+"="+tc.level, func(t *testing.T) {
+			s, err := ApplyLevel(base, tc.factor, tc.level)
+			if tc.wantErr != "" {
+				assert.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, s)
+			assert.NoError(t, s.Validate())
+		})
+	}
+}
+
+func TestFileValidationNamesFields(t *testing.T) {
+	f := File{Name: "x", Baseline: "micro", Design: "grid", Tolerance: 0.02,
+		Factors: []Factor{{Name: "colour", Levels: []string{"red"}}}, Dataset: DatasetConfig{Name: "synthetic"}}
+	err := f.WithDefaults().Validate()
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "design: \"grid\", want ofat or random")
+	assert.ErrorContains(t, err, "factors[0].name: \"colour\"")
+	assert.ErrorContains(t, err, "eval.eps")
+}
+
+func TestRandomDesign(t *testing.T) {
+	f, err := LoadFile("fashion-mnist-micro")
+	require.NoError(t, err)
+	f.Design, f.Samples = Random, 5
+	p, err := MakePlan(f)
+	require.NoError(t, err)
+	require.Len(t, p.Variants, 6)
+	for _, v := range p.Variants[1:] {
+		assert.Equal(t, string(Random), v.Factor)
+		assert.Contains(t, v.Level, "kernel=")
+	}
+	again, err := MakePlan(f)
+	require.NoError(t, err)
+	assert.Equal(t, p.Variants, again.Variants, "same seed, same sample")
+}
