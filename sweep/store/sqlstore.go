@@ -223,6 +223,15 @@ func (s *sqlStore) Heartbeat(ctx context.Context, key, worker string, lease time
 	return s.checkHeld(ctx, res, "heartbeat", key, worker)
 }
 
+func (s *sqlStore) Release(ctx context.Context, key, worker string) error {
+	res, err := s.db.ExecContext(ctx, s.d.sql(`UPDATE trials SET status = 'pending', lease_until = 0
+		WHERE trial_key = ? AND worker = ? AND status = 'running'`), key, worker)
+	if err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	return s.checkHeld(ctx, res, "release", key, worker)
+}
+
 func (s *sqlStore) Finish(ctx context.Context, t results.Trial) error {
 	key := t.Key()
 	if t.Worker == "" {

@@ -54,6 +54,9 @@ type Store interface {
 	// Finish records t's metrics (and Env/Config if set) and marks it done.
 	// Only t.Worker, the lease holder, may finish, and only once.
 	Finish(ctx context.Context, t results.Trial) error
+	// Release hands a leased trial back as pending at once (a worker that
+	// stops cleanly), so the next worker need not wait for the lease.
+	Release(ctx context.Context, key, worker string) error
 	// Fail marks the leased trial failed, keeping cause's text.
 	Fail(ctx context.Context, key, worker string, cause error) error
 	// Requeue moves trials of sweep (all sweeps if empty) in the given

@@ -287,6 +287,18 @@ func runStoreSuite(t *testing.T, dsn newDSN) {
 		assert.ErrorContains(t, s.Heartbeat(ctx, tr.Key(), "w2", 0), "at least 1ms")
 	})
 
+	t.Run("release hands the trial back at once", func(t *testing.T) {
+		s := open(t)
+		_, err := s.AddTrials(ctx, plan("s", 1))
+		require.NoError(t, err)
+		tr := mustClaim(t, s, "s", "w1", time.Hour)
+		assert.ErrorIs(t, s.Release(ctx, tr.Key(), "w2"), ErrLeaseLost, "only the holder releases")
+		require.NoError(t, s.Release(ctx, tr.Key(), "w1"))
+		again := mustClaim(t, s, "s", "w2", time.Hour)
+		assert.Equal(t, tr.Key(), again.Key(), "claimable without waiting for the hour-long lease")
+		assert.ErrorIs(t, s.Release(ctx, tr.Key(), "w1"), ErrLeaseLost)
+	})
+
 	t.Run("finish is accepted exactly once from the lease holder", func(t *testing.T) {
 		s := open(t)
 		_, err := s.AddTrials(ctx, plan("s", 2))
