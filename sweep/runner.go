@@ -1,0 +1,215 @@
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep/store"
+)
+
+// TrialFunc runs one trial in dir (its own folder, kept across restarts so
+// the trial resumes from its last checkpoint) and returns its metrics.
+// It must return promptly with ctx's error when ctx is cancelled.
+type TrialFunc func(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error)
+
+// TrialConfig is what a worker needs to run a trial; it travels with the
+// trial in the store, so workers elsewhere need no sweep file.
+type TrialConfig = trialConfig
+
+// DecodeTrialConfig reads a trial's stored config.
+func DecodeTrialConfig(t results.Trial) (TrialConfig, error) {
+	var c TrialConfig
+	if err := json.Unmarshal(t.Config, &c); err != nil || c.Sweep == nil {
+		return c, fmt.Errorf("trial %s: stored config unreadable (planned by another robarch version?): %v", t.Key(), err)
+	}
+	return c, nil
+}
+
+// Runner claims a sweep's trials from a store and runs them one at a time.
+type Runner struct {
+	Store   store.Store
+	Run     TrialFunc
+	WorkDir string        // trial folders live in WorkDir/<sweep>/<variant>/seed-<n>
+	Worker  string        // lease holder name; default store.NewWorkerID()
+	Lease   time.Duration // default 2 minutes, renewed every third of it
+	// Wait keeps a worker polling while other workers hold running trials,
+	// so it can take over any whose lease expires; without it the worker
+	// stops when nothing is pending.
+	Wait bool
+	Env  map[string]string // recorded with every finished trial
+	Log  *slog.Logger
+}
+
+// Stats summarise a Work call.
+type Stats struct {
+	Done, Failed int
+	Seconds      float64
+}
+
+// Enqueue adds the plan's trials to the store; trials already there keep
+// their state, so re-running a sweep resumes it.
+func Enqueue(ctx context.Context, s store.Store, p *Plan, f *File) (int, error) {
+	trials, err := p.Trials(f)
+	if err != nil {
+		return 0, err
+	}
+	return s.AddTrials(ctx, trials)
+}
+
+// TrialDir is where a trial's checkpoints live.
+func TrialDir(workDir string, t results.Trial) string {
+	return filepath.Join(workDir, t.Sweep, t.Variant, "seed-"+strconv.FormatInt(t.Seed, 10))
+}
+
+// Work runs trials of sweep until none is left or ctx is cancelled. A
+// trial interrupted by ctx is handed back (Release) to resume later from
+// its checkpoint; a trial that errors is marked failed with the error.
+func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
+	log := r.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if r.Worker == "" {
+		r.Worker = store.NewWorkerID()
+	}
+	if r.Lease == 0 {
+		r.Lease = 2 * time.Minute
+	}
+	var st Stats
+	start := time.Now()
+	for ctx.Err() == nil {
+		t, err := r.Store.Claim(ctx, sweep, r.Worker, r.Lease)
+		if errors.Is(err, store.ErrNoTrial) {
+			c, cerr := r.Store.Counts(ctx, sweep)
+			if cerr != nil {
+				return st, cerr
+			}
+			if !r.Wait || c.Running == 0 {
+				break
+			}
+			log.Info("waiting for trials held by other workers", "running", c.Running)
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.Lease / 3):
+			}
+			continue
+		}
+		if err != nil {
+			return st, err
+		}
+		ok, err := r.runOne(ctx, log, *t)
+		if err != nil {
+			return st, err
+		}
+		if ok {
+			st.Done++
+		} else if ctx.Err() == nil {
+			st.Failed++
+		}
+		r.logProgress(ctx, log, sweep, st, start)
+	}
+	st.Seconds = time.Since(start).Seconds()
+	return st, ctx.Err()
+}
+
+// runOne runs a claimed trial under a heartbeat. It reports whether the
+// trial finished; an error means the store itself failed.
+func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) (bool, error) {
+	log = log.With("trial", t.Key())
+	cfg, err := DecodeTrialConfig(t)
+	if err != nil {
+		return false, r.Store.Fail(ctx, t.Key(), r.Worker, err)
+	}
+	dir := TrialDir(r.WorkDir, t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("trial folder: %w", err)
+	}
+	trialCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go r.heartbeat(trialCtx, cancel, log, t.Key())
+
+	log.Info("trial started", "factor", t.Factor, "level", t.Level, "seed", t.Seed, "params", t.Params, "attempt", t.Attempts)
+	started := time.Now()
+	metrics, runErr := r.Run(trialCtx, t, cfg, dir)
+	cause := context.Cause(trialCtx)
+	cancel(nil)
+
+	// Store calls below use a fresh context: the trial's may be cancelled,
+	// and its outcome must still be recorded.
+	bg, done := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer done()
+	switch {
+	case errors.Is(cause, store.ErrLeaseLost):
+		log.Warn("lease lost to another worker; dropping the trial", "err", cause)
+		return false, nil
+	case runErr != nil && ctx.Err() != nil:
+		log.Info("interrupted; trial handed back and resumes from its checkpoint")
+		if err := r.Store.Release(bg, t.Key(), r.Worker); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			return false, err
+		}
+		return false, nil
+	case runErr != nil:
+		log.Error("trial failed", "err", runErr)
+		if err := r.Store.Fail(bg, t.Key(), r.Worker, runErr); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			return false, err
+		}
+		return false, nil
+	}
+	t.Metrics = metrics
+	t.Env = r.Env
+	t.FinishedAt = time.Now().UTC()
+	t.Seconds = time.Since(started).Seconds()
+	if err := r.Store.Finish(bg, t); err != nil {
+		if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrFinished) {
+			log.Warn("result not recorded: another worker holds or finished the trial", "err", err)
+			return false, nil
+		}
+		return false, err
+	}
+	log.Info("trial done", "seconds", fmt.Sprintf("%.0f", t.Seconds), "metrics", metrics)
+	return true, nil
+}
+
+func (r *Runner) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, key string) {
+	tick := time.NewTicker(r.Lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			err := r.Store.Heartbeat(ctx, key, r.Worker, r.Lease)
+			if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
+				cancel(fmt.Errorf("%w: %v", store.ErrLeaseLost, err))
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				log.Warn("heartbeat failed; retrying", "err", err)
+			}
+		}
+	}
+}
+
+func (r *Runner) logProgress(ctx context.Context, log *slog.Logger, sweep string, st Stats, start time.Time) {
+	c, err := r.Store.Counts(ctx, sweep)
+	if err != nil {
+		return
+	}
+	finished := c.Done + c.Failed
+	elapsed := time.Since(start)
+	args := []any{"finished", fmt.Sprintf("%d/%d", finished, c.Total()), "failed", c.Failed, "this_worker", st.Done + st.Failed,
+		"elapsed", elapsed.Round(time.Second)}
+	if n := st.Done + st.Failed; n > 0 {
+		per := elapsed / time.Duration(n)
+		args = append(args, "per_trial", per.Round(time.Second), "eta", (per * time.Duration(c.Pending+c.Running)).Round(time.Second))
+	}
+	log.Info("sweep progress", args...)
+}

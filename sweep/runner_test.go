@@ -1,0 +1,150 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep/store"
+)
+
+// fakeTrial "trains" for a few epochs, checkpointing each epoch in dir, and
+// returns metrics that depend only on the trial, like a seeded real run.
+// cancelAfter cancels the whole sweep after that many epochs in total.
+type fakeTrial struct {
+	epochs      int
+	epochsRun   atomic.Int64
+	cancelAfter int64
+	cancel      context.CancelFunc
+	failVariant string
+}
+
+func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+	if t.Variant == f.failVariant {
+		return nil, errors.New("loss is NaN at epoch 1 step 3")
+	}
+	ckpt := filepath.Join(dir, "epoch")
+	done := 0
+	if b, err := os.ReadFile(ckpt); err == nil {
+		done, _ = strconv.Atoi(string(b))
+	}
+	for e := done; e < f.epochs; e++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(ckpt, []byte(strconv.Itoa(e+1)), 0o644); err != nil {
+			return nil, err
+		}
+		if n := f.epochsRun.Add(1); f.cancel != nil && n == f.cancelAfter {
+			f.cancel()
+		}
+	}
+	score := float64(len(t.Variant)%7)/10 + float64(t.Seed)/100
+	return map[string]float64{results.CleanAcc: 0.5 + score, results.PGDAcc: score}, nil
+}
+
+func planForTest(t *testing.T) (*File, *Plan) {
+	f, err := LoadFile("fashion-mnist-micro")
+	require.NoError(t, err)
+	p, err := MakePlan(f)
+	require.NoError(t, err)
+	return f, p
+}
+
+func openStore(t *testing.T) store.Store {
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "results.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rows(t *testing.T, s store.Store, sweep string) map[string]map[string]float64 {
+	trials, err := s.Trials(context.Background(), sweep)
+	require.NoError(t, err)
+	out := map[string]map[string]float64{}
+	for _, tr := range trials {
+		require.Equal(t, results.StatusDone, tr.Status, tr.Key())
+		out[tr.Key()] = tr.Metrics
+	}
+	return out
+}
+
+func TestRunnerRunsEveryTrialOnce(t *testing.T) {
+	ctx := context.Background()
+	f, p := planForTest(t)
+	s := openStore(t)
+	n, err := Enqueue(ctx, s, p, f)
+	require.NoError(t, err)
+	require.Equal(t, len(p.Feasible())*len(f.Seeds), n)
+
+	fake := &fakeTrial{epochs: 3}
+	r := &Runner{Store: s, Run: fake.run, WorkDir: t.TempDir(), Lease: time.Minute, Env: map[string]string{"host": "test"}}
+	st, err := r.Work(ctx, f.Name)
+	require.NoError(t, err)
+	assert.Equal(t, n, st.Done)
+	assert.Equal(t, int64(3*n), fake.epochsRun.Load())
+	got := rows(t, s, f.Name)
+	assert.Len(t, got, n)
+
+	again, err := Enqueue(ctx, s, p, f)
+	require.NoError(t, err)
+	assert.Zero(t, again, "re-planning adds nothing")
+	st, err = r.Work(ctx, f.Name)
+	require.NoError(t, err)
+	assert.Zero(t, st.Done, "finished trials are skipped")
+}
+
+func TestRunnerResumesAnInterruptedSweepToTheSameRows(t *testing.T) {
+	f, p := planForTest(t)
+
+	straight := openStore(t)
+	_, err := Enqueue(context.Background(), straight, p, f)
+	require.NoError(t, err)
+	_, err = (&Runner{Store: straight, Run: (&fakeTrial{epochs: 3}).run, WorkDir: t.TempDir()}).Work(context.Background(), f.Name)
+	require.NoError(t, err)
+
+	s := openStore(t)
+	_, err = Enqueue(context.Background(), s, p, f)
+	require.NoError(t, err)
+	work := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	fake := &fakeTrial{epochs: 3, cancelAfter: 7, cancel: cancel}
+	_, err = (&Runner{Store: s, Run: fake.run, WorkDir: work}).Work(ctx, f.Name)
+	require.ErrorIs(t, err, context.Canceled)
+	c, err := s.Counts(context.Background(), f.Name)
+	require.NoError(t, err)
+	assert.Equal(t, 2, c.Done, "two whole trials before the interrupt")
+	assert.Zero(t, c.Running, "the interrupted trial was handed back")
+
+	resumed := &fakeTrial{epochs: 3}
+	_, err = (&Runner{Store: s, Run: resumed.run, WorkDir: work}).Work(context.Background(), f.Name)
+	require.NoError(t, err)
+	total := int64(3 * c.Total())
+	assert.Equal(t, total-7, resumed.epochsRun.Load(), "no finished epoch is run twice")
+	assert.Equal(t, rows(t, straight, f.Name), rows(t, s, f.Name))
+}
+
+func TestRunnerRecordsFailures(t *testing.T) {
+	ctx := context.Background()
+	f, p := planForTest(t)
+	s := openStore(t)
+	_, err := Enqueue(ctx, s, p, f)
+	require.NoError(t, err)
+	fake := &fakeTrial{epochs: 1, failVariant: "kernel=5"}
+	st, err := (&Runner{Store: s, Run: fake.run, WorkDir: t.TempDir()}).Work(ctx, f.Name)
+	require.NoError(t, err)
+	assert.Equal(t, len(f.Seeds), st.Failed)
+	failed, err := s.List(ctx, store.Filter{Sweep: f.Name, Status: []results.Status{results.StatusFailed}})
+	require.NoError(t, err)
+	require.Len(t, failed, len(f.Seeds))
+	assert.Contains(t, failed[0].Error, "NaN at epoch 1 step 3")
+}
