@@ -27,7 +27,7 @@ test: setup
 
 ## run: a small real sweep on Fashion-MNIST and its guidelines report (see README)
 run: build
-	$(ROBARCH) sweep run --config configs/sweeps/fashion-mnist-micro.yaml --store $(OUT)/results.db --work $(OUT)/trials
+	$(ROBARCH) sweep --sweep fashion-mnist-micro --store $(OUT)/results.db --work $(OUT)/trials
 	$(ROBARCH) guidelines report --store $(OUT)/results.db --out $(OUT)/report
 
 ## bench: Go benchmarks of the hot paths, then robarch bench against PyTorch

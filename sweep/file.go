@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -85,6 +84,17 @@ type EvalConfig struct {
 // LoadFile reads a sweep definition: a shipped name (configs/sweeps) or a
 // YAML/JSON path. Keys the file leaves out keep the defaults.
 func LoadFile(nameOrPath string) (*File, error) {
+	v, err := NewViper(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(v)
+}
+
+// NewViper reads a sweep definition into a viper instance whose keys can
+// be overridden by ROBARCH_* environment variables (ROBARCH_TRAIN_EPOCHS
+// for train.epochs) and by v.Set from command-line flags before Decode.
+func NewViper(nameOrPath string) (*viper.Viper, error) {
 	data, err := readSweepSource(nameOrPath)
 	if err != nil {
 		return nil, err
@@ -94,7 +104,10 @@ func LoadFile(nameOrPath string) (*File, error) {
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
-	return Decode(v)
+	v.SetEnvPrefix("ROBARCH")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return v, nil
 }
 
 // Decode builds a File from viper settings (file, env and flags merged).
@@ -214,12 +227,4 @@ func (f File) Validate() error {
 func (f File) JSON() json.RawMessage {
 	b, _ := json.Marshal(f)
 	return b
-}
-
-// resolvePath makes a relative spec path relative to the sweep file.
-func resolvePath(base, p string) string {
-	if p == "" || filepath.IsAbs(p) || base == "" {
-		return p
-	}
-	return filepath.Join(filepath.Dir(base), p)
 }

@@ -9,5 +9,6 @@ import (
 func commands(v *viper.Viper) []*cobra.Command {
 	return []*cobra.Command{
 		newDoctorCmd(v),
+		newSweepCmd(v),
 	}
 }

@@ -1,0 +1,154 @@
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sugarme/gotch"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/train"
+)
+
+// ModelBuilder builds a spec's network, freshly initialised from libtorch's
+// global generator, on a device.
+type ModelBuilder func(spec arch.Spec, device gotch.Device) (train.Model, error)
+
+// RobustEvaluator measures extra attacks (AutoAttack, ...) on a trained
+// model; it returns metric name → accuracy. nil skips them.
+type RobustEvaluator func(ctx context.Context, m train.Model, test data.Source, attacks []string, eps float64, seed int64) (map[string]float64, error)
+
+// Executor runs real trials: build the variant, train it with the sweep's
+// recipe (resuming from the trial folder), evaluate it.
+type Executor struct {
+	Build    ModelBuilder
+	Evaluate RobustEvaluator
+	Log      *slog.Logger
+
+	mu   sync.Mutex
+	data map[DatasetConfig]*data.Splits
+}
+
+// Run is a TrialFunc.
+func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+	f := cfg.Sweep
+	var spec arch.Spec
+	if err := json.Unmarshal(t.Spec, &spec); err != nil {
+		return nil, fmt.Errorf("trial spec: %w", err)
+	}
+	device, err := torchrt.ParseDevice(f.Device)
+	if err != nil {
+		return nil, err
+	}
+	splits, err := e.splits(f.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	recipe, pgdSteps, extra, err := trialRecipe(f, t.Seed)
+	if err != nil {
+		return nil, err
+	}
+	// The initial weights come from the trial's seed; a resumed run
+	// overwrites them with its checkpoint.
+	torchrt.Seed(t.Seed)
+	m, err := e.Build(spec, device)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", t.Variant, err)
+	}
+	log := e.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	res, err := train.Run(ctx, m, train.Data{Train: splits.Train, Test: splits.Test}, recipe, train.Options{
+		OutDir: dir, Resume: true, Logger: log.With("trial", t.Key()),
+		Meta: map[string]any{"sweep": t.Sweep, "variant": t.Variant, "factor": t.Factor, "level": t.Level, "seed": t.Seed, "spec": spec},
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics := map[string]float64{
+		results.CleanAcc:                   res.CleanAcc,
+		results.PGDAcc:                     res.PGDAcc,
+		fmt.Sprintf("pgd%d_acc", pgdSteps): res.PGDAcc,
+		"eval_examples":                    float64(res.EvalExamples),
+		"epoch_chosen":                     float64(res.Epoch),
+		"train_images_per_s":               res.ImagesPerSec,
+		"train_seconds":                    res.TrainSeconds,
+		"eval_seconds":                     res.EvalSeconds,
+		"peak_rss_bytes":                   float64(res.PeakRSSBytes),
+	}
+	if res.CatastrophicOverfitting {
+		metrics["catastrophic_overfitting"] = 1
+	}
+	if len(extra) > 0 {
+		if e.Evaluate == nil {
+			return nil, fmt.Errorf("eval.attacks %s: this robarch has no evaluator for them", strings.Join(extra, ","))
+		}
+		test, err := data.SelectStratified(splits.Test, f.Eval.Size, 0)
+		if err != nil {
+			return nil, err
+		}
+		more, err := e.Evaluate(ctx, m, test, extra, f.Eval.Eps, t.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", strings.Join(extra, ","), err)
+		}
+		for k, v := range more {
+			metrics[k] = v
+		}
+	}
+	return metrics, nil
+}
+
+// trialRecipe is the sweep's recipe for one seed, with the final
+// evaluation set by the sweep's eval section: the strongest pgdK attack
+// runs there; the other attacks are returned for the RobustEvaluator.
+func trialRecipe(f *File, seed int64) (train.Recipe, int, []string, error) {
+	r := f.Train
+	r.Seed = seed
+	r.EvalEps = f.Eval.Eps
+	r.FinalSize = f.Eval.Size
+	steps := 0
+	var extra []string
+	for _, a := range f.Eval.Attacks {
+		if k, ok := strings.CutPrefix(a, "pgd"); ok {
+			n, err := strconv.Atoi(k)
+			if err != nil || n < 1 {
+				return r, 0, nil, fmt.Errorf("eval.attacks: %q: want pgdK with K >= 1 (e.g. pgd20), aa, aa-fast, apgd-ce, apgd-t, fab-t or square", a)
+			}
+			steps = max(steps, n)
+			continue
+		}
+		extra = append(extra, a)
+	}
+	if steps == 0 {
+		steps = 20
+	}
+	r.FinalSteps = steps
+	return r, steps, extra, nil
+}
+
+func (e *Executor) splits(c DatasetConfig) (*data.Splits, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.data[c]; ok {
+		return s, nil
+	}
+	// Subsets use seed 0 so every variant and seed sees the same examples.
+	s, err := data.Open(c.Name, data.Options{Dir: c.Dir, TrainSize: c.TrainSize, TestSize: c.TestSize})
+	if err != nil {
+		return nil, err
+	}
+	if e.data == nil {
+		e.data = map[DatasetConfig]*data.Splits{}
+	}
+	e.data[c] = s
+	return s, nil
+}
