@@ -10,5 +10,6 @@ func commands(v *viper.Viper) []*cobra.Command {
 	return []*cobra.Command{
 		newDoctorCmd(v),
 		newSweepCmd(v),
+		newResultsCmd(),
 	}
 }
