@@ -10,8 +10,10 @@ import (
 	"sync"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
@@ -22,6 +24,16 @@ import (
 // global generator, on a device.
 type ModelBuilder func(spec arch.Spec, device gotch.Device) (train.Model, error)
 
+// BuildModel is the default ModelBuilder: arch/model on a fresh VarStore.
+func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
+	vs := nn.NewVarStore(device)
+	net, err := model.Build(vs, spec)
+	if err != nil {
+		return train.Model{}, err
+	}
+	return train.Model{Net: net, Vars: vs}, nil
+}
+
 // RobustEvaluator measures extra attacks (AutoAttack, ...) on a trained
 // model; it returns metric name → accuracy. nil skips them.
 type RobustEvaluator func(ctx context.Context, m train.Model, test data.Source, attacks []string, eps float64, seed int64) (map[string]float64, error)
@@ -29,7 +41,7 @@ type RobustEvaluator func(ctx context.Context, m train.Model, test data.Source, 
 // Executor runs real trials: build the variant, train it with the sweep's
 // recipe (resuming from the trial folder), evaluate it.
 type Executor struct {
-	Build    ModelBuilder
+	Build    ModelBuilder // default BuildModel
 	Evaluate RobustEvaluator
 	Log      *slog.Logger
 
@@ -52,6 +64,10 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if err != nil {
 		return nil, err
 	}
+	if in := spec.WithDefaults().Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
+		return nil, fmt.Errorf("variant %s takes %dx%dx%d inputs but dataset %s has %dx%dx%d images",
+			t.Variant, in.Channels, in.Height, in.Width, f.Dataset.Name, splits.C, splits.H, splits.W)
+	}
 	recipe, pgdSteps, extra, err := trialRecipe(f, t.Seed)
 	if err != nil {
 		return nil, err
@@ -59,7 +75,11 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	// The initial weights come from the trial's seed; a resumed run
 	// overwrites them with its checkpoint.
 	torchrt.Seed(t.Seed)
-	m, err := e.Build(spec, device)
+	build := e.Build
+	if build == nil {
+		build = BuildModel
+	}
+	m, err := build(spec, device)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", t.Variant, err)
 	}
