@@ -17,6 +17,7 @@ import (
 func main() {
 	install := flag.Bool("install", false, "install missing Debian packages with apt-get first")
 	force := flag.Bool("force", false, "rebuild even if nothing changed")
+	check := flag.Bool("check", false, "only report whether gotch is prepared for the libtorch found now (exit 1 if not)")
 	repo := flag.String("repo", ".", "repository root (holds go.mod)")
 	flag.Parse()
 
@@ -25,6 +26,15 @@ func main() {
 	defer stop()
 
 	libtorch := os.Getenv("LIBTORCH")
+	if *check {
+		b, err := torchbuild.Check(ctx, torchbuild.Options{RepoDir: *repo, Libtorch: libtorch})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "torchbuild:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("gotch %s is prepared for libtorch %s; %d wrappers stubbed\n", b.GotchVersion, b.Libtorch.Version, len(b.Stubbed))
+		return
+	}
 	if *install {
 		if err := torchbuild.InstallPackages(ctx, log, torchbuild.SystemPackages(libtorch != "")); err != nil {
 			fmt.Fprintln(os.Stderr, "torchbuild: install packages:", err)

@@ -2,10 +2,12 @@ package torchbuild
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -59,6 +61,45 @@ type Result struct {
 }
 
 const stampName = "robarch-build.json"
+
+// ErrStale says the prepared copy is missing or was made for other inputs.
+var ErrStale = errors.New("gotch is not prepared for this libtorch")
+
+// Check reports whether Prepare would do nothing: the copy and go.work are
+// current for the libtorch found now. It changes nothing.
+func Check(ctx context.Context, o Options) (*Build, error) {
+	if o.BuildDir == "" {
+		o.BuildDir = filepath.Join(o.RepoDir, ".build")
+	}
+	if o.CXX == "" {
+		o.CXX = cmp.Or(os.Getenv("CXX"), "g++")
+	}
+	gomod, err := os.ReadFile(filepath.Join(o.RepoDir, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("read go.mod: %w", err)
+	}
+	gotchVersion, goVersion, err := parseGoMod(gomod)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := Locate(o.Libtorch)
+	if err != nil {
+		return nil, err
+	}
+	compiler, err := compilerVersion(ctx, o.CXX)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(o.BuildDir, "gotch")
+	b, ok := currentBuild(dir, buildKey(gotchVersion, lt, CgoFlags(lt), compiler))
+	if !ok {
+		return nil, fmt.Errorf("%w (libtorch %s): run `make setup`", ErrStale, lt.Version)
+	}
+	if !fileHas(filepath.Join(o.RepoDir, "go.work"), goWork(goVersion, gotchVersion, dir, o.RepoDir)) {
+		return nil, fmt.Errorf("%w: go.work is missing or points elsewhere: run `make setup`", ErrStale)
+	}
+	return b, nil
+}
 
 // Prepare makes the gotch copy for the libtorch at hand and the go.work that
 // uses it, or does nothing when both are current.

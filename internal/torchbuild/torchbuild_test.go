@@ -247,3 +247,48 @@ func TestBuildKeyChangesWithInputs(t *testing.T) {
 	lt2.CUDA = true
 	assert.NotEqual(t, base, buildKey("v0.9.1", &lt2, CgoFlags(&lt2), "g++ 12"))
 }
+
+// TestPrepareForSystemLibtorch runs the whole step against the installed
+// libtorch in a scratch repo: it stubs the wrappers that do not compile,
+// writes go.work, and a second run does nothing.
+func TestPrepareForSystemLibtorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compile-checks gotch's wrappers (~25 s)")
+	}
+	if _, err := Locate(""); err != nil {
+		t.Skipf("no system libtorch: %v", err)
+	}
+	repo := t.TempDir()
+	gomod, err := os.ReadFile("../../go.mod")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "go.mod"), gomod, 0o644))
+	ctx := t.Context()
+
+	_, err = Check(ctx, Options{RepoDir: repo})
+	require.ErrorIs(t, err, ErrStale)
+
+	res, err := Prepare(ctx, Options{RepoDir: repo})
+	require.NoError(t, err)
+	assert.False(t, res.Skipped)
+	gen, err := os.ReadFile(filepath.Join(res.Dir, "libtch", "torch_api_generated.cpp.h"))
+	require.NoError(t, err)
+	for _, op := range res.Build.Stubbed {
+		assert.Contains(t, string(gen), StubMessage(op, res.Build.Libtorch.Version))
+	}
+	if strings.HasPrefix(res.Build.Libtorch.Version, "1.13") {
+		assert.Len(t, res.Build.Stubbed, 104, "measured against Debian's 1.13.1")
+	}
+	libgo, err := os.ReadFile(filepath.Join(res.Dir, "libtch", "lib.go"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(libgo), "cuda")
+	work, err := os.ReadFile(filepath.Join(repo, "go.work"))
+	require.NoError(t, err)
+	assert.Contains(t, string(work), "=> ./.build/gotch")
+
+	again, err := Prepare(ctx, Options{RepoDir: repo})
+	require.NoError(t, err)
+	assert.True(t, again.Skipped, "nothing changed, nothing done")
+	b, err := Check(ctx, Options{RepoDir: repo})
+	require.NoError(t, err)
+	assert.Equal(t, res.Build.Key, b.Key)
+}
