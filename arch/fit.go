@@ -197,17 +197,8 @@ func refine(s Spec, n, budget int64, q int) (Spec, int64, error) {
 // above (dir 1) or below (dir -1) its current one, keeping its number of
 // groups.
 func stepWidth(st Stage, dir, q int) (Stage, bool) {
-	groups := 0
-	if st.Block == Bottleneck && st.GroupWidth > 0 {
-		groups = BottleneckWidth(st.Width, st.BottleneckMultiplier) / st.GroupWidth
-	}
-	ok := func(w int) bool {
-		if st.Block != Bottleneck {
-			return true
-		}
-		mid := BottleneckWidth(w, st.BottleneckMultiplier)
-		return mid >= max(groups, 1) && (groups == 0 || mid%groups == 0)
-	}
+	groups := groupCount(st)
+	ok := func(w int) bool { return widthFits(st, groups, w) }
 	w := (st.Width / q) * q
 	if dir > 0 || w == st.Width {
 		w += dir * q
@@ -223,6 +214,25 @@ func stepWidth(st Stage, dir, q int) (Stage, bool) {
 		w += dir * q
 	}
 	return st, false
+}
+
+// groupCount is the number of groups a fit keeps for a stage; 0 means
+// ungrouped (group width 0 stays 0).
+func groupCount(st Stage) int {
+	if st.Block == Bottleneck && st.GroupWidth > 0 {
+		return BottleneckWidth(st.Width, st.BottleneckMultiplier) / st.GroupWidth
+	}
+	return 0
+}
+
+// widthFits reports whether width w keeps stage st's bottleneck divisible
+// into its groups.
+func widthFits(st Stage, groups, w int) bool {
+	if st.Block != Bottleneck {
+		return true
+	}
+	mid := BottleneckWidth(w, st.BottleneckMultiplier)
+	return mid >= max(groups, 1) && (groups == 0 || mid%groups == 0)
 }
 
 // scaleDepths multiplies every stage's depth by t, keeping at least 1.
@@ -244,18 +254,8 @@ func scaleWidths(s Spec, a float64, opts FitOptions) (Spec, error) {
 	}
 	for i := range s.Stages {
 		st := &s.Stages[i]
-		groups := 0 // 0: ungrouped, group width stays 0
-		if st.Block == Bottleneck && st.GroupWidth > 0 {
-			groups = BottleneckWidth(st.Width, st.BottleneckMultiplier) / st.GroupWidth
-		}
-		ok := func(w int) bool {
-			if st.Block != Bottleneck {
-				return true
-			}
-			mid := BottleneckWidth(w, st.BottleneckMultiplier)
-			return mid >= max(groups, 1) && (groups == 0 || mid%groups == 0)
-		}
-		w, err := nearestWidth(a*float64(st.Width), q, ok)
+		groups := groupCount(*st)
+		w, err := nearestWidth(a*float64(st.Width), q, func(w int) bool { return widthFits(*st, groups, w) })
 		if err != nil {
 			return s, fmt.Errorf("stages[%d]: %w", i, err)
 		}

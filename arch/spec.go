@@ -84,8 +84,9 @@ type Stage struct {
 type Block struct {
 	// Order is "post" (conv, norm, act; the default) or "pre"
 	// (norm, act, conv as in He et al. 2016 and wide ResNets: the stem is
-	// a bare convolution, a final norm and activation follow the last
-	// stage, and a projection shortcut sees the pre-activated input).
+	// a bare convolution, a final norm and activation of position 0
+	// follow the last stage, and a projection shortcut sees the
+	// pre-activated input).
 	Order       string   `yaml:"order,omitempty" json:"order,omitempty" mapstructure:"order"`
 	Activations []string `yaml:"activations,omitempty" json:"activations,omitempty" mapstructure:"activations"`
 	Norms       []string `yaml:"norms,omitempty" json:"norms,omitempty" mapstructure:"norms"`

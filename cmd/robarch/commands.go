@@ -9,6 +9,7 @@ import (
 func commands(v *viper.Viper) []*cobra.Command {
 	return []*cobra.Command{
 		newDoctorCmd(v),
+		newArchCmd(),
 		newSweepCmd(v),
 		newResultsCmd(),
 	}

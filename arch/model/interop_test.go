@@ -1,0 +1,347 @@
+package model_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// Debian's PyTorch; a pyenv python3 earlier on PATH would lack torch.
+const systemPython = "/usr/bin/python3"
+
+func requirePyTorch(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("PyTorch interop skipped in -short mode")
+	}
+	out, err := exec.Command(systemPython, "-c", "import torch, torchvision").CombinedOutput()
+	if err != nil {
+		t.Skipf("skipping PyTorch interop: %s cannot import torch and torchvision (apt-get install python3-torch python3-torchvision): %v\n%s", systemPython, err, out)
+	}
+}
+
+func runPython(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(systemPython, append([]string{filepath.Join("testdata", "interop.py")}, args...)...)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		t.Fatalf("interop.py %v: %v\n%s", args, err, ee.Stderr)
+	}
+	require.NoError(t, err)
+	return out
+}
+
+var imagenetMean, imagenetStd = []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225}
+
+// interopSpecs are the Go specs of interop.py's reference models.
+func interopSpec(t *testing.T, kind string) arch.Spec {
+	t.Helper()
+	in := arch.Input{Channels: 3, Height: 64, Width: 64, Mean: imagenetMean, Std: imagenetStd}
+	switch kind {
+	case "tv-resnet18":
+		s, err := arch.Get("resnet18")
+		require.NoError(t, err)
+		s.Classes, s.Input = 10, in
+		return s
+	case "tv-resnext":
+		s, err := arch.Get("resnet50")
+		require.NoError(t, err)
+		s.Classes, s.Input = 10, in
+		for i := range s.Stages {
+			s.Stages[i].Depth = 1
+			s.Stages[i].GroupWidth = arch.BottleneckWidth(s.Stages[i].Width, 0.25) / 4
+		}
+		return s
+	case "robarch-tiny":
+		s, err := arch.Get("robarch-s")
+		require.NoError(t, err)
+		s.Classes, s.Input = 10, in
+		s.Stem.Width = 16
+		s.SetDepths(1, 2, 5, 1)
+		for i, w := range []int{32, 64, 128, 256} {
+			s.Stages[i].Width, s.Stages[i].GroupWidth = w, w/8
+		}
+		s.Block.DenseRatio = 1
+		return s
+	case "wrn-tiny":
+		s, err := arch.Get("wrn-28-10")
+		require.NoError(t, err)
+		s.Classes, s.Input = 10, in
+		s.Input.Height, s.Input.Width = 32, 32
+		s.SetDepths(2, 1, 1)
+		for i, w := range []int{32, 64, 128} {
+			s.Stages[i].Width = w
+		}
+		return s
+	}
+	t.Fatalf("no spec for %s", kind)
+	return arch.Spec{}
+}
+
+func tensorValues(t *testing.T, x *ts.Tensor) []float32 {
+	t.Helper()
+	c, err := x.Contiguous(false)
+	require.NoError(t, err)
+	defer c.MustDrop()
+	vals := make([]float32, c.Numel())
+	require.NoError(t, c.CopyData(vals, c.Numel()))
+	return vals
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	m := 0.0
+	for i := range a {
+		d := float64(a[i] - b[i])
+		if d < 0 {
+			d = -d
+		}
+		m = max(m, d)
+	}
+	return m
+}
+
+// The built nets' state-dict names and shapes are exactly those of
+// torchvision's models and of a model with RobArch's layout.
+func TestInteropNamesMatchPyTorch(t *testing.T) {
+	requirePyTorch(t)
+	cases := map[string]string{
+		"torchvision:resnet18": "resnet18", "torchvision:resnet50": "resnet50",
+		"torchvision:resnext50_32x4d": "resnext50_32x4d", "torchvision:wide_resnet50_2": "wide_resnet50_2",
+		"robarch-s": "robarch-s",
+	}
+	for kind, preset := range cases {
+		t.Run(kind, func(t *testing.T) {
+			var ref struct {
+				Params int64              `json:"params"`
+				Shapes map[string][]int64 `json:"shapes"`
+			}
+			require.NoError(t, json.Unmarshal(runPython(t, "names", kind), &ref))
+			spec, err := arch.Get(preset)
+			require.NoError(t, err)
+			n, err := arch.Params(spec)
+			require.NoError(t, err)
+			assert.Equal(t, ref.Params, n, "parameter count")
+
+			net, _ := build(t, spec, 1)
+			sd, err := net.StateDict()
+			require.NoError(t, err)
+			got := map[string][]int64{}
+			for _, nt := range sd {
+				shape, err := nt.Tensor.Size()
+				require.NoError(t, err)
+				got[nt.Name] = shape
+			}
+			assert.Equal(t, ref.Shapes, got)
+		})
+	}
+}
+
+// PyTorch writes a wrapped, module.-prefixed state dict with torch.save;
+// Go loads it and gives the same eval-mode logits.
+func TestInteropPyTorchToGo(t *testing.T) {
+	requirePyTorch(t)
+	for _, kind := range []string{"tv-resnet18", "tv-resnext", "robarch-tiny", "wrn-tiny"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			runPython(t, "make", kind, dir)
+			net, _ := build(t, interopSpec(t, kind), 99)
+			require.NoError(t, model.ImportWeights(net, filepath.Join(dir, "model.pt")))
+
+			in, _, err := model.ReadSafetensors(filepath.Join(dir, "input.safetensors"))
+			require.NoError(t, err)
+			want, _, err := model.ReadSafetensors(filepath.Join(dir, "logits.safetensors"))
+			require.NoError(t, err)
+			out, err := net.Forward(in["x"], false)
+			require.NoError(t, err)
+			defer out.MustDrop()
+			got, ref := tensorValues(t, out), tensorValues(t, want["logits"])
+			require.Len(t, got, len(ref))
+			diff := maxAbsDiff(got, ref)
+			t.Logf("%s: max |Δlogit| = %.2g", kind, diff)
+			assert.Less(t, diff, 1e-4)
+		})
+	}
+}
+
+// Go exports safetensors; PyTorch loads them with strict=True and gives
+// the same eval-mode logits.
+func TestInteropGoToPyTorch(t *testing.T) {
+	requirePyTorch(t)
+	for _, kind := range []string{"tv-resnet18", "tv-resnext", "robarch-tiny", "wrn-tiny"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			spec := interopSpec(t, kind)
+			net, _ := build(t, spec, 5)
+			torchrt.Seed(6)
+			x, err := ts.Rand([]int64{2, 3, int64(spec.Input.Height), int64(spec.Input.Width)}, gotch.Float, gotch.CPU)
+			require.NoError(t, err)
+			defer x.MustDrop()
+			// Move the running statistics off their initial 0 and 1.
+			ts.NoGrad(func() {
+				for range 3 {
+					net.ForwardT(x, true).MustDrop()
+				}
+			})
+			out, err := net.Forward(x, false)
+			require.NoError(t, err)
+			defer out.MustDrop()
+
+			weights := filepath.Join(dir, "weights.safetensors")
+			require.NoError(t, model.ExportWeights(net, weights))
+			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "input.safetensors"), []model.Named{{Name: "x", Tensor: x}}, nil))
+			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "logits.safetensors"), []model.Named{{Name: "logits", Tensor: out}}, nil))
+			var res struct {
+				MaxAbsDiff  float64 `json:"max_abs_diff"`
+				MaxAbsLogit float64 `json:"max_abs_logit"`
+			}
+			require.NoError(t, json.Unmarshal(runPython(t, "check", kind, weights,
+				filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")), &res))
+			t.Logf("%s: max |Δlogit| = %.2g (max |logit| %.2g)", kind, res.MaxAbsDiff, res.MaxAbsLogit)
+			assert.Less(t, res.MaxAbsDiff, 1e-4)
+			assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
+		})
+	}
+}
+
+// A state dict for another architecture is refused with the first
+// differences named, and nothing is loaded.
+func TestInteropMismatchIsAnError(t *testing.T) {
+	requirePyTorch(t)
+	dir := t.TempDir()
+	runPython(t, "make", "tv-resnet18", dir)
+	pt := filepath.Join(dir, "model.pt")
+
+	spec := interopSpec(t, "tv-resnet18")
+	spec.Classes = 11
+	net, _ := build(t, spec, 1)
+	before := tensorValues(t, net.Vars()[0].Tensor)
+	err := model.ImportWeights(net, pt)
+	var mm *model.MismatchError
+	require.True(t, errors.As(err, &mm), "%v", err)
+	assert.Empty(t, mm.Missing)
+	assert.Empty(t, mm.Unexpected)
+	assert.Equal(t, []string{"fc.weight: file [10 512] vs model [11 512]", "fc.bias: file [10] vs model [11]"}, mm.Shapes)
+	assert.Equal(t, before, tensorValues(t, net.Vars()[0].Tensor), "nothing was loaded")
+
+	other, _ := build(t, interopSpec(t, "robarch-tiny"), 1)
+	err = model.ImportWeights(other, pt)
+	require.True(t, errors.As(err, &mm), "%v", err)
+	assert.Contains(t, mm.Missing, "stem.stem.stem.0.weight")
+	assert.Contains(t, mm.Unexpected, "conv1.weight")
+	assert.Contains(t, err.Error(), "more")
+}
+
+func TestReadPyTorchWithoutStateDict(t *testing.T) {
+	requirePyTorch(t)
+	path := filepath.Join(t.TempDir(), "other.pt")
+	out, err := exec.Command(systemPython, "-c",
+		"import torch,sys; torch.save({'epoch': 1, 'optimizer': {'lr': 0.1}}, sys.argv[1])", path).CombinedOutput()
+	require.NoError(t, err, string(out))
+	_, err = model.ReadPyTorch(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no state dict found")
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	net, _ := build(t, spec, 3)
+	x, err := ts.Rand([]int64{3, 1, 28, 28}, gotch.Float, gotch.CPU)
+	require.NoError(t, err)
+	defer x.MustDrop()
+	ts.NoGrad(func() { net.ForwardT(x, true).MustDrop() })
+	out, err := net.Forward(x, false)
+	require.NoError(t, err)
+	defer out.MustDrop()
+
+	path := filepath.Join(t.TempDir(), "micro.safetensors")
+	require.NoError(t, model.SaveCheckpoint(path, net, map[string]string{"epoch": "4"}))
+	info, err := model.ReadCheckpointInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, spec, info.Spec)
+	assert.Equal(t, map[string]string{"epoch": "4"}, info.Meta)
+
+	vs := nn.NewVarStore(gotch.CPU)
+	defer vs.Destroy()
+	torchrt.Seed(12345) // different initial weights: the file must overwrite them
+	back, c, err := model.LoadCheckpoint(vs, path)
+	require.NoError(t, err)
+	assert.Equal(t, "4", c.Meta["epoch"])
+	out2, err := back.Forward(x, false)
+	require.NoError(t, err)
+	defer out2.MustDrop()
+	assert.Equal(t, tensorValues(t, out), tensorValues(t, out2), "same weights and running statistics give the same logits")
+
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary files left behind")
+
+	// A weights-only file is not a checkpoint.
+	plain := filepath.Join(t.TempDir(), "w.safetensors")
+	require.NoError(t, model.ExportWeights(net, plain))
+	_, err = model.ReadCheckpointInfo(plain)
+	assert.ErrorContains(t, err, "format")
+	// but imports as weights.
+	require.NoError(t, model.ImportWeights(back, plain))
+}
+
+func TestSafetensorsRejectsCorruptFiles(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string][]byte{
+		"short":    {1, 2},
+		"huge":     {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
+		"badjson":  append([]byte{4, 0, 0, 0, 0, 0, 0, 0}, []byte("{x}}")...),
+		"overflow": append([]byte{66, 0, 0, 0, 0, 0, 0, 0}, []byte(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}        `)...),
+	}
+	for name, data := range cases {
+		p := filepath.Join(dir, name+".safetensors")
+		require.NoError(t, os.WriteFile(p, data, 0o644))
+		_, _, err := model.ReadSafetensors(p)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestForwardReportsBadInput(t *testing.T) {
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	net, _ := build(t, spec, 1)
+	x, err := ts.Rand([]int64{2, 3, 28, 28}, gotch.Float, gotch.CPU) // 3 channels, micro wants 1
+	require.NoError(t, err)
+	defer x.MustDrop()
+	_, err = net.Forward(x, false)
+	require.Error(t, err)
+}
+
+func TestBuildIsDeterministicUnderASeed(t *testing.T) {
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	a, _ := build(t, spec, 7)
+	b, _ := build(t, spec, 7)
+	c, _ := build(t, spec, 8)
+	va, vb, vc := a.Vars(), b.Vars(), c.Vars()
+	require.Equal(t, len(va), len(vb))
+	same, differ := true, false
+	for i := range va {
+		require.Equal(t, va[i].Name, vb[i].Name)
+		x, y, z := tensorValues(t, va[i].Tensor), tensorValues(t, vb[i].Tensor), tensorValues(t, vc[i].Tensor)
+		same = same && slices.Equal(x, y)
+		differ = differ || !slices.Equal(x, z)
+	}
+	assert.True(t, same, "same seed, same weights")
+	assert.True(t, differ, "another seed, other weights")
+}

@@ -1,0 +1,254 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/arch"
+)
+
+// Ownership convention of the forward pass: every apply(x) consumes x (it
+// drops x's handle) and returns a fresh handle. Identity layers return a
+// shallow clone, so callers never need to know whether a layer did
+// anything. Dropping a handle does not free what autograd still needs.
+
+// forwardError carries a libtorch failure out of ForwardT, whose signature
+// has no error: Net.Forward and torchrt.Safely turn it back into an error.
+type forwardError struct{ err error }
+
+func (e forwardError) Error() string { return e.err.Error() }
+
+// must panics with a forwardError rather than calling log.Fatal, so the
+// process survives a bad input.
+func must(t *ts.Tensor, err error) *ts.Tensor {
+	if err != nil {
+		panic(forwardError{err})
+	}
+	return t
+}
+
+func drop(ts ...*ts.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			_ = t.Drop()
+		}
+	}
+}
+
+func clone(x *ts.Tensor) *ts.Tensor { return must(x.ShallowClone()) }
+
+// conv is a 2-D convolution; b is nil without bias.
+type conv struct {
+	w, b                          *ts.Tensor
+	stride, pad, dilation, groups int64
+}
+
+func (c *conv) apply(x *ts.Tensor) *ts.Tensor {
+	b := c.b
+	if b == nil {
+		b = ts.NewTensor() // an undefined tensor: no bias
+		defer drop(b)
+	}
+	y := must(ts.Conv2d(x, c.w, b, []int64{c.stride, c.stride}, []int64{c.pad, c.pad},
+		[]int64{c.dilation, c.dilation}, c.groups))
+	drop(x)
+	return y
+}
+
+// norm is a normalisation layer of kind batchnorm, groupnorm or identity.
+type norm struct {
+	kind         string
+	w, b, rm, rv *ts.Tensor
+	groups       int64
+}
+
+// PyTorch's defaults.
+const (
+	bnMomentum = 0.1
+	normEps    = 1e-5
+)
+
+func (n *norm) apply(x *ts.Tensor, train bool) *ts.Tensor {
+	var y *ts.Tensor
+	switch n.kind {
+	case arch.BatchNorm:
+		y = must(ts.BatchNorm(x, n.w, n.b, n.rm, n.rv, train, bnMomentum, normEps, false))
+	case arch.GroupNorm:
+		y = must(ts.GroupNorm(x, n.groups, n.w, n.b, normEps, false))
+	default:
+		return x
+	}
+	drop(x)
+	return y
+}
+
+// activation applies one of arch.Activations.
+func activation(name string, x *ts.Tensor) *ts.Tensor {
+	switch name {
+	case "relu":
+		return must(x.Relu(true))
+	case "leaky_relu":
+		return must(x.LeakyRelu(true)) // slope 0.01, PyTorch's default
+	case "elu":
+		return must(x.Elu(true))
+	case "gelu":
+		return must(x.Gelu("none", true))
+	case "silu":
+		return must(x.Silu(true))
+	case "mish":
+		return must(x.Mish(true))
+	case "softplus":
+		return must(x.Softplus(true))
+	case "hardswish":
+		return must(x.Hardswish(true))
+	case "sigmoid":
+		return must(x.Sigmoid(true))
+	case arch.Identity:
+		return x
+	}
+	panic(forwardError{fmt.Errorf("activation %q: want one of %v", name, arch.Activations)})
+}
+
+// se is squeeze-and-excitation: global average, 1×1 conv, activation,
+// 1×1 conv, sigmoid, channel-wise scale (torchvision's
+// SqueezeExcitation).
+type se struct {
+	fc1, fc2 conv
+	act      string
+}
+
+func (s *se) apply(x *ts.Tensor) *ts.Tensor {
+	g := must(x.MeanDim([]int64{2, 3}, true, x.DType(), false))
+	g = s.fc1.apply(g)
+	g = activation(s.act, g)
+	g = s.fc2.apply(g)
+	g = activation("sigmoid", g)
+	y := must(x.Mul(g, true))
+	drop(g)
+	return y
+}
+
+// block is one residual block of a resolved arch.BlockLayout.
+type block struct {
+	kind     string
+	pre      bool
+	convs    []conv // 3 for bottleneck, 2 for basic
+	norms    []norm // one per position used
+	acts     []string
+	se       *se
+	proj     *conv
+	projNorm norm
+}
+
+// forward borrows x and returns a fresh tensor.
+func (b *block) forward(x *ts.Tensor, train bool) *ts.Tensor {
+	if b.pre {
+		return b.forwardPre(x, train)
+	}
+	h := clone(x)
+	last := len(b.convs) - 1
+	for p := range b.convs {
+		h = b.convs[p].apply(h)
+		if p == 1 && b.kind == arch.Bottleneck && b.se != nil {
+			// Bottleneck SE follows the k×k conv's norm and activation,
+			// as in RobArch's BottleneckTransform.
+			h = b.norms[p].apply(h, train)
+			h = activation(b.acts[p], h)
+			h = b.se.apply(h)
+			continue
+		}
+		h = b.norms[p].apply(h, train)
+		if p < last {
+			h = activation(b.acts[p], h)
+		}
+	}
+	if b.kind == arch.Basic && b.se != nil {
+		h = b.se.apply(h)
+	}
+	var out *ts.Tensor
+	if b.proj != nil {
+		sc := b.projNorm.apply(b.proj.apply(clone(x)), train)
+		out = must(h.Add(sc, true))
+		drop(sc)
+	} else {
+		out = must(h.Add(x, true))
+	}
+	return activation(b.acts[2], out)
+}
+
+// forwardPre is the pre-activation block: norm and activation before each
+// conv; a projection shortcut takes the pre-activated input.
+func (b *block) forwardPre(x *ts.Tensor, train bool) *ts.Tensor {
+	a := activation(b.acts[0], b.norms[0].apply(clone(x), train))
+	var sc *ts.Tensor
+	if b.proj != nil {
+		sc = b.projNorm.apply(b.proj.apply(clone(a)), train)
+	}
+	h := b.convs[0].apply(a)
+	for p := 1; p < len(b.convs); p++ {
+		if p == 2 && b.se != nil { // bottleneck: SE after the k×k conv
+			h = b.se.apply(h)
+		}
+		h = activation(b.acts[p], b.norms[p].apply(h, train))
+		h = b.convs[p].apply(h)
+	}
+	if b.kind == arch.Basic && b.se != nil {
+		h = b.se.apply(h)
+	}
+	if sc != nil {
+		out := must(h.Add(sc, true))
+		drop(sc)
+		return out
+	}
+	return must(h.Add(x, true))
+}
+
+// stage is a run of blocks with optional dense connections.
+type stage struct {
+	blocks []*block
+	dense  int
+}
+
+// forward borrows x and returns a fresh tensor.
+func (s *stage) forward(x *ts.Tensor, train bool) *ts.Tensor {
+	if s.dense == 0 {
+		cur := x
+		for _, b := range s.blocks {
+			next := b.forward(cur, train)
+			if cur != x {
+				drop(cur)
+			}
+			cur = next
+		}
+		return cur
+	}
+	// RobArch's Stage.forward: block i > 2 also receives the outputs of
+	// up to dense earlier blocks (features[-3-j]), and so does the
+	// stage's output. features[0] (the stage input) is never added, since
+	// its shape may differ.
+	features := []*ts.Tensor{x}
+	for i, b := range s.blocks {
+		in := features[len(features)-1]
+		fresh := false
+		if i > 2 {
+			for j := 0; j < s.dense && j+4 <= len(features); j++ {
+				sum := must(in.Add(features[len(features)-3-j], false))
+				if fresh {
+					drop(in)
+				}
+				in, fresh = sum, true
+			}
+		}
+		features = append(features, b.forward(in, train))
+		if fresh {
+			drop(in)
+		}
+	}
+	out := clone(features[len(features)-1])
+	for k := 0; k < s.dense && k+4 <= len(features); k++ {
+		out = must(out.Add(features[len(features)-3-k], true))
+	}
+	drop(features[1:]...)
+	return out
+}

@@ -1,0 +1,98 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/robarch/robarch/arch"
+)
+
+// namer gives every layer its state-dict name, so that weights line up
+// with torchvision's ResNets ("torchvision") or the official RobArch
+// ConfigurableModel ("robarch").
+type namer interface {
+	stemConv() string
+	stemNorm() string
+	// block returns the prefix of stage si (0-based), block bi.
+	block(si, bi int) string
+	// conv and norm of position p (0, 1, 2) in a block.
+	conv(prefix string, p int) string
+	norm(prefix string, p int) string
+	se(prefix string) string
+	projConv(prefix string) string
+	projNorm(prefix string) string
+	finalNorm() string
+	fc() string
+	// normalization is where the input mean/std buffers live.
+	normalization() string
+	// exportsNormalization says whether the mean/std buffers belong in
+	// exported state dicts (RobArch's NormalizeByChannelMeanStd has them;
+	// torchvision models do not).
+	exportsNormalization() bool
+}
+
+func newNamer(naming, order string) (namer, error) {
+	pre := order == arch.PreAct
+	switch naming {
+	case arch.NamingTorchvision:
+		return torchvisionNames{}, nil
+	case arch.NamingRobArch:
+		return robarchNames{pre: pre}, nil
+	}
+	return nil, fmt.Errorf("naming %q: want robarch or torchvision", naming)
+}
+
+// torchvisionNames follow torchvision.models.resnet: conv1/bn1 stem,
+// layerN.i.convK/bnK blocks, downsample.0/.1 shortcut, fc head. Norm K
+// is the norm of position K-1 (in pre-activation order it precedes convK).
+type torchvisionNames struct{}
+
+func (torchvisionNames) stemConv() string        { return "conv1" }
+func (torchvisionNames) stemNorm() string        { return "bn1" }
+func (torchvisionNames) block(si, bi int) string { return fmt.Sprintf("layer%d.%d", si+1, bi) }
+func (torchvisionNames) conv(prefix string, p int) string {
+	return fmt.Sprintf("%s.conv%d", prefix, p+1)
+}
+func (torchvisionNames) norm(prefix string, p int) string {
+	return fmt.Sprintf("%s.bn%d", prefix, p+1)
+}
+func (torchvisionNames) se(prefix string) string       { return prefix + ".se" }
+func (torchvisionNames) projConv(prefix string) string { return prefix + ".downsample.0" }
+func (torchvisionNames) projNorm(prefix string) string { return prefix + ".downsample.1" }
+func (torchvisionNames) finalNorm() string             { return "bn_final" }
+func (torchvisionNames) fc() string                    { return "fc" }
+func (torchvisionNames) normalization() string         { return "normalization" }
+func (torchvisionNames) exportsNormalization() bool    { return false }
+
+// robarchNames follow robustarch/models/model.py: the stem is
+// stem.stem.stem.{0 conv, 1 norm}; a block is
+// stages.stageN.stageN-blockI with F.{a,b,c} (Conv2dNormActivation:
+// 0 conv, 1 norm; in pre-activation NormActivationConv: 0 norm, 2 conv),
+// F.se.{fc1,fc2} and proj.{0 conv, 1 norm}.
+type robarchNames struct{ pre bool }
+
+var robarchPositions = [3]string{"a", "b", "c"}
+
+func (robarchNames) stemConv() string { return "stem.stem.stem.0" }
+func (robarchNames) stemNorm() string { return "stem.stem.stem.1" }
+func (robarchNames) block(si, bi int) string {
+	return fmt.Sprintf("stages.stage%d.stage%d-block%d", si+1, si+1, bi)
+}
+func (n robarchNames) conv(prefix string, p int) string {
+	if n.pre {
+		return fmt.Sprintf("%s.F.%s.2", prefix, robarchPositions[p])
+	}
+	return fmt.Sprintf("%s.F.%s.0", prefix, robarchPositions[p])
+}
+func (n robarchNames) norm(prefix string, p int) string {
+	if n.pre {
+		return fmt.Sprintf("%s.F.%s.0", prefix, robarchPositions[p])
+	}
+	return fmt.Sprintf("%s.F.%s.1", prefix, robarchPositions[p])
+}
+func (robarchNames) se(prefix string) string       { return prefix + ".F.se" }
+func (robarchNames) projConv(prefix string) string { return prefix + ".proj.0" }
+func (robarchNames) projNorm(prefix string) string { return prefix + ".proj.1" }
+func (robarchNames) finalNorm() string             { return "final_norm" }
+func (robarchNames) fc() string                    { return "fc" }
+func (robarchNames) normalization() string         { return "normalization" }
+func (robarchNames) exportsNormalization() bool    { return true }

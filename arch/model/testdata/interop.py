@@ -1,0 +1,296 @@
+"""PyTorch side of arch/model's interop tests (run with Debian's /usr/bin/python3).
+
+Reference models:
+  tv-resnet18    torchvision resnet18, 10 classes
+  tv-resnext     torchvision ResNet(Bottleneck, [1,1,1,1], groups=4, width_per_group=16), 10 classes
+  robarch-tiny   a small model with the module layout of RobArch's ConfigurableModel
+                 (written here from its description: stem, stages of bottleneck blocks
+                 with SE, norms [identity, bn, bn], SiLU, dense connections), 10 classes
+  wrn-tiny       a pre-activation wide ResNet with torchvision-style names, 10 classes
+  robarch-s      the RobArch-S configuration of the same layout (names/count only)
+  torchvision:NAME  any torchvision.models constructor, defaults (names/count only)
+
+Commands:
+  make KIND DIR    write DIR/model.pt (torch.save({"state_dict": {"module."+k: v}})),
+                   DIR/input.safetensors (x) and DIR/logits.safetensors (eval-mode logits)
+  check KIND WEIGHTS INPUT LOGITS
+                   load WEIGHTS (.safetensors) with strict=True, run INPUT, print the
+                   max abs difference to LOGITS as JSON
+  names KIND       print {"params": N, "shapes": {name: shape}} of the state dict
+"""
+
+import json
+import struct
+import sys
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+# --- safetensors, written and read by hand (the library is not in Debian) ---
+
+_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.int32: "I32"}
+_TORCH = {v: k for k, v in _DTYPES.items()}
+
+
+def save_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        t = torch.frombuffer(bytearray(body[begin:end]), dtype=_TORCH[e["dtype"]])
+        out[name] = t.reshape(e["shape"]).clone()
+    return out
+
+
+# --- a model with RobArch ConfigurableModel's module names ---
+
+class ChannelNormalize(nn.Module):
+    """Per-channel (x - mean) / std with mean and std as buffers."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean))
+        self.register_buffer("std", torch.tensor(std))
+
+    def forward(self, x):
+        return (x - self.mean[None, :, None, None]) / self.std[None, :, None, None]
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, cout, stride, mult, group_width, se_ratio, norms, act):
+        super().__init__()
+        mid = int(round(cout * mult))
+        self.proj = None
+        if cin != cout or stride != 1:
+            self.proj = Conv2dNormActivation(cin, cout, 1, stride, norm_layer=nn.BatchNorm2d, activation_layer=None)
+        layers = OrderedDict()
+        layers["a"] = Conv2dNormActivation(cin, mid, 1, 1, norm_layer=norms[0], activation_layer=act)
+        layers["b"] = Conv2dNormActivation(mid, mid, 3, stride, groups=mid // group_width, norm_layer=norms[1], activation_layer=act)
+        if se_ratio:
+            layers["se"] = SqueezeExcitation(mid, int(round(se_ratio * cin)), activation=nn.ReLU)
+        layers["c"] = Conv2dNormActivation(mid, cout, 1, 1, norm_layer=norms[2], activation_layer=None)
+        self.F = nn.Sequential(layers)
+        self.last = act()
+
+    def forward(self, x):
+        short = x if self.proj is None else self.proj(x)
+        return self.last(short + self.F(x))
+
+
+class DenseStage(nn.Sequential):
+    """Blocks in sequence; with dense > 0, block i > 2 and the stage output also
+    receive the outputs of up to `dense` earlier blocks, skipping the one just before."""
+
+    def __init__(self, blocks, dense):
+        super().__init__(blocks)
+        self.dense = dense
+
+    def forward(self, x):
+        if not self.dense:
+            return super().forward(x)
+        outs = [x]
+        for i, block in enumerate(self):
+            h = outs[-1]
+            if i > 2:
+                for j in range(self.dense):
+                    if j + 4 > len(outs):
+                        break
+                    h = h + outs[-3 - j]
+            outs.append(block(h))
+        y = outs[-1]
+        for k in range(self.dense):
+            if k + 4 > len(outs):
+                break
+            y = y + outs[-3 - k]
+        return y
+
+
+class RobArchLayout(nn.Module):
+    def __init__(self, stem_width, depths, widths, group_widths, classes, dense=0, se_ratio=0.25):
+        super().__init__()
+        self.normalization = ChannelNormalize(MEAN, STD)
+        self.stem = nn.Module()
+        self.stem.stem = nn.Sequential(OrderedDict(
+            stem=Conv2dNormActivation(3, stem_width, 7, 2, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU)))
+        stages, cin = OrderedDict(), stem_width
+        norms = [nn.Identity, nn.BatchNorm2d, nn.BatchNorm2d]
+        for s, (d, w, g) in enumerate(zip(depths, widths, group_widths), start=1):
+            blocks = OrderedDict()
+            for b in range(d):
+                blocks[f"stage{s}-block{b}"] = Bottleneck(cin if b == 0 else w, w, 2 if b == 0 else 1, 0.25, g, se_ratio, norms, nn.SiLU)
+            stages[f"stage{s}"] = DenseStage(blocks, dense)
+            cin = w
+        self.stages = nn.Sequential(stages)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.stem.stem(self.normalization(x))
+        x = self.stages(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class PreActBasic(nn.Module):
+    """Pre-activation basic block (He et al. 2016, wide ResNets): the projection
+    shortcut takes the pre-activated input."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.downsample = None
+        if cin != cout or stride != 1:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False))
+
+    def forward(self, x):
+        a = torch.relu(self.bn1(x))
+        h = self.conv2(torch.relu(self.bn2(self.conv1(a))))
+        return h + (x if self.downsample is None else self.downsample(a))
+
+
+class PreActResNet(nn.Module):
+    def __init__(self, depths, widths, classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        cin = 16
+        for i, (d, w) in enumerate(zip(depths, widths), start=1):
+            blocks = [PreActBasic(cin if b == 0 else w, w, (1 if i == 1 else 2) if b == 0 else 1) for b in range(d)]
+            setattr(self, f"layer{i}", nn.Sequential(*blocks))
+            cin = w
+        self.n = len(depths)
+        self.bn_final = nn.BatchNorm2d(cin)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for i in range(1, self.n + 1):
+            x = getattr(self, f"layer{i}")(x)
+        x = torch.relu(self.bn_final(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Normalized(nn.Module):
+    """A torchvision model behind input normalisation, keeping its own names."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(MEAN)[None, :, None, None], persistent=False)
+        self.register_buffer("std", torch.tensor(STD)[None, :, None, None], persistent=False)
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
+def make_model(kind):
+    if kind.startswith("torchvision:"):
+        return torchvision.models.__dict__[kind[len("torchvision:"):]](), None
+    if kind == "tv-resnet18":
+        return Normalized(torchvision.models.resnet18(num_classes=10)), (2, 3, 64, 64)
+    if kind == "tv-resnext":
+        net = torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 1, 1, 1],
+                                               groups=4, width_per_group=16, num_classes=10)
+        return Normalized(net), (2, 3, 64, 64)
+    if kind == "robarch-tiny":
+        return RobArchLayout(16, [1, 2, 5, 1], [32, 64, 128, 256], [4, 8, 16, 32], 10, dense=1), (2, 3, 64, 64)
+    if kind == "wrn-tiny":
+        return Normalized(PreActResNet([2, 1, 1], [32, 64, 128], 10)), (2, 3, 32, 32)
+    if kind == "robarch-s":
+        return RobArchLayout(96, [5, 8, 13, 1], [288, 576, 1120, 2160], [36, 72, 140, 270], 1000), None
+    raise SystemExit(f"unknown kind {kind}")
+
+
+def state_dict(model):
+    sd = model.state_dict()
+    if isinstance(model, Normalized):
+        sd = OrderedDict((k[len("net."):], v) for k, v in sd.items())
+    return sd
+
+
+def load(model, sd):
+    if isinstance(model, Normalized):
+        model.net.load_state_dict(sd, strict=True)
+    else:
+        model.load_state_dict(sd, strict=True)
+
+
+def calibrate(model, shape):
+    """Randomise affine norm parameters, then set running statistics from a few
+    batches so eval-mode activations stay well scaled."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+                m.momentum = None  # cumulative average
+        model.train()
+        for _ in range(4):
+            model(torch.rand(shape))
+    model.eval()
+
+
+def main():
+    cmd, kind = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    model, shape = make_model(kind)
+    if cmd == "names":
+        sd = state_dict(model)
+        params = sum(p.numel() for p in model.parameters())
+        print(json.dumps({"params": params, "shapes": {k: list(v.shape) for k, v in sd.items()}}))
+    elif cmd == "make":
+        out = sys.argv[3]
+        calibrate(model, shape)
+        x = torch.rand(shape)
+        with torch.no_grad():
+            logits = model(x)
+        torch.save({"epoch": 3, "state_dict": OrderedDict(("module." + k, v) for k, v in state_dict(model).items())},
+                   f"{out}/model.pt")
+        save_safetensors(f"{out}/input.safetensors", {"x": x})
+        save_safetensors(f"{out}/logits.safetensors", {"logits": logits})
+    elif cmd == "check":
+        weights, inp, logits = sys.argv[3:6]
+        load(model, load_safetensors(weights))
+        model.eval()
+        x = load_safetensors(inp)["x"]
+        want = load_safetensors(logits)["logits"]
+        with torch.no_grad():
+            got = model(x)
+        print(json.dumps({"max_abs_diff": (got - want).abs().max().item(), "max_abs_logit": want.abs().max().item()}))
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
