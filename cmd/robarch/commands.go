@@ -12,5 +12,6 @@ func commands(v *viper.Viper) []*cobra.Command {
 		newArchCmd(),
 		newSweepCmd(v),
 		newResultsCmd(),
+		newGuidelinesCmd(),
 	}
 }

@@ -1,0 +1,213 @@
+package guidelines
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/results"
+)
+
+func effectOf(t *testing.T, a *Analysis, label string) Effect {
+	t.Helper()
+	for _, e := range a.Effects {
+		if e.Label() == label {
+			return e
+		}
+	}
+	t.Fatalf("no effect %s", label)
+	return Effect{}
+}
+
+func TestAnalyzeVerdicts(t *testing.T) {
+	trials := synthSweep(t, 4, true, silu, kernel5, se25, deeper)
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, results.AAAcc, a.RobustMetric, "every trial has AA, so verdicts use it")
+	assert.Equal(t, []string{results.CleanAcc, results.PGDAcc, results.AAAcc}, a.Metrics)
+	assert.Equal(t, Counts{Total: 4*4 + 1, Done: 4*4 + 1}, a.Counts)
+
+	tests := []struct {
+		label, verdict string
+		robust, clean  float64
+		ci             bool
+	}{
+		{"activation=silu", Helps, 0.05, 0.005, true},
+		{"kernel=5", Hurts, -0.04, -0.01, true},
+		{"se_ratio=0.25", NoClearEffect, 0, 0, true},
+		{"depth_width=deeper-narrower", Inconclusive, 0.03 + noise[0] - 0, 0 + noise[0], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.label, func(t *testing.T) {
+			e := effectOf(t, a, tt.label)
+			assert.Equal(t, tt.verdict, e.Verdict)
+			r, ok := e.Estimate(results.AAAcc)
+			require.True(t, ok)
+			assert.InDelta(t, tt.robust, r.Effect, 1e-12)
+			c, _ := e.Estimate(results.CleanAcc)
+			assert.InDelta(t, tt.clean, c.Effect, 1e-12)
+			assert.Equal(t, tt.ci, r.CI != nil)
+			if r.CI != nil {
+				assert.LessOrEqual(t, r.CI.Low, r.Effect)
+				assert.GreaterOrEqual(t, r.CI.High, r.Effect)
+			}
+		})
+	}
+	assert.Contains(t, effectOf(t, a, "depth_width=deeper-narrower").Note, "1 seed: an interval needs at least two seeds on each side; the level has 1, the baseline 4")
+	assert.Contains(t, effectOf(t, a, "kernel=5").TradeOff, "costs 1.00 pts of clean accuracy")
+	assert.Contains(t, effectOf(t, a, "activation=silu").TradeOff, "clean accuracy also rises")
+
+	// Ranked by robust effect, largest gain first.
+	var order []string
+	for i, e := range a.Effects {
+		assert.Equal(t, i+1, e.Rank)
+		order = append(order, e.Label())
+	}
+	assert.Equal(t, []string{"activation=silu", "depth_width=deeper-narrower", "se_ratio=0.25", "kernel=5"}, order)
+
+	// Per-factor summaries name the helpful level.
+	for _, fs := range a.Factors {
+		if fs.Factor == FactorActivation {
+			assert.Equal(t, "silu", fs.Best)
+			assert.Equal(t, Helps, fs.Verdict)
+		}
+		if fs.Factor == FactorKernel {
+			assert.Empty(t, fs.Best)
+			assert.Equal(t, Hurts, fs.Verdict)
+		}
+	}
+}
+
+func TestAnalyzePGDOnly(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu)
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, results.PGDAcc, a.RobustMetric)
+	assert.Equal(t, []string{results.CleanAcc, results.PGDAcc}, a.Metrics)
+	assert.Empty(t, effectOf(t, a, "activation=silu").Note, "3 seeds each: no caveat")
+
+	two, err := Analyze(synthSweep(t, 2, false, silu), Options{})
+	require.NoError(t, err)
+	e := effectOf(t, two, "activation=silu")
+	assert.Equal(t, Helps, e.Verdict)
+	assert.Equal(t, "tentative: 2 vs 2 seeds; a bootstrap over so few seeds understates the uncertainty", e.Note)
+	// AutoAttack on some trials only: left out, and said so.
+	trials[0].Metrics[results.AAAcc] = 0.4
+	a, err = Analyze(trials, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, results.PGDAcc, a.RobustMetric)
+	assert.Contains(t, a.Notes, "aa_acc is left out: only 1 of 6 finished trials have it")
+	_, err = Analyze(trials, Options{RobustMetric: "fgsm_acc"})
+	assert.ErrorContains(t, err, `robust metric "fgsm_acc": want aa_acc or pgd_acc`)
+}
+
+func TestAnalyzeDeterministic(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu, kernel5)
+	a1, err := Analyze(trials, Options{Seed: 7})
+	require.NoError(t, err)
+	// Reversed input order: the same intervals (seeds are sorted, streams per figure).
+	rev := make([]results.Trial, len(trials))
+	for i, tr := range trials {
+		rev[len(trials)-1-i] = tr
+	}
+	a2, err := Analyze(rev, Options{Seed: 7})
+	require.NoError(t, err)
+	for i := range a1.Effects {
+		assert.Equal(t, a1.Effects[i].Estimates, a2.Effects[i].Estimates)
+	}
+}
+
+func TestPartialSweep(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu, kernel5)
+	trials = withStatus(trials, "kernel=5", 2, results.StatusPending)
+	trials = withStatus(trials, "activation=silu", 1, results.StatusRunning)
+	trials = withStatus(trials, "activation=silu", 2, results.StatusFailed)
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, Counts{Total: 9, Done: 6, Pending: 1, Running: 1, Failed: 1, Missing: 3}, a.Counts)
+	assert.ElementsMatch(t, []string{"activation=silu: 1/3 done", "kernel=5: 2/3 done"}, a.Incomplete)
+	silu := effectOf(t, a, "activation=silu")
+	assert.Equal(t, Inconclusive, silu.Verdict, "one finished seed: no interval")
+	r, _ := silu.Estimate(results.PGDAcc)
+	assert.Equal(t, 1, r.N)
+	k := effectOf(t, a, "kernel=5")
+	r, _ = k.Estimate(results.PGDAcc)
+	assert.Equal(t, 2, r.N)
+	assert.Equal(t, 3, r.NBaseline)
+}
+
+func TestAnalyzeRefuses(t *testing.T) {
+	good := func() []results.Trial { return synthSweep(t, 2, false, silu) }
+	tests := []struct {
+		name   string
+		trials func() []results.Trial
+		is     error
+		msg    string
+	}{
+		{"empty store", func() []results.Trial { return nil }, ErrNoTrials, "store has no trials"},
+		{"nothing finished", func() []results.Trial {
+			ts := good()
+			for i := range ts {
+				ts[i].Status, ts[i].Metrics = results.StatusPending, nil
+			}
+			return ts
+		}, ErrNoBaseline, "no finished trial yet (4 pending"},
+		{"baseline unfinished", func() []results.Trial {
+			ts := withStatus(good(), "baseline", 0, results.StatusFailed)
+			return withStatus(ts, "baseline", 1, results.StatusPending)
+		}, ErrNoBaseline, "store has no finished baseline trial; run the sweep first"},
+		{"two sweeps", func() []results.Trial {
+			ts := good()
+			ts[0].Sweep = "other"
+			return ts
+		}, nil, "the store holds 2 sweeps (other, synth): pick one with --sweep"},
+		{"metric not a fraction", func() []results.Trial {
+			ts := good()
+			ts[1].Metrics[results.PGDAcc] = 45
+			return ts
+		}, nil, "pgd_acc = 45: want a fraction in [0, 1]"},
+		{"metric missing", func() []results.Trial {
+			ts := good()
+			delete(ts[2].Metrics, results.CleanAcc)
+			return ts
+		}, nil, "has no clean_acc metric"},
+		{"mixed designs", func() []results.Trial {
+			ts := good()
+			ts[3].Factor, ts[3].Level = RandomFactor, "kernel=5"
+			return ts
+		}, nil, "mixes random samples with one-factor variants"},
+		{"unknown status", func() []results.Trial {
+			ts := good()
+			ts[0].Status = "paused"
+			return ts
+		}, nil, `status "paused": want one of pending, running, done, failed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Analyze(tt.trials(), Options{})
+			require.Error(t, err)
+			if tt.is != nil {
+				assert.True(t, errors.Is(err, tt.is), "%v is not %v", err, tt.is)
+			}
+			assert.ErrorContains(t, err, tt.msg)
+		})
+	}
+}
+
+func TestPickSweep(t *testing.T) {
+	ts := synthSweep(t, 2, false, silu)
+	other := synthSweep(t, 2, false, kernel5)
+	for i := range other {
+		other[i].Sweep = "other"
+	}
+	all := append(ts, other...)
+	a, err := Analyze(all, Options{Sweep: "other"})
+	require.NoError(t, err)
+	assert.Equal(t, "other", a.Sweep)
+	require.Len(t, a.Effects, 1)
+	assert.Equal(t, "kernel=5", a.Effects[0].Label())
+	_, err = Analyze(all, Options{Sweep: "nope"})
+	assert.ErrorContains(t, err, `sweep "nope" is not in the store; it holds: other, synth`)
+}

@@ -1,0 +1,211 @@
+package guidelines
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html"
+	"image"
+	_ "image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/results"
+)
+
+// writeSynthReport writes the report of a synthetic sweep into a temp
+// directory (or $GUIDELINES_REPORT_DIR, to look at it).
+func writeSynthReport(t *testing.T, trials []results.Trial) (string, *Analysis) {
+	t.Helper()
+	dir := t.TempDir()
+	if d := os.Getenv("GUIDELINES_REPORT_DIR"); d != "" {
+		dir = filepath.Join(d, t.Name())
+	}
+	a, err := Report(context.Background(), trials, dir, Options{}, RecommendOptions{})
+	require.NoError(t, err)
+	return dir, a
+}
+
+// The numbers in guidelines.json equal those recomputed here straight
+// from the trials, and the Markdown and HTML show them.
+func TestReportNumbersMatchTrials(t *testing.T) {
+	trials := synthSweep(t, 4, true, silu, kernel5, se25, deeper)
+	dir, _ := writeSynthReport(t, trials)
+
+	data, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	require.NoError(t, err)
+	var got struct {
+		RobustMetric string   `json:"robust_metric"`
+		Metrics      []string `json:"metrics"`
+		Resamples    int      `json:"resamples"`
+		Confidence   float64  `json:"confidence"`
+		Seed         uint64   `json:"seed"`
+		Counts       Counts   `json:"counts"`
+		Effects      []Effect `json:"effects"`
+		Plots        []string `json:"plots"`
+	}
+	require.NoError(t, json.Unmarshal(data, &got))
+	assert.Equal(t, results.AAAcc, got.RobustMetric)
+	assert.Equal(t, 17, got.Counts.Done)
+	require.Len(t, got.Effects, 4)
+
+	// values returns a metric of a variant's done trials, ordered by seed.
+	values := func(variant, metric string) []float64 {
+		ts := slices.Clone(trials)
+		slices.SortFunc(ts, func(x, y results.Trial) int { return int(x.Seed - y.Seed) })
+		var out []float64
+		for _, tr := range ts {
+			if tr.Variant == variant && tr.Status == results.StatusDone {
+				out = append(out, tr.Metrics[metric])
+			}
+		}
+		return out
+	}
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	require.NoError(t, err)
+	for _, e := range got.Effects {
+		for _, m := range got.Metrics {
+			est, ok := e.Estimate(m)
+			require.True(t, ok, "%s has no %s", e.Label(), m)
+			lv, bv := values(e.Variant, m), values("baseline", m)
+			sum := func(xs []float64) (s float64) {
+				for _, x := range xs {
+					s += x
+				}
+				return s
+			}
+			wantMean, wantBase := sum(lv)/float64(len(lv)), sum(bv)/float64(len(bv))
+			assert.InDelta(t, wantMean, est.Mean, 1e-12, "%s %s mean", e.Label(), m)
+			assert.InDelta(t, wantBase, est.BaselineMean, 1e-12, "%s %s baseline mean", e.Label(), m)
+			assert.InDelta(t, wantMean-wantBase, est.Effect, 1e-12, "%s %s effect", e.Label(), m)
+			assert.Equal(t, len(lv), est.N)
+			assert.Equal(t, len(bv), est.NBaseline)
+			if len(lv) < 2 {
+				assert.Nil(t, est.CI, "%s: no interval from one seed", e.Label())
+				continue
+			}
+			lo, hi := BootstrapDiff(lv, bv, got.Resamples, got.Confidence, streamSeed(got.Seed, e.Factor, e.Level, m))
+			require.NotNil(t, est.CI)
+			assert.InDelta(t, lo, est.CI.Low, 1e-12)
+			assert.InDelta(t, hi, est.CI.High, 1e-12)
+		}
+		r, _ := e.Estimate(got.RobustMetric)
+		shown := formatEffect(r)
+		assert.True(t, strings.Contains(string(md), shown), "REPORT.md shows %s's robust effect %q", e.Label(), shown)
+		assert.True(t, strings.Contains(html.UnescapeString(string(page)), shown), "index.html shows %s's robust effect %q", e.Label(), shown)
+	}
+
+	assert.True(t, strings.Contains(string(md), "**inconclusive** (1 seed: "), "REPORT.md says inconclusive (1 seed)")
+
+	// Every plot listed exists; PNGs decode with a sensible size, SVGs are SVG.
+	require.NotEmpty(t, got.Plots)
+	for _, p := range got.Plots {
+		data, err := os.ReadFile(filepath.Join(dir, p))
+		require.NoError(t, err, p)
+		switch filepath.Ext(p) {
+		case ".png":
+			img, format, err := image.Decode(bytes.NewReader(data))
+			require.NoError(t, err, p)
+			assert.Equal(t, "png", format)
+			assert.Greater(t, img.Bounds().Dx(), 300, p)
+			assert.Greater(t, img.Bounds().Dy(), 200, p)
+			assert.True(t, strings.Contains(string(page), "fig-"+strings.TrimSuffix(filepath.Base(p), ".png")), "%s is in the page", p)
+		case ".svg":
+			assert.Contains(t, string(data), "<svg", p)
+		}
+	}
+	for _, name := range []string{"effects-robust", "effects-clean", "accuracy-vs-params", "accuracy-vs-macs", "robust-vs-ratio", "clean-vs-robust", "edf-activation", "edf-kernel"} {
+		assert.Contains(t, got.Plots, "plots/"+name+".png")
+	}
+
+	// Self-contained: plots are embedded, nothing is fetched from elsewhere.
+	assert.True(t, strings.Contains(string(page), `src="data:image/png;base64,`), "plots are embedded")
+	for _, bad := range []string{"http://", "https://", "<script", "<link"} {
+		assert.False(t, strings.Contains(string(page), bad), "the page has %q", bad)
+	}
+}
+
+func TestReportPartialSweepSaysSo(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu, kernel5)
+	trials = withStatus(trials, "kernel=5", 2, results.StatusPending)
+	trials = withStatus(trials, "activation=silu", 2, results.StatusRunning)
+	dir, a := writeSynthReport(t, trials)
+	assert.Equal(t, 2, a.Counts.Missing)
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "partial sweep: 2 trial(s) missing")
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	require.NoError(t, err)
+	assert.True(t, strings.Contains(string(page), "<strong>2 trial(s) missing</strong>"), "the page says the sweep is partial")
+}
+
+func TestReportRecommendationFile(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu, kernel5, se25)
+	dir, a := writeSynthReport(t, trials)
+	require.NotNil(t, a.Recommendation)
+	spec, err := arch.Load(filepath.Join(dir, RecommendedFile))
+	require.NoError(t, err, "recommended.yaml is a valid spec")
+	assert.Equal(t, []string{"silu", "silu", "silu"}, spec.Block.Activations)
+	assert.Equal(t, 3, spec.Stages[0].Kernel, "kernel=5 hurt, so it is not applied")
+}
+
+func TestReportRandomDesign(t *testing.T) {
+	trials := synthRandomSweep(t, 24, randKernel, randAct)
+	dir, a := writeSynthReport(t, trials)
+	assert.Equal(t, RandomFactor, a.Design)
+	data, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	require.NoError(t, err)
+	var got struct {
+		Design     string            `json:"design"`
+		References map[string]string `json:"references"`
+		Effects    []Effect          `json:"effects"`
+	}
+	require.NoError(t, json.Unmarshal(data, &got))
+	assert.Equal(t, RandomFactor, got.Design)
+	assert.Equal(t, map[string]string{FactorKernel: "3", FactorActivation: "relu"}, got.References)
+	require.Len(t, got.Effects, 3)
+	for i, e := range got.Effects {
+		assert.Equal(t, a.Effects[i].Estimates, e.Estimates, "JSON round trip of %s", e.Label())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.True(t, strings.Contains(string(md), "| activation | gelu, silu (vs relu) |"), "the per-factor table names the reference")
+	for _, name := range []string{"edf-kernel.png", "edf-activation.png", "effects-robust.png"} {
+		_, err := os.Stat(filepath.Join(dir, PlotsDir, name))
+		assert.NoError(t, err)
+	}
+}
+
+// Early in a sweep only the baseline may be done: the report still
+// renders, with nothing to rank and every level missing.
+func TestReportOnlyBaselineDone(t *testing.T) {
+	trials := synthSweep(t, 2, false, silu, kernel5)
+	for _, v := range []string{"activation=silu", "kernel=5"} {
+		for s := range int64(2) {
+			trials = withStatus(trials, v, s, results.StatusPending)
+		}
+	}
+	dir, a := writeSynthReport(t, trials)
+	assert.Empty(t, a.Effects)
+	assert.Equal(t, 4, a.Counts.Missing)
+	require.NotNil(t, a.Recommendation)
+	assert.Empty(t, a.Recommendation.Applied)
+	for _, f := range a.Findings {
+		if f.ID != "width-depth-ratio" {
+			assert.Equal(t, NotTested, f.Outcome, f.ID)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, PlotsDir, "effects-robust.png"))
+	require.NoError(t, err)
+	_, _, err = image.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+}
