@@ -722,7 +722,7 @@ func (a *Analysis) edfs() {
 					gs = append(gs, g)
 				}
 			}
-			set.Curves = append(set.Curves, NewEDF(level, robustErr(gs...)))
+			set.Curves = append(set.Curves, NewEDF(fs.Factor+"="+level, robustErr(gs...)))
 		}
 		a.EDFs = append(a.EDFs, set)
 	}

@@ -114,7 +114,7 @@ func TestRandomDesignRecoversEffects(t *testing.T) {
 			for _, c := range set.Curves {
 				labels = append(labels, c.Label)
 			}
-			assert.Equal(t, []string{"gelu", "relu", "silu"}, labels)
+			assert.Equal(t, []string{"activation=gelu", "activation=relu", "activation=silu"}, labels)
 		}
 	}
 
