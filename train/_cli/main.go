@@ -1,0 +1,79 @@
+// Command robarch finds out where adversarial robustness comes from in a
+// network's architecture: plan and run budget-matched sweeps, train and
+// attack networks, and turn the results into design guidelines.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// errSilent marks errors already reported to the user.
+var errSilent = errors.New("")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "robarch:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// newRootCmd builds the command tree. Configuration comes from flags, then
+// ROBARCH_* environment variables, then an optional --config file.
+func newRootCmd() *cobra.Command {
+	v := viper.New()
+	root := &cobra.Command{
+		Use:           "robarch",
+		Short:         "Where does adversarial robustness come from in a network's architecture?",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return setup(cmd, v)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.String("config", "", "YAML config file whose keys fill flags not given")
+	pf.String("log-level", "info", "log level: debug, info, warn, error")
+	pf.Int("threads", 0, "libtorch intra-op threads (0 = one per CPU core)")
+	root.AddCommand(commands(v)...)
+	return root
+}
+
+func setup(cmd *cobra.Command, v *viper.Viper) error {
+	v.SetEnvPrefix("ROBARCH")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	if err := v.BindPFlags(cmd.Flags()); err != nil {
+		return err
+	}
+	if path := v.GetString("config"); path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return fmt.Errorf("read --config %s: %w", path, err)
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", v.GetString("log-level"))
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	return nil
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
+	"github.com/robarch/robarch/sweep/store"
+)
+
+// sweepOverrides maps flags to sweep-file keys; a flag given on the command
+// line wins over ROBARCH_* env, which wins over the file.
+var sweepOverrides = map[string]string{
+	"budget": "budget", "tolerance": "tolerance", "design": "design", "samples": "samples",
+	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
+	"train-size": "dataset.train_size", "test-size": "dataset.test_size",
+	"method": "train.method", "epochs": "train.epochs", "eps": "train.eps",
+	"eval-eps": "eval.eps", "eval-size": "eval.size", "attacks": "eval.attacks", "device": "device",
+}
+
+func addSweepFileFlags(fs *pflag.FlagSet) {
+	fs.String("sweep", "fashion-mnist-micro", "sweep: a shipped name ("+strings.Join(sweep.ShippedSweeps(), ", ")+") or a YAML file")
+	fs.String("budget", "", "parameter budget, e.g. 26M, 500K, 1.5M, 26143228 (default: the sweep file's)")
+	fs.Float64("tolerance", 0, "allowed distance to the budget, a fraction (default 0.02)")
+	fs.String("design", "", "ofat (one factor at a time) or random")
+	fs.Int("samples", 0, "variants to sample with --design random")
+	fs.Int64Slice("seeds", nil, "training seeds per variant, e.g. 0,1,2")
+	fs.String("dataset", "", "fashion-mnist, mnist, cifar10, cifar100, imagefolder:DIR or synthetic")
+	fs.String("data-dir", "", "dataset folder")
+	fs.Int("train-size", 0, "training examples (stratified subset; 0 = the sweep file's)")
+	fs.Int("test-size", 0, "test examples (stratified subset)")
+	fs.String("method", "", "training method: standard, fgsm-rs, pgd, trades")
+	fs.Int("epochs", 0, "training epochs")
+	fs.Float64("eps", 0, "training radius (L∞, pixel units in [0,1])")
+	fs.Float64("eval-eps", 0, "evaluation radius")
+	fs.Int("eval-size", 0, "test examples attacked in the final evaluation")
+	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
+	fs.String("device", "", "cpu, cuda or cuda:N")
+}
+
+// loadSweep reads the sweep file and applies env and flag overrides.
+func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
+	name, _ := cmd.Flags().GetString("sweep")
+	v, err := sweep.NewViper(name)
+	if err != nil {
+		return nil, err
+	}
+	for flag, key := range sweepOverrides {
+		fl := cmd.Flags().Lookup(flag)
+		if fl == nil || !fl.Changed {
+			continue
+		}
+		switch fl.Value.Type() {
+		case "int64Slice", "stringSlice":
+			v.Set(key, strings.Split(strings.Trim(fl.Value.String(), "[]"), ","))
+		default:
+			v.Set(key, fl.Value.String())
+		}
+	}
+	return sweep.Decode(v)
+}
+
+func newSweepCmd(v *viper.Viper) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sweep",
+		Short: "Plan budget-matched variants, train and attack each, store every result",
+		Long: `sweep turns a baseline and a list of architecture factors into variants
+refitted to one parameter budget, then trains and attacks every (variant, seed)
+trial and stores the results. Running the same command again resumes: finished
+trials are kept, interrupted ones continue from their last epoch checkpoint.
+
+  robarch sweep --sweep robarch-imagenet-26m --budget 26M --dry-run
+  robarch sweep --sweep fashion-mnist-micro --store out/results.db --work out/trials`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSweep(cmd, v) },
+	}
+	addSweepFileFlags(cmd.Flags())
+	addRunFlags(cmd.Flags())
+	cmd.Flags().Bool("dry-run", false, "print the plan (params, MACs, deviation from budget) and stop; needs no libtorch work")
+	cmd.Flags().Bool("json", false, "with --dry-run: print the plan as a JSON array")
+
+	run := &cobra.Command{
+		Use: "run", Short: "Plan, enqueue and run a sweep (same as `robarch sweep`)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSweep(cmd, v) },
+	}
+	addSweepFileFlags(run.Flags())
+	addRunFlags(run.Flags())
+	run.Flags().Bool("dry-run", false, "print the plan and stop")
+	run.Flags().Bool("json", false, "with --dry-run: print the plan as JSON")
+
+	plan := &cobra.Command{
+		Use: "plan", Short: "Print every variant with its exact parameter count, MACs and deviation from the budget", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadSweep(cmd)
+			if err != nil {
+				return err
+			}
+			asJSON, _ := cmd.Flags().GetBool("json")
+			return printPlan(cmd.OutOrStdout(), f, asJSON)
+		},
+	}
+	addSweepFileFlags(plan.Flags())
+	plan.Flags().Bool("json", false, "print a JSON array")
+
+	worker := &cobra.Command{
+		Use:   "worker",
+		Short: "Claim and run trials from a shared store (e.g. PostgreSQL) until the sweep is finished",
+		Long: `worker runs trials that were enqueued by "robarch sweep" (or "sweep enqueue")
+into a shared store. Start any number of workers on any machines; each trial
+runs exactly once, and a dead worker's trial is taken over when its lease ends.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runWorker(cmd, v) },
+	}
+	addRunFlags(worker.Flags())
+	worker.Flags().String("name", "", "sweep to work on (default: any sweep in the store)")
+
+	enqueue := &cobra.Command{
+		Use: "enqueue", Short: "Plan a sweep and add its trials to the store without running them", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := loadSweep(cmd)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			_, err = enqueueSweep(cmd, s, f)
+			return err
+		},
+	}
+	addSweepFileFlags(enqueue.Flags())
+	enqueue.Flags().String("store", "results.db", "results store: a SQLite file or postgres://...")
+
+	status := &cobra.Command{
+		Use: "status", Short: "Count a store's trials by status", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			names, err := s.Sweeps(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "SWEEP\tPENDING\tRUNNING\tDONE\tFAILED")
+			for _, n := range names {
+				c, err := s.Counts(cmd.Context(), n)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", n, c.Pending, c.Running, c.Done, c.Failed)
+			}
+			return w.Flush()
+		},
+	}
+	status.Flags().String("store", "results.db", "results store: a SQLite file or postgres://...")
+
+	retry := &cobra.Command{
+		Use: "retry", Short: "Put failed trials (and, with --running, abandoned running ones) back in the queue", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			name, _ := cmd.Flags().GetString("name")
+			from := []string{"failed"}
+			if r, _ := cmd.Flags().GetBool("running"); r {
+				from = append(from, "running")
+			}
+			n, err := requeue(cmd, s, name, from)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d trial(s) re-queued\n", n)
+			return nil
+		},
+	}
+	retry.Flags().String("store", "results.db", "results store")
+	retry.Flags().String("name", "", "sweep (default: all)")
+	retry.Flags().Bool("running", false, "also re-queue running trials (only when no worker is alive)")
+
+	cmd.AddCommand(run, plan, worker, enqueue, status, retry)
+	return cmd
+}
+
+func addRunFlags(fs *pflag.FlagSet) {
+	fs.String("store", "results.db", "results store: a SQLite file or postgres://user@host/db")
+	fs.String("work", "trials", "folder for trial checkpoints (resume state)")
+	fs.Duration("lease", 2*time.Minute, "how long a claimed trial stays ours without a heartbeat")
+}
+
+func openStore(cmd *cobra.Command) (store.Store, error) {
+	dsn, _ := cmd.Flags().GetString("store")
+	return store.Open(cmd.Context(), dsn)
+}
+
+func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
+	p, err := sweep.MakePlan(f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.Variants)
+	}
+	fmt.Fprintf(w, "sweep %s: budget %s (%d), ±%g%%, input %dx%dx%d, %d seed(s)\n", f.Name,
+		arch.FormatBudget(p.Budget), p.Budget, 100*f.Tolerance, p.Input[0], p.Input[1], p.Input[2], len(f.Seeds))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "VARIANT\tPARAMS\tMACS\tDEVIATION\tW/D\tFEASIBLE\t")
+	for _, v := range p.Variants {
+		feasible := "yes"
+		if !v.Feasible {
+			feasible = "no"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%+.2f%%\t%.1f\t%s\t\n", v.Name, v.Params, arch.FormatBudget(v.MACs), 100*v.Deviation, v.WidthDepthRatio, feasible)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, v := range p.Variants {
+		if !v.Feasible {
+			fmt.Fprintf(w, "not feasible: %s: %s\n", v.Name, v.Reason)
+		}
+	}
+	fmt.Fprintf(w, "%d of %d variants feasible, %d trials\n", len(p.Feasible()), len(p.Variants), len(p.Feasible())*len(f.Seeds))
+	return nil
+}
+
+func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File) (*sweep.Plan, error) {
+	p, err := sweep.MakePlan(f)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range p.Variants {
+		if !v.Feasible {
+			slog.Warn("variant left out: does not fit the budget", "variant", v.Name, "reason", v.Reason)
+		}
+	}
+	n, err := sweep.Enqueue(cmd.Context(), s, p, f)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Counts(cmd.Context(), f.Name)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("sweep enqueued", "sweep", f.Name, "new_trials", n, "pending", c.Pending, "done", c.Done, "failed", c.Failed)
+	return p, nil
+}
+
+func runSweep(cmd *cobra.Command, v *viper.Viper) error {
+	f, err := loadSweep(cmd)
+	if err != nil {
+		return err
+	}
+	if dry, _ := cmd.Flags().GetBool("dry-run"); dry {
+		asJSON, _ := cmd.Flags().GetBool("json")
+		return printPlan(cmd.OutOrStdout(), f, asJSON)
+	}
+	s, err := openStore(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := enqueueSweep(cmd, s, f); err != nil {
+		return err
+	}
+	return work(cmd, v, s, f.Name, false)
+}
+
+func runWorker(cmd *cobra.Command, v *viper.Viper) error {
+	s, err := openStore(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	name, _ := cmd.Flags().GetString("name")
+	return work(cmd, v, s, name, true)
+}
+
+func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string, wait bool) error {
+	torchrt.SetThreads(v.GetInt("threads"))
+	workDir, _ := cmd.Flags().GetString("work")
+	lease, _ := cmd.Flags().GetDuration("lease")
+	r := &sweep.Runner{
+		Store: s, Run: newExecutor().Run, WorkDir: workDir, Lease: lease, Wait: wait,
+		Env: trialEnv(),
+	}
+	st, err := r.Work(cmd.Context(), sweepName)
+	slog.Info("worker stopped", "done", st.Done, "failed", st.Failed, "seconds", fmt.Sprintf("%.0f", st.Seconds))
+	if err != nil && cmd.Context().Err() != nil {
+		return fmt.Errorf("interrupted: run the same command again to resume")
+	}
+	return err
+}
+
+func requeue(cmd *cobra.Command, s store.Store, name string, from []string) (int, error) {
+	statuses := make([]storeStatus, len(from))
+	for i, f := range from {
+		statuses[i] = storeStatus(f)
+	}
+	return s.Requeue(cmd.Context(), name, statuses...)
+}
+
+// trialEnv is recorded with every finished trial.
+func trialEnv() map[string]string {
+	host, _ := os.Hostname()
+	env := map[string]string{"host": host, "robarch": version, "go": runtime.Version(),
+		"threads": fmt.Sprint(torchrt.Threads())}
+	if b, err := torchrt.Build(); err == nil {
+		env["libtorch"] = b.Libtorch.Version
+		env["gotch"] = b.GotchVersion
+		env["cuda"] = fmt.Sprint(b.Libtorch.CUDA)
+	}
+	return env
+}
+
+type storeStatus = results.Status

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+	"github.com/sugarme/gotch/nn"
+	"golang.org/x/term"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/train"
+)
+
+func newTrainCmd(v *viper.Viper) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a network: standard, Fast-AT (fgsm-rs), PGD-AT or TRADES, with checkpoints and exact resume",
+		Long: `Train a network and keep, in --out, a checkpoint per epoch (model.ot is the
+epoch with the best PGD accuracy), state.json for --resume, metrics.jsonl
+(one line per epoch) and metrics.json (clean_acc and pgd_acc of the chosen
+checkpoint on the final evaluation set, as fractions).
+
+A run killed at any point continues with the same command plus --resume and
+ends with the numbers an uninterrupted run would give (same seed, same
+thread count, CPU).`,
+		Example: `  robarch train --model micro --dataset fashion-mnist --method fgsm-rs --eps 0.1 --epochs 5 --out runs/micro-fast
+  robarch train --model micro --dataset fashion-mnist --method pgd --eps 0.1 --steps 10 --epochs 10 --out runs/micro-pgd --resume
+  robarch train --model spec.yaml --dataset cifar10 --data-dir data/cifar-10-batches-bin --method trades --eps 8/255 --crop-pad 4 --hflip --out runs/trades`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := trainConfigFrom(v)
+			if err != nil {
+				return err
+			}
+			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.String("model", "", "model: a preset name (robarch arch list shows them) or a spec file (.yaml or .json)")
+	f.String("dataset", data.NameFashionMNIST, "dataset: "+strings.Join(data.Names(), ", "))
+	f.String("data-dir", "", "directory of the dataset files (default for fashion-mnist: "+data.FashionMNISTDir+")")
+	f.Int("train-size", 0, "train on a stratified, seeded subset of this many examples (0 = all)")
+	f.Int("test-size", 0, "keep a stratified, seeded subset of this many test examples (0 = all)")
+	f.Int("image-size", 0, "image side for imagefolder (default 224) and synthetic (default 28)")
+
+	f.String("method", string(train.FGSMRS), "training method: "+joinNames(train.Methods()))
+	f.String("eps", "8/255", "L∞ radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
+	f.String("step-size", "", "inner step size, same units as --eps (default: 1.25·eps for fgsm-rs, 2.5·eps/steps for pgd, eps/4 for trades)")
+	f.Int("steps", 10, "inner maximisation steps for pgd and trades")
+	f.Float64("beta", 6, "TRADES β")
+
+	f.Int("epochs", 10, "training epochs")
+	f.Int("batch-size", 128, "training batch size")
+	f.Float64("lr", 0, "peak learning rate (0 = 0.2 for onecycle, 0.1 otherwise)")
+	f.Float64("momentum", 0.9, "SGD momentum (0 = plain SGD)")
+	f.Bool("nesterov", false, "Nesterov momentum")
+	f.Float64("weight-decay", 5e-4, "weight decay on parameters with 2+ dimensions (biases and norm layers are not decayed)")
+	f.String("schedule", "", "LR schedule: "+joinNames(train.Schedules())+" (default onecycle for fgsm-rs, cosine otherwise)")
+	f.Float64("peak-at", 0.4, "where onecycle peaks, as a fraction of the run")
+	f.Float64("warmup-epochs", 0, "linear warm-up epochs before the cosine schedule")
+	f.String("milestones", "", "step schedule: comma-separated epochs where the LR drops (default 50%,75% of the run)")
+	f.Float64("gamma", 0.1, "step schedule: LR factor at each milestone")
+	f.Float64("label-smoothing", 0, "label smoothing of the training cross-entropy")
+	f.Float64("grad-clip", 0, "clip the gradient's global L2 norm to this (0 = off)")
+	f.Int("crop-pad", 0, "augment: random crop from the image zero-padded by this many pixels (CIFAR: 4)")
+	f.Bool("hflip", false, "augment: random horizontal flips")
+	f.Int64("seed", 0, "seed of weights, data order, augmentation and attacks")
+
+	f.Int("eval-size", 1000, "test examples (stratified subset) for the per-epoch clean and PGD evaluation (0 = all)")
+	f.Int("eval-steps", 10, "PGD steps of the per-epoch evaluation")
+	f.Int("final-size", 0, "test examples for the final evaluation of the chosen checkpoint (0 = all)")
+	f.Int("final-steps", 20, "PGD steps of the final evaluation")
+	f.String("eval-eps", "", "evaluation radius, same units as --eps (default --eps)")
+	f.Int("eval-batch-size", 0, "evaluation batch size (default 2×batch size)")
+	f.Float64("overfit-drop", 0.2, "flag catastrophic overfitting when per-epoch PGD accuracy falls this far below its best")
+	f.Bool("stop-on-overfit", false, "stop training at the first catastrophic overfitting (the best checkpoint is kept)")
+
+	f.String("out", "", "run directory for checkpoints and metrics (required)")
+	f.Bool("resume", false, "continue the run in --out from its last finished epoch")
+	f.String("device", "cpu", "device: cpu, cuda or cuda:N")
+	f.Int("workers", 0, "data loader goroutines (0 = min(GOMAXPROCS, 4))")
+	f.String("progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, lines, none")
+	f.Int("log-every", 0, "log a progress line every N steps (0 = about ten per epoch)")
+	return cmd
+}
+
+// trainConfig is the parsed command line of `robarch train`.
+type trainConfig struct {
+	model, dataset, dataDir string
+	trainSize, testSize     int
+	imageSize               int
+	recipe                  train.Recipe
+	out                     string
+	resume                  bool
+	device                  string
+	threads, workers        int
+	progress                string
+	logEvery                int
+}
+
+// trainConfigFrom reads and checks the flags (and their ROBARCH_* or
+// --config equivalents).
+func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
+	c := trainConfig{
+		model: v.GetString("model"), dataset: v.GetString("dataset"), dataDir: v.GetString("data-dir"),
+		trainSize: v.GetInt("train-size"), testSize: v.GetInt("test-size"), imageSize: v.GetInt("image-size"),
+		out: v.GetString("out"), resume: v.GetBool("resume"), device: v.GetString("device"),
+		threads: v.GetInt("threads"), workers: v.GetInt("workers"),
+		progress: v.GetString("progress"), logEvery: v.GetInt("log-every"),
+	}
+	if c.model == "" {
+		return c, fmt.Errorf("--model is required: a preset name or a spec file")
+	}
+	if c.out == "" {
+		return c, fmt.Errorf("--out is required: the run directory for checkpoints and metrics")
+	}
+	switch c.progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return c, fmt.Errorf("--progress %q: allowed values are auto, bar, lines, none", c.progress)
+	}
+	r := train.Recipe{
+		Method: train.Method(v.GetString("method")), Steps: v.GetInt("steps"), Beta: v.GetFloat64("beta"),
+		Epochs: v.GetInt("epochs"), BatchSize: v.GetInt("batch-size"), LR: v.GetFloat64("lr"),
+		Momentum: v.GetFloat64("momentum"), Nesterov: v.GetBool("nesterov"), WeightDecay: v.GetFloat64("weight-decay"),
+		Schedule: train.ScheduleKind(v.GetString("schedule")), PeakAt: v.GetFloat64("peak-at"),
+		WarmupEpochs: v.GetFloat64("warmup-epochs"), Gamma: v.GetFloat64("gamma"),
+		LabelSmoothing: v.GetFloat64("label-smoothing"), GradClip: v.GetFloat64("grad-clip"),
+		CropPad: v.GetInt("crop-pad"), HFlip: v.GetBool("hflip"), Seed: v.GetInt64("seed"),
+		EvalSize: v.GetInt("eval-size"), EvalSteps: v.GetInt("eval-steps"),
+		FinalSize: v.GetInt("final-size"), FinalSteps: v.GetInt("final-steps"),
+		EvalBatchSize: v.GetInt("eval-batch-size"),
+		OverfitDrop:   v.GetFloat64("overfit-drop"), StopOnOverfit: v.GetBool("stop-on-overfit"),
+	}
+	// Explicit zeros on the command line mean "off", not "default".
+	r.NoMomentum = r.Momentum == 0
+	r.NoDecay = r.WeightDecay == 0
+	var err error
+	if r.Eps, err = train.ParseEps(v.GetString("eps")); err != nil {
+		return c, fmt.Errorf("--eps: %w", err)
+	}
+	if s := v.GetString("step-size"); s != "" {
+		if r.StepSize, err = train.ParseEps(s); err != nil {
+			return c, fmt.Errorf("--step-size: %w", err)
+		}
+	}
+	if s := v.GetString("eval-eps"); s != "" {
+		if r.EvalEps, err = train.ParseEps(s); err != nil {
+			return c, fmt.Errorf("--eval-eps: %w", err)
+		}
+	}
+	if s := v.GetString("milestones"); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			m, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+			if err != nil {
+				return c, fmt.Errorf("--milestones %q: want comma-separated epochs like 50,75", s)
+			}
+			r.Milestones = append(r.Milestones, m)
+		}
+	}
+	if r.Method == train.Standard && v.GetString("eval-eps") == "" {
+		// Standard training still reports robustness at --eps.
+		r.EvalEps = r.Eps
+	}
+	r = r.WithDefaults()
+	if err := r.Validate(); err != nil {
+		return c, err
+	}
+	c.recipe = r
+	return c, nil
+}
+
+// runTrain opens the data, builds the model on the chosen device and
+// trains it, all torch work on one locked thread.
+func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) error {
+	device, err := torchrt.ParseDevice(c.device)
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	torchrt.SetThreads(c.threads)
+	splits, err := data.Open(c.dataset, data.Options{
+		Dir: c.dataDir, TrainSize: c.trainSize, TestSize: c.testSize, Seed: c.recipe.Seed, ImageSize: c.imageSize,
+	})
+	if err != nil {
+		return err
+	}
+	slog.Info("data", "dataset", c.dataset, "train", splits.Train.Len(), "test", splits.Test.Len(),
+		"shape", fmt.Sprintf("%d×%d×%d", splits.C, splits.H, splits.W), "classes", splits.Classes)
+
+	opts := train.Options{OutDir: c.out, Resume: c.resume, Workers: c.workers, LogEvery: c.logEvery}
+	if bar := c.progress == "bar" || (c.progress == "auto" && isTerminal(stderr)); bar {
+		opts.OnStep, opts.LogEvery = progressBar(stderr), -1
+	} else if c.progress == "none" {
+		opts.LogEvery = -1
+	}
+
+	spec, err := specFor(c.model, splits)
+	if err != nil {
+		return err
+	}
+	meta := trainMeta{Model: c.model, Spec: spec, Dataset: c.dataset, TrainSize: splits.Train.Len(), TestSize: splits.Test.Len()}
+	opts.Meta = meta
+
+	w := torchrt.NewWorker()
+	defer w.Close()
+	var res *train.Result
+	err = w.Do(func() error {
+		torchrt.Seed(c.recipe.Seed) // initial weights follow the seed
+		vs := nn.NewVarStore(device)
+		net, err := model.Build(vs, spec)
+		if err != nil {
+			return err
+		}
+		opts.Export = func(dir string, s train.Summary) (string, error) {
+			return checkpointFile, model.SaveCheckpoint(filepath.Join(dir, checkpointFile), net, checkpointMeta(meta, s))
+		}
+		slog.Info("model", "model", c.model, "params", net.NumParams(), "device", c.device, "threads", torchrt.Threads(),
+			"method", c.recipe.Method, "eps", c.recipe.Eps, "epochs", c.recipe.Epochs, "out", c.out)
+		res, err = train.Run(ctx, train.Model{Net: net, Vars: vs}, train.Data{Train: splits.Train, Test: splits.Test}, c.recipe, opts)
+		return err
+	})
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted (%w): finished epochs are checkpointed in %s; rerun the same command with --resume to continue", err, c.out)
+	}
+	if err != nil {
+		return err
+	}
+	s := res.Summary
+	fmt.Fprintf(stdout, "clean_acc %.4f  pgd_acc %.4f  (PGD-%d, eps %.4g, %d test examples; chosen epoch %d of %d)\n",
+		s.CleanAcc, s.PGDAcc, s.PGDSteps, s.EvalEps, s.EvalExamples, s.Epoch, s.EpochsRun)
+	fmt.Fprintf(stdout, "training %.0f images/s over %.0f s, evaluation %.0f s, peak RSS %.0f MiB\n",
+		s.ImagesPerSec, s.TrainSeconds, s.EvalSeconds, float64(s.PeakRSSBytes)/(1<<20))
+	if s.CatastrophicOverfitting {
+		fmt.Fprintf(stdout, "warning: catastrophic overfitting at epoch %d (stopped early: %v)\n", s.OverfitEpoch, s.StoppedEarly)
+	}
+	fmt.Fprintf(stdout, "checkpoint %s, metrics %s\n", filepath.Join(c.out, s.Checkpoint), filepath.Join(c.out, train.MetricsFile))
+	return nil
+}
+
+// checkpointFile is the chosen checkpoint in arch/model's format: weights
+// plus spec, so `robarch attack` and model.LoadCheckpoint need nothing else.
+const checkpointFile = "model.safetensors"
+
+// trainMeta is stored with the run (state.json, metrics.json).
+type trainMeta struct {
+	Model     string    `json:"model"`
+	Spec      arch.Spec `json:"spec"`
+	Dataset   string    `json:"dataset"`
+	TrainSize int       `json:"train_size"`
+	TestSize  int       `json:"test_size"`
+}
+
+// specFor resolves --model and fits its input size and class count to the
+// dataset; the channel count must already agree (the input mean and std
+// are per channel).
+func specFor(nameOrFile string, s *data.Splits) (arch.Spec, error) {
+	spec, err := arch.GetOrLoad(nameOrFile)
+	if err != nil {
+		return spec, fmt.Errorf("--model: %w", err)
+	}
+	in := spec.Input
+	if in.Channels != s.C {
+		return spec, fmt.Errorf("--model %s takes %d-channel images but %s has %d channels: choose a model for this dataset or a spec file with input.channels: %d",
+			nameOrFile, in.Channels, s.Name, s.C, s.C)
+	}
+	if in.Height != s.H || in.Width != s.W || spec.Classes != s.Classes {
+		slog.Info("fitting the model to the dataset", "model", nameOrFile,
+			"input", fmt.Sprintf("%d×%d → %d×%d", in.Height, in.Width, s.H, s.W), "classes", fmt.Sprintf("%d → %d", spec.Classes, s.Classes))
+		spec.Input.Height, spec.Input.Width, spec.Classes = s.H, s.W, s.Classes
+		if err := arch.Check(spec); err != nil {
+			return spec, fmt.Errorf("--model %s on %s: %w", nameOrFile, s.Name, err)
+		}
+	}
+	return spec, nil
+}
+
+// checkpointMeta is the free-form metadata of the exported checkpoint.
+func checkpointMeta(m trainMeta, s train.Summary) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return map[string]string{
+		"model": m.Model, "dataset": m.Dataset, "method": string(s.Method), "eps": f(s.Eps),
+		"epoch": strconv.Itoa(s.Epoch), "clean_acc": f(s.CleanAcc), "pgd_acc": f(s.PGDAcc),
+		"pgd_steps": strconv.Itoa(s.PGDSteps), "eval_examples": strconv.Itoa(s.EvalExamples),
+		"seed": strconv.FormatInt(s.Recipe.Seed, 10),
+	}
+}
+
+// progressBar returns an OnStep callback drawing one bar per epoch.
+func progressBar(w io.Writer) func(train.Progress) {
+	var bar *progressbar.ProgressBar
+	epoch := 0
+	return func(p train.Progress) {
+		if p.Epoch != epoch {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(w)
+			}
+			epoch = p.Epoch
+			bar = progressbar.NewOptions(p.Steps, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
+				progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond),
+				progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", p.Epoch, p.Epochs)))
+		}
+		bar.Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %.3f %.0f img/s ETA %s",
+			p.Epoch, p.Epochs, p.Loss, p.Acc, p.ImagesPerSec, p.ETA))
+		_ = bar.Set(p.Step)
+		if p.Step == p.Steps {
+			_ = bar.Finish()
+			fmt.Fprintln(w)
+			bar, epoch = nil, 0
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func joinNames[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ", ")
+}

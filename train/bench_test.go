@@ -1,0 +1,75 @@
+package train
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// benchmarkSteps measures training steps of one method on batches of 128
+// synthetic images, reporting images/s and the process's peak RSS.
+func benchmarkSteps(b *testing.B, m Model, c, side int, method Method) {
+	src, err := data.SyntheticConfig{Classes: 10, C: c, H: side, W: side, Seed: 1}.Generate(128*4, data.Train)
+	require.NoError(b, err)
+	r := Recipe{Method: method, Eps: 0.1, Steps: 10, Epochs: 1, BatchSize: 128, Seed: 1}.WithDefaults()
+	require.NoError(b, r.Validate())
+	tr, err := newTrainer(m, Data{Train: src, Test: src}, r, Options{OutDir: b.TempDir(), Logger: quietLogger()})
+	require.NoError(b, err)
+	defer tr.opt.Close()
+	defer releaseVars(tr.vars)
+	var batches []*data.Batch
+	for batch, err := range tr.loader.Batches(context.Background(), 0) {
+		require.NoError(b, err)
+		batches = append(batches, batch)
+	}
+	_, _, err = tr.step(batches[0], 0.01) // warm-up: allocator, oneDNN kernels
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, _, err := tr.step(batches[i%len(batches)], 0.01); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+}
+
+// BenchmarkTrainStepTiny is the test network on 1×16×16 inputs: the
+// training loop's own overhead (attack, loss, SGD) dominates.
+func BenchmarkTrainStepTiny(b *testing.B) {
+	for _, method := range []Method{Standard, FGSMRS, PGD, TRADES} {
+		b.Run(string(method), func(b *testing.B) {
+			lockThreadB(b)
+			benchmarkSteps(b, newModel(1), 1, 16, method)
+		})
+	}
+}
+
+// BenchmarkTrainStepMicro is the micro preset (ResNet-20-like, 0.27M
+// parameters, 1×28×28) with batches of 128 on all CPU cores: the training
+// throughput and peak RSS the README quotes. One op is one training step.
+func BenchmarkTrainStepMicro(b *testing.B) {
+	old := torchrt.Threads()
+	torchrt.SetThreads(0)
+	defer torchrt.SetThreads(old)
+	spec, err := arch.Get("micro")
+	require.NoError(b, err)
+	for _, method := range []Method{Standard, FGSMRS, PGD} {
+		b.Run(string(method), func(b *testing.B) {
+			lockThreadB(b)
+			torchrt.Seed(1)
+			vs := nn.NewVarStore(gotch.CPU)
+			net, err := model.Build(vs, spec)
+			require.NoError(b, err)
+			benchmarkSteps(b, Model{Net: net, Vars: vs}, 1, 28, method)
+		})
+	}
+}

@@ -1,0 +1,586 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// Model is the network to train: a gotch module over images in [0,1]
+// (normalisation belongs inside it) and the VarStore holding its
+// variables, created on the training device.
+type Model struct {
+	Net  ts.ModuleT
+	Vars *nn.VarStore
+}
+
+// Data holds the training split and the held-out split that evaluation
+// subsets are drawn from.
+type Data struct {
+	Train, Test data.Source
+}
+
+// Options are the parts of a run that do not change its numbers.
+type Options struct {
+	// OutDir receives checkpoints, state and metrics; required.
+	OutDir string
+	// Resume continues the run in OutDir from its last finished epoch.
+	// Without it, a run directory that already holds a run is refused.
+	Resume bool
+	// Meta is stored with the run (state.json, metrics.json): model name,
+	// spec, dataset. It must marshal to JSON.
+	Meta any
+	// Logger receives progress and epoch lines (default slog.Default()).
+	Logger *slog.Logger
+	// LogEvery logs a progress line every n steps; 0 means about ten
+	// lines per epoch, a negative value none.
+	LogEvery int
+	// OnStep, if set, is called after every training step (for a
+	// progress bar); OnEpoch after every finished, checkpointed epoch.
+	OnStep  func(Progress)
+	OnEpoch func(EpochMetrics)
+	// Workers of the data loaders (0 = their default).
+	Workers int
+	// Export, if set, is called once at the end, with the model holding
+	// the chosen checkpoint's weights and the summary measured on it, to
+	// write the checkpoint in a richer format (arch/model's, with the
+	// spec). It returns the file it wrote, relative to dir, which becomes
+	// Summary.Checkpoint.
+	Export func(dir string, s Summary) (string, error)
+
+	// evaluate replaces Evaluate for the per-epoch evaluation in tests.
+	evaluate func(context.Context, ts.ModuleT, data.Source, gotch.Device, EvalConfig) (EvalResult, error)
+}
+
+// Progress describes the training step just done.
+type Progress struct {
+	Epoch, Epochs int // 1-based
+	Step, Steps   int // 1-based, within the epoch
+	// Loss and Acc are running means over the epoch so far.
+	Loss, Acc    float64
+	LR           float64
+	ImagesPerSec float64
+	// ETA estimates the rest of the run: remaining steps at this epoch's
+	// pace plus the last measured evaluation time per remaining epoch.
+	ETA time.Duration
+}
+
+// EpochMetrics is one line of MetricsLog.
+type EpochMetrics struct {
+	Epoch     int     `json:"epoch"` // 1-based
+	LR        float64 `json:"lr"`    // at the epoch's last step
+	TrainLoss float64 `json:"train_loss"`
+	// TrainAcc is the accuracy on the inputs the loss saw: adversarial
+	// ones for fgsm-rs, pgd and trades.
+	TrainAcc float64 `json:"train_acc"`
+	// CleanAcc and PGDAcc are measured on the per-epoch evaluation subset.
+	CleanAcc     float64 `json:"clean_acc"`
+	PGDAcc       float64 `json:"pgd_acc"`
+	ImagesPerSec float64 `json:"images_per_s"`
+	Seconds      float64 `json:"seconds"` // training time of the epoch
+	EvalSeconds  float64 `json:"eval_seconds"`
+	Overfit      bool    `json:"catastrophic_overfitting,omitempty"`
+}
+
+// Summary is what MetricsFile holds: the chosen checkpoint's final
+// evaluation and how the run went.
+type Summary struct {
+	// CleanAcc and PGDAcc are the chosen checkpoint's accuracies on
+	// EvalExamples test examples, PGD with PGDSteps steps at EvalEps.
+	CleanAcc     float64 `json:"clean_acc"`
+	PGDAcc       float64 `json:"pgd_acc"`
+	EvalExamples int     `json:"eval_examples"`
+	PGDSteps     int     `json:"pgd_steps"`
+	EvalEps      float64 `json:"eval_eps"`
+	// Epoch is the chosen checkpoint's epoch; Chosen its per-epoch numbers.
+	Epoch     int          `json:"epoch"`
+	Chosen    EpochMetrics `json:"chosen"`
+	EpochsRun int          `json:"epochs_run"`
+	Method    Method       `json:"method"`
+	Eps       float64      `json:"eps"`
+	Params    int64        `json:"params"`
+	// Checkpoint is the chosen checkpoint's file in the run directory:
+	// ModelFile, or what Options.Export wrote.
+	Checkpoint string `json:"checkpoint"`
+	// CatastrophicOverfitting flags a collapse of PGD accuracy during
+	// training (OverfitEpoch is where); StoppedEarly says training ended
+	// there.
+	CatastrophicOverfitting bool            `json:"catastrophic_overfitting"`
+	OverfitEpoch            int             `json:"overfit_epoch,omitempty"`
+	StoppedEarly            bool            `json:"stopped_early"`
+	ImagesPerSec            float64         `json:"images_per_s"` // mean training throughput
+	TrainSeconds            float64         `json:"train_seconds"`
+	EvalSeconds             float64         `json:"eval_seconds"` // per-epoch and final evaluation
+	PeakRSSBytes            int64           `json:"peak_rss_bytes"`
+	Device                  string          `json:"device"`
+	Threads                 int             `json:"threads"`
+	Recipe                  Recipe          `json:"recipe"`
+	Meta                    json.RawMessage `json:"meta,omitempty"`
+}
+
+// Result is a finished run: its summary and per-epoch history.
+type Result struct {
+	Summary
+	History []EpochMetrics
+}
+
+// NonFiniteLossError reports a NaN or infinite training loss. The run
+// stops before the bad step's update; the last checkpoint is intact.
+type NonFiniteLossError struct {
+	Epoch, Step int // 1-based
+	Loss        float64
+	// LastGood is the last checkpoint's file and epoch (0: initial weights).
+	LastGood      string
+	LastGoodEpoch int
+}
+
+func (e *NonFiniteLossError) Error() string {
+	return fmt.Sprintf("training loss is %v at epoch %d step %d: stopped; the last good checkpoint is %s (after epoch %d); lower the learning rate or enable --grad-clip",
+		e.Loss, e.Epoch, e.Step, e.LastGood, e.LastGoodEpoch)
+}
+
+// Run trains m on d with recipe r, checkpointing every epoch into
+// opts.OutDir, then evaluates the checkpoint with the best per-epoch PGD
+// accuracy on the final evaluation set and writes MetricsFile. On return
+// the model holds the chosen checkpoint's weights. Torch work runs on the
+// calling goroutine, locked to its OS thread meanwhile.
+func Run(ctx context.Context, m Model, d Data, r Recipe, opts Options) (*Result, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r = r.WithDefaults()
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	t, err := newTrainer(m, d, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer t.opt.Close()
+	defer releaseVars(t.vars)
+	if err := t.prepareState(); err != nil {
+		return nil, err
+	}
+	for t.st.EpochsDone < r.Epochs && t.st.Stopped == "" {
+		if err := t.epoch(ctx, t.st.EpochsDone); err != nil {
+			return nil, err
+		}
+	}
+	return t.finish(ctx)
+}
+
+// trainer is one Run's working state.
+type trainer struct {
+	m       Model
+	d       Data
+	r       Recipe
+	opts    Options
+	log     *slog.Logger
+	device  gotch.Device
+	vars    []namedVar
+	opt     *SGD
+	loader  *data.Loader
+	evalSrc data.Source
+	st      *runState
+	// lastEvalSeconds feeds the ETA.
+	lastEvalSeconds float64
+	evaluate        func(context.Context, ts.ModuleT, data.Source, gotch.Device, EvalConfig) (EvalResult, error)
+}
+
+func newTrainer(m Model, d Data, r Recipe, opts Options) (*trainer, error) {
+	if m.Net == nil || m.Vars == nil {
+		return nil, fmt.Errorf("train: model needs a network and its VarStore")
+	}
+	if d.Train == nil || d.Test == nil {
+		return nil, fmt.Errorf("train: data needs a training and a test split")
+	}
+	if opts.OutDir == "" {
+		return nil, fmt.Errorf("train: output directory (--out) is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	t := &trainer{m: m, d: d, r: r, opts: opts, log: opts.Logger, device: m.Vars.Device(), evaluate: opts.evaluate}
+	if t.evaluate == nil {
+		t.evaluate = Evaluate
+	}
+	var err error
+	if t.vars, err = varsOf(m.Vars); err != nil {
+		return nil, err
+	}
+	t.opt, err = newSGD(t.vars, SGDConfig{Momentum: r.Momentum, Nesterov: r.Nesterov, WeightDecay: r.WeightDecay, GradClip: r.GradClip})
+	if err != nil {
+		releaseVars(t.vars)
+		return nil, err
+	}
+	t.loader, err = data.NewLoader(d.Train, data.LoaderConfig{
+		BatchSize: r.BatchSize, Shuffle: true, Seed: r.Seed, DropLast: true,
+		Augment: data.Augment{CropPad: r.CropPad, HFlip: r.HFlip}, Workers: opts.Workers,
+	})
+	if err == nil && t.loader.NumBatches() == 0 {
+		err = fmt.Errorf("training set has %d examples, fewer than one batch of %d", d.Train.Len(), r.BatchSize)
+	}
+	if err == nil {
+		t.evalSrc, err = data.SelectStratified(d.Test, r.EvalSize, r.Seed)
+	}
+	if err != nil {
+		t.opt.Close()
+		releaseVars(t.vars)
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return t, nil
+}
+
+// prepareState starts a new run (checkpointing the initial weights, so a
+// crash in the first epoch resumes from exactly them) or loads the state
+// of the run to resume.
+func (t *trainer) prepareState() error {
+	dir := t.opts.OutDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	st, err := readState(dir)
+	if err != nil {
+		return err
+	}
+	meta, err := json.Marshal(t.opts.Meta)
+	if err != nil {
+		return fmt.Errorf("train: options meta: %w", err)
+	}
+	switch {
+	case st != nil && !t.opts.Resume:
+		return fmt.Errorf("%s already holds a run (%d of %d epochs done): pass --resume to continue it or choose another --out", dir, st.EpochsDone, st.Recipe.Epochs)
+	case st != nil:
+		if diff := recipeDiff(t.r, st.Recipe); len(diff) > 0 {
+			return fmt.Errorf("resume %s: the recipe differs from the run's (%s); resuming would not reproduce the run", dir, strings.Join(diff, "; "))
+		}
+		cleanStale(dir, st.Last, st.BestFile)
+		if err := t.loadResume(filepath.Join(dir, st.Last)); err != nil {
+			return fmt.Errorf("resume %s: %w", dir, err)
+		}
+		t.st = st
+		t.log.Info("resuming", "dir", dir, "epochs_done", st.EpochsDone, "epochs", t.r.Epochs)
+		return nil
+	}
+	if t.opts.Resume {
+		t.log.Info("nothing to resume; starting a new run", "dir", dir)
+	}
+	cleanStale(dir)
+	t.st = &runState{Version: stateVersion, Recipe: t.r, Params: countParams(t.vars)}
+	if string(meta) != "null" {
+		t.st.Meta = meta
+	}
+	return t.checkpoint(0)
+}
+
+// loadResume restores model variables and momentum buffers.
+func (t *trainer) loadResume(path string) error {
+	saved, err := loadTensors(path, t.device)
+	if err != nil {
+		return err
+	}
+	defer dropAll(saved)
+	if err := loadVars(t.vars, saved, path); err != nil {
+		return err
+	}
+	return t.opt.LoadState(saved)
+}
+
+// checkpoint writes the resume tensors after `done` epochs, then the
+// state pointing at them, then the metrics log, and removes the previous
+// resume tensors. A crash anywhere leaves a state naming a complete file.
+func (t *trainer) checkpoint(done int) error {
+	dir := t.opts.OutDir
+	name := lastFile(done)
+	named := append(varTensors(t.vars), t.opt.State()...)
+	if err := saveTensors(filepath.Join(dir, name), named); err != nil {
+		return fmt.Errorf("checkpoint after epoch %d: %w", done, err)
+	}
+	t.st.EpochsDone, t.st.Last = done, name
+	t.st.TorchSeed, t.st.LoaderSeed = epochSeed(t.r.Seed, done), t.r.Seed
+	t.st.UpdatedAt = time.Now().UTC()
+	if err := writeJSON(filepath.Join(dir, StateFile), t.st); err != nil {
+		return fmt.Errorf("checkpoint after epoch %d: %w", done, err)
+	}
+	if err := t.writeLog(); err != nil {
+		return err
+	}
+	cleanStale(dir, name, t.st.BestFile)
+	return nil
+}
+
+// writeLog rewrites MetricsLog from the state's history, so the log always
+// agrees with the state, also after a resume.
+func (t *trainer) writeLog() error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, em := range t.st.History {
+		if err := enc.Encode(em); err != nil {
+			return fmt.Errorf("metrics log: %w", err)
+		}
+	}
+	return writeFileAtomic(filepath.Join(t.opts.OutDir, MetricsLog), buf.Bytes())
+}
+
+// Seeds: libtorch's generator is re-seeded from the recipe seed at each
+// epoch start and before each evaluation, so each can be replayed alone.
+const (
+	streamEpoch uint64 = 1 << 60
+	streamEval  uint64 = 2 << 60
+	streamFinal uint64 = 3 << 60
+)
+
+func epochSeed(seed int64, epoch int) int64 {
+	return deriveSeed(seed, streamEpoch|uint64(epoch))
+}
+
+func deriveSeed(seed int64, stream uint64) int64 {
+	x := uint64(seed) ^ (stream * 0x9e3779b97f4a7c15)
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return int64((x ^ (x >> 31)) >> 1) // non-negative
+}
+
+// epoch trains and evaluates epoch e (0-based) and checkpoints it.
+func (t *trainer) epoch(ctx context.Context, e int) error {
+	em, err := t.trainEpoch(ctx, e)
+	if err != nil {
+		return err
+	}
+	ev, err := t.evaluate(ctx, t.m.Net, t.evalSrc, t.device, EvalConfig{
+		Eps: t.r.EvalEps, Steps: t.r.EvalSteps, BatchSize: t.r.EvalBatchSize,
+		Seed: deriveSeed(t.r.Seed, streamEval|uint64(e)), Workers: t.opts.Workers,
+	})
+	if err != nil {
+		return fmt.Errorf("epoch %d evaluation: %w", e+1, err)
+	}
+	em.CleanAcc, em.PGDAcc, em.EvalSeconds = ev.CleanAcc, ev.PGDAcc, ev.Seconds
+	t.lastEvalSeconds = ev.Seconds
+
+	if t.judge(&em) {
+		name := bestFile(em.Epoch)
+		if err := saveTensors(filepath.Join(t.opts.OutDir, name), varTensors(t.vars)); err != nil {
+			return fmt.Errorf("epoch %d: %w", em.Epoch, err)
+		}
+		cp := em
+		t.st.Best, t.st.BestFile = &cp, name
+	}
+	t.st.History = append(t.st.History, em)
+	if err := t.checkpoint(e + 1); err != nil {
+		return err
+	}
+	t.log.Info("epoch done", "epoch", fmt.Sprintf("%d/%d", em.Epoch, t.r.Epochs),
+		"train_loss", round4(em.TrainLoss), "train_acc", round4(em.TrainAcc),
+		"clean_acc", round4(em.CleanAcc), "pgd_acc", round4(em.PGDAcc),
+		"best_epoch", t.st.Best.Epoch, "lr", round4(em.LR), "img_per_s", math.Round(em.ImagesPerSec),
+		"train_s", math.Round(em.Seconds), "eval_s", math.Round(em.EvalSeconds))
+	if t.opts.OnEpoch != nil {
+		t.opts.OnEpoch(em)
+	}
+	return nil
+}
+
+// judge flags catastrophic overfitting (per-epoch PGD accuracy more than
+// OverfitDrop below the best so far), stopping the run if the recipe says
+// so, and reports whether em beats the best epoch: higher PGD accuracy,
+// then higher clean accuracy.
+func (t *trainer) judge(em *EpochMetrics) (better bool) {
+	best := t.st.Best
+	if best == nil {
+		return true
+	}
+	if t.r.EvalEps > 0 && em.PGDAcc < best.PGDAcc-t.r.OverfitDrop {
+		em.Overfit = true
+		if t.st.OverfitEpoch == 0 {
+			t.st.OverfitEpoch = em.Epoch
+		}
+		advice := "pass --stop-on-overfit to stop at the first collapse; the best epoch's checkpoint is kept either way"
+		if t.r.StopOnOverfit {
+			t.st.Stopped = fmt.Sprintf("catastrophic overfitting at epoch %d", em.Epoch)
+			advice = "stopping training; the best epoch's checkpoint is kept"
+		}
+		t.log.Warn(fmt.Sprintf("catastrophic overfitting: PGD accuracy fell from %.4f (epoch %d) to %.4f at epoch %d while clean accuracy is %.4f; %s",
+			best.PGDAcc, best.Epoch, em.PGDAcc, em.Epoch, em.CleanAcc, advice))
+	}
+	return em.PGDAcc > best.PGDAcc || (em.PGDAcc == best.PGDAcc && em.CleanAcc > best.CleanAcc)
+}
+
+// trainEpoch runs the training steps of epoch e.
+func (t *trainer) trainEpoch(ctx context.Context, e int) (EpochMetrics, error) {
+	em := EpochMetrics{Epoch: e + 1}
+	torchrt.Seed(epochSeed(t.r.Seed, e))
+	steps := t.loader.NumBatches()
+	logEvery := t.opts.LogEvery
+	if logEvery == 0 {
+		logEvery = max(1, steps/10)
+	}
+	var lossSum float64
+	var correct, seen int64
+	start := time.Now()
+	for b, err := range t.loader.Batches(ctx, e) {
+		if err != nil {
+			return em, fmt.Errorf("epoch %d: %w", e+1, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return em, fmt.Errorf("epoch %d step %d: %w", e+1, b.Index+1, err)
+		}
+		lr := t.r.LRAt(float64(e) + float64(b.Index+1)/float64(steps))
+		loss, ok, err := t.step(b, lr)
+		if err != nil {
+			if nf := (*NonFiniteLossError)(nil); errors.As(err, &nf) {
+				nf.Epoch, nf.Step = e+1, b.Index+1
+				nf.LastGood = filepath.Join(t.opts.OutDir, t.st.Last)
+				nf.LastGoodEpoch = t.st.EpochsDone
+			}
+			return em, err
+		}
+		lossSum += loss * float64(b.N)
+		correct += ok
+		seen += int64(b.N)
+		em.LR = lr
+
+		done := b.Index + 1
+		elapsed := time.Since(start).Seconds()
+		p := Progress{
+			Epoch: e + 1, Epochs: t.r.Epochs, Step: done, Steps: steps,
+			Loss: lossSum / float64(seen), Acc: float64(correct) / float64(seen), LR: lr,
+			ImagesPerSec: float64(seen) / elapsed,
+		}
+		stepSec := elapsed / float64(done)
+		remainingEpochs := t.r.Epochs - e - 1
+		eta := stepSec*float64(steps-done+remainingEpochs*steps) + t.lastEvalSeconds*float64(remainingEpochs+1)
+		p.ETA = time.Duration(eta * float64(time.Second)).Round(time.Second)
+		if t.opts.OnStep != nil {
+			t.opts.OnStep(p)
+		}
+		if logEvery > 0 && (done%logEvery == 0 || done == steps) {
+			t.log.Info("train", "epoch", fmt.Sprintf("%d/%d", p.Epoch, p.Epochs), "step", fmt.Sprintf("%d/%d", done, steps),
+				"loss", round4(p.Loss), "acc", round4(p.Acc), "lr", round4(lr),
+				"img_per_s", math.Round(p.ImagesPerSec), "eta", p.ETA)
+		}
+	}
+	em.Seconds = time.Since(start).Seconds()
+	if seen > 0 {
+		em.TrainLoss = lossSum / float64(seen)
+		em.TrainAcc = float64(correct) / float64(seen)
+		em.ImagesPerSec = float64(seen) / em.Seconds
+	}
+	return em, nil
+}
+
+// step trains on one batch: loss, backward, optimiser update. It returns
+// the batch's mean loss and its number of correct predictions.
+func (t *trainer) step(b *data.Batch, lr float64) (float64, int64, error) {
+	x, y, err := torchbatch.Tensors(b, t.device)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer drop(x, y)
+	loss, logits, err := batchLoss(t.m.Net, x, y, t.r)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer drop(loss, logits)
+	v, err := item(loss)
+	if err != nil {
+		return 0, 0, err
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, 0, &NonFiniteLossError{Loss: v}
+	}
+	var ok int64
+	ts.NoGrad(func() { ok, err = countCorrect(logits, y) })
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := loss.Backward(); err != nil {
+		return 0, 0, fmt.Errorf("backward: %w", err)
+	}
+	if _, err := t.opt.Step(lr); err != nil {
+		return 0, 0, err
+	}
+	return v, ok, nil
+}
+
+// finish evaluates the chosen checkpoint on the final evaluation set and
+// writes MetricsFile.
+func (t *trainer) finish(ctx context.Context) (*Result, error) {
+	st := t.st
+	if st.Best == nil {
+		return nil, fmt.Errorf("train: no epoch finished, nothing to evaluate")
+	}
+	model := filepath.Join(t.opts.OutDir, ModelFile)
+	if err := linkAtomic(filepath.Join(t.opts.OutDir, st.BestFile), model); err != nil {
+		return nil, fmt.Errorf("publish chosen checkpoint: %w", err)
+	}
+	if err := LoadWeights(t.m, model); err != nil {
+		return nil, fmt.Errorf("load chosen checkpoint: %w", err)
+	}
+	finalSrc, err := data.SelectStratified(t.d.Test, t.r.FinalSize, t.r.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("final evaluation: %w", err)
+	}
+	t.log.Info("final evaluation of the chosen checkpoint", "epoch", st.Best.Epoch, "examples", finalSrc.Len(), "pgd_steps", t.r.FinalSteps, "eps", t.r.EvalEps)
+	ev, err := Evaluate(ctx, t.m.Net, finalSrc, t.device, EvalConfig{
+		Eps: t.r.EvalEps, Steps: t.r.FinalSteps, BatchSize: t.r.EvalBatchSize,
+		Seed: deriveSeed(t.r.Seed, streamFinal), Workers: t.opts.Workers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("final evaluation: %w", err)
+	}
+	s := Summary{
+		CleanAcc: ev.CleanAcc, PGDAcc: ev.PGDAcc, EvalExamples: ev.N, PGDSteps: ev.Steps, EvalEps: ev.Eps,
+		Epoch: st.Best.Epoch, Chosen: *st.Best, EpochsRun: len(st.History),
+		Method: t.r.Method, Eps: t.r.Eps, Params: st.Params, Checkpoint: ModelFile,
+		CatastrophicOverfitting: st.OverfitEpoch > 0, OverfitEpoch: st.OverfitEpoch, StoppedEarly: st.Stopped != "",
+		EvalSeconds: ev.Seconds, PeakRSSBytes: peakRSS(), Device: deviceName(t.device), Threads: torchrt.Threads(),
+		Recipe: t.r, Meta: st.Meta,
+	}
+	var images float64
+	for _, em := range st.History {
+		s.TrainSeconds += em.Seconds
+		s.EvalSeconds += em.EvalSeconds
+		images += em.ImagesPerSec * em.Seconds
+	}
+	if s.TrainSeconds > 0 {
+		s.ImagesPerSec = images / s.TrainSeconds
+	}
+	if t.opts.Export != nil {
+		file, err := t.opts.Export(t.opts.OutDir, s)
+		if err != nil {
+			return nil, fmt.Errorf("export chosen checkpoint: %w", err)
+		}
+		s.Checkpoint = file
+	}
+	if err := writeJSON(filepath.Join(t.opts.OutDir, MetricsFile), s); err != nil {
+		return nil, err
+	}
+	t.log.Info("training finished", "clean_acc", round4(s.CleanAcc), "pgd_acc", round4(s.PGDAcc),
+		"pgd_steps", s.PGDSteps, "examples", s.EvalExamples, "epoch", s.Epoch, "dir", t.opts.OutDir)
+	return &Result{Summary: s, History: append([]EpochMetrics(nil), st.History...)}, nil
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+func deviceName(d gotch.Device) string {
+	if d == gotch.CPU {
+		return "cpu"
+	}
+	return fmt.Sprintf("cuda:%d", d.Value)
+}

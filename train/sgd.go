@@ -1,0 +1,291 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// SGD is stochastic gradient descent with momentum (PyTorch's convention:
+// buf ← m·buf + g, no dampening), optional Nesterov momentum, and L2 weight
+// decay added to the gradient of parameters with two or more dimensions
+// only: biases and normalisation scales and shifts (1-D) are not decayed,
+// as in the RobArch recipe. gotch's own optimiser decays every parameter
+// and cannot save its momentum buffers; these are plain tensors here.
+type SGD struct {
+	cfg    SGDConfig
+	params []namedVar
+	bufs   []*ts.Tensor // momentum buffers, parallel to params; nil without momentum
+	zero   *ts.Tensor   // 0-dim zero, broadcast into gradients to clear them
+}
+
+// SGDConfig holds SGD's hyper-parameters other than the learning rate,
+// which every Step takes from the schedule.
+type SGDConfig struct {
+	Momentum    float64
+	Nesterov    bool
+	WeightDecay float64
+	// GradClip caps the global L2 norm of the gradient; 0 disables it.
+	GradClip float64
+}
+
+// MomentumPrefix starts the names of momentum buffers in saved state.
+const MomentumPrefix = "sgd.momentum."
+
+// NewSGD prepares SGD over the trainable variables of vs.
+func NewSGD(vs *nn.VarStore, cfg SGDConfig) (*SGD, error) {
+	vars, err := varsOf(vs)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseVars(vars) // SGD keeps only the trainable ones, not owned
+	return newSGD(vars, cfg)
+}
+
+func newSGD(vars []namedVar, cfg SGDConfig) (*SGD, error) {
+	if cfg.Momentum < 0 || cfg.Momentum >= 1 || cfg.WeightDecay < 0 || cfg.GradClip < 0 {
+		return nil, fmt.Errorf("sgd: momentum %v must be in [0,1), weight decay %v and grad clip %v must not be negative", cfg.Momentum, cfg.WeightDecay, cfg.GradClip)
+	}
+	o := &SGD{cfg: cfg}
+	for _, v := range vars {
+		if v.trainable {
+			o.params = append(o.params, v)
+		}
+	}
+	if len(o.params) == 0 {
+		return nil, fmt.Errorf("sgd: the model has no trainable parameters")
+	}
+	first := o.params[0].t
+	dev, err := first.Device()
+	if err != nil {
+		return nil, fmt.Errorf("sgd: %w", err)
+	}
+	z, err := ts.Zeros([]int64{1}, first.DType(), dev)
+	if err == nil {
+		o.zero, err = z.Squeeze(true) // 0-dim: broadcasts into any shape
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sgd: %w", err)
+	}
+	if cfg.Momentum > 0 {
+		for _, p := range o.params {
+			buf, err := p.t.ZerosLike(false)
+			if err != nil {
+				o.Close()
+				return nil, fmt.Errorf("sgd momentum buffer for %s: %w", p.name, err)
+			}
+			o.bufs = append(o.bufs, buf)
+		}
+	}
+	return o, nil
+}
+
+// Close frees the optimiser's tensors.
+func (o *SGD) Close() {
+	drop(o.bufs...)
+	drop(o.zero)
+	o.bufs = nil
+}
+
+// grads returns a handle to each parameter's gradient, nil where the
+// parameter took no part in the loss; the caller drops them.
+func (o *SGD) grads() ([]*ts.Tensor, error) {
+	gs := make([]*ts.Tensor, len(o.params))
+	for i, p := range o.params {
+		g, err := p.t.Grad(false)
+		if err != nil {
+			drop(gs...)
+			return nil, fmt.Errorf("gradient of %s: %w", p.name, err)
+		}
+		if ok, err := g.Defined(); err != nil || !ok {
+			drop(g)
+			continue
+		}
+		gs[i] = g
+	}
+	return gs, nil
+}
+
+// Step applies one update with learning rate lr to every parameter that
+// has a gradient, then clears the gradients. It returns the gradient's
+// global L2 norm before clipping when clipping is on, else 0.
+func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
+	// Grad mode is per OS thread: the update must not migrate mid-way.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	gs, err := o.grads()
+	if err != nil {
+		return 0, err
+	}
+	defer drop(gs...)
+	ts.NoGrad(func() { gradNorm, err = o.step(gs, lr) })
+	return gradNorm, err
+}
+
+func (o *SGD) step(gs []*ts.Tensor, lr float64) (float64, error) {
+	scale, norm := 1.0, 0.0
+	if o.cfg.GradClip > 0 {
+		var err error
+		if norm, err = globalNorm(gs); err != nil {
+			return 0, err
+		}
+		if norm > o.cfg.GradClip {
+			scale = o.cfg.GradClip / (norm + 1e-6)
+		}
+	}
+	for i, p := range o.params {
+		if gs[i] == nil {
+			continue
+		}
+		if err := o.update(i, p, gs[i], lr, scale); err != nil {
+			return 0, fmt.Errorf("sgd update of %s: %w", p.name, err)
+		}
+		if err := copyInto(gs[i], o.zero); err != nil {
+			return 0, fmt.Errorf("clear gradient of %s: %w", p.name, err)
+		}
+	}
+	return norm, nil
+}
+
+// update computes the new value of one parameter out of place and copies
+// it (and the new momentum buffer) into place.
+func (o *SGD) update(i int, p namedVar, g *ts.Tensor, lr, scale float64) error {
+	var sc scalars
+	defer sc.drop()
+	var tmp []*ts.Tensor
+	defer func() { drop(tmp...) }()
+	keep := func(t *ts.Tensor, err error) (*ts.Tensor, error) {
+		if t != nil {
+			tmp = append(tmp, t)
+		}
+		return t, err
+	}
+
+	d := g
+	var err error
+	if scale != 1 {
+		if d, err = keep(d.MulScalar(sc.float(scale), false)); err != nil {
+			return err
+		}
+	}
+	if o.cfg.WeightDecay > 0 && len(p.shape) >= 2 {
+		decay, err := keep(p.t.MulScalar(sc.float(o.cfg.WeightDecay), false))
+		if err != nil {
+			return err
+		}
+		if d, err = keep(d.Add(decay, false)); err != nil {
+			return err
+		}
+	}
+	if o.cfg.Momentum > 0 {
+		buf := o.bufs[i]
+		scaled, err := keep(buf.MulScalar(sc.float(o.cfg.Momentum), false))
+		if err != nil {
+			return err
+		}
+		next, err := keep(scaled.Add(d, false))
+		if err != nil {
+			return err
+		}
+		if err := copyInto(buf, next); err != nil {
+			return err
+		}
+		if o.cfg.Nesterov {
+			look, err := keep(next.MulScalar(sc.float(o.cfg.Momentum), false))
+			if err != nil {
+				return err
+			}
+			if d, err = keep(d.Add(look, false)); err != nil {
+				return err
+			}
+		} else {
+			d = next
+		}
+	}
+	delta, err := keep(d.MulScalar(sc.float(lr), false))
+	if err != nil {
+		return err
+	}
+	updated, err := keep(p.t.Sub(delta, false))
+	if err != nil {
+		return err
+	}
+	return copyInto(p.t, updated)
+}
+
+// globalNorm is sqrt(Σ‖g‖²) over the defined gradients.
+func globalNorm(gs []*ts.Tensor) (float64, error) {
+	var sum float64
+	for _, g := range gs {
+		if g == nil {
+			continue
+		}
+		n, err := g.Norm(false)
+		if err != nil {
+			return 0, fmt.Errorf("gradient norm: %w", err)
+		}
+		v, err := item(n)
+		drop(n)
+		if err != nil {
+			return 0, err
+		}
+		sum += v * v
+	}
+	return math.Sqrt(sum), nil
+}
+
+// ZeroGrad clears every gradient (Step already does after updating).
+func (o *SGD) ZeroGrad() error {
+	gs, err := o.grads()
+	if err != nil {
+		return err
+	}
+	defer drop(gs...)
+	for i, g := range gs {
+		if g == nil {
+			continue
+		}
+		if err := copyInto(g, o.zero); err != nil {
+			return fmt.Errorf("clear gradient of %s: %w", o.params[i].name, err)
+		}
+	}
+	return nil
+}
+
+// State returns the momentum buffers named MomentumPrefix+parameter name;
+// the tensors belong to the optimiser (do not drop them).
+func (o *SGD) State() []ts.NamedTensor {
+	out := make([]ts.NamedTensor, len(o.bufs))
+	for i, b := range o.bufs {
+		out[i] = ts.NamedTensor{Name: MomentumPrefix + o.params[i].name, Tensor: b}
+	}
+	return out
+}
+
+// LoadState copies saved momentum buffers into the optimiser. Every
+// buffer must be present with the parameter's shape.
+func (o *SGD) LoadState(saved map[string]*ts.Tensor) error {
+	for i, b := range o.bufs {
+		p := o.params[i]
+		name := MomentumPrefix + p.name
+		src, ok := saved[name]
+		if !ok {
+			return fmt.Errorf("optimiser state: %s missing", name)
+		}
+		shape, err := src.Size()
+		if err != nil {
+			return fmt.Errorf("optimiser state %s: %w", name, err)
+		}
+		if !slices.Equal(shape, p.shape) {
+			return fmt.Errorf("optimiser state %s: shape %v, parameter has %v", name, shape, p.shape)
+		}
+		if err := copyInto(b, src); err != nil {
+			return fmt.Errorf("optimiser state %s: %w", name, err)
+		}
+	}
+	return nil
+}
