@@ -10,6 +10,7 @@ func commands(v *viper.Viper) []*cobra.Command {
 	return []*cobra.Command{
 		newDoctorCmd(v),
 		newArchCmd(),
+		newTrainCmd(v),
 		newSweepCmd(v),
 		newResultsCmd(),
 		newGuidelinesCmd(),
