@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -107,7 +108,33 @@ func NewViper(nameOrPath string) (*viper.Viper, error) {
 	v.SetEnvPrefix("ROBARCH")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// AutomaticEnv only answers for keys viper already knows, so keys the
+	// file leaves out are bound explicitly.
+	for _, key := range fileKeys(reflect.TypeOf(File{}), "") {
+		if err := v.BindEnv(key); err != nil {
+			return nil, err
+		}
+	}
 	return v, nil
+}
+
+// fileKeys lists the dotted keys of a struct's json tags, nested structs
+// included (slices of structs, such as factors, are left to the file).
+func fileKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, fileKeys(f.Type, prefix+name+".")...)
+			continue
+		}
+		keys = append(keys, prefix+name)
+	}
+	return keys
 }
 
 // Decode builds a File from viper settings (file, env and flags merged).

@@ -123,3 +123,13 @@ func TestRandomDesign(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p.Variants, again.Variants, "same seed, same sample")
 }
+
+func TestEnvironmentOverridesSweepFile(t *testing.T) {
+	t.Setenv("ROBARCH_TRAIN_EPOCHS", "7")
+	t.Setenv("ROBARCH_BUDGET", "300K")
+	f, err := LoadFile("fashion-mnist-micro")
+	require.NoError(t, err)
+	assert.Equal(t, 7, f.Train.Epochs)
+	assert.Equal(t, "300K", f.Budget)
+	assert.Equal(t, "fashion-mnist", f.Dataset.Name, "keys without a variable keep the file's value")
+}
