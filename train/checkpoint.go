@@ -256,7 +256,13 @@ func linkAtomic(src, dst string) error {
 	return commit(tmp, dst)
 }
 
-// recipeDiff lists the recipe fields that differ, by their JSON names.
+// resumeMayChange lists the recipe fields (JSON names) a resume may change
+// because they do not change any number: the evaluation batch size only
+// trades memory for speed.
+var resumeMayChange = []string{"eval_batch_size"}
+
+// recipeDiff lists the recipe fields that differ, by their JSON names,
+// except those in resumeMayChange.
 func recipeDiff(a, b Recipe) []string {
 	var ma, mb map[string]any
 	ra, _ := json.Marshal(a)
@@ -265,6 +271,9 @@ func recipeDiff(a, b Recipe) []string {
 	_ = json.Unmarshal(rb, &mb)
 	var diff []string
 	for k := range ma {
+		if slices.Contains(resumeMayChange, k) {
+			continue
+		}
 		if fmt.Sprint(ma[k]) != fmt.Sprint(mb[k]) {
 			diff = append(diff, fmt.Sprintf("%s: %v now, %v in the run", k, ma[k], mb[k]))
 		}

@@ -111,8 +111,10 @@ type Recipe struct {
 	FinalSteps int `json:"final_steps"`
 	// EvalEps is the evaluation radius (default Eps; must be set for
 	// standard training to get a PGD accuracy).
-	EvalEps       float64 `json:"eval_eps"`
-	EvalBatchSize int     `json:"eval_batch_size"` // default 2×BatchSize
+	EvalEps float64 `json:"eval_eps"`
+	// EvalBatchSize defaults to BatchSize: a PGD evaluation holds a
+	// graph as large as a training step's.
+	EvalBatchSize int `json:"eval_batch_size"`
 
 	// OverfitDrop is the fall of per-epoch PGD accuracy below its best
 	// (absolute, default 0.2) that counts as catastrophic overfitting;
@@ -184,7 +186,7 @@ func (r Recipe) WithDefaults() Recipe {
 		r.EvalEps = r.Eps
 	}
 	if r.EvalBatchSize == 0 {
-		r.EvalBatchSize = 2 * r.BatchSize
+		r.EvalBatchSize = r.BatchSize
 	}
 	if r.OverfitDrop == 0 {
 		r.OverfitDrop = 0.2

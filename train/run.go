@@ -274,6 +274,7 @@ func (t *trainer) prepareState() error {
 		if err := t.loadResume(filepath.Join(dir, st.Last)); err != nil {
 			return fmt.Errorf("resume %s: %w", dir, err)
 		}
+		st.Recipe = t.r // equal but for fields that change no number
 		t.st = st
 		t.log.Info("resuming", "dir", dir, "epochs_done", st.EpochsDone, "epochs", t.r.Epochs)
 		return nil

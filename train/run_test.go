@@ -149,6 +149,12 @@ func TestRunRefusesExistingRunAndChangedRecipe(t *testing.T) {
 	changed.LR = 0.05
 	_, err = Run(context.Background(), newModel(1), d, changed, Options{OutDir: dir, Resume: true, Logger: quietLogger()})
 	assert.ErrorContains(t, err, "lr: 0.05 now, 0.1 in the run")
+
+	// The evaluation batch size changes no number: a resume may change it.
+	bigger := r
+	bigger.EvalBatchSize = 32
+	_, err = Run(context.Background(), newModel(1), d, bigger, Options{OutDir: dir, Resume: true, Logger: quietLogger()})
+	assert.NoError(t, err)
 }
 
 func TestExportWritesTheChosenCheckpoint(t *testing.T) {

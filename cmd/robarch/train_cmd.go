@@ -85,7 +85,7 @@ thread count, CPU).`,
 	f.Int("final-size", 0, "test examples for the final evaluation of the chosen checkpoint (0 = all)")
 	f.Int("final-steps", 20, "PGD steps of the final evaluation")
 	f.String("eval-eps", "", "evaluation radius, same units as --eps (default --eps)")
-	f.Int("eval-batch-size", 0, "evaluation batch size (default 2×batch size)")
+	f.Int("eval-batch-size", 0, "evaluation batch size (0 = the training batch size)")
 	f.Float64("overfit-drop", 0.2, "flag catastrophic overfitting when per-epoch PGD accuracy falls this far below its best")
 	f.Bool("stop-on-overfit", false, "stop training at the first catastrophic overfitting (the best checkpoint is kept)")
 
