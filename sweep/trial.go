@@ -41,8 +41,8 @@ type RobustEvaluator func(ctx context.Context, m train.Model, test data.Source, 
 // Executor runs real trials: build the variant, train it with the sweep's
 // recipe (resuming from the trial folder), evaluate it.
 type Executor struct {
-	Build    ModelBuilder // default BuildModel
-	Evaluate RobustEvaluator
+	Build    ModelBuilder    // default BuildModel
+	Evaluate RobustEvaluator // default EvaluateAttacks
 	Log      *slog.Logger
 
 	mu   sync.Mutex
@@ -109,14 +109,15 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 		metrics["catastrophic_overfitting"] = 1
 	}
 	if len(extra) > 0 {
-		if e.Evaluate == nil {
-			return nil, fmt.Errorf("eval.attacks %s: this robarch has no evaluator for them", strings.Join(extra, ","))
+		evaluate := e.Evaluate
+		if evaluate == nil {
+			evaluate = EvaluateAttacks
 		}
 		test, err := data.SelectStratified(splits.Test, f.Eval.Size, 0)
 		if err != nil {
 			return nil, err
 		}
-		more, err := e.Evaluate(ctx, m, test, extra, f.Eval.Eps, t.Seed)
+		more, err := evaluate(ctx, m, test, extra, f.Eval.Eps, t.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate %s: %w", strings.Join(extra, ","), err)
 		}

@@ -27,6 +27,7 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 	f.Seeds = []int64{0}
 	f.Train.Epochs, f.Train.BatchSize, f.Train.EvalSize = 1, 32, 32
 	f.Eval.Size = 32
+	f.Eval.Attacks = []string{"pgd10", "fgsm"}
 	p, err := MakePlan(f)
 	require.NoError(t, err)
 	s := openStore(t)
@@ -46,6 +47,9 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 			assert.LessOrEqual(t, tr.Metrics[k], 1.0, k)
 		}
 		assert.LessOrEqual(t, tr.Metrics[results.PGDAcc], tr.Metrics[results.CleanAcc])
+		require.Contains(t, tr.Metrics, "fgsm_acc", "attacks beyond PGD run through the attack package")
+		assert.LessOrEqual(t, tr.Metrics["fgsm_acc"], tr.Metrics[results.CleanAcc])
+		assert.Equal(t, tr.Metrics["fgsm_acc"], tr.Metrics["robust_acc"])
 		assert.Equal(t, 32.0, tr.Metrics["eval_examples"])
 	}
 }

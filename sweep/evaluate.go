@@ -1,0 +1,66 @@
+package sweep
+
+import (
+	"context"
+	"iter"
+	"strings"
+
+	"github.com/robarch/robarch/attack"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/train"
+)
+
+// EvaluateAttacks is the default RobustEvaluator: the attack package's
+// attacks by name (aa, aa-fast, apgd-ce, apgd-t, fab-t, square, ...) at
+// L∞ radius eps on the test examples, in eval mode. Each attack's accuracy
+// is stored as "<name>_acc" (AutoAttack as results.AAAcc), and the worst
+// case over them as "robust_acc".
+func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names []string, eps float64, seed int64) (map[string]float64, error) {
+	attacks := make([]attack.Attack, len(names))
+	for i, n := range names {
+		a, err := attack.ByName(n, attack.Linf, eps, seed)
+		if err != nil {
+			return nil, err
+		}
+		attacks[i] = a
+	}
+	loader, err := data.NewLoader(test, data.LoaderConfig{BatchSize: 128})
+	if err != nil {
+		return nil, err
+	}
+	device := m.Vars.Device()
+	batches := func(yield func(attack.Batch, error) bool) {
+		for b, err := range loader.Batches(ctx, 0) {
+			if err != nil {
+				yield(attack.Batch{}, err)
+				return
+			}
+			x, y, err := torchbatch.Tensors(b, device)
+			if err != nil {
+				yield(attack.Batch{}, err)
+				return
+			}
+			more := yield(attack.Batch{X: x, Y: y}, nil)
+			x.MustDrop()
+			y.MustDrop()
+			if !more {
+				return
+			}
+		}
+	}
+	rep, err := attack.Evaluate(ctx, attack.FromModuleT(m.Net), iter.Seq2[attack.Batch, error](batches), attacks, attack.EvalOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{"robust_acc": rep.RobustAcc}
+	for name, acc := range rep.PerAttack {
+		key := strings.ReplaceAll(name, "-", "_") + "_acc"
+		if name == "aa" || name == "autoattack" {
+			key = results.AAAcc
+		}
+		out[key] = acc
+	}
+	return out, nil
+}
