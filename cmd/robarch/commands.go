@@ -14,5 +14,7 @@ func commands(v *viper.Viper) []*cobra.Command {
 		newSweepCmd(v),
 		newResultsCmd(),
 		newGuidelinesCmd(),
+		newEvalCmd(),
+		newBenchCmd(v),
 	}
 }

@@ -1,0 +1,286 @@
+package attack
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// Batch is clean inputs X [N, C, H, W] in [0,1] and labels Y [N] (int64),
+// on the model's device. Evaluate does not free them.
+type Batch struct{ X, Y *ts.Tensor }
+
+// TensorBatches yields x and y in batches of at most size samples (views
+// of x and y, which must outlive the iteration).
+func TensorBatches(x, y *ts.Tensor, size int) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		dims, err := x.Size()
+		if err != nil || size < 1 {
+			yield(Batch{}, fmt.Errorf("tensor batches: size %d (want >= 1), shape error %v", size, err))
+			return
+		}
+		n := dims[0]
+		for start := int64(0); start < n; start += int64(size) {
+			k := min(int64(size), n-start)
+			bx, err := x.Narrow(0, start, k, false)
+			if err != nil {
+				yield(Batch{}, fmt.Errorf("tensor batches: %w", err))
+				return
+			}
+			by, err := y.Narrow(0, start, k, false)
+			if err != nil {
+				drop(bx)
+				yield(Batch{}, fmt.Errorf("tensor batches: %w", err))
+				return
+			}
+			more := yield(Batch{X: bx, Y: by}, nil)
+			drop(bx, by)
+			if !more {
+				return
+			}
+		}
+	}
+}
+
+// EvalOptions tune Evaluate.
+type EvalOptions struct {
+	// Log receives progress and warnings; nil means slog.Default().
+	Log *slog.Logger
+	// SkipChecks turns off the sanity checks on the first batch.
+	SkipChecks bool
+}
+
+// Report is the outcome of Evaluate. Accuracies are fractions of N.
+type Report struct {
+	N        int     `json:"n"`
+	CleanAcc float64 `json:"clean_acc"`
+	// RobustAcc is the worst case: samples no attack fooled (and that were
+	// classified correctly to begin with).
+	RobustAcc float64 `json:"robust_acc"`
+	// PerAttack is each attack's robust accuracy on its own.
+	PerAttack map[string]float64 `json:"per_attack"`
+	Attacks   []string           `json:"attacks"` // attack names in the order given
+	// Stages holds, for ensembles (AutoAttack), the robust accuracy after
+	// each component, cumulatively.
+	Stages   map[string][]StageAcc `json:"stages,omitempty"`
+	Seconds  map[string]float64    `json:"seconds"` // time per attack
+	Warnings []string              `json:"warnings,omitempty"`
+}
+
+// StageAcc is an ensemble's robust accuracy after one of its components.
+type StageAcc struct {
+	Attack    string  `json:"attack"`
+	RobustAcc float64 `json:"robust_acc"`
+}
+
+// staged is an attack that reports per-component progress (AutoAttack).
+type staged interface {
+	PerturbStages(m Model, x, y *ts.Tensor) (*ts.Tensor, []Stage, error)
+}
+
+// Evaluate measures m's clean accuracy on the batches, each attack's
+// robust accuracy on its own, and the worst case over all attacks. On the
+// first batch it runs the sanity checks of AutoAttack's authors (a
+// randomised model, probabilities instead of logits, zero gradients); at
+// the end it warns when the black-box Square attack beat the white-box
+// ones. Warnings are logged and listed in the report. The calling
+// goroutine is locked to its OS thread while Evaluate runs.
+func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], attacks []Attack, opts EvalOptions) (rep Report, err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	rep = Report{PerAttack: map[string]float64{}, Seconds: map[string]float64{}}
+	seen := map[string]bool{}
+	for _, a := range attacks {
+		if seen[a.Name()] {
+			return rep, fmt.Errorf("evaluate: attack %q given twice; names must be unique", a.Name())
+		}
+		seen[a.Name()] = true
+		rep.Attacks = append(rep.Attacks, a.Name())
+	}
+	defer recoverTorch(&err, "evaluate")
+
+	var clean, worst int
+	robust := make([]int, len(attacks))
+	stages := map[string][]int{}
+	first := true
+	for b, berr := range batches {
+		if berr != nil {
+			return rep, fmt.Errorf("evaluate: %w", berr)
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if first && !opts.SkipChecks {
+			for _, w := range sanityChecks(m, b.X, b.Y) {
+				log.Warn("attack sanity check", "warning", w)
+				rep.Warnings = append(rep.Warnings, w)
+			}
+		}
+		first = false
+		right := correct(m, b.X, b.Y)
+		okClean := bools(right)
+		drop(right)
+		okWorst := append([]bool(nil), okClean...)
+		for i, a := range attacks {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			start := time.Now()
+			var adv *ts.Tensor
+			var st []Stage
+			var err error
+			if sa, ok := a.(staged); ok {
+				adv, st, err = sa.PerturbStages(m, b.X, b.Y)
+			} else {
+				adv, err = a.Perturb(m, b.X, b.Y)
+			}
+			if err != nil {
+				return rep, fmt.Errorf("evaluate: %w", err)
+			}
+			r := correct(m, adv, b.Y)
+			okAdv := bools(r)
+			drop(r, adv)
+			for j, ok := range okAdv {
+				if ok && okClean[j] {
+					robust[i]++
+				} else {
+					okWorst[j] = false
+				}
+			}
+			if st != nil {
+				counts := stages[a.Name()]
+				if counts == nil {
+					counts = make([]int, len(st))
+				}
+				for j, s := range st {
+					counts[j] += s.Robust
+				}
+				stages[a.Name()] = counts
+			}
+			rep.Seconds[a.Name()] += time.Since(start).Seconds()
+		}
+		rep.N += len(okClean)
+		for j := range okClean {
+			if okClean[j] {
+				clean++
+			}
+			if okWorst[j] {
+				worst++
+			}
+		}
+		log.Info("evaluated batch", "samples", rep.N, "clean", clean, "worst_case_robust", worst)
+	}
+	if rep.N == 0 {
+		return rep, fmt.Errorf("evaluate: no samples")
+	}
+	frac := func(k int) float64 { return float64(k) / float64(rep.N) }
+	rep.CleanAcc, rep.RobustAcc = frac(clean), frac(worst)
+	for i, a := range attacks {
+		rep.PerAttack[a.Name()] = frac(robust[i])
+	}
+	for _, a := range attacks {
+		counts, ok := stages[a.Name()]
+		if !ok {
+			continue
+		}
+		if rep.Stages == nil {
+			rep.Stages = map[string][]StageAcc{}
+		}
+		comps := a.(interface{ Components() []Attack }).Components()
+		for j, k := range counts {
+			rep.Stages[a.Name()] = append(rep.Stages[a.Name()], StageAcc{Attack: comps[j].Name(), RobustAcc: frac(k)})
+		}
+	}
+	for _, w := range squareWarnings(rep) {
+		log.Warn("attack sanity check", "warning", w)
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	return rep, nil
+}
+
+// sanityChecks are AutoAttack's checks on one batch: a randomised model,
+// probabilities instead of logits, and samples with zero gradients.
+func sanityChecks(m Model, x, y *ts.Tensor) []string {
+	var out []string
+	var s scope
+	defer s.free()
+
+	// Randomised: logits of repeated passes differ (compared after scaling
+	// each row to unit norm, as the reference does).
+	var outs []*ts.Tensor
+	for range 3 {
+		z := s.keep(logits(m, x))
+		outs = append(outs, s.unit(z, L2))
+	}
+	maxDiff := 0.0
+	for i := 1; i < len(outs); i++ {
+		d := s.norms(s.t(outs[i].Sub(outs[0], false)), L2)
+		maxDiff = max(maxDiff, floats(s.t(d.Max(false)))[0])
+	}
+	if maxDiff > 1e-4 {
+		out = append(out, fmt.Sprintf("the model looks randomised: repeated forward passes on the same inputs differ (by %.3g after scaling the logits to unit norm); gradient attacks under-estimate the robustness of a randomised model's average, so use expectation over transformation or a deterministic model", maxDiff))
+	}
+
+	// Probabilities: every output in [0,1] and every row summing to 1.
+	z := s.keep(logits(m, x))
+	lo, hi := floats(s.t(z.Min(false)))[0], floats(s.t(z.Max(false)))[0]
+	sums := floats(s.t(z.SumDimIntlist([]int64{1}, false, z.DType(), false)))
+	probs := lo > -1e-5 && hi < 1+1e-5
+	for _, v := range sums {
+		if v < 1-1e-5 || v > 1+1e-5 {
+			probs = false
+		}
+	}
+	if probs {
+		out = append(out, "the model's outputs look like probabilities (all in [0,1], each row summing to 1), not logits: the attacks' losses need logits, so remove the final softmax")
+	}
+
+	// Zero gradients of the cross-entropy at the clean inputs.
+	zc, l, g := inputGrad(m, x, ceLoss(y))
+	s.held = append(s.held, zc, l, g)
+	gnorm := s.t(s.t(s.flat(g).Abs(false)).SumDimIntlist([]int64{1}, false, g.DType(), false))
+	zero := count(s.t(gnorm.Eq(scalar(0), false)))
+	if zero > 0 {
+		out = append(out, fmt.Sprintf("%d of %d samples have an exactly zero input gradient of the cross-entropy: gradient attacks cannot move them, so their robustness may be overestimated (saturated softmax or masked gradients)", zero, size(x)[0]))
+	}
+	return out
+}
+
+// squareWarnings flag the black-box Square attack doing better than the
+// white-box attacks, a sign of masked gradients (reference threshold: 0.2
+// percentage points).
+func squareWarnings(rep Report) []string {
+	const slack = 0.002
+	var out []string
+	if sq, ok := rep.PerAttack["square"]; ok {
+		best, name := 2.0, ""
+		for _, a := range rep.Attacks {
+			if a == "square" || rep.Stages[a] != nil {
+				continue
+			}
+			if acc := rep.PerAttack[a]; acc < best {
+				best, name = acc, a
+			}
+		}
+		if name != "" && sq < best-slack {
+			out = append(out, fmt.Sprintf("the black-box Square attack beat the white-box attacks (robust accuracy %.2f%% vs %.2f%% for %s): gradients may be masked and the evaluation unreliable; try more restarts, more Square queries or an adaptive attack", 100*sq, 100*best, name))
+		}
+	}
+	for name, st := range rep.Stages {
+		for j := 1; j < len(st); j++ {
+			if st[j].Attack == "square" && st[j].RobustAcc < st[j-1].RobustAcc-slack {
+				out = append(out, fmt.Sprintf("in %s, Square fooled samples the white-box attacks could not (robust accuracy %.2f%% before it, %.2f%% after): gradients may be masked and the evaluation unreliable", name, 100*st[j-1].RobustAcc, 100*st[j].RobustAcc))
+			}
+		}
+	}
+	return out
+}

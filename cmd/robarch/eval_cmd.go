@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/attack"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/train"
+)
+
+func newEvalCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure a trained network's clean and robust accuracy under PGD, AutoAttack and friends",
+		Long: `Evaluate a network on a test set: clean accuracy, each attack's robust accuracy
+on its own, and the worst case over all attacks (a sample counts as robust
+only if no attack fooled it), with the number of samples. AutoAttack (aa)
+also reports the accuracy after each of its components.
+
+Before attacking, the sanity checks of AutoAttack's authors run on the first
+batch (randomised model, probabilities instead of logits, zero gradients); at
+the end a warning appears if the black-box Square attack beat the white-box
+attacks. Accuracies are fractions.
+
+Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
+		Example: `  robarch eval --weights runs/micro-fast/model.safetensors --attacks pgd20,aa --eps 0.1
+  robarch eval --model resnet18-cifar --weights resnet18.pt --dataset cifar10 --data-dir data/cifar-10-batches-bin --attacks pgd20,aa --eps 8/255 --json
+  robarch eval --weights model.safetensors --norm L2 --eps 0.5 --attacks apgd-ce,apgd-t,fab-t,square --size 500`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := evalConfigFrom(cmd)
+			if err != nil {
+				return err
+			}
+			return runEval(cmd.Context(), cmd.OutOrStdout(), c)
+		},
+	}
+	f := cmd.Flags()
+	f.String("model", "", "model: a preset name or spec file (not needed when --weights is a robarch checkpoint, which carries its spec)")
+	f.String("weights", "", "weights: a robarch checkpoint (model.safetensors from robarch train) or a state dict (.pt, .pth, .safetensors) for --model (required)")
+	f.String("dataset", data.NameFashionMNIST, "dataset: "+strings.Join(data.Names(), ", "))
+	f.String("data-dir", "", "directory of the dataset files (default for fashion-mnist: "+data.FashionMNISTDir+")")
+	f.Int("size", 1000, "attack a stratified subset of this many test examples, the same for every run (0 = the whole test split)")
+	f.Int("image-size", 0, "image side for imagefolder (default 224) and synthetic (default 28)")
+	f.String("attacks", "pgd20,aa", "comma-separated attacks: "+strings.Join(attack.Names(), ", "))
+	f.String("eps", "8/255", "radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px); L2 radii may exceed 1")
+	f.String("norm", string(attack.Linf), "threat model: Linf or L2")
+	f.Int64("seed", 0, "seed of the attacks' randomness")
+	f.Int("batch-size", 256, "evaluation batch size")
+	f.String("device", "cpu", "device: cpu, cuda or cuda:N")
+	f.Int("workers", 0, "data loader goroutines (0 = min(GOMAXPROCS, 4))")
+	f.Bool("skip-checks", false, "skip the sanity checks")
+	f.Bool("json", false, "print one JSON object instead of a table")
+	return cmd
+}
+
+// evalConfig is the parsed command line of `robarch eval`.
+type evalConfig struct {
+	model, weights, dataset, dataDir string
+	size, imageSize, batchSize       int
+	attacks                          []string
+	eps                              float64
+	norm                             attack.Norm
+	seed                             int64
+	device                           string
+	threads, workers                 int
+	skipChecks, json                 bool
+}
+
+func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
+	f := cmd.Flags()
+	var c evalConfig
+	c.model, _ = f.GetString("model")
+	c.weights, _ = f.GetString("weights")
+	c.dataset, _ = f.GetString("dataset")
+	c.dataDir, _ = f.GetString("data-dir")
+	c.size, _ = f.GetInt("size")
+	c.imageSize, _ = f.GetInt("image-size")
+	c.batchSize, _ = f.GetInt("batch-size")
+	c.seed, _ = f.GetInt64("seed")
+	c.device, _ = f.GetString("device")
+	c.workers, _ = f.GetInt("workers")
+	c.skipChecks, _ = f.GetBool("skip-checks")
+	c.json, _ = f.GetBool("json")
+	c.threads, _ = f.GetInt("threads") // the root's persistent flag, when there is one
+	if c.weights == "" {
+		return c, fmt.Errorf("--weights is required: a robarch checkpoint or a state dict for --model")
+	}
+	if c.size < 0 {
+		return c, fmt.Errorf("--size %d: want 0 (all) or a positive number of test examples", c.size)
+	}
+	if c.batchSize < 1 {
+		return c, fmt.Errorf("--batch-size %d: want at least 1", c.batchSize)
+	}
+	normFlag, _ := f.GetString("norm")
+	var err error
+	if c.norm, err = attack.ParseNorm(normFlag); err != nil {
+		return c, fmt.Errorf("--norm: %w", err)
+	}
+	epsFlag, _ := f.GetString("eps")
+	if c.norm == attack.Linf {
+		c.eps, err = train.ParseEps(epsFlag)
+	} else {
+		c.eps, err = attack.ParseEps(epsFlag)
+	}
+	if err != nil {
+		return c, fmt.Errorf("--eps: %w", err)
+	}
+	list, _ := f.GetString("attacks")
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.attacks = append(c.attacks, name)
+		}
+	}
+	if len(c.attacks) == 0 {
+		return c, fmt.Errorf("--attacks is empty: want a comma-separated list of %s", strings.Join(attack.Names(), ", "))
+	}
+	for _, name := range c.attacks {
+		if _, err := attack.ByName(name, c.norm, c.eps, c.seed); err != nil {
+			return c, fmt.Errorf("--attacks: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// evalResult is what --json prints: the attack report and what it is of.
+type evalResult struct {
+	attack.Report
+	Model   string  `json:"model"`
+	Params  int64   `json:"params"`
+	Weights string  `json:"weights"`
+	Dataset string  `json:"dataset"`
+	Eps     float64 `json:"eps"`
+	Norm    string  `json:"norm"`
+	Seed    int64   `json:"seed"`
+}
+
+func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
+	device, err := torchrt.ParseDevice(c.device)
+	if err != nil {
+		return fmt.Errorf("--device: %w", err)
+	}
+	torchrt.SetThreads(c.threads)
+	if _, err := os.Stat(c.weights); err != nil {
+		return fmt.Errorf("--weights: %w", err)
+	}
+	// Subset seed 0: every evaluation of a dataset sees the same examples.
+	splits, err := data.Open(c.dataset, data.Options{Dir: c.dataDir, TestSize: c.size, ImageSize: c.imageSize})
+	if err != nil {
+		return err
+	}
+	attacks := make([]attack.Attack, len(c.attacks))
+	for i, name := range c.attacks {
+		if attacks[i], err = attack.ByName(name, c.norm, c.eps, c.seed); err != nil {
+			return fmt.Errorf("--attacks: %w", err)
+		}
+	}
+	loader, err := data.NewLoader(splits.Test, data.LoaderConfig{BatchSize: c.batchSize, Workers: c.workers})
+	if err != nil {
+		return err
+	}
+
+	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed}
+	w := torchrt.NewWorker()
+	defer w.Close()
+	err = w.Do(func() error {
+		vs := nn.NewVarStore(device)
+		net, name, err := loadEvalModel(vs, c.model, c.weights, splits)
+		if err != nil {
+			return err
+		}
+		res.Model, res.Params = name, net.NumParams()
+		slog.Info("evaluating", "model", name, "params", net.NumParams(), "dataset", c.dataset, "examples", splits.Test.Len(),
+			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads())
+		m := func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }
+		res.Report, err = attack.Evaluate(ctx, m, tensorBatches(ctx, loader, device), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	printEvalTable(stdout, res)
+	return nil
+}
+
+// loadEvalModel builds the network to evaluate: from a robarch checkpoint
+// (which carries its spec) or from --model plus a state dict.
+func loadEvalModel(vs *nn.VarStore, name, weights string, splits *data.Splits) (*model.Net, string, error) {
+	if info, err := model.ReadCheckpointInfo(weights); err == nil {
+		if name != "" && name != info.Spec.Name {
+			slog.Warn("--model differs from the checkpoint's own spec, which is used", "model", name, "checkpoint", info.Spec.Name)
+		}
+		in := info.Spec.WithDefaults().Input
+		if in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W || info.Spec.Classes != splits.Classes {
+			return nil, "", fmt.Errorf("--weights %s holds a %d×%d×%d model with %d classes but %s is %d×%d×%d with %d classes",
+				weights, in.Channels, in.Height, in.Width, info.Spec.Classes, splits.Name, splits.C, splits.H, splits.W, splits.Classes)
+		}
+		net, _, err := model.LoadCheckpoint(vs, weights)
+		if err != nil {
+			return nil, "", err
+		}
+		return net, info.Spec.Name, nil
+	}
+	if name == "" {
+		return nil, "", fmt.Errorf("--model is required: %s is not a robarch checkpoint, so the architecture must be given", weights)
+	}
+	spec, err := specFor(name, splits)
+	if err != nil {
+		return nil, "", err
+	}
+	net, err := model.Build(vs, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := model.ImportWeights(net, weights); err != nil {
+		return nil, "", err
+	}
+	return net, name, nil
+}
+
+// tensorBatches turns the loader's batches into tensors on device, one at
+// a time on the calling (torch) goroutine, freeing each after use.
+func tensorBatches(ctx context.Context, l *data.Loader, device gotch.Device) iter.Seq2[attack.Batch, error] {
+	return func(yield func(attack.Batch, error) bool) {
+		for b, err := range l.Batches(ctx, 0) {
+			if err != nil {
+				yield(attack.Batch{}, err)
+				return
+			}
+			x, y, err := torchbatch.Tensors(b, device)
+			if err != nil {
+				yield(attack.Batch{}, err)
+				return
+			}
+			more := yield(attack.Batch{X: x, Y: y}, nil)
+			_ = x.Drop()
+			_ = y.Drop()
+			if !more {
+				return
+			}
+		}
+	}
+}
+
+func printEvalTable(w io.Writer, r evalResult) {
+	fmt.Fprintf(w, "%s (%d parameters) on %s: %d examples, %s eps %.4g, seed %d\n\n", r.Model, r.Params, r.Dataset, r.N, r.Norm, r.Eps, r.Seed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "attack\taccuracy\tcorrect\tseconds")
+	row := func(name string, acc float64, secs string) {
+		fmt.Fprintf(tw, "%s\t%.4f\t%d/%d\t%s\n", name, acc, int(acc*float64(r.N)+0.5), r.N, secs)
+	}
+	row("clean", r.CleanAcc, "")
+	for _, name := range r.Attacks {
+		row(name, r.PerAttack[name], fmt.Sprintf("%.1f", r.Seconds[name]))
+		for _, st := range r.Stages[name] {
+			row("  after "+st.Attack, st.RobustAcc, "")
+		}
+	}
+	row("worst case", r.RobustAcc, "")
+	_ = tw.Flush()
+	for _, warning := range r.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", warning)
+	}
+}

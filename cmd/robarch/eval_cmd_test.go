@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+func runEvalCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newEvalCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	cmd.SilenceUsage = true
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// microWeights writes a freshly initialised micro net for 1×28×28
+// synthetic data as a robarch checkpoint and as a plain state dict.
+func microWeights(t *testing.T) (checkpoint, stateDict string) {
+	t.Helper()
+	dir := t.TempDir()
+	checkpoint, stateDict = filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "weights.safetensors")
+	w := torchrt.NewWorker()
+	defer w.Close()
+	require.NoError(t, w.Do(func() error {
+		spec, err := arch.Get("micro")
+		if err != nil {
+			return err
+		}
+		torchrt.Seed(1)
+		net, err := model.Build(nn.NewVarStore(gotch.CPU), spec)
+		if err != nil {
+			return err
+		}
+		if err := model.SaveCheckpoint(checkpoint, net, map[string]string{"model": "micro"}); err != nil {
+			return err
+		}
+		return model.ExportWeights(net, stateDict)
+	}))
+	return checkpoint, stateDict
+}
+
+func TestEvalCommand(t *testing.T) {
+	ckpt, sd := microWeights(t)
+	common := []string{"--dataset", "synthetic", "--size", "24", "--batch-size", "16", "--eps", "0.1", "--attacks", "fgsm,pgd3"}
+
+	out, err := runEvalCmd(t, append([]string{"--weights", ckpt, "--json"}, common...)...)
+	require.NoError(t, err, out)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.EqualValues(t, 24, res["n"])
+	assert.Equal(t, "micro", res["model"])
+	for _, key := range []string{"clean_acc", "robust_acc"} {
+		v := res[key].(float64)
+		assert.True(t, v >= 0 && v <= 1, "%s = %v is a fraction", key, v)
+	}
+	per := res["per_attack"].(map[string]any)
+	require.Contains(t, per, "fgsm")
+	require.Contains(t, per, "pgd3")
+	for name, v := range per {
+		assert.LessOrEqual(t, res["robust_acc"].(float64), v.(float64), name)
+		assert.LessOrEqual(t, v.(float64), res["clean_acc"].(float64), name)
+	}
+
+	// A plain state dict needs --model; the numbers are the same weights'.
+	out2, err := runEvalCmd(t, append([]string{"--weights", sd, "--model", "micro", "--json"}, common...)...)
+	require.NoError(t, err, out2)
+	var res2 map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out2), &res2))
+	assert.Equal(t, res["clean_acc"], res2["clean_acc"])
+	assert.Equal(t, res["per_attack"], res2["per_attack"])
+
+	table, err := runEvalCmd(t, append([]string{"--weights", ckpt}, common...)...)
+	require.NoError(t, err, table)
+	for _, want := range []string{"micro", "24 examples", "clean", "fgsm", "pgd3", "worst case"} {
+		assert.Contains(t, table, want)
+	}
+}
+
+func TestEvalCommandRejectsBadFlags(t *testing.T) {
+	ckpt, sd := microWeights(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "--weights is required"},
+		{[]string{"--weights", ckpt, "--attacks", "pgd0"}, "--attacks"},
+		{[]string{"--weights", ckpt, "--attacks", "cw"}, "want one of"},
+		{[]string{"--weights", ckpt, "--norm", "L1"}, "--norm"},
+		{[]string{"--weights", ckpt, "--eps", "8"}, "--eps"},
+		{[]string{"--weights", ckpt, "--size", "-1"}, "--size"},
+		{[]string{"--weights", filepath.Join(t.TempDir(), "missing.safetensors")}, "--weights"},
+		{[]string{"--weights", sd, "--dataset", "synthetic", "--size", "8"}, "--model is required"},
+		{[]string{"--weights", ckpt, "--dataset", "synthetic", "--image-size", "32", "--size", "8"}, "holds a 1×28×28 model"},
+	} {
+		_, err := runEvalCmd(t, tc.args...)
+		assert.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+}
