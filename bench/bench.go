@@ -1,0 +1,325 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// Defaults of Config.
+const (
+	DefaultWarmup = 3
+	DefaultEps    = 8.0 / 255
+	DefaultLR     = 0.01
+	// CeilingSize is the matrix size of the matmul ceiling: large enough
+	// for BLAS to reach its peak, small enough to take well under a second.
+	CeilingSize = 1024
+)
+
+// Config is one bench invocation.
+type Config struct {
+	// Model names the network in the report (a preset name or a file).
+	Model string
+	Spec  arch.Spec
+	// Workloads to measure, in order.
+	Workloads []Workload
+	// Batch is the batch size; Steps the number of timed steps (each one
+	// batch) after Warmup untimed ones (0 means DefaultWarmup; use a
+	// negative value for none).
+	Batch, Steps, Warmup int
+	// RSSSteps is the number of steps after warm-up over which the RSS
+	// growth of the workloads in RSSWorkloads is measured (the timed steps
+	// are the first of them; fewer than Steps means Steps). Other
+	// workloads measure it over their timed steps. RSSWorkloads nil means
+	// the train workload only.
+	RSSSteps     int
+	RSSWorkloads []Workload
+	// Threads is libtorch's intra-op thread count for robarch and the peer
+	// (0: one per CPU core).
+	Threads int
+	// Eps is the attacks' L∞ radius (0: 8/255); LR the training steps'
+	// learning rate (0: DefaultLR).
+	Eps, LR float64
+	Seed    int64
+	// Peer runs the same workloads in PyTorch eager with Python (default
+	// SystemPython), interleaved step by step with robarch's.
+	Peer   bool
+	Python string
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Warmup == 0 {
+		c.Warmup = DefaultWarmup
+	}
+	c.Warmup = max(c.Warmup, 0)
+	if c.Eps == 0 {
+		c.Eps = DefaultEps
+	}
+	if c.LR == 0 {
+		c.LR = DefaultLR
+	}
+	if c.RSSWorkloads == nil {
+		c.RSSWorkloads = []Workload{Train}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Model == "" {
+		c.Model = c.Spec.Name
+	}
+	return c
+}
+
+// Validate names the first bad field and what it accepts.
+func (c Config) Validate() error {
+	if len(c.Workloads) == 0 {
+		return fmt.Errorf("workloads: name at least one of %s", allowed())
+	}
+	for _, w := range c.Workloads {
+		if !slices.Contains(Workloads(), w) {
+			return fmt.Errorf("workload %q: allowed values are %s", w, allowed())
+		}
+	}
+	if c.Batch < 2 {
+		return fmt.Errorf("batch %d: must be at least 2 (batch norm in training mode needs two samples)", c.Batch)
+	}
+	if c.Steps < 1 {
+		return fmt.Errorf("steps %d: must be at least 1", c.Steps)
+	}
+	if c.RSSSteps < 0 {
+		return fmt.Errorf("rss steps %d: must not be negative", c.RSSSteps)
+	}
+	if c.Threads < 0 {
+		return fmt.Errorf("threads %d: must not be negative (0 = one per CPU core)", c.Threads)
+	}
+	if !(c.Eps >= 0 && c.Eps <= 1) {
+		return fmt.Errorf("eps %v: must be in [0,1] (0 = 8/255)", c.Eps)
+	}
+	if !(c.LR >= 0) {
+		return fmt.Errorf("lr %v: must not be negative (0 = %v)", c.LR, DefaultLR)
+	}
+	return nil
+}
+
+// Result is one workload's figures. Rates are images per second; the
+// spread is over the timed steps. JSON field names are stable: tracking
+// tools read them.
+type Result struct {
+	Model    string   `json:"model"`
+	Workload Workload `json:"workload"`
+	Batch    int      `json:"batch"`
+	Steps    int      `json:"steps"`
+	Warmup   int      `json:"warmup"`
+	Threads  int      `json:"threads"`
+	Params   int64    `json:"params"`
+	// MACs per image at the spec's input size; Passes the forward-pass
+	// equivalents per image of the workload (see Workload.Passes).
+	MACs   int64   `json:"macs"`
+	Passes float64 `json:"forward_passes"`
+
+	ImagesPerS float64 `json:"images_per_s"` // median
+	Spread     Spread  `json:"images_per_s_spread"`
+	// GFLOPS is achieved at the median rate: images/s × 2·MACs × Passes.
+	GFLOPS float64 `json:"gflops"`
+	// CeilingGFLOPS is the matmul ceiling (MatmulGFLOPS); CeilingFraction
+	// GFLOPS / CeilingGFLOPS.
+	CeilingGFLOPS   float64 `json:"ceiling_gflops"`
+	CeilingFraction float64 `json:"ceiling_fraction"`
+	// PeakRSSBytes is the process's peak RSS (VmHWM) after the workload:
+	// it includes the workloads before it.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// RSSGrowth is (RSS after − RSS before) / RSS before over
+	// RSSGrowthSteps steps after warm-up, both read after a garbage
+	// collection.
+	RSSGrowth      float64 `json:"rss_growth"`
+	RSSGrowthSteps int     `json:"rss_growth_steps"`
+
+	// The peer's figures, with Config.Peer.
+	PeerImagesPerS      float64 `json:"peer_images_per_s,omitempty"`
+	PeerSpread          *Spread `json:"peer_images_per_s_spread,omitempty"`
+	PeerGFLOPS          float64 `json:"peer_gflops,omitempty"`
+	PeerCeilingFraction float64 `json:"peer_ceiling_fraction,omitempty"`
+	PeerPeakRSSBytes    int64   `json:"peer_peak_rss_bytes,omitempty"`
+	// Ratio is ImagesPerS / PeerImagesPerS: above 1, robarch is faster.
+	Ratio float64 `json:"ratio,omitempty"`
+	Torch string  `json:"peer_torch,omitempty"`
+}
+
+// Report is a whole invocation: the machine's ceiling and every
+// workload's result.
+type Report struct {
+	Model         string   `json:"model"`
+	Params        int64    `json:"params"`
+	MACs          int64    `json:"macs"`
+	Input         string   `json:"input"`
+	Batch         int      `json:"batch"`
+	Threads       int      `json:"threads"`
+	CeilingGFLOPS float64  `json:"ceiling_gflops"`
+	Torch         string   `json:"peer_torch,omitempty"`
+	Results       []Result `json:"results"`
+}
+
+// Run measures cfg's workloads. Torch work runs on the calling goroutine,
+// locked to its OS thread meanwhile; the peer, if any, runs in its own
+// process and is stopped before Run returns.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	layout, err := arch.Resolve(cfg.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("bench %s: %w", cfg.Model, err)
+	}
+	spec := layout.Spec
+	torchrt.SetThreads(cfg.Threads)
+	threads := torchrt.Threads()
+	rep := &Report{
+		Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
+		Input:   fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
+		Batch:   cfg.Batch,
+		Threads: threads,
+	}
+	err = torchrt.Safely(func() error {
+		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("bench", "model", cfg.Model, "params", rep.Params, "macs", rep.MACs, "batch", cfg.Batch,
+		"threads", threads, "matmul_gflops", round1(rep.CeilingGFLOPS))
+
+	var p *peer
+	if cfg.Peer && slices.ContainsFunc(cfg.Workloads, Workload.HasPeer) {
+		if p, err = startPeer(cfg.Python); err != nil {
+			return nil, err
+		}
+		defer p.close()
+		if _, err := p.setup(spec, rep.Params, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed); err != nil {
+			return nil, err
+		}
+		rep.Torch = p.torch
+	}
+	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed}
+	for _, w := range cfg.Workloads {
+		var res Result
+		err := torchrt.Safely(func() (err error) {
+			res, err = measure(ctx, cfg, w, rc, p)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench %s %s: %w", cfg.Model, w, err)
+		}
+		res.Model, res.Params, res.MACs, res.Threads = cfg.Model, rep.Params, rep.MACs, threads
+		res.CeilingGFLOPS = rep.CeilingGFLOPS
+		res.GFLOPS = res.ImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
+		if rep.CeilingGFLOPS > 0 {
+			res.CeilingFraction = res.GFLOPS / rep.CeilingGFLOPS
+		}
+		if res.PeerImagesPerS > 0 {
+			res.PeerGFLOPS = res.PeerImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
+			if rep.CeilingGFLOPS > 0 {
+				res.PeerCeilingFraction = res.PeerGFLOPS / rep.CeilingGFLOPS
+			}
+			res.Ratio = res.ImagesPerS / res.PeerImagesPerS
+			res.Torch = rep.Torch
+		}
+		cfg.Logger.Info("bench done", "workload", w, "images_per_s", round1(res.ImagesPerS),
+			"peer_images_per_s", round1(res.PeerImagesPerS), "ratio", math.Round(res.Ratio*100)/100)
+		rep.Results = append(rep.Results, res)
+	}
+	return rep, nil
+}
+
+// measure runs one workload: warm-up, then the timed steps, robarch's and
+// the peer's in turn, then the rest of the RSS window.
+func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *peer) (Result, error) {
+	res := Result{Workload: w, Batch: cfg.Batch, Steps: cfg.Steps, Warmup: cfg.Warmup, Passes: w.Passes()}
+	usePeer := p != nil && w.HasPeer()
+	r, err := newRunner(w, rc)
+	if err != nil {
+		return res, err
+	}
+	defer r.close()
+	for i := range cfg.Warmup {
+		if _, err := r.step(); err != nil {
+			return res, fmt.Errorf("warm-up step %d: %w", i+1, err)
+		}
+	}
+	if usePeer {
+		if err := p.prepare(w, cfg.Warmup); err != nil {
+			return res, err
+		}
+	}
+	rssBefore, err := settledRSS()
+	if err != nil {
+		return res, err
+	}
+	var rates, peerRates []float64
+	for i := range cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		start := time.Now()
+		n, err := r.step()
+		if err != nil {
+			return res, fmt.Errorf("step %d: %w", i+1, err)
+		}
+		rates = append(rates, float64(n)/time.Since(start).Seconds())
+		if usePeer {
+			sec, n, err := p.step()
+			if err != nil {
+				return res, err
+			}
+			peerRates = append(peerRates, float64(n)/sec)
+		}
+		cfg.Logger.Debug("bench step", "workload", w, "step", i+1, "images_per_s", round1(rates[i]))
+	}
+	window := cfg.Steps
+	if slices.Contains(cfg.RSSWorkloads, w) {
+		window = max(cfg.Steps, cfg.RSSSteps)
+	}
+	for i := cfg.Steps; i < window; i++ {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if _, err := r.step(); err != nil {
+			return res, fmt.Errorf("RSS step %d: %w", i+1, err)
+		}
+	}
+	rssAfter, err := settledRSS()
+	if err != nil {
+		return res, err
+	}
+	if res.PeakRSSBytes, err = PeakRSS(); err != nil {
+		return res, err
+	}
+	res.RSSGrowthSteps = window
+	if rssBefore > 0 {
+		res.RSSGrowth = float64(rssAfter-rssBefore) / float64(rssBefore)
+	}
+	res.Spread = Summarize(rates)
+	res.ImagesPerS = res.Spread.Median
+	if usePeer {
+		s := Summarize(peerRates)
+		res.PeerSpread = &s
+		res.PeerImagesPerS = s.Median
+		if _, res.PeerPeakRSSBytes, err = p.memory(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/robarch/robarch/arch"
+)
+
+// peerScript is the PyTorch peer, written to a temporary file at run time
+// so that the binary works from any folder.
+//
+//go:embed peer/peer.py
+var peerScript []byte
+
+// SystemPython is Debian's interpreter, which has python3-torch; a pyenv
+// or virtualenv python3 earlier on PATH usually lacks it.
+const SystemPython = "/usr/bin/python3"
+
+// installHint is the advice when the peer cannot run.
+const installHint = "apt-get install python3-torch (Debian's PyTorch on the same libtorch)"
+
+// ErrNoTorch says the peer's interpreter cannot import torch.
+var ErrNoTorch = errors.New("the PyTorch peer cannot import torch")
+
+// peer is a running peer process, driven one JSON line at a time.
+type peer struct {
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *tailBuffer
+	dir    string
+	torch  string
+}
+
+// peerReply is every field any answer of the peer may carry.
+type peerReply struct {
+	OK      bool    `json:"ok"`
+	Error   string  `json:"error"`
+	Missing string  `json:"missing"`
+	Torch   string  `json:"torch"`
+	Params  int64   `json:"params"`
+	Threads int     `json:"threads"`
+	Seconds float64 `json:"seconds"`
+	Images  int     `json:"images"`
+	RSS     int64   `json:"rss_bytes"`
+	PeakRSS int64   `json:"peak_rss_bytes"`
+}
+
+// startPeer writes the script to a temporary directory and starts it with
+// python (SystemPython when empty), waiting for its greeting.
+func startPeer(python string) (*peer, error) {
+	if python == "" {
+		python = SystemPython
+	}
+	dir, err := os.MkdirTemp("", "robarch-peer-")
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	script := filepath.Join(dir, "peer.py")
+	if err := os.WriteFile(script, peerScript, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	p := &peer{dir: dir, stderr: &tailBuffer{max: 8 << 10}}
+	p.cmd = exec.Command(python, script)
+	p.cmd.Stderr = p.stderr
+	if p.in, err = p.cmd.StdinPipe(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	p.out = bufio.NewReader(stdout)
+	if err := p.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start the PyTorch peer with %s: %w; install Python and PyTorch: apt-get install python3 python3-torch", python, err)
+	}
+	hello, err := p.read()
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	if !hello.OK {
+		p.close()
+		if hello.Missing == "torch" {
+			return nil, fmt.Errorf("%w (%s): %s", ErrNoTorch, hello.Error, installHint)
+		}
+		return nil, fmt.Errorf("PyTorch peer: %s", hello.Error)
+	}
+	p.torch = hello.Torch
+	return p, nil
+}
+
+// read returns the next answer of the peer.
+func (p *peer) read() (peerReply, error) {
+	var r peerReply
+	line, err := p.out.ReadBytes('\n')
+	if err != nil {
+		return r, fmt.Errorf("PyTorch peer stopped answering (%v); its stderr ends with:\n%s", err, p.stderr.String())
+	}
+	if err := json.Unmarshal(line, &r); err != nil {
+		return r, fmt.Errorf("PyTorch peer answered %q: %w", strings.TrimSpace(string(line)), err)
+	}
+	return r, nil
+}
+
+// call sends one command and returns the answer, turning {"ok": false}
+// into an error.
+func (p *peer) call(cmd map[string]any) (peerReply, error) {
+	line, err := json.Marshal(cmd)
+	if err != nil {
+		return peerReply{}, fmt.Errorf("PyTorch peer command: %w", err)
+	}
+	if _, err := p.in.Write(append(line, '\n')); err != nil {
+		return peerReply{}, fmt.Errorf("PyTorch peer %s: %w; its stderr ends with:\n%s", cmd["cmd"], err, p.stderr.String())
+	}
+	r, err := p.read()
+	if err != nil {
+		return r, err
+	}
+	if !r.OK {
+		return r, fmt.Errorf("PyTorch peer %s: %s", cmd["cmd"], r.Error)
+	}
+	return r, nil
+}
+
+// setup builds the peer's network from spec and checks its parameter
+// count against params.
+func (p *peer) setup(spec arch.Spec, params int64, threads, batch int, eps, lr float64, seed int64) (peerReply, error) {
+	return p.call(map[string]any{
+		"cmd": "setup", "spec": spec, "params": params, "threads": threads,
+		"batch": batch, "eps": eps, "lr": lr, "seed": seed,
+	})
+}
+
+func (p *peer) prepare(w Workload, warmup int) error {
+	_, err := p.call(map[string]any{"cmd": "prepare", "workload": string(w), "warmup": warmup})
+	return err
+}
+
+// step times one step in the peer; it returns the seconds the peer
+// measured around the step itself (not the pipe's round trip).
+func (p *peer) step() (seconds float64, images int, err error) {
+	r, err := p.call(map[string]any{"cmd": "step"})
+	return r.Seconds, r.Images, err
+}
+
+func (p *peer) memory() (rss, peak int64, err error) {
+	r, err := p.call(map[string]any{"cmd": "memory"})
+	return r.RSS, r.PeakRSS, err
+}
+
+// close asks the peer to quit, waits for it and removes the script.
+func (p *peer) close() {
+	if p.in != nil {
+		_, _ = p.in.Write([]byte(`{"cmd": "quit"}` + "\n"))
+		_ = p.in.Close()
+	}
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Wait()
+	}
+	os.RemoveAll(p.dir)
+}
+
+// tailBuffer keeps the last max bytes written to it (the peer's stderr,
+// for error messages).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(b)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	return len(b), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}

@@ -1,0 +1,494 @@
+"""robarch bench's PyTorch peer: the same workloads in PyTorch eager.
+
+Run with Debian's /usr/bin/python3 (python3-torch, the same libtorch as
+robarch). robarch writes this file from its binary and drives it over
+stdin/stdout, one JSON object per line each way:
+
+  (start)                       -> {"ok": true, "torch": VERSION}
+  {"cmd": "setup", "spec": SPEC, "params": N, "threads": T, "batch": B,
+   "eps": E, "lr": LR, "seed": S}
+                                -> {"ok": true, "params": N, "threads": T}
+  {"cmd": "prepare", "workload": W, "warmup": K}
+                                -> {"ok": true}   (builds a fresh model, K warm-up steps)
+  {"cmd": "step"}               -> {"ok": true, "seconds": S, "images": B}
+  {"cmd": "memory"}             -> {"ok": true, "rss_bytes": R, "peak_rss_bytes": P}
+  {"cmd": "quit"}
+
+Any failure answers {"ok": false, "error": MESSAGE}. SPEC is an arch.Spec
+with defaults filled in (robarch's JSON field names); the network is built
+from it here, independently of robarch's code, and setup fails unless its
+parameter count equals N (arch.Params).
+
+Workloads (each step is one batch):
+  train    forward (train mode), cross-entropy, backward, SGD step
+  fgsm-rs  FGSM from a uniform random start (train mode, step 1.25 eps),
+           then a training step on the perturbed batch (Wong et al. 2020)
+  pgd10    10-step L-inf PGD, random start, step 2.5 eps/10, eval mode
+  apgd-ce  APGD-CE, 100 iterations, eval mode, on the samples classified
+           correctly (labels are the model's own predictions, so all)
+  infer    eval-mode forward under torch.no_grad()
+SGD: momentum 0.9, weight decay 5e-4 on parameters of 2+ dimensions only,
+as robarch's optimiser. Attack gradients come from torch.autograd.grad with
+respect to the input only.
+"""
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+
+
+def reply(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:  # robarch turns this into advice to install python3-torch
+    reply({"ok": False, "missing": "torch", "error": "cannot import torch with %s: %s" % (sys.executable, e)})
+    sys.exit(3)
+
+
+# --- the network, built from robarch's spec ---------------------------------
+
+ACTIVATIONS = {
+    "relu": lambda x: F.relu(x),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "elu": lambda x: F.elu(x),
+    "gelu": lambda x: F.gelu(x),
+    "silu": lambda x: F.silu(x),
+    "mish": lambda x: F.mish(x),
+    "softplus": lambda x: F.softplus(x),
+    "hardswish": lambda x: F.hardswish(x),
+    "sigmoid": lambda x: torch.sigmoid(x),
+    "identity": lambda x: x,
+}
+
+
+def act(name, x, fresh=False):
+    """Applies activation name; ReLU runs in place on a fresh tensor (a
+    norm's output or a sum), as torchvision's ResNets do."""
+    if name == "relu" and fresh:
+        return F.relu(x, inplace=True)
+    return ACTIVATIONS[name](x)
+
+
+def conv(cin, cout, k, stride=1, pad=0, dilation=1, groups=1, bias=False):
+    c = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, groups=groups, bias=bias)
+    # torchvision's init: kaiming_normal_(mode="fan_out", nonlinearity="relu")
+    nn.init.kaiming_normal_(c.weight, mode="fan_out", nonlinearity="relu")
+    return c
+
+
+def norm(kind, channels, groups):
+    if kind == "batchnorm":
+        return nn.BatchNorm2d(channels)
+    if kind == "groupnorm":
+        return nn.GroupNorm(math.gcd(groups, channels), channels)
+    if kind == "identity":
+        return nn.Identity()
+    raise ValueError("norm %r: want batchnorm, groupnorm or identity" % kind)
+
+
+def conv_out(size, k, stride, pad, dilation):
+    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
+
+
+class SE(nn.Module):
+    def __init__(self, channels, squeeze, activation):
+        super().__init__()
+        self.fc1 = conv(channels, squeeze, 1, bias=True)
+        self.fc2 = conv(squeeze, channels, 1, bias=True)
+        # PyTorch's default init for these (the conv helper's kaiming is for
+        # the bias-free convolutions); parameter count is what matters here.
+        self.fc1.reset_parameters()
+        self.fc2.reset_parameters()
+        self.activation = activation
+
+    def forward(self, x):
+        g = x.mean((2, 3), keepdim=True)
+        g = torch.sigmoid(self.fc2(act(self.activation, self.fc1(g))))
+        return x * g
+
+
+class Block(nn.Module):
+    def __init__(self, kind, cin, cout, mid, stride, kernel, dilation, groups, se, blk):
+        super().__init__()
+        self.kind, self.pre = kind, blk["order"] == "pre"
+        self.acts = blk["activations"]
+        ngroups = blk.get("norm_groups", 32)
+        pad = (kernel - 1) // 2 * dilation
+        if kind == "bottleneck":
+            convs = [(cin, mid, 1, 1, 0, 1, 1), (mid, mid, kernel, stride, pad, dilation, groups), (mid, cout, 1, 1, 0, 1, 1)]
+            widths = [cin, mid, mid] if self.pre else [mid, mid, cout]
+        else:
+            convs = [(cin, mid, kernel, stride, pad, dilation, 1), (mid, cout, kernel, 1, pad, dilation, 1)]
+            widths = [cin, mid] if self.pre else [mid, cout]
+        self.convs = nn.ModuleList(conv(*c) for c in convs)
+        self.norms = nn.ModuleList(norm(blk["norms"][p], widths[p], ngroups) for p in range(len(convs)))
+        self.se = None
+        if se > 0:
+            self.se = SE(mid if kind == "bottleneck" else cout, se, blk.get("se_activation", "relu"))
+        self.proj = None
+        if cin != cout or stride != 1:
+            self.proj = conv(cin, cout, 1, stride=stride)
+            self.proj_norm = norm(blk.get("shortcut_norm", "batchnorm"), cout, ngroups)
+
+    def forward(self, x):
+        if self.pre:
+            return self.forward_pre(x)
+        h = x
+        last = len(self.convs) - 1
+        for p, (c, n) in enumerate(zip(self.convs, self.norms)):
+            h = n(c(h))
+            if p == 1 and self.kind == "bottleneck" and self.se is not None:
+                h = self.se(act(self.acts[p], h, fresh=True))
+                continue
+            if p < last:
+                h = act(self.acts[p], h, fresh=True)
+        if self.kind == "basic" and self.se is not None:
+            h = self.se(h)
+        sc = self.proj_norm(self.proj(x)) if self.proj is not None else x
+        return act(self.acts[2], h + sc, fresh=True)
+
+    def forward_pre(self, x):
+        a = act(self.acts[0], self.norms[0](x))
+        sc = self.proj_norm(self.proj(a)) if self.proj is not None else x
+        h = self.convs[0](a)
+        for p in range(1, len(self.convs)):
+            if p == 2 and self.se is not None:
+                h = self.se(h)
+            h = self.convs[p](act(self.acts[p], self.norms[p](h)))
+        if self.kind == "basic" and self.se is not None:
+            h = self.se(h)
+        return h + sc
+
+
+class Stage(nn.Module):
+    def __init__(self, blocks, dense):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.dense = dense
+
+    def forward(self, x):
+        if not self.dense:
+            for b in self.blocks:
+                x = b(x)
+            return x
+        # block i > 2 also receives up to `dense` earlier blocks' outputs
+        # (features[-3-j]); so does the stage's output.
+        features = [x]
+        for i, b in enumerate(self.blocks):
+            inp = features[-1]
+            if i > 2:
+                for j in range(self.dense):
+                    if j + 4 > len(features):
+                        break
+                    inp = inp + features[-3 - j]
+            features.append(b(inp))
+        out = features[-1]
+        for k in range(self.dense):
+            if k + 4 > len(features):
+                break
+            out = out + features[-3 - k]
+        return out
+
+
+class Net(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        inp, stem, blk = spec["input"], spec["stem"], spec["block"]
+        self.pre = blk["order"] == "pre"
+        mean, std = inp.get("mean") or [], inp.get("std") or []
+        self.normalize = bool(mean)
+        if self.normalize:
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        k = stem["kernel"]
+        if stem["kind"] == "patchify":
+            stride, pad, self.max_pool = k, 0, False
+        else:
+            stride, pad, self.max_pool = stem["stride"], (k - 1) // 2, bool(stem.get("max_pool"))
+        self.stem = conv(inp["channels"], stem["width"], k, stride=stride, pad=pad)
+        self.stem_norm = None if self.pre else nn.BatchNorm2d(stem["width"])
+        h = conv_out(inp["height"], k, stride, pad, 1)
+        if self.max_pool:
+            h = conv_out(h, 3, 2, 1, 1)
+        cin = stem["width"]
+        stages = []
+        for st in spec["stages"]:
+            blocks = []
+            for i in range(st["depth"]):
+                cout = st["width"]
+                kind = st["block"]
+                if kind == "bottleneck":
+                    mid = round(cout * st["bottleneck_multiplier"])  # half to even, as Go's
+                    groups = mid // st["group_width"] if st.get("group_width") else 1
+                else:
+                    mid, groups = cout, 1
+                se_ratio = blk.get("se_ratio", 0) or 0
+                se = round(se_ratio * cin) if se_ratio > 0 else 0
+                blocks.append(Block(kind, cin, cout, mid, st["stride"] if i == 0 else 1,
+                                    st["kernel"], st["dilation"], groups, se, blk))
+                cin = cout
+            stages.append(Stage(blocks, blk.get("dense_ratio", 0) or 0))
+        self.stages = nn.ModuleList(stages)
+        self.final_norm = norm(blk["norms"][0], cin, blk.get("norm_groups", 32)) if self.pre else None
+        self.final_act = blk["activations"][0]
+        self.fc = nn.Linear(cin, spec["classes"])
+
+    def forward(self, x):
+        if self.normalize:
+            x = (x - self.mean) / self.std
+        x = self.stem(x)
+        if self.stem_norm is not None:
+            x = F.relu(self.stem_norm(x), inplace=True)
+        if self.max_pool:
+            x = F.max_pool2d(x, 3, 2, 1)
+        for s in self.stages:
+            x = s(x)
+        if self.final_norm is not None:
+            x = act(self.final_act, self.final_norm(x), fresh=True)
+        return self.fc(x.mean((2, 3)))
+
+
+def count_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+# --- attacks -----------------------------------------------------------------
+
+def input_grad(model, x, y):
+    """Logits, per-sample cross-entropy and its input gradient at x."""
+    x = x.detach().requires_grad_(True)
+    z = model(x)
+    loss = F.cross_entropy(z, y, reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), [x])
+    return z.detach(), loss.detach(), g
+
+
+def pgd(model, x, y, eps, steps, alpha):
+    delta = (torch.rand_like(x) * (2 * eps) - eps)
+    delta = (x + delta).clamp(0, 1) - x
+    for _ in range(steps):
+        _, _, g = input_grad(model, x + delta, y)
+        delta = (x + (delta + alpha * g.sign()).clamp(-eps, eps)).clamp(0, 1) - x
+    return project(x + delta, x, eps)
+
+
+def project(p, x, eps):
+    return torch.min(torch.max(p, x - eps), x + eps).clamp(0, 1)
+
+
+def apgd_checkpoints(steps):
+    k = max(int(0.22 * steps), 1)
+    k_min = max(int(0.06 * steps), 1)
+    dec = max(int(0.03 * steps), 1)
+    out, at = [], k
+    while at <= steps:
+        out.append((at, k))
+        k = max(k - dec, k_min)
+        at += k
+    return out
+
+
+def per_sample(v, like):
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def apgd_run(model, x, y, eps, steps, rho):
+    n = x.shape[0]
+    t = torch.rand(x.shape) * 2 - 1
+    d = eps * t / per_sample(t.flatten(1).abs().amax(1) + 1e-12, t)
+    x_adv = (x + d).clamp(0, 1)
+    z, l, g = input_grad(model, x_adv, y)
+    robust = z.argmax(1) == y
+    l_best = l
+    x_found, x_best, x_old, g_best = x_adv.clone(), x_adv.clone(), x_adv.clone(), g.clone()
+    l_best_last = l_best.clone()
+    step = torch.full((n,) + (1,) * (x.dim() - 1), 2 * eps)
+    rises = torch.zeros(n)
+    l_prev = torch.zeros(n)
+    reduced = torch.ones(n, dtype=torch.bool)
+    checks, nxt = apgd_checkpoints(steps), 0
+    for i in range(steps):
+        alpha = 1.0 if i == 0 else 0.75
+        zz = project(x_adv + g.sign() * step, x, eps)
+        p = x_adv + alpha * (zz - x_adv) + (1 - alpha) * (x_adv - x_old)
+        x_old = x_adv
+        x_adv = project(p, x, eps)
+        z, l, g = input_grad(model, x_adv, y)
+        right = z.argmax(1) == y
+        robust = robust & right
+        x_found = torch.where(per_sample(right, x), x_found, x_adv)
+        rises = rises + (l > l_prev)
+        l_prev = l
+        better = l > l_best
+        x_best = torch.where(per_sample(better, x), x_adv, x_best)
+        g_best = torch.where(per_sample(better, x), g, g_best)
+        l_best = torch.where(better, l, l_best)
+        if nxt < len(checks) and i + 1 == checks[nxt][0]:
+            w = checks[nxt][1]
+            nxt += 1
+            oscillated = rises <= w * rho
+            stalled = (~reduced) & (l_best_last >= l_best)
+            halve = oscillated | stalled
+            reduced = halve
+            l_best_last = l_best.clone()
+            step = torch.where(per_sample(halve, step), step * 0.5, step)
+            x_adv = torch.where(per_sample(halve, x), x_best, x_adv)
+            g = torch.where(per_sample(halve, x), g_best, g)
+            rises = torch.zeros_like(rises)
+    return x_found, ~robust
+
+
+def apgd_ce(model, x, y, eps, steps=100, rho=0.75):
+    with torch.no_grad():
+        robust = model(x).argmax(1) == y
+    idx = robust.nonzero().flatten()
+    best = x.clone()
+    if idx.numel() > 0:
+        found, fooled = apgd_run(model, x[idx], y[idx], eps, steps, rho)
+        at = idx[fooled]
+        best[at] = found[fooled]
+    return project(best, x, eps)
+
+
+# --- workloads -----------------------------------------------------------------
+
+class Bench:
+    def __init__(self, msg):
+        self.spec = msg["spec"]
+        self.batch = msg["batch"]
+        self.eps = msg["eps"]
+        self.lr = msg["lr"]
+        self.seed = msg["seed"]
+        torch.set_num_threads(msg["threads"])
+        torch.manual_seed(self.seed)
+        net = Net(self.spec)
+        self.params = count_params(net)
+        if self.params != msg["params"]:
+            raise ValueError("the peer's network has %d parameters, arch.Params says %d: the builders disagree"
+                             % (self.params, msg["params"]))
+        inp = self.spec["input"]
+        self.shape = (self.batch, inp["channels"], inp["height"], inp["width"])
+        self.classes = self.spec["classes"]
+        self.step_fn = None
+
+    def prepare(self, workload, warmup):
+        torch.manual_seed(self.seed)
+        self.model = Net(self.spec)
+        self.batches = [(torch.rand(self.shape), torch.randint(0, self.classes, (self.batch,)))
+                        for _ in range(4)]
+        self.i = 0
+        if workload in ("train", "fgsm-rs"):
+            decay = [p for p in self.model.parameters() if p.dim() >= 2]
+            rest = [p for p in self.model.parameters() if p.dim() < 2]
+            self.opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4},
+                                        {"params": rest, "weight_decay": 0}], lr=self.lr, momentum=0.9)
+            self.model.train()
+            self.step_fn = self.train_step if workload == "train" else self.fgsm_rs_step
+        elif workload in ("pgd10", "apgd-ce", "infer"):
+            self.model.eval()
+            if workload == "apgd-ce":  # attack every sample: label by prediction
+                with torch.no_grad():
+                    self.batches = [(x, self.model(x).argmax(1)) for x, _ in self.batches]
+            self.step_fn = {"pgd10": self.pgd10_step, "apgd-ce": self.apgd_step, "infer": self.infer_step}[workload]
+        else:
+            raise ValueError("workload %r: the peer runs train, fgsm-rs, pgd10, apgd-ce and infer" % workload)
+        for _ in range(warmup):
+            self.step()
+
+    def next_batch(self):
+        b = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return b
+
+    def step(self):
+        x, y = self.next_batch()
+        start = time.perf_counter()
+        self.step_fn(x, y)
+        return time.perf_counter() - start
+
+    def update(self, x, y):
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        v = loss.item()
+        with torch.no_grad():
+            correct = (logits.argmax(1) == y).sum().item()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return v, correct
+
+    def train_step(self, x, y):
+        self.update(x, y)
+
+    def fgsm_rs_step(self, x, y):
+        eps = self.eps
+        delta = (torch.rand_like(x) * (2 * eps) - eps)
+        delta = (x + delta).clamp(0, 1) - x
+        _, _, g = input_grad(self.model, x + delta, y)  # train mode, as Fast-AT
+        delta = (x + (delta + 1.25 * eps * g.sign()).clamp(-eps, eps)).clamp(0, 1) - x
+        self.update((x + delta).clamp(0, 1), y)
+
+    def pgd10_step(self, x, y):
+        pgd(self.model, x, y, self.eps, 10, 2.5 * self.eps / 10)
+
+    def apgd_step(self, x, y):
+        torch.manual_seed(self.seed)  # robarch's attacks reseed per call
+        apgd_ce(self.model, x, y, self.eps)
+
+    def infer_step(self, x, y):
+        with torch.no_grad():
+            self.model(x)
+
+
+def memory():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    rss = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return {"rss_bytes": rss, "peak_rss_bytes": peak}
+
+
+def main():
+    reply({"ok": True, "torch": torch.__version__, "python": sys.executable})
+    bench = None
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            msg = json.loads(line)
+            cmd = msg.get("cmd")
+            if cmd == "quit":
+                return 0
+            if cmd == "setup":
+                bench = Bench(msg)
+                reply({"ok": True, "params": bench.params, "threads": torch.get_num_threads()})
+            elif bench is None:
+                raise ValueError("command %r before setup" % cmd)
+            elif cmd == "prepare":
+                bench.prepare(msg["workload"], msg.get("warmup", 0))
+                reply({"ok": True})
+            elif cmd == "step":
+                reply({"ok": True, "seconds": bench.step(), "images": bench.batch})
+            elif cmd == "memory":
+                reply(dict(ok=True, **memory()))
+            else:
+                raise ValueError("unknown command %r" % cmd)
+        except Exception as e:  # report, keep serving: robarch decides
+            reply({"ok": False, "error": "%s: %s" % (type(e).__name__, e)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

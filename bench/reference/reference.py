@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""PyTorch side of robarch's attack reference comparison (see
+docs/attacks-reference.md; run.sh runs both sides).
+
+Run with Debian's /usr/bin/python3 (torch 1.13 on the same libtorch as
+robarch). The official AutoAttack code is not part of robarch: pass a
+checkout of github.com/fra31/auto-attack as AUTOATTACK_DIR.
+
+  reference.py attacks AUTOATTACK_DIR OUT   reference accuracies -> OUT/py_attacks.json
+  reference.py speed OUT [TAG]              eager PGD-10 / APGD-CE images/s -> OUT/py_speed[_TAG].json
+  reference.py table OUT                    the markdown tables of the doc from OUT/*.json
+
+OUT holds what `go run ./bench/reference -mode prepare` wrote: points.safetensors
+(x, y), weights.safetensors (the model's state dict) and spec.json.
+"""
+
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock
+
+THREADS = int(os.environ.get("THREADS", "2"))
+torch.set_num_threads(THREADS)
+
+_TORCH = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    body = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        t = torch.frombuffer(bytearray(body[begin:end]), dtype=_TORCH[e["dtype"]])
+        out[name] = t.reshape(e["shape"]).clone()
+    return out
+
+
+class Net(nn.Module):
+    """A torchvision-named ResNet of basic blocks built from a robarch spec
+    (the subset the reference model uses: conv stem, post-activation basic
+    blocks, ReLU, batch norm, input normalisation inside the model)."""
+
+    def __init__(self, spec):
+        super().__init__()
+        blk = spec["block"]
+        assert spec.get("naming") == "torchvision", "torchvision naming only"
+        assert blk.get("order", "post") == "post"
+        assert set(blk["activations"]) == {"relu"} and set(blk["norms"]) == {"batchnorm"}
+        stem = spec["stem"]
+        assert stem.get("kind", "conv") == "conv"
+        inp = spec["input"]
+        self.register_buffer("mean", torch.tensor(inp["mean"]).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(inp["std"]).view(1, -1, 1, 1), persistent=False)
+        k = stem["kernel"]
+        self.conv1 = nn.Conv2d(inp["channels"], stem["width"], k, stem.get("stride", 1), (k - 1) // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem["width"])
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if stem.get("max_pool") else None
+        width = stem["width"]
+        self.stages = []
+        for i, st in enumerate(spec["stages"]):
+            assert st.get("block", "basic") == "basic" and st.get("kernel", 3) == 3
+            blocks = []
+            for j in range(st["depth"]):
+                stride = st.get("stride", 1) if j == 0 else 1
+                down = None
+                if stride != 1 or width != st["width"]:
+                    down = nn.Sequential(nn.Conv2d(width, st["width"], 1, stride, bias=False), nn.BatchNorm2d(st["width"]))
+                blocks.append(BasicBlock(width, st["width"], stride, down))
+                width = st["width"]
+            name = "layer%d" % (i + 1)
+            setattr(self, name, nn.Sequential(*blocks))
+            self.stages.append(name)
+        self.fc = nn.Linear(width, spec["classes"])
+
+    def forward(self, x):
+        h = (x - self.mean) / self.std
+        h = F.relu(self.bn1(self.conv1(h)))
+        if self.maxpool is not None:
+            h = self.maxpool(h)
+        for name in self.stages:
+            h = getattr(self, name)(h)
+        return self.fc(h.mean((2, 3)))
+
+
+def load(out):
+    with open(os.path.join(out, "spec.json")) as f:
+        spec = json.load(f)
+    model = Net(spec)
+    model.load_state_dict(load_safetensors(os.path.join(out, "weights.safetensors")), strict=True)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    pts = load_safetensors(os.path.join(out, "points.safetensors"))
+    return model, pts["x"], pts["y"]
+
+
+def correct(model, x, y, bs=500):
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + bs]).argmax(1) == y[i:i + bs] for i in range(0, len(x), bs)])
+
+
+# --- plain PGD, op for op as robarch's attack.PGD does it -----------------
+
+def pgd(model, x, y, eps, steps, seed):
+    alpha = 2.5 * eps / steps
+    torch.manual_seed(seed)
+    d = torch.rand_like(x) * (2 * eps) + (-eps)
+    d = (x + d).clamp(0, 1) - x
+    for _ in range(steps):
+        xin = (x + d).requires_grad_(True)
+        with torch.enable_grad():
+            loss = F.cross_entropy(model(xin), y, reduction="none").sum()
+            g, = torch.autograd.grad(loss, [xin])
+        moved = d + g.sign() * alpha
+        d = (x + moved.clamp(-eps, eps)).clamp(0, 1) - x
+    adv = x + d
+    return torch.max(torch.min(adv, x + eps), x - eps).clamp(0, 1)
+
+
+# --- APGD-CE (L∞), written from the paper for the throughput comparison ---
+
+def apgd_ce(model, x, y, eps, steps=100, seed=0, rho=0.75):
+    """Croce & Hein 2020's APGD with the cross-entropy on the points the
+    model classifies correctly; returns a misclassified iterate where one
+    was found."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        ok = model(x).argmax(1) == y
+    adv = x.clone()
+    xs, ys = x[ok], y[ok]
+    if len(xs) == 0:
+        return adv
+
+    def grad_at(p):
+        p = p.clone().requires_grad_(True)
+        with torch.enable_grad():
+            z = model(p)
+            l = F.cross_entropy(z, ys, reduction="none")
+            g, = torch.autograd.grad(l.sum(), [p])
+        return z.detach(), l.detach(), g
+
+    def proj(p):
+        return torch.max(torch.min(p, xs + eps), xs - eps).clamp(0, 1)
+
+    t = 2 * torch.rand(xs.shape) - 1
+    cur = (xs + eps * t / (t.abs().flatten(1).amax(1).view(-1, 1, 1, 1) + 1e-12)).clamp(0, 1)
+    z, l, g = grad_at(cur)
+    found, fooled = cur.clone(), z.argmax(1) != ys
+    best, g_best, l_best = cur.clone(), g.clone(), l.clone()
+    step = torch.full((len(xs), 1, 1, 1), 2 * eps)
+    prev = cur.clone()
+    rises, l_prev = torch.zeros_like(l), torch.zeros_like(l)
+    reduced, l_best_last = torch.ones_like(l, dtype=torch.bool), l_best.clone()
+    k, k_min, dec = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
+    next_check = k
+    for i in range(steps):
+        a = 0.75 if i > 0 else 1.0
+        zz = proj(cur + step * g.sign())
+        nxt = proj(cur + a * (zz - cur) + (1 - a) * (cur - prev))
+        prev, cur = cur, nxt
+        z, l, g = grad_at(cur)
+        wrong = z.argmax(1) != ys
+        found[wrong] = cur[wrong]
+        fooled |= wrong
+        rises += (l > l_prev).float()
+        l_prev = l
+        better = l > l_best
+        best[better], g_best[better], l_best[better] = cur[better], g[better], l[better]
+        if i + 1 == next_check:
+            halve = (rises <= k * rho) | (~reduced & (l_best_last >= l_best))
+            reduced, l_best_last = halve, l_best.clone()
+            step[halve] /= 2
+            cur[halve], g[halve] = best[halve], g_best[halve]
+            rises.zero_()
+            k = max(k - dec, k_min)
+            next_check += k
+    idx = ok.nonzero().squeeze(1)
+    adv[idx[fooled]] = found[fooled]
+    return adv
+
+
+# --- the reference --------------------------------------------------------
+
+class Capture:
+    """A logger for AutoAttack that keeps its lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def log(self, s):
+        print(s, flush=True)
+        self.lines.append(s)
+
+
+def attacks(autoattack_dir, out):
+    sys.path.insert(0, autoattack_dir)
+    from autoattack import AutoAttack
+
+    with open(os.path.join(out, "go_attacks.json")) as f:
+        go = json.load(f)
+    model, x, y = load(out)
+    eps, norm, seed, bs = go["eps"], go["norm"], go["seed"], go.get("bs", 250)
+    clean = correct(model, x, y)
+    res = {"n": len(x), "eps": eps, "norm": norm, "seed": seed, "clean_acc": clean.float().mean().item(),
+           "pgd": {}, "pgd_vs_go": {}, "individual": {}, "aa_stages": [], "seconds": {}, "robust": {}, "threads": THREADS,
+           "torch": torch.__version__}
+    print("points %d, clean accuracy %.4f" % (len(x), res["clean_acc"]), flush=True)
+
+    for name in go["pgd"]:
+        steps = int(name[3:])
+        t0 = time.time()
+        adv = torch.cat([pgd(model, x[i:i + bs], y[i:i + bs], eps, steps, seed) for i in range(0, len(x), bs)])
+        res["seconds"][name] = time.time() - t0
+        rob = correct(model, adv, y) & clean
+        res["pgd"][name] = rob.float().mean().item()
+        res["robust"][name] = rob.tolist()
+        ours = load_safetensors(os.path.join(out, "go_%s.safetensors" % name))["adv"]
+        diff = (ours - adv).abs()
+        res["pgd_vs_go"][name] = {"max_abs_diff": diff.max().item(), "coords_differing": (diff > 1e-6).float().mean().item(),
+                                  "points_differing": (diff.flatten(1).amax(1) > 1e-6).float().mean().item()}
+        print(name, res["pgd"][name], res["pgd_vs_go"][name], flush=True)
+
+    if os.environ.get("SKIP_AA"):
+        with open(os.path.join(out, "py_attacks.json"), "w") as f:
+            json.dump(res, f, indent=2)
+        return
+    aa = AutoAttack(model, norm=norm, eps=eps, version="standard", seed=seed, device="cpu")
+    aa.logger = Capture()
+    t0 = time.time()
+    individual = aa.run_standard_evaluation_individual(x, y, bs=bs)
+    res["seconds"]["individual"] = time.time() - t0
+    for name, adv in individual.items():
+        rob = correct(model, adv, y) & clean
+        res["individual"][name] = rob.float().mean().item()
+        res["robust"][name] = rob.tolist()
+        print("%s alone: %.4f" % (name, res["individual"][name]), flush=True)
+
+    aa = AutoAttack(model, norm=norm, eps=eps, version="standard", seed=seed, device="cpu")
+    aa.logger = Capture()
+    t0 = time.time()
+    adv = aa.run_standard_evaluation(x, y, bs=bs)
+    res["seconds"]["aa"] = time.time() - t0
+    rob = correct(model, adv, y) & clean
+    res["aa"] = rob.float().mean().item()
+    res["robust"]["aa"] = rob.tolist()
+    for line in aa.logger.lines:
+        if line.startswith("robust accuracy after "):
+            name, pct = line[len("robust accuracy after "):].split(":")[:2]
+            res["aa_stages"].append({"attack": name.strip().lower(), "robust_acc": float(pct.split("%")[0]) / 100})
+    with open(os.path.join(out, "py_attacks.json"), "w") as f:
+        json.dump(res, f, indent=2)
+
+
+def speed(out, tag=""):
+    """Images per second of eager PGD-10 and APGD-CE on the first `batch`
+    points, one value per repetition after a warm-up run."""
+    with open(os.path.join(out, "go_attacks.json")) as f:
+        go = json.load(f)
+    model, x, y = load(out)
+    batch, reps = int(os.environ.get("SPEED_BATCH", "128")), int(os.environ.get("SPEED_REPS", "3"))
+    xb, yb = x[:batch], y[:batch]
+    eps, seed = go["eps"], go["seed"]
+    res = {"batch": batch, "threads": THREADS}
+    runs = {"pgd10": lambda: pgd(model, xb, yb, eps, 10, seed), "apgd-ce": lambda: apgd_ce(model, xb, yb, eps, 100, seed)}
+    aa_dir = os.environ.get("AUTOATTACK_DIR")
+    if aa_dir:
+        sys.path.insert(0, aa_dir)
+        from autoattack.autopgd_base import APGDAttack
+        ref = APGDAttack(model, n_iter=100, norm="Linf", n_restarts=1, eps=eps, seed=seed, loss="ce", device="cpu")
+        runs["apgd-ce (autoattack's code)"] = lambda: ref.perturb(xb, yb)
+    for name, run in runs.items():
+        rates = []
+        for rep in range(reps + 1):
+            t0 = time.time()
+            run()
+            secs = time.time() - t0
+            if rep > 0:
+                rates.append(batch / secs)
+        res[name] = rates
+        print(name, ["%.1f" % r for r in rates], flush=True)
+    suffix = "_" + tag if tag else ""
+    with open(os.path.join(out, "py_speed%s.json" % suffix), "w") as f:
+        json.dump(res, f, indent=2)
+
+
+def table(out):
+    def read(name):
+        with open(os.path.join(out, name)) as f:
+            return json.load(f)
+
+    go, py = read("go_attacks.json"), read("py_attacks.json")
+    n = go["n"]
+    pct = lambda v: "%.1f" % (100 * v)
+
+    def agree(name):
+        ra, rb = go["robust"].get(name), py["robust"].get(name)
+        if ra is None or rb is None:
+            return ""
+        return "%d" % sum(1 for u, v in zip(ra, rb) if u != v)
+
+    rows = [("clean", go["clean_acc"], py["clean_acc"], "")]
+    for name in go["pgd"]:
+        rows.append((name.upper().replace("PGD", "PGD-"), go["pgd"][name], py["pgd"][name], agree(name)))
+    for name in ["apgd-ce", "apgd-t", "fab-t", "square"]:
+        if name in go["individual"] and name in py["individual"]:
+            rows.append((name.upper() + " alone", go["individual"][name], py["individual"][name], agree(name)))
+    go_st = {s["attack"]: s["robust_acc"] for s in go["aa_stages"]}
+    for s in py["aa_stages"]:
+        if s["attack"] in go_st:
+            rows.append(("AutoAttack after " + s["attack"].upper(), go_st[s["attack"]], s["robust_acc"], ""))
+    rows.append(("**AutoAttack (standard)**", go["aa"], py["aa"], agree("aa")))
+    lines = ["| robust accuracy (%%), n = %d | robarch | AutoAttack / PyTorch | difference (pp) | points classified differently |" % n,
+             "|---|---:|---:|---:|---:|"]
+    for label, a, b, d in rows:
+        lines.append("| %s | %s | %s | %+.1f | %s |" % (label, pct(a), pct(b), 100 * (a - b), d))
+    ev = go.get("evaluate")
+    if ev:
+        lines.append("| AutoAttack via attack.Evaluate (batch by batch) | %s | | | |" % pct(ev["robust_acc"]))
+    lines.append("")
+    lines.append("| PGD adversarial examples, robarch vs PyTorch | max abs difference | coordinates differing (> 1e-6) | points differing |")
+    lines.append("|---|---:|---:|---:|")
+    for name, d in py["pgd_vs_go"].items():
+        lines.append("| %s | %.3g | %.4f%% | %.2f%% |" % (name.upper().replace("PGD", "PGD-"), d["max_abs_diff"], 100 * d["coords_differing"], 100 * d["points_differing"]))
+    lines.append("")
+    lines.append("| attack time (s) | robarch | AutoAttack / PyTorch |")
+    lines.append("|---|---:|---:|")
+    for name in list(go["pgd"]) + ["aa"]:
+        lines.append("| %s | %.0f | %.0f |" % (name, go["seconds"][name], py["seconds"][name]))
+    ind = sum(go["seconds"].get(k, 0) for k in ["apgd-ce", "apgd-t", "fab-t", "square"])
+    lines.append("| the four attacks alone | %.0f | %.0f |" % (ind, py["seconds"]["individual"]))
+
+    speeds = sorted(f for f in os.listdir(out) if f.startswith(("go_speed", "py_speed")))
+    if speeds:
+        lines.append("")
+        lines.append("| throughput (images/s, median of runs) | robarch (Go) | PyTorch eager | ratio |")
+        lines.append("|---|---:|---:|---:|")
+        gos = [read(f) for f in speeds if f.startswith("go_")]
+        pys = [read(f) for f in speeds if f.startswith("py_")]
+        med = lambda v: sorted(v)[len(v) // 2]
+        for name, label in [("pgd10", "PGD-10"), ("apgd-ce", "APGD-CE (100 iterations)")]:
+            g = med([r for s in gos for r in s[name]])
+            p = med([r for s in pys for r in s[name]])
+            lines.append("| %s, batch %d | %.1f | %.1f | %.2f× |" % (label, gos[0]["batch"], g, p, g / p))
+        refs = [r for s in pys for r in s.get("apgd-ce (autoattack's code)", [])]
+        if refs:
+            g = med([r for s in gos for r in s["apgd-ce"]])
+            lines.append("| APGD-CE vs AutoAttack's own APGDAttack | %.1f | %.1f | %.2f× |" % (g, med(refs), g / med(refs)))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    cmd = sys.argv[1]
+    if cmd == "attacks" and len(sys.argv) == 4:
+        attacks(sys.argv[2], sys.argv[3])
+    elif cmd == "speed":
+        speed(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")
+    elif cmd == "table":
+        table(sys.argv[2])
+    else:
+        sys.exit(__doc__)

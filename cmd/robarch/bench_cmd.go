@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/bench"
+	"github.com/robarch/robarch/train"
+)
+
+func newBenchCmd(v *viper.Viper) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure training, attack and inference throughput, side by side with PyTorch eager",
+		Long: `Measure robarch's hot paths on one network: images/s (median and spread over
+--steps timed steps after --warmup), achieved GFLOP/s and its fraction of the
+machine's matrix-multiply ceiling through libtorch, peak RSS and RSS growth.
+
+Workloads (one step is one batch):
+  train    a standard training step (forward, cross-entropy, backward, SGD)
+  fgsm-rs  a Fast-AT step: one attack gradient from a random start + a training step
+  pgd10    PGD-10 (L∞, random start) on a batch, model in evaluation mode
+  apgd-ce  APGD-CE with 100 iterations on a batch
+  infer    a forward pass without autograd
+  loader   the data loader alone (synthetic images, crop+flip, to tensors)
+
+GFLOP/s count 2×MACs per forward pass and forward-pass equivalents per image:
+train 3, fgsm-rs 5, pgd10 20, apgd-ce 203, infer 1 (a backward pass for the
+weights costs 2 forward passes, one for the input gradient only 1).
+
+With --peer, PyTorch eager (Debian's python3-torch, the same libtorch) builds
+the same network from the spec, checks that its parameter count equals
+robarch's, and runs the same workloads with the same batch size and thread
+count, one step of each side in turn; ratio is robarch's images/s over
+PyTorch's (above 1: robarch is faster).
+
+RSS growth is measured over --rss-steps steps after warm-up for the train
+workload and over the timed steps for the others; giving --rss-steps
+explicitly applies it to every workload.`,
+		Example: `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
+  robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
+  robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, asJSON, err := benchConfigFrom(cmd, v)
+			if err != nil {
+				return err
+			}
+			rep, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return writeBench(cmd.OutOrStdout(), rep, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.String("model", "micro", "model: a preset name (robarch arch list shows them) or a spec file (.yaml or .json)")
+	f.String("workload", "train", "comma-separated workloads: train, fgsm-rs, pgd10, apgd-ce, infer, loader, or all")
+	f.Int("batch", 128, "batch size")
+	f.Int("steps", 20, "timed steps per workload")
+	f.Int("warmup", bench.DefaultWarmup, "untimed warm-up steps per workload (0 = none)")
+	f.Int("rss-steps", 1000, "steps after warm-up over which RSS growth is measured (see above; 0 = the timed steps)")
+	f.String("eps", "8/255", "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
+	f.Float64("lr", bench.DefaultLR, "learning rate of the training steps")
+	f.Int64("seed", 0, "seed of weights, data and attacks")
+	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
+	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
+	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
+	return cmd
+}
+
+// benchConfigFrom reads and checks the flags (and their ROBARCH_* or
+// --config equivalents).
+func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, error) {
+	name := v.GetString("model")
+	spec, err := arch.GetOrLoad(name)
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--model: %w", err)
+	}
+	workloads, err := bench.ParseWorkloads(v.GetString("workload"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--workload: %w", err)
+	}
+	eps, err := train.ParseEps(v.GetString("eps"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--eps: %w", err)
+	}
+	if eps <= 0 {
+		return bench.Config{}, false, fmt.Errorf("--eps %q: the attacks need a positive radius", v.GetString("eps"))
+	}
+	warmup := v.GetInt("warmup")
+	if warmup < 0 {
+		return bench.Config{}, false, fmt.Errorf("--warmup %d: must not be negative", warmup)
+	}
+	if warmup == 0 {
+		warmup = -1 // bench.Config: 0 means the default
+	}
+	lr := v.GetFloat64("lr")
+	if lr <= 0 {
+		return bench.Config{}, false, fmt.Errorf("--lr %v: must be positive", lr)
+	}
+	cfg := bench.Config{
+		Model: name, Spec: spec, Workloads: workloads,
+		Batch: v.GetInt("batch"), Steps: v.GetInt("steps"), Warmup: warmup,
+		RSSSteps: v.GetInt("rss-steps"), Threads: v.GetInt("threads"),
+		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
+		Peer: v.GetBool("peer"), Python: v.GetString("python"),
+	}
+	if cmd.Flags().Changed("rss-steps") {
+		cfg.RSSWorkloads = workloads
+	}
+	if err := cfg.Validate(); err != nil {
+		return bench.Config{}, false, err
+	}
+	return cfg, v.GetBool("json"), nil
+}
+
+func writeBench(w io.Writer, rep *bench.Report, asJSON bool) error {
+	if asJSON {
+		return bench.WriteJSON(w, rep)
+	}
+	return bench.WriteTable(w, rep)
+}
