@@ -229,6 +229,8 @@ func (a APGD) run(m Model, x, y *ts.Tensor, loss lossFn) (found, fooled *ts.Tens
 	lPrev.set(ts.Zeros([]int64{n}, x.DType(), dev)) // the reference compares the first loss with 0
 	reduced.set(ts.Ones([]int64{n}, gotch.Bool, dev))
 
+	bl := newBall(x, a.Eps, a.Norm)
+	defer bl.free()
 	checks := apgdCheckpoints(a.Steps)
 	next := 0
 	for i := range a.Steps {
@@ -244,12 +246,12 @@ func (a APGD) run(m Model, x, y *ts.Tensor, loss lossFn) (found, fooled *ts.Tens
 		} else {
 			dir = s.unit(grad.t, L2)
 		}
-		zz := s.project(s.t(xAdv.t.Add(s.t(dir.Mul(step.t, false)), false)), x, a.Eps, a.Norm)
+		zz := bl.project(&s, s.t(xAdv.t.Add(s.t(dir.Mul(step.t, false)), false)))
 		momentum := s.t(xAdv.t.Sub(xOld.t, false))
 		toward := s.t(s.t(zz.Sub(xAdv.t, false)).MulScalar(scalar(alpha), false))
 		p := s.t(s.t(xAdv.t.Add(toward, false)).Add(s.t(momentum.MulScalar(scalar(1-alpha), false)), false))
 		xOld.set(xAdv.t.Detach(false))
-		xAdv.set(s.project(p, x, a.Eps, a.Norm).Detach(false))
+		xAdv.set(bl.project(&s, p).Detach(false))
 
 		z, l, g := inputGrad(m, xAdv.t, loss)
 		s.held = append(s.held, z, l)

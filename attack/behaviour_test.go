@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/internal/torchrt"
@@ -231,6 +232,49 @@ func TestAttacksWorkOnAModelThatFreesNothing(t *testing.T) {
 		defer drop(x64)
 		_, err := PGD{Eps: epsLinf, Steps: 1}.Perturb(f.net.model(), x64, f.y)
 		assert.Error(t, err, "a float32 model on float64 inputs fails with an error, not a crash")
+		return nil
+	})
+}
+
+// bnNet is batch norm → linear, to see which mode attacks run a module in.
+type bnNet struct {
+	bn  *nn.BatchNorm
+	lin *nn.Linear
+}
+
+func (n *bnNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	h := n.bn.ForwardT(x, train).MustFlatten(1, -1, true)
+	defer h.MustDrop()
+	return n.lin.Forward(h)
+}
+
+func TestFromModuleTAttacksInEvalMode(t *testing.T) {
+	f := trained(t, 10)
+	onTorch(t, func() error {
+		vs := nn.NewVarStore(gotch.CPU)
+		bn := nn.BatchNorm2D(vs.Root().Sub("bn"), 3, nn.DefaultBatchNormConfig())
+		lin := nn.NewLinear(vs.Root().Sub("fc"), 192, 10, nn.DefaultLinearConfig())
+		net := &bnNet{bn: bn, lin: lin}
+		mean := func() float64 { return bn.RunningMean.MustAbs(false).MustSum(gotch.Double, true).Float64Values()[0] }
+
+		adv, err := PGD{Eps: 0.1, Steps: 3, RandomStart: true}.Perturb(FromModuleT(net), f.x, f.y)
+		require.NoError(t, err)
+		drop(adv)
+		assert.Zero(t, mean(), "eval mode: batch norm's running statistics stay put")
+		for name, v := range vs.Variables() {
+			g := v.MustGrad(false)
+			if g.MustDefined() {
+				assert.Zero(t, g.MustAbs(false).MustSum(gotch.Double, true).Float64Values()[0], name)
+			}
+		}
+
+		// A training loop may attack in training mode by passing its own
+		// Model: then batch norm uses and updates batch statistics.
+		trainMode := func(x *ts.Tensor) (*ts.Tensor, error) { return net.ForwardT(x, true), nil }
+		adv, err = PGD{Eps: 0.1, Steps: 3, RandomStart: true, KeepRNG: true}.Perturb(trainMode, f.x, f.y)
+		require.NoError(t, err)
+		drop(adv)
+		assert.NotZero(t, mean())
 		return nil
 	})
 }

@@ -181,6 +181,33 @@ func (s *scope) project(p, x *ts.Tensor, eps float64, norm Norm) *ts.Tensor {
 	return nil
 }
 
+// ball is the ε-ball around x with its L∞ bounds made once: attacks that
+// project every iteration save two operations per projection.
+type ball struct {
+	x, lo, hi *ts.Tensor
+	eps       float64
+	norm      Norm
+}
+
+func newBall(x *ts.Tensor, eps float64, norm Norm) ball {
+	b := ball{x: x, eps: eps, norm: norm}
+	if norm == Linf {
+		b.lo = must(x.AddScalar(scalar(-eps), false))
+		b.hi = must(x.AddScalar(scalar(eps), false))
+	}
+	return b
+}
+
+func (b ball) free() { drop(b.lo, b.hi) }
+
+// project is scope.project with the bounds made once.
+func (b ball) project(s *scope, p *ts.Tensor) *ts.Tensor {
+	if b.norm == Linf {
+		return s.clip01(s.t(p.ClampTensor(b.lo, b.hi, false)))
+	}
+	return s.project(p, b.x, b.eps, b.norm)
+}
+
 // enforce is the last step of every attack: whatever the algorithm did,
 // the result lies in the ε-ball around x and in [0,1]. It returns a tensor
 // the caller owns.

@@ -141,13 +141,19 @@ type Result struct {
 	// collection.
 	RSSGrowth      float64 `json:"rss_growth"`
 	RSSGrowthSteps int     `json:"rss_growth_steps"`
+	// CPUSecondsPerStep is the median CPU time (user + system, all
+	// threads) of the process per timed step: a figure less sensitive
+	// than the rate to other processes on the machine, though spinning
+	// OpenMP threads count in it.
+	CPUSecondsPerStep float64 `json:"cpu_s_per_step"`
 
 	// The peer's figures, with Config.Peer.
-	PeerImagesPerS      float64 `json:"peer_images_per_s,omitempty"`
-	PeerSpread          *Spread `json:"peer_images_per_s_spread,omitempty"`
-	PeerGFLOPS          float64 `json:"peer_gflops,omitempty"`
-	PeerCeilingFraction float64 `json:"peer_ceiling_fraction,omitempty"`
-	PeerPeakRSSBytes    int64   `json:"peer_peak_rss_bytes,omitempty"`
+	PeerImagesPerS        float64 `json:"peer_images_per_s,omitempty"`
+	PeerSpread            *Spread `json:"peer_images_per_s_spread,omitempty"`
+	PeerGFLOPS            float64 `json:"peer_gflops,omitempty"`
+	PeerCeilingFraction   float64 `json:"peer_ceiling_fraction,omitempty"`
+	PeerPeakRSSBytes      int64   `json:"peer_peak_rss_bytes,omitempty"`
+	PeerCPUSecondsPerStep float64 `json:"peer_cpu_s_per_step,omitempty"`
 	// Ratio is ImagesPerS / PeerImagesPerS: above 1, robarch is faster.
 	Ratio float64 `json:"ratio,omitempty"`
 	Torch string  `json:"peer_torch,omitempty"`
@@ -206,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer p.close()
-		if _, err := p.setup(spec, rep.Params, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed); err != nil {
+		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed); err != nil {
 			return nil, err
 		}
 		rep.Torch = p.torch
@@ -266,23 +272,26 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 	if err != nil {
 		return res, err
 	}
-	var rates, peerRates []float64
+	var rates, peerRates, cpu, peerCPU []float64
 	for i := range cfg.Steps {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		cpu0 := cpuSeconds()
 		start := time.Now()
 		n, err := r.step()
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", i+1, err)
 		}
 		rates = append(rates, float64(n)/time.Since(start).Seconds())
+		cpu = append(cpu, cpuSeconds()-cpu0)
 		if usePeer {
-			sec, n, err := p.step()
+			pr, err := p.step()
 			if err != nil {
 				return res, err
 			}
-			peerRates = append(peerRates, float64(n)/sec)
+			peerRates = append(peerRates, float64(pr.Images)/pr.Seconds)
+			peerCPU = append(peerCPU, pr.CPUSeconds)
 		}
 		cfg.Logger.Debug("bench step", "workload", w, "step", i+1, "images_per_s", round1(rates[i]))
 	}
@@ -296,6 +305,10 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		}
 		if _, err := r.step(); err != nil {
 			return res, fmt.Errorf("RSS step %d: %w", i+1, err)
+		}
+		if (i+1)%100 == 0 && cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+			rss, _ := settledRSS()
+			cfg.Logger.Debug("bench rss", "workload", w, "step", i+1, "rss_mib", round1(float64(rss)/(1<<20)))
 		}
 	}
 	rssAfter, err := settledRSS()
@@ -311,10 +324,12 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 	}
 	res.Spread = Summarize(rates)
 	res.ImagesPerS = res.Spread.Median
+	res.CPUSecondsPerStep = Summarize(cpu).Median
 	if usePeer {
 		s := Summarize(peerRates)
 		res.PeerSpread = &s
 		res.PeerImagesPerS = s.Median
+		res.PeerCPUSecondsPerStep = Summarize(peerCPU).Median
 		if _, res.PeerPeakRSSBytes, err = p.memory(); err != nil {
 			return res, err
 		}

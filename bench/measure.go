@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sugarme/gotch"
@@ -91,6 +92,16 @@ func settledRSS() (int64, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	return RSS()
+}
+
+// cpuSeconds is the CPU time (user + system) the process has used, all
+// threads together; 0 where it cannot be read.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // MatmulGFLOPS measures the machine's matrix-multiply ceiling through

@@ -50,11 +50,14 @@ type peerReply struct {
 	Missing string  `json:"missing"`
 	Torch   string  `json:"torch"`
 	Params  int64   `json:"params"`
+	MACs    int64   `json:"macs"`
 	Threads int     `json:"threads"`
 	Seconds float64 `json:"seconds"`
-	Images  int     `json:"images"`
-	RSS     int64   `json:"rss_bytes"`
-	PeakRSS int64   `json:"peak_rss_bytes"`
+	// CPUSeconds is the peer process's CPU time during the step.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	Images     int     `json:"images"`
+	RSS        int64   `json:"rss_bytes"`
+	PeakRSS    int64   `json:"peak_rss_bytes"`
 }
 
 // startPeer writes the script to a temporary directory and starts it with
@@ -139,10 +142,10 @@ func (p *peer) call(cmd map[string]any) (peerReply, error) {
 }
 
 // setup builds the peer's network from spec and checks its parameter
-// count against params.
-func (p *peer) setup(spec arch.Spec, params int64, threads, batch int, eps, lr float64, seed int64) (peerReply, error) {
+// count and MACs per image against robarch's.
+func (p *peer) setup(spec arch.Spec, params, macs int64, threads, batch int, eps, lr float64, seed int64) (peerReply, error) {
 	return p.call(map[string]any{
-		"cmd": "setup", "spec": spec, "params": params, "threads": threads,
+		"cmd": "setup", "spec": spec, "params": params, "macs": macs, "threads": threads,
 		"batch": batch, "eps": eps, "lr": lr, "seed": seed,
 	})
 }
@@ -152,11 +155,11 @@ func (p *peer) prepare(w Workload, warmup int) error {
 	return err
 }
 
-// step times one step in the peer; it returns the seconds the peer
-// measured around the step itself (not the pipe's round trip).
-func (p *peer) step() (seconds float64, images int, err error) {
-	r, err := p.call(map[string]any{"cmd": "step"})
-	return r.Seconds, r.Images, err
+// step times one step in the peer: the answer holds the seconds and CPU
+// seconds the peer measured around the step itself (not the pipe's round
+// trip) and the images it processed.
+func (p *peer) step() (peerReply, error) {
+	return p.call(map[string]any{"cmd": "step"})
 }
 
 func (p *peer) memory() (rss, peak int64, err error) {

@@ -95,8 +95,8 @@ func allowed() string {
 // (norms, activations, the attack's projections) is not counted, so these
 // are slight underestimates.
 const (
-	trainPasses  = 3.0             // forward + backward (activations and weights)
-	attackPasses = 2.0             // forward + backward for the input gradient
+	trainPasses  = 3.0              // forward + backward (activations and weights)
+	attackPasses = 2.0              // forward + backward for the input gradient
 	fgsmPasses   = attackPasses + 3 // one attack gradient + a training step
 	pgd10Passes  = 10 * attackPasses
 	// APGD-CE-100: a clean forward pass to find the samples to attack, the

@@ -5,19 +5,20 @@ robarch). robarch writes this file from its binary and drives it over
 stdin/stdout, one JSON object per line each way:
 
   (start)                       -> {"ok": true, "torch": VERSION}
-  {"cmd": "setup", "spec": SPEC, "params": N, "threads": T, "batch": B,
-   "eps": E, "lr": LR, "seed": S}
-                                -> {"ok": true, "params": N, "threads": T}
+  {"cmd": "setup", "spec": SPEC, "params": N, "macs": M, "threads": T,
+   "batch": B, "eps": E, "lr": LR, "seed": S}
+                                -> {"ok": true, "params": N, "macs": M, "threads": T}
   {"cmd": "prepare", "workload": W, "warmup": K}
                                 -> {"ok": true}   (builds a fresh model, K warm-up steps)
-  {"cmd": "step"}               -> {"ok": true, "seconds": S, "images": B}
+  {"cmd": "step"}               -> {"ok": true, "seconds": S, "cpu_seconds": C, "images": B}
   {"cmd": "memory"}             -> {"ok": true, "rss_bytes": R, "peak_rss_bytes": P}
   {"cmd": "quit"}
 
 Any failure answers {"ok": false, "error": MESSAGE}. SPEC is an arch.Spec
 with defaults filled in (robarch's JSON field names); the network is built
 from it here, independently of robarch's code, and setup fails unless its
-parameter count equals N (arch.Params).
+parameter count equals N (arch.Params) and its multiply-accumulates per
+image equal M (arch.MACs), so both sides do the same work.
 
 Workloads (each step is one batch):
   train    forward (train mode), cross-entropy, backward, SGD step
@@ -261,6 +262,26 @@ def count_params(net):
     return sum(p.numel() for p in net.parameters())
 
 
+def count_macs(net, shape):
+    """Multiply-accumulates of the convolutions and linear layers for one
+    image (robarch's convention), counted on a forward pass."""
+    total = [0]
+
+    def hook(m, inp, out):
+        if isinstance(m, nn.Conv2d):
+            total[0] += out[0].numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
+        else:
+            total[0] += m.in_features * m.out_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    net.eval()
+    with torch.no_grad():
+        net(torch.rand((1,) + tuple(shape)))
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
 # --- attacks -----------------------------------------------------------------
 
 def input_grad(model, x, y):
@@ -376,6 +397,10 @@ class Bench:
             raise ValueError("the peer's network has %d parameters, arch.Params says %d: the builders disagree"
                              % (self.params, msg["params"]))
         inp = self.spec["input"]
+        self.macs = count_macs(net, (inp["channels"], inp["height"], inp["width"]))
+        if "macs" in msg and self.macs != msg["macs"]:
+            raise ValueError("the peer's network does %d MACs per image, arch.MACs says %d: the builders disagree"
+                             % (self.macs, msg["macs"]))
         self.shape = (self.batch, inp["channels"], inp["height"], inp["width"])
         self.classes = self.spec["classes"]
         self.step_fn = None
@@ -410,10 +435,11 @@ class Bench:
         return b
 
     def step(self):
+        """Runs one step; returns its wall and CPU (all threads) seconds."""
         x, y = self.next_batch()
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         self.step_fn(x, y)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
     def update(self, x, y):
         logits = self.model(x)
@@ -473,14 +499,15 @@ def main():
                 return 0
             if cmd == "setup":
                 bench = Bench(msg)
-                reply({"ok": True, "params": bench.params, "threads": torch.get_num_threads()})
+                reply({"ok": True, "params": bench.params, "macs": bench.macs, "threads": torch.get_num_threads()})
             elif bench is None:
                 raise ValueError("command %r before setup" % cmd)
             elif cmd == "prepare":
                 bench.prepare(msg["workload"], msg.get("warmup", 0))
                 reply({"ok": True})
             elif cmd == "step":
-                reply({"ok": True, "seconds": bench.step(), "images": bench.batch})
+                sec, cpu = bench.step()
+                reply({"ok": True, "seconds": sec, "cpu_seconds": cpu, "images": bench.batch})
             elif cmd == "memory":
                 reply(dict(ok=True, **memory()))
             else:

@@ -21,6 +21,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -351,7 +352,11 @@ func runAttacks(c config) error {
 
 // speed measures PGD-10 and APGD-CE throughput on the first speed-batch
 // points: images per second of wall time, one value per repetition after
-// a warm-up run.
+// a warm-up run. It measures twice: with Go's default garbage collector,
+// and with the collector held off until the Go heap reaches 1 GiB
+// (GOGC=off, GOMEMLIMIT=1GiB). gotch gives every tensor handle a 100 KB
+// Go-heap ballast, so by default a collection runs every few dozen tensor
+// operations; on a model this small that costs more than the arithmetic.
 func speed(c config) error {
 	_, m, err := loadNet(c)
 	if err != nil {
@@ -363,25 +368,32 @@ func speed(c config) error {
 	}
 	xb, yb := x.MustNarrow(0, 0, int64(c.speedBatch), false), y.MustNarrow(0, 0, int64(c.speedBatch), false)
 	out := map[string]any{"batch": c.speedBatch, "threads": torchrt.Threads()}
-	for _, a := range []attack.Attack{
+	attacks := []attack.Attack{
 		attack.PGD{Norm: c.norm, Eps: c.eps, Steps: 10, RandomStart: true, Seed: c.seed},
 		attack.APGD{Norm: c.norm, Eps: c.eps, Steps: 100, Loss: attack.CE, Seed: c.seed},
-	} {
-		var rates []float64
-		for rep := range c.speedReps + 1 {
-			start := time.Now()
-			adv, err := a.Perturb(m, xb, yb)
-			if err != nil {
-				return err
-			}
-			secs := time.Since(start).Seconds()
-			adv.MustDrop()
-			if rep > 0 { // the first run warms up
-				rates = append(rates, float64(c.speedBatch)/secs)
-			}
+	}
+	for _, gc := range []string{"", " (GOGC=off, GOMEMLIMIT=1GiB)"} {
+		if gc != "" {
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
 		}
-		out[a.Name()] = rates
-		log.Printf("%s: %v images/s", a.Name(), rates)
+		for _, a := range attacks {
+			var rates []float64
+			for rep := range c.speedReps + 1 {
+				start := time.Now()
+				adv, err := a.Perturb(m, xb, yb)
+				if err != nil {
+					return err
+				}
+				secs := time.Since(start).Seconds()
+				adv.MustDrop()
+				if rep > 0 { // the first run warms up
+					rates = append(rates, float64(c.speedBatch)/secs)
+				}
+			}
+			out[a.Name()+gc] = rates
+			log.Printf("%s%s: %.1f images/s", a.Name(), gc, rates)
+		}
 	}
 	name := filepath.Join(c.out, "go_speed.json")
 	if tag := os.Getenv("SPEED_TAG"); tag != "" {
