@@ -162,12 +162,15 @@ type Result struct {
 // Report is a whole invocation: the machine's ceiling and every
 // workload's result.
 type Report struct {
-	Model         string   `json:"model"`
-	Params        int64    `json:"params"`
-	MACs          int64    `json:"macs"`
-	Input         string   `json:"input"`
-	Batch         int      `json:"batch"`
-	Threads       int      `json:"threads"`
+	Model   string `json:"model"`
+	Params  int64  `json:"params"`
+	MACs    int64  `json:"macs"`
+	Input   string `json:"input"`
+	Batch   int    `json:"batch"`
+	Threads int    `json:"threads"`
+	// Malloc describes glibc malloc's settings for robarch and the peer
+	// (torchrt.TuneAllocator), which change small networks' speed by up to 2×.
+	Malloc        string   `json:"malloc"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`
@@ -188,13 +191,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench %s: %w", cfg.Model, err)
 	}
 	spec := layout.Spec
-	torchrt.SetThreads(cfg.Threads)
+	malloc := torchrt.Init(cfg.Threads)
 	threads := torchrt.Threads()
 	rep := &Report{
 		Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
 		Input:   fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
 		Batch:   cfg.Batch,
 		Threads: threads,
+		Malloc:  malloc,
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)

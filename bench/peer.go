@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/internal/torchrt"
 )
 
 // peerScript is the PyTorch peer, written to a temporary file at run time
@@ -77,6 +78,9 @@ func startPeer(python string) (*peer, error) {
 	}
 	p := &peer{dir: dir, stderr: &tailBuffer{max: 8 << 10}}
 	p.cmd = exec.Command(python, script)
+	// The same malloc settings as robarch's own, so that the ratio compares
+	// the two frameworks rather than two allocator configurations.
+	p.cmd.Env = append(os.Environ(), torchrt.AllocatorEnv()...)
 	p.cmd.Stderr = p.stderr
 	if p.in, err = p.cmd.StdinPipe(); err != nil {
 		os.RemoveAll(dir)

@@ -52,7 +52,7 @@ type config struct {
 func main() {
 	var c config
 	var eps, norm, attacks, pgd string
-	flag.StringVar(&c.mode, "mode", "attacks", "prepare, attacks or speed")
+	flag.StringVar(&c.mode, "mode", "attacks", "prepare, attacks, speed, or malloc-env (the environment that gives PyTorch robarch's malloc settings)")
 	flag.StringVar(&c.weights, "weights", "", "robarch checkpoint (model.safetensors)")
 	flag.StringVar(&c.dataset, "dataset", data.NameFashionMNIST, "dataset")
 	flag.StringVar(&c.dataDir, "data-dir", "", "dataset directory")
@@ -69,6 +69,11 @@ func main() {
 	flag.IntVar(&c.speedReps, "speed-reps", 3, "repetitions of the throughput measurement")
 	flag.BoolVar(&c.skipAA, "skip-aa", false, "skip the AutoAttack ensemble (PGD and -attacks only)")
 	flag.Parse()
+	if c.mode == "malloc-env" {
+		// run.sh gives the PyTorch side the malloc settings robarch uses.
+		fmt.Println(strings.Join(torchrt.AllocatorEnv(), " "))
+		return
+	}
 	var err error
 	if c.eps, err = attack.ParseEps(eps); err != nil {
 		log.Fatal(err)
@@ -94,7 +99,7 @@ func main() {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	torchrt.SetThreads(c.threads)
+	log.Printf("malloc: %s", torchrt.Init(c.threads))
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {

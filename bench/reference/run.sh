@@ -17,10 +17,14 @@ THREADS=${THREADS:-2} SPEED_ROUNDS=${SPEED_ROUNDS:-3} SPEED_BATCH=${SPEED_BATCH:
 export THREADS SPEED_BATCH AUTOATTACK_DIR
 : "${GOTCH_CACHE:=${TMPDIR:-/tmp}/gotch-cache}"
 export GOTCH_CACHE
-py=/usr/bin/python3 # Debian's torch; a pyenv python3 may shadow it on PATH
 here=$(dirname "$0")
 mkdir -p "$out"
 go build -o "$out/reference" "./$here"
+# Debian's torch (a pyenv python3 may shadow it on PATH), with the glibc
+# malloc settings robarch applies to itself (internal/torchrt), so both
+# sides run on the same allocator configuration; ROBARCH_MALLOC=default
+# runs both on glibc's defaults.
+py="env $("$out/reference" -mode malloc-env) /usr/bin/python3"
 common="-weights $ckpt -out $out -n $N -eps $EPS -norm $NORM -bs $BS -threads $THREADS"
 
 "$out/reference" -mode prepare $common

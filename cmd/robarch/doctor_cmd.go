@@ -50,7 +50,7 @@ func runDoctor(w io.Writer, threads int) error {
 		problems = append(problems, fmt.Sprintf("the linked libtorch is gone (%v): run `make setup`", err))
 	}
 
-	torchrt.SetThreads(threads)
+	malloc := torchrt.Init(threads)
 	where := "system install"
 	if b.Libtorch.Root != "" {
 		where = b.Libtorch.Root
@@ -73,6 +73,7 @@ func runDoctor(w io.Writer, threads int) error {
 	fmt.Fprintf(w, "devices         %s\n", devices)
 	fmt.Fprintf(w, "threads         %d intra-op (of %d CPUs)\n", torchrt.Threads(), runtime.NumCPU())
 	fmt.Fprintf(w, "BLAS            %s\n", blas)
+	fmt.Fprintf(w, "malloc          %s\n", malloc)
 	fmt.Fprintf(w, "matmul 1024²    %.1f GFLOP/s (float32, CPU)\n", gflops)
 	fmt.Fprintf(w, "gotch           %s, prepared %s, %d wrappers stubbed (not available in this libtorch)\n", b.GotchVersion, b.PreparedAt, len(b.Stubbed))
 	if strings.Contains(blas, "libblas.so") && !strings.Contains(blas, "openblas") {

@@ -156,7 +156,7 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	torchrt.SetThreads(c.threads)
+	slog.Debug("torch runtime", "malloc", torchrt.Init(c.threads))
 	if _, err := os.Stat(c.weights); err != nil {
 		return fmt.Errorf("--weights: %w", err)
 	}
