@@ -76,6 +76,14 @@ func AllocatorEnv() []string {
 	return []string{fmt.Sprintf("MALLOC_MMAP_THRESHOLD_=%d", MmapThreshold), fmt.Sprintf("MALLOC_TRIM_THRESHOLD_=%d", TrimThreshold)}
 }
 
+// MallocInUse is the number of bytes glibc's malloc has handed out and not
+// had back, over all arenas: libtorch's tensors and gotch's small blocks.
+// Tests use it to catch leaks of C memory, which Go's heap figures miss.
+func MallocInUse() int64 {
+	m := C.mallinfo2()
+	return int64(m.uordblks) + int64(m.hblkhd)
+}
+
 // Init prepares this process for libtorch work: the intra-op thread count
 // (see SetThreads) and malloc (see TuneAllocator, whose description it
 // returns).

@@ -1,0 +1,72 @@
+package torchbuild
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// generatedOps is gotch's generated Go file of tensor operations.
+const generatedOps = "ts/tensor-generated.go"
+
+// outputSlots is how many tensor handles the patched output arrays hold:
+// gotch's generated ops return at most 7 tensors.
+const outputSlots = 8
+
+// The patterns in gotch v0.9.1's generated ops that PatchGeneratedOps
+// rewrites.
+const (
+	// Every op allocates its output array with malloc(0), writes its result
+	// handles into it and never frees it: a leak of a small block per op
+	// (RSS grows over a long run), and ops with more than three outputs
+	// write past the block.
+	singleOutAlloc = "ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))"
+	multiOutAlloc  = "ctensorPtr0 := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))"
+	// In-place ops replace the tensor's handle by the new one libtorch
+	// returns (to the same tensor) without freeing the old one, so the
+	// storage is never freed. Keeping the old handle and freeing the new one
+	// is the same tensor without the leak.
+	inPlaceSwap = "ts.ctensor = *ptr"
+)
+
+// PatchGeneratedOps fixes, in gotch's generated Go ops, the output array
+// that is never freed (and too small for multi-output ops) and the handle
+// leaked by every in-place op. It returns how many sites it patched and
+// fails when the file does not look like the generated code it knows, so a
+// new gotch version is noticed rather than silently left unpatched.
+func PatchGeneratedOps(src string) (string, int, error) {
+	n := strings.Count(src, singleOutAlloc) + strings.Count(src, multiOutAlloc) + strings.Count(src, inPlaceSwap)
+	if strings.Count(src, singleOutAlloc) == 0 || strings.Count(src, inPlaceSwap) == 0 {
+		return "", 0, fmt.Errorf("%s: found none of gotch's generated output allocations %q or in-place handle swaps %q; this gotch version needs a new patch", generatedOps, singleOutAlloc, inPlaceSwap)
+	}
+	if !strings.Contains(src, `#include "stdlib.h"`) && !strings.Contains(src, "#include <stdlib.h>") {
+		return "", 0, fmt.Errorf("%s: its cgo preamble does not include stdlib.h, which C.free needs", generatedOps)
+	}
+	alloc := func(name string) string {
+		return fmt.Sprintf("%s := (*lib.Ctensor)(C.malloc(C.size_t(%d) * C.size_t(unsafe.Sizeof(lib.Ctensor(nil)))))\n  defer C.free(unsafe.Pointer(%s))", name, outputSlots, name)
+	}
+	r := strings.NewReplacer(
+		singleOutAlloc, alloc("ptr"),
+		multiOutAlloc, alloc("ctensorPtr0"),
+		inPlaceSwap, "lib.AtFree(*ptr)",
+	)
+	return r.Replace(src), n, nil
+}
+
+// patchGotchGo applies PatchGeneratedOps to the gotch copy in dir.
+func patchGotchGo(dir string) (int, error) {
+	path := filepath.Join(dir, generatedOps)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("patch gotch: %w", err)
+	}
+	out, n, err := PatchGeneratedOps(string(src))
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		return 0, fmt.Errorf("patch gotch: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,71 @@
+package torchbuild
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// opsFixture has the three shapes of gotch v0.9.1's generated Go ops that
+// the patch touches: one output, several outputs, and an in-place op.
+const opsFixture = `package ts
+
+// #include "stdlib.h"
+import "C"
+
+func(ts *Tensor) Abs(del bool)(retVal *Tensor, err error) { 
+  if del { defer ts.MustDrop() }
+  ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+  
+  lib.AtgAbs(ptr, ts.ctensor)
+  retVal = newTensor(*ptr, "Abs")
+  return retVal, err
+} 
+
+func Aminmax(self *Tensor)(retVal0 *Tensor, retVal1 *Tensor, err error) { 
+  ctensorPtr0 := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+  ctensorPtr1 := (*lib.Ctensor)(unsafe.Pointer(uintptr(unsafe.Pointer(ctensorPtr0)) + unsafe.Sizeof(ctensorPtr0)))
+  lib.AtgAminmax(ctensorPtr0, self.ctensor)
+  retVal0 = newTensor(*ctensorPtr0, "Aminmax_0")
+  retVal1 = newTensor(*ctensorPtr1, "Aminmax_1")
+  return retVal0, retVal1, err
+} 
+
+func(ts *Tensor) Relu_()(err error) { 
+  ptr := (*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))
+  
+  lib.AtgRelu_(ptr, ts.ctensor)
+  ts.ctensor = *ptr
+  return err
+} 
+`
+
+func TestPatchGeneratedOps(t *testing.T) {
+	out, n, err := PatchGeneratedOps(opsFixture)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n, "two single-output allocations, one multi-output, one in-place swap")
+	assert.NotContains(t, out, "C.malloc(0)")
+	assert.NotContains(t, out, "ts.ctensor = *ptr")
+	assert.Equal(t, 2, strings.Count(out, "defer C.free(unsafe.Pointer(ptr))"))
+	assert.Equal(t, 1, strings.Count(out, "defer C.free(unsafe.Pointer(ctensorPtr0))"))
+	assert.Equal(t, 3, strings.Count(out, "C.malloc(C.size_t(8) * C.size_t(unsafe.Sizeof(lib.Ctensor(nil))))"))
+	assert.Contains(t, out, "lib.AtgRelu_(ptr, ts.ctensor)\n  lib.AtFree(*ptr)\n")
+	// The rest of each op is untouched.
+	assert.Contains(t, out, `retVal1 = newTensor(*ctensorPtr1, "Aminmax_1")`)
+}
+
+func TestPatchGeneratedOpsRejectsUnknownCode(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"no allocations", "package ts\n// #include \"stdlib.h\"\n", "needs a new patch"},
+		{"no stdlib", strings.ReplaceAll(opsFixture, `// #include "stdlib.h"`, ""), "stdlib.h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := PatchGeneratedOps(tt.src)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
