@@ -31,6 +31,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Torch != "" {
 		fmt.Fprintf(w, "; peer: PyTorch %s eager", r.Torch)
 	}
+	if r.Malloc != "" {
+		fmt.Fprintf(w, "; malloc: %s", r.Malloc)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"workload", "images/s", "[min, max]", "GFLOP/s", "of ceiling", "peak RSS", "RSS growth", "(steps)"}

@@ -36,8 +36,8 @@ const (
 // fails when the file does not look like the generated code it knows, so a
 // new gotch version is noticed rather than silently left unpatched.
 func PatchGeneratedOps(src string) (string, int, error) {
-	n := strings.Count(src, singleOutAlloc) + strings.Count(src, multiOutAlloc) + strings.Count(src, inPlaceSwap)
-	if strings.Count(src, singleOutAlloc) == 0 || strings.Count(src, inPlaceSwap) == 0 {
+	single, multi, inPlace := strings.Count(src, singleOutAlloc), strings.Count(src, multiOutAlloc), strings.Count(src, inPlaceSwap)
+	if single == 0 || inPlace == 0 {
 		return "", 0, fmt.Errorf("%s: found none of gotch's generated output allocations %q or in-place handle swaps %q; this gotch version needs a new patch", generatedOps, singleOutAlloc, inPlaceSwap)
 	}
 	if !strings.Contains(src, `#include "stdlib.h"`) && !strings.Contains(src, "#include <stdlib.h>") {
@@ -51,7 +51,7 @@ func PatchGeneratedOps(src string) (string, int, error) {
 		multiOutAlloc, alloc("ctensorPtr0"),
 		inPlaceSwap, "lib.AtFree(*ptr)",
 	)
-	return r.Replace(src), n, nil
+	return r.Replace(src), single + multi + inPlace, nil
 }
 
 // patchGotchGo applies PatchGeneratedOps to the gotch copy in dir.
