@@ -69,3 +69,23 @@ func TestPatchGeneratedOpsRejectsUnknownCode(t *testing.T) {
 		})
 	}
 }
+
+func TestPatchTensorAlloc(t *testing.T) {
+	src := "func newTensor(ctensor lib.Ctensor) *Tensor {\n\tx := new(Tensor)\n\tx.ctensor = ctensor\n\tx.d = new(bigStruct)\n\n\tlock.Lock()\n"
+	out, err := PatchTensorAlloc(src)
+	require.NoError(t, err)
+	assert.NotContains(t, out, "new(bigStruct)")
+	assert.Contains(t, out, "\tx.ctensor = ctensor\n\t// robarch:", "the rest of newTensor is untouched")
+
+	tests := []struct{ name, src string }{
+		{"missing", "func newTensor() {}\n"},
+		{"twice", src + src},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := PatchTensorAlloc(tt.src)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "needs a new patch")
+		})
+	}
+}
