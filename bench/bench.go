@@ -170,7 +170,11 @@ type Report struct {
 	Threads int    `json:"threads"`
 	// Malloc describes glibc malloc's settings for robarch and the peer
 	// (torchrt.TuneAllocator), which change small networks' speed by up to 2×.
-	Malloc        string   `json:"malloc"`
+	Malloc string `json:"malloc"`
+	// MallocArenas is how many malloc arenas the process had after the
+	// workloads (torchrt.MallocArenas): more than one means libtorch's
+	// memory may have been unmapped and faulted in again every step.
+	MallocArenas  int      `json:"malloc_arenas"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`
@@ -249,6 +253,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			"peer_images_per_s", round1(res.PeerImagesPerS), "ratio", math.Round(res.Ratio*100)/100)
 		rep.Results = append(rep.Results, res)
 	}
+	rep.MallocArenas = torchrt.MallocArenas()
 	return rep, nil
 }
 

@@ -33,6 +33,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	if r.Malloc != "" {
 		fmt.Fprintf(w, "; malloc: %s", r.Malloc)
+		if r.MallocArenas > 0 {
+			fmt.Fprintf(w, ", %d in use", r.MallocArenas)
+		}
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

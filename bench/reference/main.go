@@ -35,6 +35,8 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/torchrt"
+	// At load, before the Go runtime starts its threads: one malloc arena.
+	_ "github.com/robarch/robarch/internal/torchrt/onearena"
 )
 
 type config struct {

@@ -67,6 +67,9 @@ func runDoctor(w io.Writer, threads int) error {
 		problems = append(problems, "matmul through libtorch failed: "+err.Error())
 	}
 	blas := loadedBLAS()
+	if arenas := torchrt.MallocArenas(); arenas > 0 {
+		malloc += fmt.Sprintf("; %d arena(s) in use", arenas)
+	}
 
 	fmt.Fprintf(w, "libtorch        %s (%s, lib %s)\n", b.Libtorch.Version, where, b.Libtorch.LibDir)
 	fmt.Fprintf(w, "libtorch build  CUDA %v, CXX11 ABI %v\n", b.Libtorch.CUDA, b.Libtorch.CXX11ABI)

@@ -15,6 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	// At load, before the Go runtime starts its threads: one malloc arena.
+	_ "github.com/robarch/robarch/internal/torchrt/onearena"
 )
 
 // version is set at link time (-ldflags "-X main.version=...").

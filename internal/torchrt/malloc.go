@@ -2,6 +2,24 @@ package torchrt
 
 /*
 #include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// robarch_malloc_arenas counts the arenas in malloc_info's report (one
+// <heap nr="..."> element each); -1 if it cannot be had.
+static int robarch_malloc_arenas(void) {
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL) return -1;
+	int ok = malloc_info(0, f) == 0;
+	fclose(f);
+	int n = 0;
+	for (char *p = buf; ok && (p = strstr(p, "<heap nr=")) != NULL; p++) n++;
+	free(buf);
+	return ok ? n : -1;
+}
 */
 import "C"
 
@@ -51,8 +69,9 @@ const AllocatorEnvOptOut = "ROBARCH_MALLOC"
 // count for libtorch work (see MmapThreshold, TrimThreshold and Arenas) and
 // describes what it did. It changes nothing when the user tuned malloc
 // through its own environment variables or set ROBARCH_MALLOC=default.
-// Call it once, before the first tensor is made: a thread that has already
-// allocated keeps its arena.
+// Call it once, before the first tensor is made. The arena limit binds only
+// threads that have not allocated yet (a thread keeps its arena), which is
+// why the robarch command also imports package onearena.
 func TuneAllocator() string {
 	if why, left := leftAlone(); left {
 		return why
@@ -61,7 +80,7 @@ func TuneAllocator() string {
 		C.mallopt(C.M_ARENA_MAX, C.int(Arenas)) != 1 {
 		return "glibc defaults (mallopt refused)"
 	}
-	return fmt.Sprintf("mmap threshold %d MiB, trim threshold %d MiB, %d arena", MmapThreshold>>20, TrimThreshold>>20, Arenas)
+	return fmt.Sprintf("mmap threshold %d MiB, trim threshold %d MiB, arenas limited to %d", MmapThreshold>>20, TrimThreshold>>20, Arenas)
 }
 
 // leftAlone says whether the user's environment keeps malloc's settings
@@ -97,6 +116,11 @@ func MallocInUse() int64 {
 	m := C.mallinfo2()
 	return int64(m.uordblks) + int64(m.hblkhd)
 }
+
+// MallocArenas is how many arenas glibc's malloc has made so far (-1 if it
+// cannot tell). One means every thread allocates from the main arena, as
+// package onearena arranges for the robarch command.
+func MallocArenas() int { return int(C.robarch_malloc_arenas()) }
 
 // Init prepares this process for libtorch work: the intra-op thread count
 // (see SetThreads) and malloc (see TuneAllocator, whose description it

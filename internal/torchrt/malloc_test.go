@@ -22,7 +22,7 @@ func TestTuneAllocator(t *testing.T) {
 		want             string
 		wantEnv          []string
 	}{
-		{name: "tuned", want: "mmap threshold 32 MiB, trim threshold 256 MiB, 1 arena",
+		{name: "tuned", want: "mmap threshold 32 MiB, trim threshold 256 MiB, arenas limited to 1",
 			wantEnv: []string{"MALLOC_MMAP_THRESHOLD_=33554432", "MALLOC_TRIM_THRESHOLD_=268435456", "MALLOC_ARENA_MAX=1"}},
 		{name: "opt out", key: AllocatorEnvOptOut, value: "default", want: "glibc defaults (ROBARCH_MALLOC=default)"},
 		{name: "user's own threshold", key: "MALLOC_MMAP_THRESHOLD_", value: "1048576", want: "as set by MALLOC_MMAP_THRESHOLD_"},
