@@ -201,21 +201,86 @@ func TestInteropGoToPyTorch(t *testing.T) {
 			require.NoError(t, err)
 			defer out.MustDrop()
 
+			// Input gradients of a fixed linear function of the logits, in
+			// evaluation mode (what attacks use) and in training mode (batch
+			// statistics, as in adversarial training), after the logits above
+			// so that both sides see the same running statistics.
+			// The weights are exported first: the training-mode pass updates
+			// the running statistics (and PyTorch's pass does so after it has
+			// compared the logits).
 			weights := filepath.Join(dir, "weights.safetensors")
 			require.NoError(t, model.ExportWeights(net, weights))
+			gradEval := inputGrad(t, net, x, false)
+			defer gradEval.MustDrop()
+			gradTrain := inputGrad(t, net, x, true)
+			defer gradTrain.MustDrop()
+
 			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "input.safetensors"), []model.Named{{Name: "x", Tensor: x}}, nil))
-			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "logits.safetensors"), []model.Named{{Name: "logits", Tensor: out}}, nil))
+			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "logits.safetensors"), []model.Named{
+				{Name: "logits", Tensor: out}, {Name: "grad_eval", Tensor: gradEval}, {Name: "grad_train", Tensor: gradTrain},
+			}, nil))
 			var res struct {
-				MaxAbsDiff  float64 `json:"max_abs_diff"`
-				MaxAbsLogit float64 `json:"max_abs_logit"`
+				MaxAbsDiff      float64 `json:"max_abs_diff"`
+				MaxAbsLogit     float64 `json:"max_abs_logit"`
+				MaxAbsGradDiff  float64 `json:"max_abs_grad_diff"`
+				MaxAbsGrad      float64 `json:"max_abs_grad"`
+				MaxAbsTrainDiff float64 `json:"max_abs_train_grad_diff"`
+				MaxAbsTrainGrad float64 `json:"max_abs_train_grad"`
 			}
 			require.NoError(t, json.Unmarshal(runPython(t, "check", kind, weights,
 				filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")), &res))
-			t.Logf("%s: max |Δlogit| = %.2g (max |logit| %.2g)", kind, res.MaxAbsDiff, res.MaxAbsLogit)
+			t.Logf("%s: max |Δlogit| = %.2g (max |logit| %.2g); max |Δ input grad| eval %.2g (of %.2g), train %.2g (of %.2g)",
+				kind, res.MaxAbsDiff, res.MaxAbsLogit, res.MaxAbsGradDiff, res.MaxAbsGrad, res.MaxAbsTrainDiff, res.MaxAbsTrainGrad)
 			assert.Less(t, res.MaxAbsDiff, 1e-4)
 			assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
+			for _, g := range [][2]float64{{res.MaxAbsGradDiff, res.MaxAbsGrad}, {res.MaxAbsTrainDiff, res.MaxAbsTrainGrad}} {
+				assert.Greater(t, g[1], 1e-6, "input gradients are not trivially zero")
+				assert.Less(t, g[0], 1e-4*max(1, g[1]), "input gradients agree with PyTorch's")
+			}
 		})
 	}
+}
+
+// gradCoef is the fixed weighting of the logits whose sum inputGrad
+// differentiates; interop.py builds the same: ((7i + 3j) mod 5 − 2) / 2.
+func gradCoef(t *testing.T, n, classes int64) *ts.Tensor {
+	t.Helper()
+	vals := make([]float32, 0, n*classes)
+	for i := range n {
+		for j := range classes {
+			vals = append(vals, float32((7*i+3*j)%5-2)/2)
+		}
+	}
+	c, err := ts.NewTensorFromData(vals, []int64{n, classes})
+	require.NoError(t, err)
+	return c
+}
+
+// inputGrad is the gradient with respect to x of sum(logits ⊙ gradCoef),
+// through the network in training or evaluation mode.
+func inputGrad(t *testing.T, net *model.Net, x *ts.Tensor, train bool) *ts.Tensor {
+	t.Helper()
+	leaf, err := x.Detach(false)
+	require.NoError(t, err)
+	leaf, err = leaf.SetRequiresGrad(true, true)
+	require.NoError(t, err)
+	defer leaf.MustDrop()
+	out, err := net.Forward(leaf, train)
+	require.NoError(t, err)
+	defer out.MustDrop()
+	dims, err := out.Size()
+	require.NoError(t, err)
+	coef := gradCoef(t, dims[0], dims[1])
+	defer coef.MustDrop()
+	weighted, err := out.Mul(coef, false)
+	require.NoError(t, err)
+	defer weighted.MustDrop()
+	total, err := weighted.Sum(gotch.Float, false)
+	require.NoError(t, err)
+	defer total.MustDrop()
+	grads, err := ts.RunBackward([]*ts.Tensor{total}, []*ts.Tensor{leaf}, false, false)
+	require.NoError(t, err)
+	return grads[0]
 }
 
 // A state dict for another architecture is refused with the first

@@ -110,6 +110,23 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 	panic(forwardError{fmt.Errorf("activation %q: want one of %v", name, arch.Activations)})
 }
 
+// freshActivation is activation for an x that nothing else holds (a
+// norm's or a convolution's output, a sum): ReLU then runs in place, as in
+// torchvision's ResNets, which saves an allocation and a pass over memory.
+// Autograd allows it because ReLU's backward needs only its output, and
+// none of the ops that produce x need their output for theirs. Other
+// activations need their input for the backward pass.
+func freshActivation(name string, x *ts.Tensor) *ts.Tensor {
+	if name != "relu" {
+		return activation(name, x)
+	}
+	if err := x.Relu_(); err != nil {
+		drop(x)
+		panic(forwardError{err})
+	}
+	return x
+}
+
 // se is squeeze-and-excitation: global average, 1×1 conv, activation,
 // 1×1 conv, sigmoid, channel-wise scale (torchvision's
 // SqueezeExcitation).
@@ -154,13 +171,13 @@ func (b *block) forward(x *ts.Tensor, train bool) *ts.Tensor {
 			// Bottleneck SE follows the k×k conv's norm and activation,
 			// as in RobArch's BottleneckTransform.
 			h = b.norms[p].apply(h, train)
-			h = activation(b.acts[p], h)
+			h = freshActivation(b.acts[p], h)
 			h = b.se.apply(h)
 			continue
 		}
 		h = b.norms[p].apply(h, train)
 		if p < last {
-			h = activation(b.acts[p], h)
+			h = freshActivation(b.acts[p], h)
 		}
 	}
 	if b.kind == arch.Basic && b.se != nil {
@@ -174,7 +191,7 @@ func (b *block) forward(x *ts.Tensor, train bool) *ts.Tensor {
 	} else {
 		out = must(h.Add(x, true))
 	}
-	return activation(b.acts[2], out)
+	return freshActivation(b.acts[2], out)
 }
 
 // forwardPre is the pre-activation block: norm and activation before each

@@ -114,7 +114,7 @@ func (n *Net) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	}
 	h = n.stemConv.apply(h)
 	if n.stemNorm != nil {
-		h = activation("relu", n.stemNorm.apply(h, train))
+		h = freshActivation("relu", n.stemNorm.apply(h, train))
 	}
 	if n.maxPool {
 		p := must(h.MaxPool2d([]int64{3, 3}, []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, false, false))

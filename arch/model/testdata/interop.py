@@ -15,7 +15,9 @@ Commands:
                    DIR/input.safetensors (x) and DIR/logits.safetensors (eval-mode logits)
   check KIND WEIGHTS INPUT LOGITS
                    load WEIGHTS (.safetensors) with strict=True, run INPUT, print the
-                   max abs difference to LOGITS as JSON
+                   max abs difference to LOGITS as JSON; where LOGITS also holds
+                   grad_eval / grad_train (input gradients of a fixed weighting of the
+                   logits, eval / train mode), their differences too
   names KIND       print {"params": N, "shapes": {name: shape}} of the state dict
 """
 
@@ -261,6 +263,20 @@ def calibrate(model, shape):
     model.eval()
 
 
+def input_grad(model, x, train):
+    """Gradient with respect to x of sum(logits * c), c[i, j] = ((7i + 3j) mod 5 - 2) / 2
+    (the Go test's gradCoef), in training or evaluation mode."""
+    model.train(train)
+    x = x.clone().requires_grad_(True)
+    z = model(x)
+    i = torch.arange(z.shape[0]).view(-1, 1)
+    j = torch.arange(z.shape[1]).view(1, -1)
+    c = ((7 * i + 3 * j) % 5 - 2).float() / 2
+    (g,) = torch.autograd.grad((z * c).sum(), [x])
+    model.eval()
+    return g
+
+
 def main():
     cmd, kind = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)
@@ -287,7 +303,14 @@ def main():
         want = load_safetensors(logits)["logits"]
         with torch.no_grad():
             got = model(x)
-        print(json.dumps({"max_abs_diff": (got - want).abs().max().item(), "max_abs_logit": want.abs().max().item()}))
+        res = {"max_abs_diff": (got - want).abs().max().item(), "max_abs_logit": want.abs().max().item()}
+        ref = load_safetensors(logits)
+        for mode, key, train in (("grad", "grad_eval", False), ("train_grad", "grad_train", True)):
+            if key in ref:
+                g = input_grad(model, x, train)
+                res["max_abs_%s_diff" % mode] = (g - ref[key]).abs().max().item()
+                res["max_abs_%s" % mode] = ref[key].abs().max().item()
+        print(json.dumps(res))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
