@@ -138,7 +138,8 @@ type Result struct {
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	// RSSGrowth is (RSS after − RSS before) / RSS before over
 	// RSSGrowthSteps steps after warm-up, both read after a garbage
-	// collection.
+	// collection and after malloc has returned its free memory (settledRSS),
+	// so that what grows is memory in use.
 	RSSGrowth      float64 `json:"rss_growth"`
 	RSSGrowthSteps int     `json:"rss_growth_steps"`
 	// CPUSecondsPerStep is the median CPU time (user + system, all

@@ -6,26 +6,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/train"
 )
 
-// liveTensors is how many gotch tensor handles exist and are not dropped.
-// gotch keeps them in a map guarded by its lock, which is unexported; the
-// steps below run on this goroutine only, so reading the map's length
-// between steps races with nothing.
-func liveTensors() int { return len(ts.ExistingTensors) }
-
-// TestStepsDropEveryTensor checks that no workload step leaves tensor
-// handles behind. torchbuild removes gotch's per-tensor Go ballast, so the
-// garbage collector no longer runs often enough to finalise forgotten
-// handles: a step that forgets one leaks its storage until the next
-// collection, which on a small Go heap may be many steps away.
-func TestStepsDropEveryTensor(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	spec := arch.Spec{
+// leakSpec is a network with every kind of layer the forward pass has
+// (basic and bottleneck blocks, a projection shortcut, SE), small enough
+// for a few steps of every workload in a second.
+func leakSpec() arch.Spec {
+	return arch.Spec{
 		Name:    "leak-check",
 		Input:   arch.Input{Channels: 1, Height: 8, Width: 8},
 		Classes: 3,
@@ -36,6 +27,17 @@ func TestStepsDropEveryTensor(t *testing.T) {
 		},
 		Block: arch.Block{SERatio: 0.25},
 	}
+}
+
+// TestStepsDropEveryTensor checks that no workload step leaves tensor
+// handles behind. torchbuild removes gotch's per-tensor Go ballast, so the
+// garbage collector no longer runs often enough to finalise forgotten
+// handles: a step that forgets one leaks its storage until the next
+// collection, which on a small Go heap may be many steps away.
+func TestStepsDropEveryTensor(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	spec := leakSpec()
 	for _, w := range []Workload{Train, FGSMRS, PGD10, APGDCE, Infer, Loader} {
 		t.Run(string(w), func(t *testing.T) {
 			r, err := newRunner(w, runnerConfig{spec: spec.WithDefaults(), batch: 4, eps: DefaultEps, lr: DefaultLR, seed: 1})
@@ -43,12 +45,49 @@ func TestStepsDropEveryTensor(t *testing.T) {
 			defer r.close()
 			_, err = r.step() // the first step may create lasting state (momentum buffers)
 			require.NoError(t, err)
-			before := liveTensors()
-			for range 3 {
-				_, err = r.step()
-				require.NoError(t, err)
-			}
-			assert.Equal(t, before, liveTensors(), "tensor handles left alive by 3 steps of %s", w)
+			left, err := torchrt.TensorsLeftBy(func() error {
+				for range 3 {
+					if _, err := r.step(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Zero(t, left, "tensor handles left alive by 3 steps of %s", w)
+		})
+	}
+}
+
+// TestTrainingMethodsDropEveryTensor is the same check for every training
+// method's step (the bench workloads cover standard and fgsm-rs only).
+func TestTrainingMethodsDropEveryTensor(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	spec := leakSpec().WithDefaults()
+	rc := runnerConfig{spec: spec, batch: 4, eps: DefaultEps, lr: DefaultLR, seed: 1}
+	bs, err := batches(rc)
+	require.NoError(t, err)
+	for _, m := range train.Methods() {
+		t.Run(string(m), func(t *testing.T) {
+			vs, net, err := netOf(rc)
+			require.NoError(t, err)
+			defer vs.Destroy()
+			st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, train.Recipe{Method: m, Eps: rc.eps, Steps: 2, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed})
+			require.NoError(t, err)
+			defer st.Close()
+			_, _, err = st.Step(bs[0], rc.lr) // momentum buffers appear on the first step
+			require.NoError(t, err)
+			left, err := torchrt.TensorsLeftBy(func() error {
+				for _, b := range bs[1:] {
+					if _, _, err := st.Step(b, rc.lr); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Zero(t, left, "tensor handles left alive by %d steps of %s", len(bs)-1, m)
 		})
 	}
 }

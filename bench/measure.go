@@ -14,6 +14,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/torchrt"
 )
 
 // Spread summarises repeated rates: the median, the quartiles and the
@@ -83,14 +85,18 @@ func PeakRSS() (int64, error) { return procStatus("VmHWM") }
 // RSS is the process's resident set size in bytes now (VmRSS).
 func RSS() (int64, error) { return procStatus("VmRSS") }
 
-// settledRSS is the RSS after the garbage collector has run and the
+// settledRSS is the RSS after the garbage collector has run, the
 // finalizers it queued (gotch frees C tensors in finalizers) have had a
-// moment: garbage not yet collected is not a leak.
+// moment, and malloc has returned the memory it holds free: garbage not yet
+// collected is not a leak, and neither is the free memory torchrt's trim
+// threshold lets malloc keep for the next step (up to 256 MiB, which in a
+// single arena can grow by fragmentation over the first few hundred steps).
 func settledRSS() (int64, error) {
 	runtime.GC()
 	time.Sleep(20 * time.Millisecond)
 	runtime.GC()
 	debug.FreeOSMemory()
+	torchrt.ReleaseFreeMemory()
 	return RSS()
 }
 

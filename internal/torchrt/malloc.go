@@ -122,6 +122,12 @@ func MallocInUse() int64 {
 // package onearena arranges for the robarch command.
 func MallocArenas() int { return int(C.robarch_malloc_arenas()) }
 
+// ReleaseFreeMemory gives the OS back the memory malloc holds free, in every
+// arena and inside the heap as well as at its top (malloc_trim(0)). What
+// is left resident afterwards is memory in use: measuring RSS growth after
+// it tells a leak from the free memory the trim threshold lets malloc keep.
+func ReleaseFreeMemory() { C.malloc_trim(0) }
+
 // Init prepares this process for libtorch work: the intra-op thread count
 // (see SetThreads) and malloc (see TuneAllocator, whose description it
 // returns).
