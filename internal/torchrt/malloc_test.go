@@ -22,8 +22,8 @@ func TestTuneAllocator(t *testing.T) {
 		want             string
 		wantEnv          []string
 	}{
-		{name: "tuned", want: "mmap threshold 32 MiB, trim threshold 256 MiB, arenas limited to 1",
-			wantEnv: []string{"MALLOC_MMAP_THRESHOLD_=33554432", "MALLOC_TRIM_THRESHOLD_=268435456", "MALLOC_ARENA_MAX=1"}},
+		{name: "tuned", want: "mmap threshold 32 MiB, trim threshold 256 MiB, no mmap'd blocks, arenas limited to 1",
+			wantEnv: []string{"MALLOC_MMAP_THRESHOLD_=33554432", "MALLOC_TRIM_THRESHOLD_=268435456", "MALLOC_MMAP_MAX_=0", "MALLOC_ARENA_MAX=1"}},
 		{name: "opt out", key: AllocatorEnvOptOut, value: "default", want: "glibc defaults (ROBARCH_MALLOC=default)"},
 		{name: "user's own threshold", key: "MALLOC_MMAP_THRESHOLD_", value: "1048576", want: "as set by MALLOC_MMAP_THRESHOLD_"},
 		{name: "user's arenas", key: "MALLOC_ARENA_MAX", value: "4", want: "as set by MALLOC_ARENA_MAX"},

@@ -33,7 +33,7 @@ __attribute__((constructor)) static void robarch_limit_arenas(void) {
 	const char *opt = getenv("ROBARCH_MALLOC");
 	if (opt != NULL && strcmp(opt, "default") == 0) return;
 	static const char *const user[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-		"MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
+		"MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
 	for (size_t i = 0; i < sizeof user / sizeof user[0]; i++) {
 		if (getenv(user[i]) != NULL) return;
 	}
