@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,8 +33,8 @@ func TestAttacksDropEveryTensor(t *testing.T) {
 		Square{Norm: L2, Eps: 0.5, Queries: 30, Seed: 1},
 		&AutoAttack{Version: Standard, Eps: eps, Seed: 1, Steps: 5, Targets: 2, Queries: 30},
 	}
-	for _, a := range attacks {
-		t.Run(a.Name(), func(t *testing.T) {
+	for i, a := range attacks {
+		t.Run(fmt.Sprintf("%02d-%s", i, a.Name()), func(t *testing.T) {
 			var left int
 			onTorch(t, func() (err error) {
 				left, err = torchrt.TensorsLeftBy(func() error {
