@@ -12,11 +12,11 @@ import (
 	"github.com/robarch/robarch/train"
 )
 
-// leakSpec is a network with every kind of layer the forward pass has
-// (basic and bottleneck blocks, a projection shortcut, SE), small enough
-// for a few steps of every workload in a second.
-func leakSpec() arch.Spec {
-	return arch.Spec{
+// leakRunnerConfig is batches of 4 through a network with every kind of
+// layer the forward pass has (basic and bottleneck blocks, a projection
+// shortcut, SE), small enough for a few steps of every workload in a second.
+func leakRunnerConfig() runnerConfig {
+	spec := arch.Spec{
 		Name:    "leak-check",
 		Input:   arch.Input{Channels: 1, Height: 8, Width: 8},
 		Classes: 3,
@@ -27,6 +27,7 @@ func leakSpec() arch.Spec {
 		},
 		Block: arch.Block{SERatio: 0.25},
 	}
+	return runnerConfig{spec: spec.WithDefaults(), batch: 4, eps: DefaultEps, lr: DefaultLR, seed: 1}
 }
 
 // TestStepsDropEveryTensor checks that no workload step leaves tensor
@@ -37,10 +38,10 @@ func leakSpec() arch.Spec {
 func TestStepsDropEveryTensor(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	spec := leakSpec()
-	for _, w := range []Workload{Train, FGSMRS, PGD10, APGDCE, Infer, Loader} {
+	rc := leakRunnerConfig()
+	for _, w := range Workloads() {
 		t.Run(string(w), func(t *testing.T) {
-			r, err := newRunner(w, runnerConfig{spec: spec.WithDefaults(), batch: 4, eps: DefaultEps, lr: DefaultLR, seed: 1})
+			r, err := newRunner(w, rc)
 			require.NoError(t, err)
 			defer r.close()
 			_, err = r.step() // the first step may create lasting state (momentum buffers)
@@ -64,8 +65,7 @@ func TestStepsDropEveryTensor(t *testing.T) {
 func TestTrainingMethodsDropEveryTensor(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	spec := leakSpec().WithDefaults()
-	rc := runnerConfig{spec: spec, batch: 4, eps: DefaultEps, lr: DefaultLR, seed: 1}
+	rc := leakRunnerConfig()
 	bs, err := batches(rc)
 	require.NoError(t, err)
 	for _, m := range train.Methods() {

@@ -26,6 +26,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"slices"
 )
 
 // glibc's malloc serves every block above its mmap threshold (128 KiB at
@@ -70,15 +71,19 @@ const (
 // glibc's malloc; when any is set, TuneAllocator leaves malloc alone.
 var allocatorEnv = []string{"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"}
 
+// AllocatorEnvVars are the environment variables through which a user
+// tunes glibc's malloc; when any is set, robarch leaves malloc alone.
+func AllocatorEnvVars() []string { return slices.Clone(allocatorEnv) }
+
 // AllocatorEnvOptOut is the environment variable that, set to "default",
 // keeps glibc's malloc settings as they are.
 const AllocatorEnvOptOut = "ROBARCH_MALLOC"
 
 // TuneAllocator sets glibc malloc's mmap and trim thresholds, its use of
 // mmap and its arena count for libtorch work (see MmapThreshold,
-// TrimThreshold, MmapMax and Arenas) and
-// describes what it did. It changes nothing when the user tuned malloc
-// through its own environment variables or set ROBARCH_MALLOC=default.
+// TrimThreshold, MmapMax and Arenas) and describes what it did. It changes
+// nothing when the user tuned malloc through its own environment variables
+// (AllocatorEnvVars) or set ROBARCH_MALLOC=default.
 // Call it once, before the first tensor is made. The arena limit binds only
 // threads that have not allocated yet (a thread keeps its arena), which is
 // why the robarch command also imports package onearena.

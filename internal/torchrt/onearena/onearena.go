@@ -29,20 +29,36 @@ package onearena
 
 static int robarch_arena_limited;
 
+// The user's own malloc settings: torchrt's allocatorEnv, which a test
+// checks this list against (the constructor runs before Go can hand it over).
+static const char *const robarch_user_vars[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+	"MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
+static const int robarch_nuser_vars = sizeof robarch_user_vars / sizeof robarch_user_vars[0];
+
 __attribute__((constructor)) static void robarch_limit_arenas(void) {
 	const char *opt = getenv("ROBARCH_MALLOC");
 	if (opt != NULL && strcmp(opt, "default") == 0) return;
-	static const char *const user[] = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-		"MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
-	for (size_t i = 0; i < sizeof user / sizeof user[0]; i++) {
-		if (getenv(user[i]) != NULL) return;
+	for (int i = 0; i < robarch_nuser_vars; i++) {
+		if (getenv(robarch_user_vars[i]) != NULL) return;
 	}
 	robarch_arena_limited = mallopt(M_ARENA_MAX, 1) == 1;
 }
 
 static int robarch_arenas_limited(void) { return robarch_arena_limited; }
+static int robarch_user_var_count(void) { return robarch_nuser_vars; }
+static const char *robarch_user_var(int i) { return robarch_user_vars[i]; }
 */
 import "C"
 
 // Limited says whether the constructor limited malloc to one arena.
 func Limited() bool { return C.robarch_arenas_limited() != 0 }
+
+// UserVariables are the environment variables whose presence makes the
+// constructor leave malloc alone (besides ROBARCH_MALLOC=default).
+func UserVariables() []string {
+	vars := make([]string, 0, int(C.robarch_user_var_count()))
+	for i := range int(C.robarch_user_var_count()) {
+		vars = append(vars, C.GoString(C.robarch_user_var(C.int(i))))
+	}
+	return vars
+}

@@ -50,3 +50,9 @@ func TestEveryThreadUsesTheMainArena(t *testing.T) {
 	}
 	assert.Equal(t, 1, torchrt.MallocArenas(), "malloc arenas after allocating on 4 threads")
 }
+
+// The constructor, which runs before Go code can tell it anything, keeps
+// its own copy of the variables that opt out; it must match torchrt's.
+func TestOptOutMatchesTorchrt(t *testing.T) {
+	assert.ElementsMatch(t, torchrt.AllocatorEnvVars(), onearena.UserVariables())
+}
