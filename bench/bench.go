@@ -175,7 +175,11 @@ type Report struct {
 	// MallocArenas is how many malloc arenas the process had after the
 	// workloads (torchrt.MallocArenas): more than one means libtorch's
 	// memory may have been unmapped and faulted in again every step.
-	MallocArenas  int      `json:"malloc_arenas"`
+	MallocArenas int `json:"malloc_arenas"`
+	// Sysmon is the scheduling of the Go runtime's monitor thread
+	// (torchrt.QuietSysmon): at normal priority its wake-ups preempt
+	// libtorch's threads.
+	Sysmon        string   `json:"sysmon"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`
@@ -196,14 +200,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("bench %s: %w", cfg.Model, err)
 	}
 	spec := layout.Spec
-	malloc := torchrt.Init(cfg.Threads)
+	rt := torchrt.Init(cfg.Threads)
 	threads := torchrt.Threads()
 	rep := &Report{
 		Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
 		Input:   fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
 		Batch:   cfg.Batch,
 		Threads: threads,
-		Malloc:  malloc,
+		Malloc:  rt.Malloc,
+		Sysmon:  rt.Sysmon,
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)

@@ -37,6 +37,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			fmt.Fprintf(w, ", %d in use", r.MallocArenas)
 		}
 	}
+	if r.Sysmon != "" {
+		fmt.Fprintf(w, "; Go sysmon: %s", r.Sysmon)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"workload", "images/s", "[min, max]", "GFLOP/s", "of ceiling", "peak RSS", "RSS growth", "(steps)"}

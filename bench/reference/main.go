@@ -101,7 +101,8 @@ func main() {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("malloc: %s", torchrt.Init(c.threads))
+	rt := torchrt.Init(c.threads)
+	log.Printf("malloc: %s; Go sysmon: %s", rt.Malloc, rt.Sysmon)
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {

@@ -50,7 +50,8 @@ func runDoctor(w io.Writer, threads int) error {
 		problems = append(problems, fmt.Sprintf("the linked libtorch is gone (%v): run `make setup`", err))
 	}
 
-	malloc := torchrt.Init(threads)
+	rt := torchrt.Init(threads)
+	malloc := rt.Malloc
 	where := "system install"
 	if b.Libtorch.Root != "" {
 		where = b.Libtorch.Root
@@ -77,6 +78,7 @@ func runDoctor(w io.Writer, threads int) error {
 	fmt.Fprintf(w, "threads         %d intra-op (of %d CPUs)\n", torchrt.Threads(), runtime.NumCPU())
 	fmt.Fprintf(w, "BLAS            %s\n", blas)
 	fmt.Fprintf(w, "malloc          %s\n", malloc)
+	fmt.Fprintf(w, "Go sysmon       %s\n", rt.Sysmon)
 	fmt.Fprintf(w, "matmul 1024²    %.1f GFLOP/s (float32, CPU)\n", gflops)
 	fmt.Fprintf(w, "gotch           %s, prepared %s, %d wrappers stubbed (not available in this libtorch)\n", b.GotchVersion, b.PreparedAt, len(b.Stubbed))
 	if strings.Contains(blas, "libblas.so") && !strings.Contains(blas, "openblas") {

@@ -156,7 +156,8 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	slog.Debug("torch runtime", "malloc", torchrt.Init(c.threads))
+	rt := torchrt.Init(c.threads)
+	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	if _, err := os.Stat(c.weights); err != nil {
 		return fmt.Errorf("--weights: %w", err)
 	}

@@ -299,7 +299,8 @@ func runWorker(cmd *cobra.Command, v *viper.Viper) error {
 }
 
 func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string, wait bool) error {
-	slog.Debug("torch runtime", "malloc", torchrt.Init(v.GetInt("threads")))
+	rt := torchrt.Init(v.GetInt("threads"))
+	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
 	r := &sweep.Runner{

@@ -191,7 +191,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	slog.Debug("torch runtime", "malloc", torchrt.Init(c.threads))
+	rt := torchrt.Init(c.threads)
+	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	splits, err := data.Open(c.dataset, data.Options{
 		Dir: c.dataDir, TrainSize: c.trainSize, TestSize: c.testSize, Seed: c.recipe.Seed, ImageSize: c.imageSize,
 	})

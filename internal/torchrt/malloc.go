@@ -143,11 +143,17 @@ func MallocArenas() int { return int(C.robarch_malloc_arenas()) }
 // it tells a leak from the free memory the trim threshold lets malloc keep.
 func ReleaseFreeMemory() { C.malloc_trim(0) }
 
+// Runtime describes how Init prepared the process.
+type Runtime struct {
+	Malloc string // see TuneAllocator
+	Sysmon string // see QuietSysmon
+}
+
 // Init prepares this process for libtorch work: the intra-op thread count
-// (see SetThreads) and malloc (see TuneAllocator, whose description it
-// returns).
-func Init(threads int) string {
+// (see SetThreads), malloc (see TuneAllocator) and the Go runtime's
+// monitor thread (see QuietSysmon).
+func Init(threads int) Runtime {
 	alloc := TuneAllocator()
 	SetThreads(threads)
-	return alloc
+	return Runtime{Malloc: alloc, Sysmon: QuietSysmon()}
 }
