@@ -18,10 +18,16 @@ import (
 //
 // One op is one step of the workload; images/s is reported. The loader's
 // own benchmarks are in package data.
+//
+// Each locks its goroutine to its OS thread and never unlocks, so the
+// thread ends with the benchmark and libgomp frees the thread pool it
+// started for it. Pools otherwise pile up, one per thread that ran torch
+// work, and once libgomp manages more threads than there are cores every
+// barrier sleeps instead of spinning (micro's SGD step measured 1.67 ms
+// after another benchmark in the same process, 0.35-0.40 ms alone).
 
 func benchmarkWorkload(b *testing.B, w Workload) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	runtime.LockOSThread() // never unlocked: see above
 	old := torchrt.Threads()
 	torchrt.SetThreads(0)
 	defer torchrt.SetThreads(old)
@@ -33,8 +39,7 @@ func benchmarkWorkload(b *testing.B, w Workload) {
 	_, err = r.step() // warm-up: allocator, oneDNN kernels
 	require.NoError(b, err)
 	images := 0
-	b.ResetTimer()
-	for range b.N {
+	for b.Loop() {
 		n, err := r.step()
 		if err != nil {
 			b.Fatal(err)

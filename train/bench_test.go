@@ -32,13 +32,14 @@ func benchmarkSteps(b *testing.B, m Model, c, side int, method Method) {
 	}
 	_, _, err = tr.step(batches[0], 0.01) // warm-up: allocator, oneDNN kernels
 	require.NoError(b, err)
-	b.ResetTimer()
-	for i := range b.N {
-		if _, _, err := tr.step(batches[i%len(batches)], 0.01); err != nil {
+	steps := 0
+	for b.Loop() {
+		if _, _, err := tr.step(batches[steps%len(batches)], 0.01); err != nil {
 			b.Fatal(err)
 		}
+		steps++
 	}
-	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(128*steps)/b.Elapsed().Seconds(), "images/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 }
 
@@ -93,8 +94,7 @@ func BenchmarkSGDStepMicro(b *testing.B) {
 	require.NoError(b, err)
 	defer opt.Close()
 	b.Cleanup(vs.Destroy)
-	b.ResetTimer()
-	for range b.N {
+	for b.Loop() {
 		b.StopTimer()
 		setGradients(b, opt) // Step clears them
 		b.StartTimer()
