@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -83,6 +84,14 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 	if r.Lease == 0 {
 		r.Lease = 2 * time.Minute
 	}
+	// Every trial's torch work on one OS thread: libgomp keeps a thread
+	// pool for each thread that calls into it, and beyond one OpenMP
+	// thread per core every barrier sleeps instead of spinning
+	// (docs/gotch.md). The goroutine would otherwise be free to change
+	// threads between trials (model building happens before train.Run
+	// locks).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var st Stats
 	start := time.Now()
 	for ctx.Err() == nil {
