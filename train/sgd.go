@@ -22,6 +22,7 @@ type SGD struct {
 	cfg    SGDConfig
 	params []namedVar
 	bufs   []*ts.Tensor // momentum buffers, parallel to params; nil without momentum
+	decay  []float64    // weight decay of each parameter: 0 below 2 dimensions
 	zero   *ts.Tensor   // 0-dim zero, broadcast into gradients to clear them
 }
 
@@ -56,6 +57,11 @@ func newSGD(vars []namedVar, cfg SGDConfig) (*SGD, error) {
 	for _, v := range vars {
 		if v.trainable {
 			o.params = append(o.params, v)
+			wd := 0.0
+			if len(v.shape) >= 2 {
+				wd = cfg.WeightDecay
+			}
+			o.decay = append(o.decay, wd)
 		}
 	}
 	if len(o.params) == 0 {
@@ -131,18 +137,14 @@ func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
 		}
 	}
 	params := make([]unsafe.Pointer, len(o.params))
-	decay := make([]float64, len(o.params))
 	for i, p := range o.params {
 		params[i] = p.t.Ctensor()
-		if len(p.shape) >= 2 {
-			decay[i] = o.cfg.WeightDecay
-		}
 	}
-	var bufs []unsafe.Pointer
-	for _, b := range o.bufs {
-		bufs = append(bufs, b.Ctensor())
+	bufs := make([]unsafe.Pointer, len(o.bufs))
+	for i, b := range o.bufs {
+		bufs[i] = b.Ctensor()
 	}
-	if err := libtch.RobarchSGDStep(params, bufs, decay, lr, o.cfg.Momentum, o.cfg.Nesterov, scale); err != nil {
+	if err := libtch.RobarchSGDStep(params, bufs, o.decay, lr, o.cfg.Momentum, o.cfg.Nesterov, scale); err != nil {
 		return 0, fmt.Errorf("sgd step: %w", err)
 	}
 	return gradNorm, nil
