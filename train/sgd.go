@@ -23,7 +23,6 @@ type SGD struct {
 	params []namedVar
 	bufs   []*ts.Tensor // momentum buffers, parallel to params; nil without momentum
 	decay  []float64    // weight decay of each parameter: 0 below 2 dimensions
-	zero   *ts.Tensor   // 0-dim zero, broadcast into gradients to clear them
 }
 
 // SGDConfig holds SGD's hyper-parameters other than the learning rate,
@@ -67,18 +66,6 @@ func newSGD(vars []namedVar, cfg SGDConfig) (*SGD, error) {
 	if len(o.params) == 0 {
 		return nil, fmt.Errorf("sgd: the model has no trainable parameters")
 	}
-	first := o.params[0].t
-	dev, err := first.Device()
-	if err != nil {
-		return nil, fmt.Errorf("sgd: %w", err)
-	}
-	z, err := ts.Zeros([]int64{1}, first.DType(), dev)
-	if err == nil {
-		o.zero, err = z.Squeeze(true) // 0-dim: broadcasts into any shape
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sgd: %w", err)
-	}
 	if cfg.Momentum > 0 {
 		for _, p := range o.params {
 			buf, err := p.t.ZerosLike(false)
@@ -95,7 +82,6 @@ func newSGD(vars []namedVar, cfg SGDConfig) (*SGD, error) {
 // Close frees the optimiser's tensors.
 func (o *SGD) Close() {
 	drop(o.bufs...)
-	drop(o.zero)
 	o.bufs = nil
 }
 
@@ -183,24 +169,6 @@ func globalNorm(gs []*ts.Tensor) (float64, error) {
 		sum += v * v
 	}
 	return math.Sqrt(sum), nil
-}
-
-// ZeroGrad clears every gradient (Step already does after updating).
-func (o *SGD) ZeroGrad() error {
-	gs, err := o.grads()
-	if err != nil {
-		return err
-	}
-	defer drop(gs...)
-	for i, g := range gs {
-		if g == nil {
-			continue
-		}
-		if err := copyInto(g, o.zero); err != nil {
-			return fmt.Errorf("clear gradient of %s: %w", o.params[i].name, err)
-		}
-	}
-	return nil
 }
 
 // State returns the momentum buffers named MomentumPrefix+parameter name;
