@@ -9,7 +9,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -52,6 +55,15 @@ type Config struct {
 	// SystemPython), interleaved step by step with robarch's.
 	Peer   bool
 	Python string
+	// MemoryFormat is robarch's network layout (model.SetMemoryFormat; ""
+	// means auto, what train and sweep use). PeerMemoryFormat is the
+	// peer's: "" means contiguous, PyTorch's default and what a PyTorch
+	// script gets unless it asks; channels-last compares like with like.
+	MemoryFormat, PeerMemoryFormat model.MemoryFormat
+	// NoFold runs pgd10, apgd-ce and infer on the network as built rather
+	// than with its batch norms folded into the convolutions
+	// (model.Net.Fold), which is how robarch's evaluations run.
+	NoFold bool
 	Logger *slog.Logger
 }
 
@@ -74,6 +86,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Model == "" {
 		c.Model = c.Spec.Name
+	}
+	if c.MemoryFormat == "" {
+		c.MemoryFormat = model.AutoFormat
+	}
+	if c.PeerMemoryFormat == "" {
+		c.PeerMemoryFormat = model.Contiguous
 	}
 	return c
 }
@@ -106,6 +124,12 @@ func (c Config) Validate() error {
 	if !(c.LR >= 0) {
 		return fmt.Errorf("lr %v: must not be negative (0 = %v)", c.LR, DefaultLR)
 	}
+	if _, err := model.ParseMemoryFormat(string(c.MemoryFormat)); err != nil {
+		return err
+	}
+	if f := c.PeerMemoryFormat; f != "" && f != model.Contiguous && f != model.ChannelsLast {
+		return fmt.Errorf("peer memory format %q: want %s or %s (the peer runs on the CPU)", f, model.Contiguous, model.ChannelsLast)
+	}
 	return nil
 }
 
@@ -124,6 +148,12 @@ type Result struct {
 	// equivalents per image of the workload (see Workload.Passes).
 	MACs   int64   `json:"macs"`
 	Passes float64 `json:"forward_passes"`
+	// MemoryFormat is robarch's weight layout, PeerMemoryFormat the
+	// peer's; FoldedBN says whether robarch ran this workload with batch
+	// norms folded into convolutions (evaluation workloads only).
+	MemoryFormat     model.MemoryFormat `json:"memory_format"`
+	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
+	FoldedBN         bool               `json:"folded_bn"`
 
 	ImagesPerS float64 `json:"images_per_s"` // median
 	Spread     Spread  `json:"images_per_s_spread"`
@@ -179,7 +209,13 @@ type Report struct {
 	// Sysmon is the scheduling of the Go runtime's monitor thread
 	// (torchrt.QuietSysmon): at normal priority its wake-ups preempt
 	// libtorch's threads.
-	Sysmon        string   `json:"sysmon"`
+	Sysmon string `json:"sysmon"`
+	// MemoryFormat is robarch's network layout (auto resolved),
+	// PeerMemoryFormat the peer's.
+	MemoryFormat     model.MemoryFormat `json:"memory_format"`
+	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
+	// FoldBN is whether evaluation workloads ran with folded batch norms.
+	FoldBN        bool     `json:"fold_bn"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`
@@ -209,6 +245,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Threads: threads,
 		Malloc:  rt.Malloc,
 		Sysmon:  rt.Sysmon,
+		// The bench runs on the CPU.
+		MemoryFormat: cfg.MemoryFormat.For(gotch.CPU),
+		FoldBN:       !cfg.NoFold,
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)
@@ -226,12 +265,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer p.close()
-		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed); err != nil {
+		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat); err != nil {
 			return nil, err
 		}
-		rep.Torch = p.torch
+		rep.Torch, rep.PeerMemoryFormat = p.torch, cfg.PeerMemoryFormat
 	}
-	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed}
+	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed, format: rep.MemoryFormat, noFold: cfg.NoFold}
 	for _, w := range cfg.Workloads {
 		var res Result
 		err := torchrt.Safely(func() (err error) {
@@ -243,6 +282,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		res.Model, res.Params, res.MACs, res.Threads = cfg.Model, rep.Params, rep.MACs, threads
 		res.CeilingGFLOPS = rep.CeilingGFLOPS
+		res.MemoryFormat, res.PeerMemoryFormat = rep.MemoryFormat, rep.PeerMemoryFormat
+		res.FoldedBN = rep.FoldBN && w.evaluates()
 		res.GFLOPS = res.ImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
 		if rep.CeilingGFLOPS > 0 {
 			res.CeilingFraction = res.GFLOPS / rep.CeilingGFLOPS

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -83,6 +84,8 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"rss steps", func(c *Config) { c.RSSSteps = -1 }, "rss steps -1"},
 		{"threads", func(c *Config) { c.Threads = -2 }, "threads -2"},
 		{"eps", func(c *Config) { c.Eps = 2 }, "eps 2: must be in [0,1]"},
+		{"memory format", func(c *Config) { c.MemoryFormat = "nhwc" }, `memory format "nhwc": want one of [auto contiguous channels-last]`},
+		{"peer memory format", func(c *Config) { c.PeerMemoryFormat = model.AutoFormat }, `peer memory format "auto": want contiguous or channels-last`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,7 +238,7 @@ func TestPeerBuildsTheSameNetwork(t *testing.T) {
 			require.NoError(t, err)
 			macs, err := arch.MACs(spec, 0, 0)
 			require.NoError(t, err)
-			r, err := p.setup(spec.WithDefaults(), want, macs, 1, 2, DefaultEps, DefaultLR, 0)
+			r, err := p.setup(spec.WithDefaults(), want, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
 			require.NoError(t, err)
 			assert.Equal(t, want, r.Params)
 			assert.Equal(t, macs, r.MACs)
@@ -247,10 +250,10 @@ func TestPeerBuildsTheSameNetwork(t *testing.T) {
 			assert.Greater(t, r.CPUSeconds, 0.0)
 			assert.Equal(t, 2, r.Images)
 
-			_, err = p.setup(spec.WithDefaults(), want+1, macs, 1, 2, DefaultEps, DefaultLR, 0)
+			_, err = p.setup(spec.WithDefaults(), want+1, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "parameters, arch.Params says")
-			_, err = p.setup(spec.WithDefaults(), want, macs-1, 1, 2, DefaultEps, DefaultLR, 0)
+			_, err = p.setup(spec.WithDefaults(), want, macs-1, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "MACs per image, arch.MACs says")
 		})
@@ -264,15 +267,20 @@ func TestRunWithPeer(t *testing.T) {
 	rep, err := Run(context.Background(), Config{
 		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Train, FGSMRS, PGD10, Infer, Loader},
 		Batch: 8, Steps: 2, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
+		PeerMemoryFormat: model.ChannelsLast,
 	})
 	require.NoError(t, err)
 	assert.NotEmpty(t, rep.Torch)
+	assert.Equal(t, model.ChannelsLast, rep.MemoryFormat, "auto on the CPU")
+	assert.Equal(t, model.ChannelsLast, rep.PeerMemoryFormat)
+	assert.True(t, rep.FoldBN)
 	for _, res := range rep.Results {
 		if res.Workload == Loader {
 			assert.Zero(t, res.PeerImagesPerS)
 			continue
 		}
 		assert.Greater(t, res.PeerImagesPerS, 0.0, res.Workload)
+		assert.Equal(t, res.Workload == PGD10 || res.Workload == Infer, res.FoldedBN, res.Workload)
 		assert.InDelta(t, res.ImagesPerS/res.PeerImagesPerS, res.Ratio, 1e-9)
 		assert.Greater(t, res.PeerPeakRSSBytes, int64(0))
 	}

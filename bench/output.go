@@ -40,6 +40,16 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Sysmon != "" {
 		fmt.Fprintf(w, "; Go sysmon: %s", r.Sysmon)
 	}
+	if r.MemoryFormat != "" {
+		fold := "batch norms folded in pgd10/apgd-ce/infer"
+		if !r.FoldBN {
+			fold = "batch norms not folded"
+		}
+		fmt.Fprintf(w, "; robarch: %s weights, %s", r.MemoryFormat, fold)
+		if r.PeerMemoryFormat != "" {
+			fmt.Fprintf(w, "; PyTorch: %s weights, as written", r.PeerMemoryFormat)
+		}
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"workload", "images/s", "[min, max]", "GFLOP/s", "of ceiling", "peak RSS", "RSS growth", "(steps)"}

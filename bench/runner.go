@@ -41,6 +41,10 @@ type runnerConfig struct {
 	eps   float64
 	lr    float64
 	seed  int64
+	// format is the network's memory layout; noFold runs evaluation
+	// workloads on the net itself rather than on its folded copy.
+	format model.MemoryFormat
+	noFold bool
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -86,6 +90,9 @@ func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
 	vs := nn.NewVarStore(gotch.CPU)
 	net, err := model.Build(vs, rc.spec)
+	if err == nil {
+		err = net.SetMemoryFormat(rc.format)
+	}
 	if err != nil {
 		vs.Destroy()
 		return nil, nil, err
@@ -142,11 +149,13 @@ func (r *trainRunner) close() {
 }
 
 // evalRunner runs an attack or inference on batches already on the
-// device, the network in evaluation mode.
+// device, the network in evaluation mode (folded, as robarch's
+// evaluations run it, unless the config says not to).
 type evalRunner struct {
 	w      Workload
 	vs     *nn.VarStore
-	net    *model.Net
+	net    ts.ModuleT
+	folded *model.Folded // nil without folding
 	xs, ys []*ts.Tensor
 	atk    attack.Attack
 	i      int
@@ -162,6 +171,13 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 		return nil, fmt.Errorf("%s model: %w", w, err)
 	}
 	r := &evalRunner{w: w, vs: vs, net: net}
+	if !rc.noFold {
+		if r.folded, err = net.Fold(); err != nil {
+			vs.Destroy()
+			return nil, fmt.Errorf("%s model: %w", w, err)
+		}
+		r.net = r.folded
+	}
 	for _, b := range bs {
 		x, y, err := torchbatch.Tensors(b, gotch.CPU)
 		if err != nil {
@@ -193,11 +209,7 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 // predict is the model's class for every sample of x.
 func (r *evalRunner) predict(x *ts.Tensor) (pred *ts.Tensor, err error) {
 	ts.NoGrad(func() {
-		var logits *ts.Tensor
-		if logits, err = r.net.Forward(x, false); err != nil {
-			return
-		}
-		pred, err = logits.Argmax([]int64{1}, false, true)
+		pred, err = r.net.ForwardT(x, false).Argmax([]int64{1}, false, true)
 	})
 	return pred, err
 }
@@ -212,12 +224,7 @@ func (r *evalRunner) step() (int, error) {
 	}
 	n := int(dims[0])
 	if r.atk == nil { // inference
-		ts.NoGrad(func() {
-			var logits *ts.Tensor
-			if logits, err = r.net.Forward(x, false); err == nil {
-				err = logits.Drop()
-			}
-		})
+		ts.NoGrad(func() { err = r.net.ForwardT(x, false).Drop() })
 		return n, err
 	}
 	adv, err := r.atk.Perturb(attack.FromModuleT(r.net), x, y)
@@ -231,6 +238,7 @@ func (r *evalRunner) close() {
 	for _, t := range append(r.xs, r.ys...) {
 		_ = t.Drop()
 	}
+	r.folded.Close()
 	r.vs.Destroy()
 }
 

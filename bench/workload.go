@@ -128,3 +128,7 @@ func (w Workload) HasPeer() bool { return w != Loader }
 
 // trains says whether the workload updates the model.
 func (w Workload) trains() bool { return w == Train || w == FGSMRS }
+
+// evaluates is true for the workloads that run the network in evaluation
+// mode (and so on its folded copy).
+func (w Workload) evaluates() bool { return w == PGD10 || w == APGDCE || w == Infer }

@@ -50,7 +50,16 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 			}
 		}
 	}
-	rep, err := attack.Evaluate(ctx, attack.FromModuleT(m.Net), iter.Seq2[attack.Batch, error](batches), attacks, attack.EvalOptions{})
+	net := m.Net
+	if em, ok := net.(train.EvalModuler); ok { // batch norms folded: same function, fewer ops
+		folded, release, err := em.EvalModule()
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		net = folded
+	}
+	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), iter.Seq2[attack.Batch, error](batches), attacks, attack.EvalOptions{})
 	if err != nil {
 		return nil, err
 	}

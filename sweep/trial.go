@@ -24,14 +24,26 @@ import (
 // global generator, on a device.
 type ModelBuilder func(spec arch.Spec, device gotch.Device) (train.Model, error)
 
-// BuildModel is the default ModelBuilder: arch/model on a fresh VarStore.
+// BuildModel is the default ModelBuilder: arch/model on a fresh VarStore,
+// in the device's fastest memory format (model.AutoFormat).
 func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
-	vs := nn.NewVarStore(device)
-	net, err := model.Build(vs, spec)
-	if err != nil {
-		return train.Model{}, err
+	return BuildModelIn(model.AutoFormat)(spec, device)
+}
+
+// BuildModelIn is BuildModel with the network's weights in format f.
+func BuildModelIn(f model.MemoryFormat) ModelBuilder {
+	return func(spec arch.Spec, device gotch.Device) (train.Model, error) {
+		vs := nn.NewVarStore(device)
+		net, err := model.Build(vs, spec)
+		if err == nil {
+			err = net.SetMemoryFormat(f)
+		}
+		if err != nil {
+			vs.Destroy()
+			return train.Model{}, err
+		}
+		return train.Model{Net: net, Vars: vs}, nil
 	}
-	return train.Model{Net: net, Vars: vs}, nil
 }
 
 // RobustEvaluator measures extra attacks (AutoAttack, ...) on a trained

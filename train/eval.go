@@ -41,12 +41,26 @@ type EvalResult struct {
 	Seconds  float64 `json:"seconds"`
 }
 
+// EvalModuler is a network that has a faster module for evaluation mode
+// (*model.Net: batch norms folded into convolutions); Evaluate uses it.
+type EvalModuler interface {
+	EvalModule() (ts.ModuleT, func(), error)
+}
+
 // Evaluate returns the clean accuracy of net (in evaluation mode) on src
 // and its accuracy under an L∞ PGD attack with a random start. It locks
 // the calling goroutine to its OS thread while it runs.
 func Evaluate(ctx context.Context, net ts.ModuleT, src data.Source, device gotch.Device, cfg EvalConfig) (EvalResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if em, ok := net.(EvalModuler); ok {
+		m, release, err := em.EvalModule()
+		if err != nil {
+			return EvalResult{}, fmt.Errorf("evaluate: %w", err)
+		}
+		defer release()
+		net = m
+	}
 	if cfg.Steps == 0 {
 		cfg.Steps = 20
 	}

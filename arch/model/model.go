@@ -39,6 +39,7 @@ type Var struct {
 type Net struct {
 	spec   arch.Spec
 	layout arch.Layout
+	format MemoryFormat // "" until SetMemoryFormat: contiguous
 	vars   []Var
 	byName map[string]int
 	// batchNorms are the names of batch-norm layers, whose PyTorch state

@@ -6,7 +6,7 @@ stdin/stdout, one JSON object per line each way:
 
   (start)                       -> {"ok": true, "torch": VERSION}
   {"cmd": "setup", "spec": SPEC, "params": N, "macs": M, "threads": T,
-   "batch": B, "eps": E, "lr": LR, "seed": S}
+   "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F}
                                 -> {"ok": true, "params": N, "macs": M, "threads": T}
   {"cmd": "prepare", "workload": W, "warmup": K}
                                 -> {"ok": true}   (builds a fresh model, K warm-up steps)
@@ -28,6 +28,8 @@ Workloads (each step is one batch):
   apgd-ce  APGD-CE, 100 iterations, eval mode, on the samples classified
            correctly (labels are the model's own predictions, so all)
   infer    eval-mode forward under torch.no_grad()
+memory_format "channels-last" converts the network and the batches with
+PyTorch's own .to/.contiguous(memory_format=torch.channels_last).
 SGD: momentum 0.9, weight decay 5e-4 on parameters of 2+ dimensions only,
 as robarch's optimiser. Attack gradients come from torch.autograd.grad with
 respect to the input only.
@@ -389,6 +391,10 @@ class Bench:
         self.eps = msg["eps"]
         self.lr = msg["lr"]
         self.seed = msg["seed"]
+        fmt = msg.get("memory_format") or "contiguous"
+        if fmt not in ("contiguous", "channels-last"):
+            raise ValueError("memory_format %r: the peer runs contiguous or channels-last" % fmt)
+        self.channels_last = fmt == "channels-last"
         torch.set_num_threads(msg["threads"])
         torch.manual_seed(self.seed)
         net = Net(self.spec)
@@ -410,6 +416,9 @@ class Bench:
         self.model = Net(self.spec)
         self.batches = [(torch.rand(self.shape), torch.randint(0, self.classes, (self.batch,)))
                         for _ in range(4)]
+        if self.channels_last:  # before the optimiser takes the parameters
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in self.batches]
         self.i = 0
         if workload in ("train", "fgsm-rs"):
             decay = [p for p in self.model.parameters() if p.dim() >= 2]

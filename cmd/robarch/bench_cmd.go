@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/bench"
 	"github.com/robarch/robarch/train"
 )
@@ -69,6 +70,9 @@ explicitly applies it to every workload.`,
 	f.Int64("seed", 0, "seed of weights, data and attacks")
 	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
 	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
+	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
+	f.String("peer-memory-format", string(model.Contiguous),
+		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
 	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
 	return cmd
 }
@@ -103,12 +107,18 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if lr <= 0 {
 		return bench.Config{}, false, fmt.Errorf("--lr %v: must be positive", lr)
 	}
+	format, err := memoryFormat(v)
+	if err != nil {
+		return bench.Config{}, false, err
+	}
 	cfg := bench.Config{
 		Model: name, Spec: spec, Workloads: workloads,
 		Batch: v.GetInt("batch"), Steps: v.GetInt("steps"), Warmup: warmup,
 		RSSSteps: v.GetInt("rss-steps"), Threads: v.GetInt("threads"),
 		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
+		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
+		NoFold: v.GetBool("no-fold"),
 	}
 	if cmd.Flags().Changed("rss-steps") {
 		cfg.RSSWorkloads = workloads

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/attack"
@@ -81,6 +80,7 @@ type evalConfig struct {
 	device                           string
 	threads, workers                 int
 	skipChecks, json                 bool
+	format                           model.MemoryFormat
 }
 
 func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
@@ -98,7 +98,12 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	c.workers, _ = f.GetInt("workers")
 	c.skipChecks, _ = f.GetBool("skip-checks")
 	c.json, _ = f.GetBool("json")
-	c.threads, _ = f.GetInt("threads") // the root's persistent flag, when there is one
+	c.threads, _ = f.GetInt("threads") // the root's persistent flags, when there are
+	format, _ := f.GetString("memory-format")
+	var err error
+	if c.format, err = model.ParseMemoryFormat(format); err != nil {
+		return c, fmt.Errorf("--memory-format: %w", err)
+	}
 	if c.weights == "" {
 		return c, fmt.Errorf("--weights is required: a robarch checkpoint or a state dict for --model")
 	}
@@ -109,7 +114,6 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 		return c, fmt.Errorf("--batch-size %d: want at least 1", c.batchSize)
 	}
 	normFlag, _ := f.GetString("norm")
-	var err error
 	if c.norm, err = attack.ParseNorm(normFlag); err != nil {
 		return c, fmt.Errorf("--norm: %w", err)
 	}
@@ -186,10 +190,20 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 		if err != nil {
 			return err
 		}
+		if err := net.SetMemoryFormat(c.format); err != nil {
+			return err
+		}
 		res.Model, res.Params = name, net.NumParams()
 		slog.Info("evaluating", "model", name, "params", net.NumParams(), "dataset", c.dataset, "examples", splits.Test.Len(),
 			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads())
-		m := func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }
+		// Batch norms folded into the convolutions: the same function
+		// with fewer ops (model.Folded).
+		folded, err := net.Fold()
+		if err != nil {
+			return err
+		}
+		defer folded.Close()
+		m := folded.Forward
 		res.Report, err = attack.Evaluate(ctx, m, tensorBatches(ctx, loader, device), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
 		return err
 	})

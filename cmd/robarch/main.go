@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/robarch/robarch/arch/model"
+
 	// At load, before the Go runtime starts its threads: one malloc arena.
 	_ "github.com/robarch/robarch/internal/torchrt/onearena"
 )
@@ -56,6 +58,8 @@ func newRootCmd() *cobra.Command {
 	pf.String("config", "", "YAML config file whose keys fill flags not given")
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.Int("threads", 0, "libtorch intra-op threads (0 = one per CPU core)")
+	pf.String("memory-format", string(model.AutoFormat),
+		"layout of the networks' weights: auto (channels-last on CPU, contiguous on CUDA), contiguous or channels-last")
 	root.AddCommand(commands(v)...)
 	return root
 }
@@ -79,4 +83,14 @@ func setup(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	return nil
+}
+
+// memoryFormat reads the root's --memory-format ("" when a command tree
+// has no such flag: auto).
+func memoryFormat(v *viper.Viper) (model.MemoryFormat, error) {
+	f, err := model.ParseMemoryFormat(v.GetString("memory-format"))
+	if err != nil {
+		return "", fmt.Errorf("--memory-format: %w", err)
+	}
+	return f, nil
 }

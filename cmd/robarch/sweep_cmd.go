@@ -299,12 +299,16 @@ func runWorker(cmd *cobra.Command, v *viper.Viper) error {
 }
 
 func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string, wait bool) error {
+	format, err := memoryFormat(v)
+	if err != nil {
+		return err
+	}
 	rt := torchrt.Init(v.GetInt("threads"))
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
 	r := &sweep.Runner{
-		Store: s, Run: newExecutor().Run, WorkDir: workDir, Lease: lease, Wait: wait,
+		Store: s, Run: newExecutor(format).Run, WorkDir: workDir, Lease: lease, Wait: wait,
 		Env: trialEnv(),
 	}
 	st, err := r.Work(cmd.Context(), sweepName)

@@ -108,6 +108,7 @@ type trainConfig struct {
 	resume                  bool
 	device                  string
 	threads, workers        int
+	format                  model.MemoryFormat
 	progress                string
 	logEvery                int
 }
@@ -121,6 +122,10 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 		out: v.GetString("out"), resume: v.GetBool("resume"), device: v.GetString("device"),
 		threads: v.GetInt("threads"), workers: v.GetInt("workers"),
 		progress: v.GetString("progress"), logEvery: v.GetInt("log-every"),
+	}
+	var err error
+	if c.format, err = memoryFormat(v); err != nil {
+		return c, err
 	}
 	if c.model == "" {
 		return c, fmt.Errorf("--model is required: a preset name or a spec file")
@@ -149,7 +154,6 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	// Explicit zeros on the command line mean "off", not "default".
 	r.NoMomentum = r.Momentum == 0
 	r.NoDecay = r.WeightDecay == 0
-	var err error
 	if r.Eps, err = train.ParseEps(v.GetString("eps")); err != nil {
 		return c, fmt.Errorf("--eps: %w", err)
 	}
@@ -224,6 +228,9 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 		vs := nn.NewVarStore(device)
 		net, err := model.Build(vs, spec)
 		if err != nil {
+			return err
+		}
+		if err := net.SetMemoryFormat(c.format); err != nil {
 			return err
 		}
 		opts.Export = func(dir string, s train.Summary) (string, error) {

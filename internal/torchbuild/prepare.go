@@ -26,7 +26,7 @@ const GotchModule = "github.com/sugarme/gotch"
 
 // formatVersion changes whenever the prepared copy would differ for the same
 // inputs, so that an old copy is rebuilt.
-const formatVersion = 5
+const formatVersion = 6
 
 // maxPasses bounds the compile/stub loop; in practice one pass finds all.
 const maxPasses = 5
@@ -182,7 +182,8 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(filepath.Join(libtch, "robarch_build.go"), []byte(buildInfoGo(stamp)), 0o644); err != nil {
 		return nil, err
 	}
-	for name, text := range map[string]string{"robarch_runtime.go": runtimeGo, "robarch_sgd.cpp": sgdCpp, "robarch_sgd.go": sgdGo} {
+	for name, text := range map[string]string{"robarch_runtime.go": runtimeGo, "robarch_sgd.cpp": sgdCpp, "robarch_sgd.go": sgdGo,
+		"robarch_layout.cpp": layoutCpp, "robarch_layout.go": layoutGo} {
 		if err := os.WriteFile(filepath.Join(libtch, name), []byte(text), 0o644); err != nil {
 			return nil, err
 		}

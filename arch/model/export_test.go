@@ -1,0 +1,9 @@
+package model
+
+import "github.com/sugarme/gotch/ts"
+
+// FirstBlockConv is the folded weight of the first block's first conv.
+func FirstBlockConv(f *Folded) *ts.Tensor { return f.net.stages[0].blocks[0].convs[0].w }
+
+// Owned lists the folded tensors.
+func Owned(f *Folded) []*ts.Tensor { return f.owned }

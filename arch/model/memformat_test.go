@@ -1,0 +1,202 @@
+package model_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/archtest"
+	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+func TestParseMemoryFormat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want model.MemoryFormat
+		err  string
+	}{
+		{"", model.AutoFormat, ""},
+		{"auto", model.AutoFormat, ""},
+		{"contiguous", model.Contiguous, ""},
+		{"channels-last", model.ChannelsLast, ""},
+		{"nhwc", "", `memory format "nhwc": want one of [auto contiguous channels-last]`},
+	} {
+		got, err := model.ParseMemoryFormat(tc.in)
+		if tc.err != "" {
+			assert.EqualError(t, err, tc.err)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got)
+	}
+	assert.Equal(t, model.ChannelsLast, model.AutoFormat.For(gotch.CPU))
+	assert.Equal(t, model.Contiguous, model.AutoFormat.For(gotch.CudaBuilder(0)))
+	assert.Equal(t, model.Contiguous, model.Contiguous.For(gotch.CPU))
+}
+
+// snapshot is what a net computes on x: eval logits, and the training-mode
+// loss's gradient for every variable with one.
+type snapshot struct {
+	logits, inputGrad []float32
+	grads             map[string][]float32
+}
+
+func snap(t *testing.T, net *model.Net, x *ts.Tensor) snapshot {
+	t.Helper()
+	s := snapshot{grads: map[string][]float32{}}
+	ts.NoGrad(func() {
+		out, err := net.Forward(x, false)
+		require.NoError(t, err)
+		s.logits = tensorValues(t, out)
+		out.MustDrop()
+	})
+	_, s.inputGrad = foldGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
+	out, err := net.Forward(x, true)
+	require.NoError(t, err)
+	defer out.MustDrop()
+	sq, err := out.Square(false)
+	require.NoError(t, err)
+	defer sq.MustDrop()
+	loss, err := sq.Sum(gotch.Float, false)
+	require.NoError(t, err)
+	defer loss.MustDrop()
+	require.NoError(t, loss.Backward())
+	for _, v := range net.Vars() {
+		if v.Buffer {
+			continue
+		}
+		g, err := v.Tensor.Grad(false)
+		require.NoError(t, err)
+		s.grads[v.Name] = tensorValues(t, g)
+		g.MustDrop()
+		v.Tensor.ZeroGrad()
+	}
+	return s
+}
+
+// Channels-last keeps every value, shape and handle; only the strides of
+// the 4-D weights change, and with them the order oneDNN sums in.
+func TestChannelsLastComputesTheSameNet(t *testing.T) {
+	micro, err := arch.Get("micro")
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(7, 3))
+	specs := map[string]arch.Spec{"micro": micro}
+	for i := range 12 {
+		s := archtest.RandomSpec(r)
+		specs[fmt.Sprintf("random-%d", i)] = s
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			// Two nets with the same weights: a training pass moves the
+			// running statistics, so each format gets its own.
+			ref, _ := build(t, spec, 3)
+			net, vs := build(t, spec, 3)
+			spec = net.Spec()
+			assert.Equal(t, model.Contiguous, net.MemoryFormat())
+			torchrt.Seed(4)
+			x, err := ts.Rand([]int64{3, int64(spec.Input.Channels), int64(spec.Input.Height), int64(spec.Input.Width)}, gotch.Float, gotch.CPU)
+			require.NoError(t, err)
+			defer x.MustDrop()
+			before := snap(t, ref, x)
+			weights := map[string][]float32{}
+			for _, v := range net.Vars() {
+				weights[v.Name] = tensorValues(t, v.Tensor)
+			}
+
+			require.NoError(t, net.SetMemoryFormat(model.ChannelsLast))
+			assert.Equal(t, model.ChannelsLast, net.MemoryFormat())
+			convs := 0
+			for _, v := range net.Vars() {
+				assert.Equal(t, weights[v.Name], tensorValues(t, v.Tensor), v.Name)
+				shape := v.Tensor.MustSize()
+				if len(shape) != 4 || shape[1] == 1 || shape[2]*shape[3] == 1 {
+					continue // NCHW and NHWC strides coincide (or are equivalent)
+				}
+				cl, err := lib.RobarchIsChannelsLast(v.Tensor.Ctensor())
+				require.NoError(t, err)
+				assert.True(t, cl, "%s %v strides %v", v.Name, shape, v.Tensor.MustStride())
+				convs++
+			}
+			if name == "micro" {
+				assert.Equal(t, 18, convs) // the 3×3 convs of the 9 blocks
+			}
+			// The VarStore holds the very tensors, so an optimiser built
+			// on it updates what the net convolves with.
+			for _, v := range vs.TrainableVariables() {
+				if v.Dim() == 4 && v.MustSize()[1] > 1 && v.MustSize()[2]*v.MustSize()[3] > 1 {
+					cl, err := lib.RobarchIsChannelsLast(v.Ctensor())
+					require.NoError(t, err)
+					assert.True(t, cl)
+				}
+			}
+
+			after := snap(t, net, x)
+			assert.Less(t, maxAbsDiff(before.logits, after.logits), 1e-4)
+			assert.Less(t, l2RelDiff(before.inputGrad, after.inputGrad), 1e-2, "input gradient")
+			for n, g := range before.grads {
+				assert.Less(t, maxAbsDiff(g, after.grads[n]), 1e-3*(1+maxAbs(g)), n)
+			}
+
+			require.NoError(t, net.SetMemoryFormat(model.Contiguous))
+			for _, v := range net.Vars() {
+				if v.Tensor.Dim() == 4 {
+					c, err := v.Tensor.Contiguous(false)
+					require.NoError(t, err)
+					assert.Equal(t, c.MustStride(), v.Tensor.MustStride(), v.Name)
+					c.MustDrop()
+				}
+			}
+		})
+	}
+}
+
+// A channels-last net saves the same checkpoint values: a contiguous net
+// loaded from it gives the same logits.
+func TestChannelsLastCheckpointRoundTrip(t *testing.T) {
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	net, _ := build(t, spec, 11)
+	require.NoError(t, net.SetMemoryFormat(model.AutoFormat))
+	require.Equal(t, model.ChannelsLast, net.MemoryFormat())
+	path := filepath.Join(t.TempDir(), "net.safetensors")
+	require.NoError(t, model.SaveCheckpoint(path, net, nil))
+
+	vs := nn.NewVarStore(gotch.CPU)
+	defer vs.Destroy()
+	loaded, _, err := model.LoadCheckpoint(vs, path)
+	require.NoError(t, err)
+	assert.Equal(t, model.Contiguous, loaded.MemoryFormat())
+	torchrt.Seed(12)
+	x, err := ts.Rand([]int64{4, 1, 28, 28}, gotch.Float, gotch.CPU)
+	require.NoError(t, err)
+	defer x.MustDrop()
+	var a, b []float32
+	ts.NoGrad(func() {
+		o1, err := net.Forward(x, false)
+		require.NoError(t, err)
+		o2, err := loaded.Forward(x, false)
+		require.NoError(t, err)
+		a, b = tensorValues(t, o1), tensorValues(t, o2)
+		o1.MustDrop()
+		o2.MustDrop()
+	})
+	assert.Less(t, maxAbsDiff(a, b), 1e-4)
+}
+
+func maxAbs(v []float32) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = max(m, float64(max(x, -x)))
+	}
+	return m
+}
