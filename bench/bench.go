@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Malloc:  rt.Malloc,
 		Sysmon:  rt.Sysmon,
 		// The bench runs on the CPU.
-		MemoryFormat: cfg.MemoryFormat.For(gotch.CPU),
+		MemoryFormat: cfg.MemoryFormat.Resolve(spec, gotch.CPU),
 		FoldBN:       !cfg.NoFold,
 	}
 	err = torchrt.Safely(func() error {

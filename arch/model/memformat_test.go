@@ -39,9 +39,24 @@ func TestParseMemoryFormat(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, got)
 	}
-	assert.Equal(t, model.ChannelsLast, model.AutoFormat.For(gotch.CPU))
-	assert.Equal(t, model.Contiguous, model.AutoFormat.For(gotch.CudaBuilder(0)))
-	assert.Equal(t, model.Contiguous, model.Contiguous.For(gotch.CPU))
+	micro, err := arch.Get("micro")
+	require.NoError(t, err)
+	gn := micro.Clone()
+	gn.Block.Norms = []string{arch.BatchNorm, arch.GroupNorm, arch.BatchNorm}
+	for _, tc := range []struct {
+		f    model.MemoryFormat
+		spec arch.Spec
+		dev  gotch.Device
+		want model.MemoryFormat
+	}{
+		{model.AutoFormat, micro, gotch.CPU, model.ChannelsLast},
+		{model.AutoFormat, gn, gotch.CPU, model.Contiguous},
+		{model.AutoFormat, micro, gotch.CudaBuilder(0), model.Contiguous},
+		{model.ChannelsLast, gn, gotch.CPU, model.ChannelsLast},
+		{model.Contiguous, micro, gotch.CPU, model.Contiguous},
+	} {
+		assert.Equal(t, tc.want, tc.f.Resolve(tc.spec, tc.dev), "%s %v %s", tc.f, tc.spec.Block.Norms, tc.dev)
+	}
 }
 
 // snapshot is what a net computes on x: eval logits, and the training-mode
