@@ -24,6 +24,14 @@ type linf struct {
 // (autograd.grad), so nothing accumulates in the parameters' gradients.
 // The result has no autograd history; the caller drops it.
 func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
+	if !a.train {
+		m, release, err := evalModule(net)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		net = m
+	}
 	loss := func(xin *ts.Tensor) (*ts.Tensor, error) {
 		logits := net.ForwardT(xin, a.train)
 		defer drop(logits)
@@ -41,8 +49,12 @@ func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
 // from x plus a small Gaussian (0.001·N(0,1)), network in evaluation mode
 // as in the TRADES reference code.
 func perturbKL(net ts.ModuleT, x *ts.Tensor, a linf) (*ts.Tensor, error) {
+	net, release, err := evalModule(net)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var p, logp *ts.Tensor
-	var err error
 	ts.NoGrad(func() {
 		logits := net.ForwardT(x, false)
 		defer drop(logits)

@@ -47,20 +47,30 @@ type EvalModuler interface {
 	EvalModule() (ts.ModuleT, func(), error)
 }
 
+// evalModule is net's EvalModule when it has one (made from its current
+// weights: call it after the last update), else net; release frees it.
+func evalModule(net ts.ModuleT) (m ts.ModuleT, release func(), err error) {
+	em, ok := net.(EvalModuler)
+	if !ok {
+		return net, func() {}, nil
+	}
+	if m, release, err = em.EvalModule(); err != nil {
+		return nil, nil, fmt.Errorf("evaluation module: %w", err)
+	}
+	return m, release, nil
+}
+
 // Evaluate returns the clean accuracy of net (in evaluation mode) on src
 // and its accuracy under an L∞ PGD attack with a random start. It locks
 // the calling goroutine to its OS thread while it runs.
 func Evaluate(ctx context.Context, net ts.ModuleT, src data.Source, device gotch.Device, cfg EvalConfig) (EvalResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if em, ok := net.(EvalModuler); ok {
-		m, release, err := em.EvalModule()
-		if err != nil {
-			return EvalResult{}, fmt.Errorf("evaluate: %w", err)
-		}
-		defer release()
-		net = m
+	net, release, err := evalModule(net)
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
+	defer release()
 	if cfg.Steps == 0 {
 		cfg.Steps = 20
 	}

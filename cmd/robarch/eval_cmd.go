@@ -194,8 +194,6 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 			return err
 		}
 		res.Model, res.Params = name, net.NumParams()
-		slog.Info("evaluating", "model", name, "params", net.NumParams(), "dataset", c.dataset, "examples", splits.Test.Len(),
-			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads())
 		// Batch norms folded into the convolutions: the same function
 		// with fewer ops (model.Folded).
 		folded, err := net.Fold()
@@ -203,6 +201,9 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 			return err
 		}
 		defer folded.Close()
+		slog.Info("evaluating", "model", name, "params", net.NumParams(), "dataset", c.dataset, "examples", splits.Test.Len(),
+			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads(),
+			"memory_format", net.MemoryFormat(), "folded_norms", folded.Norms)
 		m := folded.Forward
 		res.Report, err = attack.Evaluate(ctx, m, tensorBatches(ctx, loader, device), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
@@ -309,7 +310,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string, w
 	lease, _ := cmd.Flags().GetDuration("lease")
 	r := &sweep.Runner{
 		Store: s, Run: newExecutor(format).Run, WorkDir: workDir, Lease: lease, Wait: wait,
-		Env: trialEnv(),
+		Env: trialEnv(format),
 	}
 	st, err := r.Work(cmd.Context(), sweepName)
 	slog.Info("worker stopped", "done", st.Done, "failed", st.Failed, "seconds", fmt.Sprintf("%.0f", st.Seconds))
@@ -328,10 +329,11 @@ func requeue(cmd *cobra.Command, s store.Store, name string, from []string) (int
 }
 
 // trialEnv is recorded with every finished trial.
-func trialEnv() map[string]string {
+func trialEnv(format model.MemoryFormat) map[string]string {
 	host, _ := os.Hostname()
+	// The requested format; auto resolves per net (model.MemoryFormat.Resolve).
 	env := map[string]string{"host": host, "robarch": version, "go": runtime.Version(),
-		"threads": fmt.Sprint(torchrt.Threads())}
+		"threads": fmt.Sprint(torchrt.Threads()), "memory_format": string(format)}
 	if b, err := torchrt.Build(); err == nil {
 		env["libtorch"] = b.Libtorch.Version
 		env["gotch"] = b.GotchVersion

@@ -237,6 +237,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 			return checkpointFile, model.SaveCheckpoint(filepath.Join(dir, checkpointFile), net, checkpointMeta(meta, s))
 		}
 		slog.Info("model", "model", c.model, "params", net.NumParams(), "device", c.device, "threads", torchrt.Threads(),
+			"memory_format", net.MemoryFormat(),
 			"method", c.recipe.Method, "eps", c.recipe.Eps, "epochs", c.recipe.Epochs, "out", c.out)
 		res, err = train.Run(ctx, train.Model{Net: net, Vars: vs}, train.Data{Train: splits.Train, Test: splits.Test}, c.recipe, opts)
 		return err
