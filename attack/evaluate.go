@@ -15,6 +15,9 @@ import (
 // on the model's device. Evaluate does not free them.
 type Batch struct{ X, Y *ts.Tensor }
 
+// NewBatch pairs images and labels (torchbatch.Stream's wrap).
+func NewBatch(x, y *ts.Tensor) Batch { return Batch{X: x, Y: y} }
+
 // TensorBatches yields x and y in batches of at most size samples (views
 // of x and y, which must outlive the iteration).
 func TensorBatches(x, y *ts.Tensor, size int) iter.Seq2[Batch, error] {

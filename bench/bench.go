@@ -9,8 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
@@ -246,8 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Malloc:  rt.Malloc,
 		Sysmon:  rt.Sysmon,
 		// The bench runs on the CPU.
-		MemoryFormat: cfg.MemoryFormat.Resolve(spec, gotch.CPU),
-		FoldBN:       !cfg.NoFold,
+		FoldBN: !cfg.NoFold,
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)
@@ -270,7 +267,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Torch, rep.PeerMemoryFormat = p.torch, cfg.PeerMemoryFormat
 	}
-	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed, format: rep.MemoryFormat, noFold: cfg.NoFold}
+	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed,
+		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold}
 	for _, w := range cfg.Workloads {
 		var res Result
 		err := torchrt.Safely(func() (err error) {
@@ -282,7 +280,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		res.Model, res.Params, res.MACs, res.Threads = cfg.Model, rep.Params, rep.MACs, threads
 		res.CeilingGFLOPS = rep.CeilingGFLOPS
-		res.MemoryFormat, res.PeerMemoryFormat = rep.MemoryFormat, rep.PeerMemoryFormat
+		if w != Loader { // the loader builds no net
+			rep.MemoryFormat = *rc.resolved
+			res.MemoryFormat = rep.MemoryFormat
+		}
+		res.PeerMemoryFormat = rep.PeerMemoryFormat
 		res.FoldedBN = rep.FoldBN && w.evaluates()
 		res.GFLOPS = res.ImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
 		if rep.CeilingGFLOPS > 0 {

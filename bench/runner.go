@@ -41,10 +41,12 @@ type runnerConfig struct {
 	eps   float64
 	lr    float64
 	seed  int64
-	// format is the network's memory layout; noFold runs evaluation
-	// workloads on the net itself rather than on its folded copy.
-	format model.MemoryFormat
-	noFold bool
+	// format is the network's memory layout as asked (auto resolves per
+	// net, into *resolved); noFold runs evaluation workloads on the net
+	// itself rather than on its folded copy.
+	format   model.MemoryFormat
+	resolved *model.MemoryFormat
+	noFold   bool
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -92,6 +94,9 @@ func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	net, err := model.Build(vs, rc.spec)
 	if err == nil {
 		err = net.SetMemoryFormat(rc.format)
+	}
+	if err == nil && rc.resolved != nil {
+		*rc.resolved = net.MemoryFormat()
 	}
 	if err != nil {
 		vs.Destroy()

@@ -2,7 +2,6 @@ package sweep
 
 import (
 	"context"
-	"iter"
 	"strings"
 
 	"github.com/robarch/robarch/attack"
@@ -31,25 +30,6 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 		return nil, err
 	}
 	device := m.Vars.Device()
-	batches := func(yield func(attack.Batch, error) bool) {
-		for b, err := range loader.Batches(ctx, 0) {
-			if err != nil {
-				yield(attack.Batch{}, err)
-				return
-			}
-			x, y, err := torchbatch.Tensors(b, device)
-			if err != nil {
-				yield(attack.Batch{}, err)
-				return
-			}
-			more := yield(attack.Batch{X: x, Y: y}, nil)
-			x.MustDrop()
-			y.MustDrop()
-			if !more {
-				return
-			}
-		}
-	}
 	net := m.Net
 	if em, ok := net.(train.EvalModuler); ok { // batch norms folded: same function, fewer ops
 		folded, release, err := em.EvalModule()
@@ -59,7 +39,7 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 		defer release()
 		net = folded
 	}
-	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), iter.Seq2[attack.Batch, error](batches), attacks, attack.EvalOptions{})
+	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,8 @@ const (
 	// convolves without reordering operands on every call; see
 	// docs/gotch.md for the figures.
 	ChannelsLast MemoryFormat = "channels-last"
-	// AutoFormat picks what was measured fastest (MemoryFormat.Resolve).
+	// AutoFormat picks what was measured fastest for the net (see
+	// Net.SetMemoryFormat).
 	AutoFormat MemoryFormat = "auto"
 )
 
@@ -40,27 +41,67 @@ func ParseMemoryFormat(s string) (MemoryFormat, error) {
 	return f, nil
 }
 
-// Resolve turns auto into a format for spec on dev: channels-last on the
-// CPU, except for nets with group norms, whose CPU kernel in libtorch 1.13
-// is ~3× slower on channels-last activations (a micro training step with
-// group norms: 251 images/s against 751); contiguous on CUDA, where it was
-// not measured. Other formats come back unchanged.
-func (f MemoryFormat) Resolve(spec arch.Spec, dev gotch.Device) MemoryFormat {
+// resolve turns auto into a format for n on dev (SetMemoryFormat says
+// how); other formats come back unchanged.
+func (n *Net) resolve(f MemoryFormat, dev gotch.Device) MemoryFormat {
 	if f != AutoFormat && f != "" {
 		return f
 	}
-	b := spec.WithDefaults().Block
-	if dev.IsCuda() || slices.Contains(b.Norms, arch.GroupNorm) || b.ShortcutNorm == arch.GroupNorm {
+	if dev.IsCuda() || n.hasGroupNorm() {
 		return Contiguous
+	}
+	aligned := func(c conv, stem bool) bool {
+		shape := c.w.MustSize()
+		return shape[0]%8 == 0 && (shape[1]%8 == 0 || (stem && shape[1] <= 4))
+	}
+	if !aligned(n.stemConv, true) {
+		return Contiguous
+	}
+	for _, st := range n.stages {
+		for _, b := range st.blocks {
+			for _, c := range b.convs {
+				if !aligned(c, false) {
+					return Contiguous
+				}
+			}
+			if b.proj != nil && !aligned(*b.proj, false) {
+				return Contiguous
+			}
+		}
 	}
 	return ChannelsLast
 }
 
+func (n *Net) hasGroupNorm() bool {
+	isGN := func(nm norm) bool { return nm.kind == arch.GroupNorm }
+	if (n.stemNorm != nil && isGN(*n.stemNorm)) || (n.finalNorm != nil && isGN(*n.finalNorm)) {
+		return true
+	}
+	for _, st := range n.stages {
+		for _, b := range st.blocks {
+			if slices.ContainsFunc(b.norms, isGN) || isGN(b.projNorm) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // SetMemoryFormat rewrites the net's 4-D variables (convolution weights)
-// in format f (auto resolved for the net and its device), in place: values, names
+// in format f, in place: values, names
 // and autograd identity stay, so optimisers and checkpoints built on the
 // net keep working. Outputs and gradients keep their NCHW shapes; values
 // match the contiguous net's up to rounding (oneDNN sums in another order).
+//
+// Auto is channels-last on the CPU when every convolution's output
+// channels and input channels per group are multiples of 8 (the stem's 1
+// or 3 input channels and SE's pooled 1×1 convolutions excepted) and the
+// net has no group norm; otherwise, and on CUDA, contiguous. Measured on
+// this project's 2-core AVX-512 machine, robarch's micro-like training
+// step (images/s, contiguous → channels-last): widths 16-32-64 650 → 826,
+// 24-48-96 297 → 364, but 12-24-48 802 → 605, 20-40-80 302 → 277,
+// 12-22-50 711 → 328; with group norms (libtorch 1.13's CPU kernel is slow
+// on channels-last activations) 751 → 251. CUDA was not measured.
 func (n *Net) SetMemoryFormat(f MemoryFormat) error {
 	if _, err := ParseMemoryFormat(string(f)); err != nil {
 		return fmt.Errorf("set memory format: %w", err)
@@ -73,7 +114,7 @@ func (n *Net) SetMemoryFormat(f MemoryFormat) error {
 			dev = v.Tensor.MustDevice()
 		}
 	}
-	f = f.Resolve(n.spec, dev)
+	f = n.resolve(f, dev)
 	if err := setFormat(four, f); err != nil {
 		return fmt.Errorf("set memory format %s: %w", f, err)
 	}

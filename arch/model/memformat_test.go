@@ -39,23 +39,40 @@ func TestParseMemoryFormat(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, got)
 	}
+}
+
+// Auto follows what was measured: channels-last on the CPU when every
+// convolution has channel counts in multiples of 8 and no group norm.
+func TestAutoFormatFollowsTheNet(t *testing.T) {
 	micro, err := arch.Get("micro")
 	require.NoError(t, err)
 	gn := micro.Clone()
 	gn.Block.Norms = []string{arch.BatchNorm, arch.GroupNorm, arch.BatchNorm}
+	odd := micro.Clone()
+	odd.Stages[0].Width = 12 // 12-32-64
+	wide := micro.Clone()
+	for i, w := range []int{24, 48, 96} {
+		wide.Stages[i].Width = w
+	}
 	for _, tc := range []struct {
+		name string
 		f    model.MemoryFormat
 		spec arch.Spec
 		dev  gotch.Device
 		want model.MemoryFormat
 	}{
-		{model.AutoFormat, micro, gotch.CPU, model.ChannelsLast},
-		{model.AutoFormat, gn, gotch.CPU, model.Contiguous},
-		{model.AutoFormat, micro, gotch.CudaBuilder(0), model.Contiguous},
-		{model.ChannelsLast, gn, gotch.CPU, model.ChannelsLast},
-		{model.Contiguous, micro, gotch.CPU, model.Contiguous},
+		{"micro", model.AutoFormat, micro, gotch.CPU, model.ChannelsLast},
+		{"24-48-96", model.AutoFormat, wide, gotch.CPU, model.ChannelsLast},
+		{"12-32-64", model.AutoFormat, odd, gotch.CPU, model.Contiguous},
+		{"group norm", model.AutoFormat, gn, gotch.CPU, model.Contiguous},
+		{"cuda", model.AutoFormat, micro, gotch.CudaBuilder(0), model.Contiguous},
+		{"asked", model.ChannelsLast, gn, gotch.CPU, model.ChannelsLast},
+		{"contiguous", model.Contiguous, micro, gotch.CPU, model.Contiguous},
 	} {
-		assert.Equal(t, tc.want, tc.f.Resolve(tc.spec, tc.dev), "%s %v %s", tc.f, tc.spec.Block.Norms, tc.dev)
+		t.Run(tc.name, func(t *testing.T) {
+			net, _ := build(t, tc.spec, 1)
+			assert.Equal(t, tc.want, model.Resolve(net, tc.f, tc.dev))
+		})
 	}
 }
 

@@ -39,12 +39,21 @@ robarch's, and runs the same workloads with the same batch size and thread
 count, one step of each side in turn; ratio is robarch's images/s over
 PyTorch's (above 1: robarch is faster).
 
+robarch runs as its commands do: weights in --memory-format (auto:
+channels-last on the CPU for nets whose convolutions have channels in
+multiples of 8 and no group norms) and, for pgd10,
+apgd-ce and infer, batch norms folded into the convolutions (--no-fold
+turns that off). The peer runs NCHW weights, as a PyTorch script does
+unless it asks otherwise; --peer-memory-format channels-last compares like
+with like.
+
 RSS growth is measured over --rss-steps steps after warm-up for the train
 workload and over the timed steps for the others; giving --rss-steps
 explicitly applies it to every workload.`,
 		Example: `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
   robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
-  robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000`,
+  robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
+  robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, asJSON, err := benchConfigFrom(cmd, v)

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
 	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 
 	"github.com/robarch/robarch/arch/model"
@@ -205,7 +203,7 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads(),
 			"memory_format", net.MemoryFormat(), "folded_norms", folded.Norms)
 		m := folded.Forward
-		res.Report, err = attack.Evaluate(ctx, m, tensorBatches(ctx, loader, device), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
+		res.Report, err = attack.Evaluate(ctx, m, torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
 		return err
 	})
 	if err != nil {
@@ -253,30 +251,6 @@ func loadEvalModel(vs *nn.VarStore, name, weights string, splits *data.Splits) (
 		return nil, "", err
 	}
 	return net, name, nil
-}
-
-// tensorBatches turns the loader's batches into tensors on device, one at
-// a time on the calling (torch) goroutine, freeing each after use.
-func tensorBatches(ctx context.Context, l *data.Loader, device gotch.Device) iter.Seq2[attack.Batch, error] {
-	return func(yield func(attack.Batch, error) bool) {
-		for b, err := range l.Batches(ctx, 0) {
-			if err != nil {
-				yield(attack.Batch{}, err)
-				return
-			}
-			x, y, err := torchbatch.Tensors(b, device)
-			if err != nil {
-				yield(attack.Batch{}, err)
-				return
-			}
-			more := yield(attack.Batch{X: x, Y: y}, nil)
-			_ = x.Drop()
-			_ = y.Drop()
-			if !more {
-				return
-			}
-		}
-	}
 }
 
 func printEvalTable(w io.Writer, r evalResult) {

@@ -59,7 +59,7 @@ func newRootCmd() *cobra.Command {
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.Int("threads", 0, "libtorch intra-op threads (0 = one per CPU core)")
 	pf.String("memory-format", string(model.AutoFormat),
-		"layout of the networks' weights: auto (channels-last on the CPU unless the net has group norms, contiguous on CUDA), contiguous or channels-last")
+		"layout of the networks' weights: auto (channels-last on the CPU for nets whose convolutions have channels in multiples of 8 and no group norms, else contiguous), contiguous or channels-last")
 	root.AddCommand(commands(v)...)
 	return root
 }

@@ -5,7 +5,9 @@
 package torchbatch
 
 import (
+	"context"
 	"fmt"
+	"iter"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -53,4 +55,30 @@ func Tensors(b *data.Batch, device gotch.Device) (images, labels *ts.Tensor, err
 // native byte order, which is what libtorch expects.
 func bytesOf[T float32 | int64](xs []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&xs[0])), len(xs)*int(unsafe.Sizeof(xs[0])))
+}
+
+// Stream turns an epoch of l's batches into tensors on device one batch at
+// a time, as wrap(images, labels) values. The tensors are dropped when the
+// consumer's turn ends, so it must not keep them; an error ends the stream.
+func Stream[B any](ctx context.Context, l *data.Loader, device gotch.Device, wrap func(images, labels *ts.Tensor) B) iter.Seq2[B, error] {
+	return func(yield func(B, error) bool) {
+		var zero B
+		for b, err := range l.Batches(ctx, 0) {
+			if err != nil {
+				yield(zero, err)
+				return
+			}
+			x, y, err := Tensors(b, device)
+			if err != nil {
+				yield(zero, err)
+				return
+			}
+			more := yield(wrap(x, y), nil)
+			_ = x.Drop()
+			_ = y.Drop()
+			if !more {
+				return
+			}
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
@@ -86,4 +87,37 @@ func BenchmarkTensors(b *testing.B) {
 		_ = y.Drop()
 	}
 	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// Stream yields every batch of an epoch as tensors and stops when the
+// consumer does.
+func TestStreamYieldsTheEpoch(t *testing.T) {
+	src, err := data.Synthetic(10, 3, 2, 3, 4, 1)
+	require.NoError(t, err)
+	loader, err := data.NewLoader(src, data.LoaderConfig{BatchSize: 4})
+	require.NoError(t, err)
+	type pair struct{ n, labels int64 }
+	w := torchrt.NewWorker()
+	defer w.Close()
+	var all, first []pair
+	err = w.Do(func() error {
+		wrap := func(x, y *ts.Tensor) pair { return pair{x.MustSize()[0], y.MustSize()[0]} }
+		for p, err := range torchbatch.Stream(context.Background(), loader, gotch.CPU, wrap) {
+			if err != nil {
+				return err
+			}
+			all = append(all, p)
+		}
+		for p, err := range torchbatch.Stream(context.Background(), loader, gotch.CPU, wrap) {
+			if err != nil {
+				return err
+			}
+			first = append(first, p)
+			break
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []pair{{4, 4}, {4, 4}, {2, 2}}, all)
+	assert.Equal(t, []pair{{4, 4}}, first)
 }
