@@ -118,7 +118,11 @@ func (f *Folded) fold(c conv, nm norm) (conv, norm) {
 		tmp = append(tmp, t)
 		return t
 	}
-	out := c.w.MustSize()[0]
+	shape, err := c.w.Size()
+	if err != nil {
+		panic(forwardError{err})
+	}
+	out := shape[0]
 	inv := scratch(must(scratch(must(nm.rv.AddScalar(ts.FloatScalar(normEps), false))).Rsqrt(false)))
 	s := scratch(must(nm.w.Mul(inv, false)))
 	w := keep(must(c.w.Mul(scratch(must(s.View([]int64{out, 1, 1, 1}, false))), false)))

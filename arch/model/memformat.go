@@ -51,8 +51,8 @@ func (n *Net) resolve(f MemoryFormat, dev gotch.Device) MemoryFormat {
 		return Contiguous
 	}
 	aligned := func(c conv, stem bool) bool {
-		shape := c.w.MustSize()
-		return shape[0]%8 == 0 && (shape[1]%8 == 0 || (stem && shape[1] <= 4))
+		shape, err := c.w.Size()
+		return err == nil && shape[0]%8 == 0 && (shape[1]%8 == 0 || (stem && shape[1] <= 4))
 	}
 	if !aligned(n.stemConv, true) {
 		return Contiguous
@@ -88,9 +88,8 @@ func (n *Net) hasGroupNorm() bool {
 }
 
 // SetMemoryFormat rewrites the net's 4-D variables (convolution weights)
-// in format f, in place: values, names
-// and autograd identity stay, so optimisers and checkpoints built on the
-// net keep working. Outputs and gradients keep their NCHW shapes; values
+// in format f, in place: values, names and autograd identity stay, so
+// optimisers and checkpoints built on the net keep working. Outputs and gradients keep their NCHW shapes; values
 // match the contiguous net's up to rounding (oneDNN sums in another order).
 //
 // Auto is channels-last on the CPU when every convolution's output
@@ -111,7 +110,11 @@ func (n *Net) SetMemoryFormat(f MemoryFormat) error {
 	for _, v := range n.vars {
 		if v.Tensor.Dim() == 4 {
 			four = append(four, v.Tensor)
-			dev = v.Tensor.MustDevice()
+			d, err := v.Tensor.Device()
+			if err != nil {
+				return fmt.Errorf("set memory format: %s: %w", v.Name, err)
+			}
+			dev = d
 		}
 	}
 	f = n.resolve(f, dev)
