@@ -47,7 +47,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(w, "; robarch: %s weights, %s", r.MemoryFormat, fold)
 		if r.PeerMemoryFormat != "" {
-			fmt.Fprintf(w, "; PyTorch: %s weights, as written", r.PeerMemoryFormat)
+			fmt.Fprintf(w, "; PyTorch: %s weights", r.PeerMemoryFormat)
 		}
 	}
 	fmt.Fprintln(w)

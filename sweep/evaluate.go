@@ -30,15 +30,11 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 		return nil, err
 	}
 	device := m.Vars.Device()
-	net := m.Net
-	if em, ok := net.(train.EvalModuler); ok { // batch norms folded: same function, fewer ops
-		folded, release, err := em.EvalModule()
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		net = folded
+	net, release, err := train.EvalModule(m.Net) // batch norms folded: same function, fewer ops
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{})
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ import (
 type ModelBuilder func(spec arch.Spec, device gotch.Device) (train.Model, error)
 
 // BuildModel is the default ModelBuilder: arch/model on a fresh VarStore,
-// in the device's fastest memory format (model.AutoFormat).
+// in the memory format model.AutoFormat picks for the net and device.
 func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
 	return BuildModelIn(model.AutoFormat)(spec, device)
 }

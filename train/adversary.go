@@ -25,7 +25,7 @@ type linf struct {
 // The result has no autograd history; the caller drops it.
 func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
 	if !a.train {
-		m, release, err := evalModule(net)
+		m, release, err := EvalModule(net)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +49,7 @@ func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
 // from x plus a small Gaussian (0.001·N(0,1)), network in evaluation mode
 // as in the TRADES reference code.
 func perturbKL(net ts.ModuleT, x *ts.Tensor, a linf) (*ts.Tensor, error) {
-	net, release, err := evalModule(net)
+	net, release, err := EvalModule(net)
 	if err != nil {
 		return nil, err
 	}

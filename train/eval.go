@@ -47,9 +47,9 @@ type EvalModuler interface {
 	EvalModule() (ts.ModuleT, func(), error)
 }
 
-// evalModule is net's EvalModule when it has one (made from its current
+// EvalModule is net's EvalModule when it has one (made from its current
 // weights: call it after the last update), else net; release frees it.
-func evalModule(net ts.ModuleT) (m ts.ModuleT, release func(), err error) {
+func EvalModule(net ts.ModuleT) (m ts.ModuleT, release func(), err error) {
 	em, ok := net.(EvalModuler)
 	if !ok {
 		return net, func() {}, nil
@@ -66,7 +66,7 @@ func evalModule(net ts.ModuleT) (m ts.ModuleT, release func(), err error) {
 func Evaluate(ctx context.Context, net ts.ModuleT, src data.Source, device gotch.Device, cfg EvalConfig) (EvalResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	net, release, err := evalModule(net)
+	net, release, err := EvalModule(net)
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
