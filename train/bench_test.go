@@ -70,6 +70,7 @@ func BenchmarkTrainStepMicro(b *testing.B) {
 			vs := nn.NewVarStore(gotch.CPU)
 			net, err := model.Build(vs, spec)
 			require.NoError(b, err)
+			require.NoError(b, net.SetMemoryFormat(model.AutoFormat)) // as robarch's commands run it
 			benchmarkSteps(b, Model{Net: net, Vars: vs}, 1, 28, method)
 		})
 	}
