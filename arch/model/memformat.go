@@ -97,9 +97,9 @@ func (n *Net) hasGroupNorm() bool {
 // or 3 input channels and SE's pooled 1×1 convolutions excepted) and the
 // net has no group norm; otherwise, and on CUDA, contiguous. Measured on
 // this project's 2-core AVX-512 machine, robarch's micro-like training
-// step (images/s, contiguous → channels-last): widths 16-32-64 650 → 826,
-// 24-48-96 297 → 364, but 12-24-48 802 → 605, 20-40-80 302 → 277,
-// 12-22-50 711 → 328; with group norms (libtorch 1.13's CPU kernel is slow
+// step (images/s, contiguous → channels-last): widths 16-32-64 (micro)
+// 505 → 686, 24-48-96 297 → 364, but 12-24-48 802 → 605, 20-40-80 302 →
+// 277, 12-22-50 711 → 328; with group norms (libtorch 1.13's CPU kernel is slow
 // on channels-last activations) 751 → 251. CUDA was not measured.
 func (n *Net) SetMemoryFormat(f MemoryFormat) error {
 	if _, err := ParseMemoryFormat(string(f)); err != nil {
