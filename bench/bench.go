@@ -243,8 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Threads: threads,
 		Malloc:  rt.Malloc,
 		Sysmon:  rt.Sysmon,
-		// The bench runs on the CPU.
-		FoldBN: !cfg.NoFold,
+		FoldBN:  !cfg.NoFold,
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)

@@ -126,13 +126,12 @@ func (f *Folded) fold(c conv, nm norm) (conv, norm) {
 	inv := scratch(must(scratch(must(nm.rv.AddScalar(ts.FloatScalar(normEps), false))).Rsqrt(false)))
 	s := scratch(must(nm.w.Mul(inv, false)))
 	w := keep(must(c.w.Mul(scratch(must(s.View([]int64{out, 1, 1, 1}, false))), false)))
-	shift := scratch(must(nm.b.Sub(scratch(must(nm.rm.Mul(s, false))), false)))
-	var b *ts.Tensor
+	// The bias: β − μ·s, plus the conv's own bias scaled.
+	b := must(nm.b.Sub(scratch(must(nm.rm.Mul(s, false))), false))
 	if c.b != nil {
-		b = keep(must(shift.Add(scratch(must(c.b.Mul(s, false))), false)))
-	} else {
-		b = keep(must(shift.ShallowClone()))
+		b = must(b.Add(scratch(must(c.b.Mul(s, false))), true))
 	}
+	keep(b)
 	f.Norms++
 	c.w, c.b = w, b
 	return c, norm{kind: arch.Identity}

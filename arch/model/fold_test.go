@@ -41,8 +41,8 @@ func roughen(t *testing.T, net *model.Net, x *ts.Tensor) {
 	})
 }
 
-// foldGrad is the gradient of Σ logits² with respect to x, and the logits.
-func foldGrad(t *testing.T, f func(*ts.Tensor) (*ts.Tensor, error), x *ts.Tensor) (logits, grad []float32) {
+// evalInputGrad is the gradient of Σ logits² with respect to x, and the logits.
+func evalInputGrad(t *testing.T, f func(*ts.Tensor) (*ts.Tensor, error), x *ts.Tensor) (logits, grad []float32) {
 	t.Helper()
 	leaf, err := x.Detach(false)
 	require.NoError(t, err)
@@ -105,8 +105,8 @@ func TestFoldComputesTheSameFunction(t *testing.T) {
 
 				folded, err := net.Fold()
 				require.NoError(t, err)
-				wantZ, wantG := foldGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
-				gotZ, gotG := foldGrad(t, folded.Forward, x)
+				wantZ, wantG := evalInputGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
+				gotZ, gotG := evalInputGrad(t, folded.Forward, x)
 				assert.Less(t, relDiff(wantZ, gotZ), 1e-4, "logits")
 				assert.Less(t, l2RelDiff(wantG, gotG), 1e-2, "input gradient")
 				if name == "micro" {
@@ -129,7 +129,7 @@ func TestFoldComputesTheSameFunction(t *testing.T) {
 				// The folded copy owns only its new tensors: the net
 				// still runs after Close.
 				folded.Close()
-				z, _ := foldGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
+				z, _ := evalInputGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
 				assert.Equal(t, wantZ, z)
 			})
 		}

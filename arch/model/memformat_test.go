@@ -92,7 +92,7 @@ func snap(t *testing.T, net *model.Net, x *ts.Tensor) snapshot {
 		s.logits = tensorValues(t, out)
 		out.MustDrop()
 	})
-	_, s.inputGrad = foldGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
+	_, s.inputGrad = evalInputGrad(t, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, x)
 	out, err := net.Forward(x, true)
 	require.NoError(t, err)
 	defer out.MustDrop()
