@@ -27,6 +27,12 @@ type Options struct {
 	// RobustMetric is the metric verdicts are based on; empty picks
 	// AutoAttack accuracy when every finished trial has it, else PGD.
 	RobustMetric string
+	// SplitSeeds also analyses two disjoint halves of the seeds and
+	// reports, per level, whether they agree (Analysis.Replication).
+	SplitSeeds bool
+
+	half      string
+	halfSeeds []int64
 }
 
 func (o Options) withDefaults() Options {
@@ -102,6 +108,21 @@ type Estimate struct {
 	CI           *Interval `json:"ci,omitempty"`
 	N            int       `json:"n"`          // trials behind Mean
 	NBaseline    int       `json:"n_baseline"` // trials behind BaselineMean
+	// One-factor sweeps: the paired model's standard error, degrees of
+	// freedom and two-sided p-value; Paired counts the seeds shared with
+	// the baseline.
+	SE     float64 `json:"se,omitempty"`
+	DF     float64 `json:"df,omitempty"`
+	P      float64 `json:"p,omitempty"`
+	Paired int     `json:"paired,omitempty"`
+	// MDE is the smallest effect the sweep detects with 80% power at the
+	// Bonferroni level of its last analysis.
+	MDE float64 `json:"mde,omitempty"`
+	// AdjustedCI (robust metric) is the interval the verdict is read
+	// from: at confidence 1 − TestLevel, after the spending over the seed
+	// policy's analyses and Holm's step for the level.
+	AdjustedCI *Interval `json:"adjusted_ci,omitempty"`
+	TestLevel  float64   `json:"test_level,omitempty"`
 }
 
 // Effect is one factor level's outcome relative to the baseline.
@@ -117,6 +138,14 @@ type Effect struct {
 	Verdict  string `json:"verdict"`
 	Note     string `json:"note,omitempty"`
 	TradeOff string `json:"trade_off"`
+	// Look is the analysis of the seed policy the verdict came from; Open
+	// says the level is waiting for more seeds, Futile that it was
+	// stopped because even the maximum could not make it clear.
+	Look   int  `json:"look,omitempty"`
+	Open   bool `json:"open,omitempty"`
+	Futile bool `json:"futile,omitempty"`
+	// Check is the AutoAttack check of the level (nil without one).
+	Check *Check `json:"check,omitempty"`
 }
 
 // Estimate returns the effect's estimate for metric.
@@ -198,6 +227,14 @@ type Analysis struct {
 	// (effects are relative to it).
 	References map[string]string `json:"references,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
+	// Model is how one-factor effects were estimated.
+	Model *Model `json:"model,omitempty"`
+	// SplitHalf names the half of the seeds analysed ("A" or "B") when
+	// the analysis is one half of a split; Replication compares the
+	// halves when Options.SplitSeeds asks for it.
+	SplitHalf   string       `json:"split_half,omitempty"`
+	Replication *Replication `json:"replication,omitempty"`
+	halfSeeds   []int64
 }
 
 // metricOrder is the order metrics are shown in.
@@ -243,7 +280,8 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Analysis{Sweep: sweep, Confidence: opts.Confidence, Resamples: opts.Resamples, Seed: opts.Seed}
+	a := &Analysis{Sweep: sweep, Confidence: opts.Confidence, Resamples: opts.Resamples, Seed: opts.Seed,
+		SplitHalf: opts.half, halfSeeds: opts.halfSeeds}
 	done, err := countAndCheck(a, trials)
 	if err != nil {
 		return nil, err
@@ -266,13 +304,26 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 	}
 	switch a.Design {
 	case "ofat":
-		a.ofatEffects()
+		if err := a.ofatEffects(trials); err != nil {
+			return nil, err
+		}
 	case RandomFactor:
 		if err := a.randomEffects(opts); err != nil {
 			return nil, err
 		}
 	}
 	a.rank()
+	if opts.SplitSeeds {
+		if a.Design != "ofat" {
+			return nil, fmt.Errorf("--split-seeds needs a one-factor sweep; this one is %s", a.Design)
+		}
+		p, _ := a.protocol(trials)
+		rep, err := splitSeeds(trials, opts, seedOrder(p))
+		if err != nil {
+			return nil, err
+		}
+		a.Replication = rep
+	}
 	a.summarise()
 	a.widthDepth()
 	a.edfs()
@@ -491,32 +542,12 @@ func parseSample(level string) (map[string]string, error) {
 	return out, nil
 }
 
-// ofatEffects compares each variant with the baseline, metric by metric.
-func (a *Analysis) ofatEffects() {
-	base := a.Baseline
-	for _, g := range a.Groups {
-		if g == base {
-			continue
-		}
-		e := Effect{Factor: g.Factor, Level: g.Level, Variant: g.Variant, Method: "difference of means"}
-		for _, m := range a.Metrics {
-			e.Estimates = append(e.Estimates, a.diffEstimate(m, g.Values[m], base.Values[m], g.Factor, g.Level, m))
-		}
-		a.Effects = append(a.Effects, a.judge(e))
-	}
-}
-
-// judge sets the verdict from the robust interval and notes the clean
-// accuracy trade-off.
-func (a *Analysis) judge(e Effect) Effect {
+// judgeByInterval sets a random design's verdict from the robust
+// interval and notes the clean accuracy trade-off.
+func (a *Analysis) judgeByInterval(e Effect) Effect {
 	r, _ := e.Estimate(a.RobustMetric)
-	switch e.Verdict = verdictOf(r); {
-	case e.Verdict == Inconclusive:
+	if e.Verdict = verdictOf(r); e.Verdict == Inconclusive {
 		e.Note = inconclusiveNote(r)
-	case min(r.N, r.NBaseline) < 3 && (e.Verdict == Helps || e.Verdict == Hurts):
-		// With two seeds the bootstrap sees at most three means per
-		// side, so its interval is far too narrow to lean on.
-		e.Note = fmt.Sprintf("tentative: %d vs %d seeds; a bootstrap over so few seeds understates the uncertainty", r.N, r.NBaseline)
 	}
 	c, _ := e.Estimate(results.CleanAcc)
 	e.TradeOff = tradeOff(c)

@@ -32,12 +32,14 @@ func TestAnalyzeVerdicts(t *testing.T) {
 	tests := []struct {
 		label, verdict string
 		robust, clean  float64
-		ci             bool
+		n              int
 	}{
-		{"activation=silu", Helps, 0.05, 0.005, true},
-		{"kernel=5", Hurts, -0.04, -0.01, true},
-		{"se_ratio=0.25", NoClearEffect, 0, 0, true},
-		{"depth_width=deeper-narrower", Inconclusive, 0.03 + noise[0] - 0, 0 + noise[0], false},
+		{"activation=silu", Helps, 0.05, 0.005, 4},
+		{"kernel=5", Hurts, -0.04, -0.01, 4},
+		{"se_ratio=0.25", NoClearEffect, 0, 0, 4},
+		// One seed still has an interval: the seed-to-seed variance is
+		// pooled over every variant, and seed 0 pairs it with the baseline.
+		{"depth_width=deeper-narrower", Helps, 0.03, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.label, func(t *testing.T) {
@@ -45,19 +47,28 @@ func TestAnalyzeVerdicts(t *testing.T) {
 			assert.Equal(t, tt.verdict, e.Verdict)
 			r, ok := e.Estimate(results.AAAcc)
 			require.True(t, ok)
-			assert.InDelta(t, tt.robust, r.Effect, 1e-12)
+			// Trial noise is at most ±0.2 pts (helpers_test.go).
+			assert.InDelta(t, tt.robust, r.Effect, 0.005)
 			c, _ := e.Estimate(results.CleanAcc)
-			assert.InDelta(t, tt.clean, c.Effect, 1e-12)
-			assert.Equal(t, tt.ci, r.CI != nil)
-			if r.CI != nil {
-				assert.LessOrEqual(t, r.CI.Low, r.Effect)
-				assert.GreaterOrEqual(t, r.CI.High, r.Effect)
-			}
+			assert.InDelta(t, tt.clean, c.Effect, 0.005)
+			assert.Equal(t, tt.n, r.N)
+			assert.Equal(t, tt.n, r.Paired)
+			require.NotNil(t, r.CI)
+			require.NotNil(t, r.AdjustedCI)
+			assert.Less(t, r.CI.Low, r.Effect)
+			assert.Greater(t, r.CI.High, r.Effect)
+			// The adjusted interval is wider and agrees with the verdict.
+			assert.LessOrEqual(t, r.AdjustedCI.Low, r.CI.Low)
+			assert.Equal(t, tt.verdict != NoClearEffect, r.AdjustedCI.Low > 0 || r.AdjustedCI.High < 0)
+			assert.Greater(t, r.MDE, 0.0)
 		})
 	}
-	assert.Contains(t, effectOf(t, a, "depth_width=deeper-narrower").Note, "1 seed: an interval needs at least two seeds on each side; the level has 1, the baseline 4")
-	assert.Contains(t, effectOf(t, a, "kernel=5").TradeOff, "costs 1.00 pts of clean accuracy")
+	require.NotNil(t, a.Model)
+	assert.Equal(t, (5-1)*(4-1)-3, a.Model.DF[results.AAAcc], "17 trials − 5 variants − 4 seeds + 1")
+	assert.Equal(t, 4, a.Model.Levels)
+	assert.Contains(t, effectOf(t, a, "kernel=5").TradeOff, "pts of clean accuracy")
 	assert.Contains(t, effectOf(t, a, "activation=silu").TradeOff, "clean accuracy also rises")
+	assert.Contains(t, effectOf(t, a, "se_ratio=0.25").Note, "well powered")
 
 	// Ranked by robust effect, largest gain first.
 	var order []string
@@ -66,6 +77,11 @@ func TestAnalyzeVerdicts(t *testing.T) {
 		order = append(order, e.Label())
 	}
 	assert.Equal(t, []string{"activation=silu", "depth_width=deeper-narrower", "se_ratio=0.25", "kernel=5"}, order)
+	for _, fs := range a.Factors {
+		if fs.Factor == FactorDepthWidth {
+			assert.Equal(t, Helps, fs.Verdict)
+		}
+	}
 
 	// Per-factor summaries name the helpful level.
 	for _, fs := range a.Factors {
@@ -86,13 +102,16 @@ func TestAnalyzePGDOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, results.PGDAcc, a.RobustMetric)
 	assert.Equal(t, []string{results.CleanAcc, results.PGDAcc}, a.Metrics)
-	assert.Empty(t, effectOf(t, a, "activation=silu").Note, "3 seeds each: no caveat")
+	assert.Empty(t, effectOf(t, a, "activation=silu").Note, "a clear verdict needs no caveat")
 
+	// Two seeds, one level: one residual degree of freedom, so the t
+	// interval is wide (t₀.₉₇₅ = 12.7) but honest.
 	two, err := Analyze(synthSweep(t, 2, false, silu), Options{})
 	require.NoError(t, err)
 	e := effectOf(t, two, "activation=silu")
-	assert.Equal(t, Helps, e.Verdict)
-	assert.Equal(t, "tentative: 2 vs 2 seeds; a bootstrap over so few seeds understates the uncertainty", e.Note)
+	r, _ := e.Estimate(results.PGDAcc)
+	assert.Equal(t, 1.0, r.DF)
+	assert.InDelta(t, 12.706, (r.CI.High-r.Effect)/r.SE, 0.001)
 	// AutoAttack on some trials only: left out, and said so.
 	trials[0].Metrics[results.AAAcc] = 0.4
 	a, err = Analyze(trials, Options{})
@@ -129,9 +148,9 @@ func TestPartialSweep(t *testing.T) {
 	assert.Equal(t, Counts{Total: 9, Done: 6, Pending: 1, Running: 1, Failed: 1, Missing: 3}, a.Counts)
 	assert.ElementsMatch(t, []string{"activation=silu: 1/3 done", "kernel=5: 2/3 done"}, a.Incomplete)
 	silu := effectOf(t, a, "activation=silu")
-	assert.Equal(t, Inconclusive, silu.Verdict, "one finished seed: no interval")
 	r, _ := silu.Estimate(results.PGDAcc)
 	assert.Equal(t, 1, r.N)
+	assert.NotNil(t, r.CI, "one finished seed, paired with the baseline's, and the pooled variance")
 	k := effectOf(t, a, "kernel=5")
 	r, _ = k.Estimate(results.PGDAcc)
 	assert.Equal(t, 2, r.N)

@@ -9,6 +9,8 @@
 // factor names below are the contract with the sweep planner.
 package guidelines
 
+import "github.com/robarch/robarch/study"
+
 // Factor names a sweep varies. The sweep planner uses the same strings;
 // the paper's findings are mapped to them, so renaming one is a breaking
 // change on both sides.
@@ -40,13 +42,15 @@ var Factors = []string{
 	FactorActivation, FactorSERatio, FactorNorm, FactorPreact, FactorDenseRatio,
 }
 
-// Verdicts of a level's effect on robust accuracy.
+// Verdicts of a level's effect on robust accuracy (package study owns
+// them: the seed rounds of a sweep decide on the same words).
 const (
-	Helps         = "helps"
-	Hurts         = "hurts"
-	NoClearEffect = "no clear effect"
-	// Inconclusive: no interval can be formed (a single seed in a group).
-	Inconclusive = "inconclusive"
+	Helps         = study.Helps
+	Hurts         = study.Hurts
+	NoClearEffect = study.NotClear
+	// Inconclusive: no interval can be formed (no residual degrees of
+	// freedom, e.g. a single seed everywhere).
+	Inconclusive = study.NoInterval
 )
 
 // Outcomes of a paper finding in this sweep.

@@ -206,6 +206,14 @@ func (a *Analysis) describe(e Effect) string {
 	return fmt.Sprintf("%s %s (n=%d vs %d)", shortMetric(a.RobustMetric), formatEffect(r), r.N, r.NBaseline)
 }
 
+// formatInterval is "[+0.40, +2.10]" in points, or "—".
+func formatInterval(i *Interval) string {
+	if i == nil {
+		return "—"
+	}
+	return fmt.Sprintf("[%+.2f, %+.2f]", Points(i.Low), Points(i.High))
+}
+
 // formatEffect is "+1.23 pts [+0.40, +2.10]" or "+1.23 pts [no interval]".
 func formatEffect(e Estimate) string {
 	if e.CI == nil {

@@ -77,7 +77,7 @@ func TestFindingsAgainstSweep(t *testing.T) {
 	}
 	assert.Equal(t, "the sweep did not vary group_width", findingOf(t, a, "two-groups").Summary)
 	assert.Equal(t, "the sweep's levels (activation=elu) do not bear on this finding", findingOf(t, a, "smooth-activation").Summary)
-	assert.Contains(t, findingOf(t, a, "no-dense").Evidence[0], "dense_ratio=1: PGD +2.00 pts [")
+	assert.Contains(t, findingOf(t, a, "no-dense").Evidence[0], "dense_ratio=1: PGD +2.0")
 	assert.Contains(t, findingOf(t, a, "no-dense").Evidence[0], "(n=3 vs 3); expected no gain, helps → disagrees")
 }
 

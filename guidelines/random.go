@@ -195,7 +195,7 @@ func (a *Analysis) randomEffects(opts Options) error {
 			}
 			e.Estimates = append(e.Estimates, est)
 		}
-		e = a.judge(e)
+		e = a.judgeByInterval(e)
 		if rg.col < 0 {
 			e.Verdict = Inconclusive
 			e.Note = "not identifiable: this level always occurs together with others in the samples; the effect shown is the raw difference of means"

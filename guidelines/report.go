@@ -209,8 +209,46 @@ var funcs = map[string]any{
 	},
 	"counts": func(e Effect, m string) string {
 		est, _ := e.Estimate(m)
+		if est.Paired > 0 {
+			return fmt.Sprintf("%d vs %d (%d paired)", est.N, est.NBaseline, est.Paired)
+		}
 		return fmt.Sprintf("%d vs %d", est.N, est.NBaseline)
 	},
+	"adjusted": func(e Effect, m string) string {
+		est, _ := e.Estimate(m)
+		if est.AdjustedCI == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%s at α = %.4f", formatInterval(est.AdjustedCI), est.TestLevel)
+	},
+	"mde": func(e Effect, m string) string {
+		est, _ := e.Estimate(m)
+		if est.MDE <= 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", Points(est.MDE))
+	},
+	"check": func(e Effect) string {
+		c := e.Check
+		if c == nil {
+			return "—"
+		}
+		out := fmt.Sprintf("PGD %+.2f, AA %+.2f (%d seed × %d)", Points(c.PGDGain), Points(c.AAGain), c.Seeds, c.N)
+		if c.Flagged {
+			out += " MASKING?"
+		}
+		return out
+	},
+	"pts":   func(f float64) string { return fmt.Sprintf("%.2f", Points(f)) },
+	"alpha": func(f float64) string { return fmt.Sprintf("%.4f", f) },
+	"seedlist": func(s []int64) string {
+		parts := make([]string, len(s))
+		for i, v := range s {
+			parts[i] = fmt.Sprint(v)
+		}
+		return strings.Join(parts, ", ")
+	},
+	"interval": formatInterval,
 	"fit": func(f *Fit, unit string) string {
 		if f == nil {
 			return "too few distinct variants to fit a line"

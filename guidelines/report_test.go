@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"image"
 	_ "image/png"
+	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
@@ -34,9 +36,11 @@ func writeSynthReport(t *testing.T, trials []results.Trial) (string, *Analysis) 
 }
 
 // The numbers in guidelines.json equal those recomputed here straight
-// from the trials, and the Markdown and HTML show them.
+// from the trials by the textbook two-way ANOVA of a complete balanced
+// design (residual = y − variant mean − seed mean + grand mean), and the
+// Markdown and HTML show them.
 func TestReportNumbersMatchTrials(t *testing.T) {
-	trials := synthSweep(t, 4, true, silu, kernel5, se25, deeper)
+	trials := synthSweep(t, 4, true, silu, kernel5, se25)
 	dir, _ := writeSynthReport(t, trials)
 
 	data, err := os.ReadFile(filepath.Join(dir, JSONFile))
@@ -44,67 +48,81 @@ func TestReportNumbersMatchTrials(t *testing.T) {
 	var got struct {
 		RobustMetric string   `json:"robust_metric"`
 		Metrics      []string `json:"metrics"`
-		Resamples    int      `json:"resamples"`
 		Confidence   float64  `json:"confidence"`
-		Seed         uint64   `json:"seed"`
 		Counts       Counts   `json:"counts"`
 		Effects      []Effect `json:"effects"`
 		Plots        []string `json:"plots"`
+		Model        Model    `json:"model"`
 	}
 	require.NoError(t, json.Unmarshal(data, &got))
 	assert.Equal(t, results.AAAcc, got.RobustMetric)
-	assert.Equal(t, 17, got.Counts.Done)
-	require.Len(t, got.Effects, 4)
+	assert.Equal(t, 16, got.Counts.Done)
+	require.Len(t, got.Effects, 3)
 
-	// values returns a metric of a variant's done trials, ordered by seed.
-	values := func(variant, metric string) []float64 {
-		ts := slices.Clone(trials)
-		slices.SortFunc(ts, func(x, y results.Trial) int { return int(x.Seed - y.Seed) })
-		var out []float64
-		for _, tr := range ts {
-			if tr.Variant == variant && tr.Status == results.StatusDone {
-				out = append(out, tr.Metrics[metric])
+	variants := []string{"baseline", "activation=silu", "kernel=5", "se_ratio=0.25"}
+	const seeds = 4
+	anova := func(metric string) (effects map[string]float64, sd float64) {
+		y := map[string][]float64{}
+		for _, tr := range trials {
+			y[tr.Variant] = append(y[tr.Variant], 0)
+		}
+		for _, tr := range trials {
+			y[tr.Variant][tr.Seed] = tr.Metrics[metric]
+		}
+		row, col, grand := map[string]float64{}, make([]float64, seeds), 0.0
+		for _, v := range variants {
+			for s, x := range y[v] {
+				row[v] += x / seeds
+				col[s] += x / float64(len(variants))
+				grand += x / float64(seeds*len(variants))
 			}
 		}
-		return out
+		var rss float64
+		for _, v := range variants {
+			for s, x := range y[v] {
+				r := x - row[v] - col[s] + grand
+				rss += r * r
+			}
+		}
+		effects = map[string]float64{}
+		for _, v := range variants[1:] {
+			effects[v] = row[v] - row["baseline"]
+		}
+		return effects, math.Sqrt(rss / float64((len(variants)-1)*(seeds-1)))
 	}
+	df := float64((len(variants) - 1) * (seeds - 1))
+	tq := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(1 - (1-got.Confidence)/2)
+
 	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	require.NoError(t, err)
 	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
 	require.NoError(t, err)
-	for _, e := range got.Effects {
-		for _, m := range got.Metrics {
+	for _, m := range got.Metrics {
+		effects, sd := anova(m)
+		assert.InDelta(t, sd, got.Model.SD[m], 1e-12, "%s pooled SD", m)
+		assert.Equal(t, int(df), got.Model.DF[m])
+		for _, e := range got.Effects {
 			est, ok := e.Estimate(m)
 			require.True(t, ok, "%s has no %s", e.Label(), m)
-			lv, bv := values(e.Variant, m), values("baseline", m)
-			sum := func(xs []float64) (s float64) {
-				for _, x := range xs {
-					s += x
-				}
-				return s
-			}
-			wantMean, wantBase := sum(lv)/float64(len(lv)), sum(bv)/float64(len(bv))
-			assert.InDelta(t, wantMean, est.Mean, 1e-12, "%s %s mean", e.Label(), m)
-			assert.InDelta(t, wantBase, est.BaselineMean, 1e-12, "%s %s baseline mean", e.Label(), m)
-			assert.InDelta(t, wantMean-wantBase, est.Effect, 1e-12, "%s %s effect", e.Label(), m)
-			assert.Equal(t, len(lv), est.N)
-			assert.Equal(t, len(bv), est.NBaseline)
-			if len(lv) < 2 {
-				assert.Nil(t, est.CI, "%s: no interval from one seed", e.Label())
-				continue
-			}
-			lo, hi := BootstrapDiff(lv, bv, got.Resamples, got.Confidence, streamSeed(got.Seed, e.Factor, e.Level, m))
+			assert.InDelta(t, effects[e.Variant], est.Effect, 1e-12, "%s %s effect", e.Label(), m)
+			se := sd * math.Sqrt(2.0/seeds)
+			assert.InDelta(t, se, est.SE, 1e-12, "%s %s SE", e.Label(), m)
 			require.NotNil(t, est.CI)
-			assert.InDelta(t, lo, est.CI.Low, 1e-12)
-			assert.InDelta(t, hi, est.CI.High, 1e-12)
+			assert.InDelta(t, effects[e.Variant]-tq*se, est.CI.Low, 1e-12)
+			assert.InDelta(t, effects[e.Variant]+tq*se, est.CI.High, 1e-12)
+			assert.Equal(t, seeds, est.N)
+			assert.Equal(t, seeds, est.NBaseline)
 		}
-		r, _ := e.Estimate(got.RobustMetric)
-		shown := formatEffect(r)
-		assert.True(t, strings.Contains(string(md), shown), "REPORT.md shows %s's robust effect %q", e.Label(), shown)
-		assert.True(t, strings.Contains(html.UnescapeString(string(page)), shown), "index.html shows %s's robust effect %q", e.Label(), shown)
 	}
-
-	assert.True(t, strings.Contains(string(md), "**inconclusive** (1 seed: "), "REPORT.md says inconclusive (1 seed)")
+	for _, e := range got.Effects {
+		r, _ := e.Estimate(got.RobustMetric)
+		for _, shown := range []string{formatEffect(r), formatInterval(r.AdjustedCI), fmt.Sprintf("%.2f", Points(r.MDE))} {
+			assert.True(t, strings.Contains(string(md), shown), "REPORT.md shows %s's %q", e.Label(), shown)
+			assert.True(t, strings.Contains(html.UnescapeString(string(page)), shown), "index.html shows %s's %q", e.Label(), shown)
+		}
+	}
+	assert.Contains(t, string(md), "Holm")
+	assert.Contains(t, string(md), fmt.Sprintf("%d degrees of freedom", int(df)))
 
 	// Every plot listed exists; PNGs decode with a sensible size, SVGs are SVG.
 	require.NotEmpty(t, got.Plots)

@@ -12,12 +12,14 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/configs"
+	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/train"
 )
 
@@ -48,10 +50,12 @@ type File struct {
 	// RobArch; small networks need a finer one to land near the budget).
 	Quantum int `json:"quantum,omitempty"`
 
-	Design  Design   `json:"design"`
-	Samples int      `json:"samples,omitempty"` // random design: how many variants
-	Seeds   []int64  `json:"seeds"`
-	Factors []Factor `json:"factors"`
+	Design  Design `json:"design"`
+	Samples int    `json:"samples,omitempty"` // random design: how many variants
+	// Seeds is a list ([0, 1, 2]) or an adaptive policy ({start: 4,
+	// add: 2, max: 8}); see study.Seeds.
+	Seeds   study.Seeds `json:"seeds"`
+	Factors []Factor    `json:"factors"`
 
 	Dataset DatasetConfig `json:"dataset"`
 	Train   train.Recipe  `json:"train"`
@@ -80,6 +84,20 @@ type EvalConfig struct {
 	Attacks []string `json:"attacks"`
 	Eps     float64  `json:"eps"`
 	Size    int      `json:"size,omitempty"` // test examples attacked (0 = all of the test split)
+	// Check re-scores the first seeds of every variant with stronger
+	// attacks on one fixed subset, to catch PGD gains that are gradient
+	// masking.
+	Check CheckConfig `json:"check"`
+}
+
+// CheckConfig is the AutoAttack check of a sweep: for the first Seeds
+// seeds of every variant, the sweep's PGD and Attacks are run on the same
+// Size test examples (one fixed stratified subset), stored as
+// check_pgd_acc and check_aa_acc (the worst case over Attacks).
+type CheckConfig struct {
+	Attacks []string `json:"attacks,omitempty"` // e.g. [aa] or the cheaper [apgd-ce, apgd-dlr]; empty: no check
+	Size    int      `json:"size,omitempty"`    // default 500
+	Seeds   int      `json:"seeds,omitempty"`   // default 1
 }
 
 // LoadFile reads a sweep definition: a shipped name (configs/sweeps) or a
@@ -145,6 +163,7 @@ func Decode(v *viper.Viper) (*File, error) {
 		c.ErrorUnused = true
 		c.WeaklyTypedInput = true
 		c.Squash = true
+		c.DecodeHook = mapstructure.ComposeDecodeHookFunc(seedsHook, c.DecodeHook)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sweep file: %w", err)
@@ -154,6 +173,46 @@ func Decode(v *viper.Viper) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// seedsHook reads `seeds` as a list ([0, 1], or "0,1" from a flag or
+// ROBARCH_SEEDS) or as a policy mapping.
+func seedsHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(study.Seeds{}) {
+		return data, nil
+	}
+	switch d := data.(type) {
+	case string:
+		var list []int64
+		for part := range strings.SplitSeq(d, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			n, err := strconv.ParseInt(part, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("seeds: %q: want integers such as 0,1,2", d)
+			}
+			list = append(list, n)
+		}
+		return study.Seeds{List: list}, nil
+	case []any:
+		list := make([]int64, len(d))
+		for i, v := range d {
+			n, err := strconv.ParseInt(strings.TrimSpace(fmt.Sprint(v)), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("seeds[%d]: %v: want an integer", i, v)
+			}
+			list[i] = n
+		}
+		return study.Seeds{List: list}, nil
+	case []int64:
+		return study.Seeds{List: d}, nil
+	case []string:
+		return seedsHook(from, to, strings.Join(d, ","))
+	}
+	_ = from
+	return data, nil
 }
 
 func readSweepSource(nameOrPath string) ([]byte, error) {
@@ -188,8 +247,16 @@ func (f File) WithDefaults() File {
 	if f.Design == "" {
 		f.Design = OneFactor
 	}
-	if len(f.Seeds) == 0 {
-		f.Seeds = []int64{0}
+	if !f.Seeds.Adaptive() && len(f.Seeds.List) == 0 {
+		f.Seeds.List = []int64{0}
+	}
+	if len(f.Eval.Check.Attacks) > 0 {
+		if f.Eval.Check.Size == 0 {
+			f.Eval.Check.Size = 500
+		}
+		if f.Eval.Check.Seeds == 0 {
+			f.Eval.Check.Seeds = 1
+		}
 	}
 	if f.Eval.Eps == 0 {
 		f.Eval.Eps = f.Train.Eps
@@ -237,6 +304,20 @@ func (f File) Validate() error {
 		if len(fa.Levels) == 0 {
 			bad("factors[%d].levels: empty", i)
 		}
+	}
+	if err := f.Seeds.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if f.Seeds.Adaptive() && f.Design != OneFactor {
+		bad("seeds: an adaptive policy needs design ofat (verdicts per level decide the rounds)")
+	}
+	for i, a := range f.Eval.Check.Attacks {
+		if strings.HasPrefix(strings.ToLower(a), "pgd") {
+			bad("eval.check.attacks[%d]: %q: the check runs the sweep's PGD itself; list stronger attacks (aa, aa-fast, apgd-ce, apgd-dlr, apgd-t, fab-t, square)", i, a)
+		}
+	}
+	if f.Eval.Check.Size < 0 || f.Eval.Check.Seeds < 0 {
+		bad("eval.check: size %d, seeds %d: want 0 (default) or more", f.Eval.Check.Size, f.Eval.Check.Seeds)
 	}
 	if f.Dataset.Name == "" {
 		bad("dataset.name: must not be empty")

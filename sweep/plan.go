@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/robarch/robarch/arch"
@@ -81,7 +82,7 @@ func MakePlan(f *File) (*Plan, error) {
 			}
 		}
 	case Random:
-		rng := rand.New(rand.NewPCG(uint64(f.Seeds[0]), 0x5eed))
+		rng := rand.New(rand.NewPCG(uint64(f.Seeds.Order()[0]), 0x5eed))
 		for i := 0; i < f.Samples; i++ {
 			spec, levels := base, make([]string, 0, len(f.Factors))
 			var err error
@@ -145,15 +146,30 @@ func deviation(n, budget int64) float64 {
 	return math.Round(d*1e6) / 1e6
 }
 
-// Trials expands the feasible variants into one trial per seed.
+// Trials expands the feasible variants into one trial per seed of the
+// first round: every seed of a fixed list, the first start seeds of an
+// adaptive policy (later rounds come from NextRound).
 func (p *Plan) Trials(f *File) ([]results.Trial, error) {
+	seeds := f.Seeds.Order()[:f.Seeds.Looks()[0]]
+	var names []string
+	for _, v := range p.Feasible() {
+		names = append(names, v.Name)
+	}
+	return p.TrialsFor(f, names, seeds)
+}
+
+// TrialsFor is the trials of the named variants for the given seeds.
+func (p *Plan) TrialsFor(f *File, variants []string, seeds []int64) ([]results.Trial, error) {
 	var out []results.Trial
 	for _, v := range p.Feasible() {
+		if !slices.Contains(variants, v.Name) {
+			continue
+		}
 		spec, err := json.Marshal(v.Spec)
 		if err != nil {
 			return nil, err
 		}
-		for _, seed := range f.Seeds {
+		for _, seed := range seeds {
 			cfg, err := json.Marshal(trialConfig{Sweep: f, Variant: v.Name, Seed: seed})
 			if err != nil {
 				return nil, err

@@ -47,6 +47,9 @@ type Runner struct {
 	Wait bool
 	Env  map[string]string // recorded with every finished trial
 	Log  *slog.Logger
+	// NoRounds stops an adaptive sweep after the trials in the store,
+	// without enqueuing further rounds (NextRound).
+	NoRounds bool
 }
 
 // Stats summarise a Work call.
@@ -101,6 +104,15 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 			if cerr != nil {
 				return st, cerr
 			}
+			if c.Running == 0 && !r.NoRounds {
+				n, err := r.nextRounds(ctx, sweep, log)
+				if err != nil {
+					return st, err
+				}
+				if n > 0 {
+					continue
+				}
+			}
 			if !r.Wait || c.Running == 0 {
 				break
 			}
@@ -127,6 +139,27 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 	}
 	st.Seconds = time.Since(start).Seconds()
 	return st, ctx.Err()
+}
+
+// nextRounds calls NextRound for the sweep, or for every sweep in the
+// store when the worker serves any.
+func (r *Runner) nextRounds(ctx context.Context, sweep string, log *slog.Logger) (int, error) {
+	names := []string{sweep}
+	if sweep == "" {
+		var err error
+		if names, err = r.Store.Sweeps(ctx); err != nil {
+			return 0, err
+		}
+	}
+	total := 0
+	for _, name := range names {
+		n, err := NextRound(ctx, r.Store, name, log)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // runOne runs a claimed trial under a heartbeat. It reports whether the

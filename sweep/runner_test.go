@@ -84,7 +84,7 @@ func TestRunnerRunsEveryTrialOnce(t *testing.T) {
 	s := openStore(t)
 	n, err := Enqueue(ctx, s, p, f)
 	require.NoError(t, err)
-	require.Equal(t, len(p.Feasible())*len(f.Seeds), n)
+	require.Equal(t, len(p.Feasible())*len(f.Seeds.Order()), n)
 
 	fake := &fakeTrial{epochs: 3}
 	r := &Runner{Store: s, Run: fake.run, WorkDir: t.TempDir(), Lease: time.Minute, Env: map[string]string{"host": "test"}}
@@ -142,9 +142,9 @@ func TestRunnerRecordsFailures(t *testing.T) {
 	fake := &fakeTrial{epochs: 1, failVariant: "kernel=5"}
 	st, err := (&Runner{Store: s, Run: fake.run, WorkDir: t.TempDir()}).Work(ctx, f.Name)
 	require.NoError(t, err)
-	assert.Equal(t, len(f.Seeds), st.Failed)
+	assert.Equal(t, len(f.Seeds.Order()), st.Failed)
 	failed, err := s.List(ctx, store.Filter{Sweep: f.Name, Status: []results.Status{results.StatusFailed}})
 	require.NoError(t, err)
-	require.Len(t, failed, len(f.Seeds))
+	require.Len(t, failed, len(f.Seeds.Order()))
 	assert.Contains(t, failed[0].Error, "NaN at epoch 1 step 3")
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,11 +122,18 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if res.CatastrophicOverfitting {
 		metrics["catastrophic_overfitting"] = 1
 	}
-	if len(extra) > 0 {
-		evaluate := e.Evaluate
-		if evaluate == nil {
-			evaluate = EvaluateAttacks
+	evaluate := e.Evaluate
+	if evaluate == nil {
+		evaluate = EvaluateAttacks
+	}
+	if f.checks(t.Seed) {
+		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
+		if err != nil {
+			return nil, err
 		}
+		maps.Copy(metrics, more)
+	}
+	if len(extra) > 0 {
 		test, err := data.SelectStratified(splits.Test, f.Eval.Size, 0)
 		if err != nil {
 			return nil, err
@@ -138,6 +147,41 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 		}
 	}
 	return metrics, nil
+}
+
+// checks reports whether seed is among the first eval.check.seeds seeds
+// of the sweep's seed order.
+func (f *File) checks(seed int64) bool {
+	if len(f.Eval.Check.Attacks) == 0 {
+		return false
+	}
+	order := f.Seeds.Order()
+	return slices.Contains(order[:min(len(order), f.Eval.Check.Seeds)], seed)
+}
+
+// Check metrics: the sweep's PGD and the check's attacks on one fixed
+// subset, so that a variant's PGD gain can be compared with its gain under
+// the stronger attacks on the same examples.
+const (
+	CheckPGDAcc = "check_pgd_acc"
+	CheckAAAcc  = "check_aa_acc"
+	CheckSize   = "check_examples"
+)
+
+func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *File, pgdSteps int, seed int64) (map[string]float64, error) {
+	sub, err := data.SelectStratified(test, f.Eval.Check.Size, 0)
+	if err != nil {
+		return nil, fmt.Errorf("eval.check: %w", err)
+	}
+	pgd, err := evaluate(ctx, m, sub, []string{fmt.Sprintf("pgd%d", pgdSteps)}, f.Eval.Eps, seed)
+	if err != nil {
+		return nil, fmt.Errorf("eval.check pgd%d: %w", pgdSteps, err)
+	}
+	strong, err := evaluate(ctx, m, sub, f.Eval.Check.Attacks, f.Eval.Eps, seed)
+	if err != nil {
+		return nil, fmt.Errorf("eval.check %s: %w", strings.Join(f.Eval.Check.Attacks, ","), err)
+	}
+	return map[string]float64{CheckPGDAcc: pgd["robust_acc"], CheckAAAcc: strong["robust_acc"], CheckSize: float64(sub.Len())}, nil
 }
 
 // trialRecipe is the sweep's recipe for one seed, with the final

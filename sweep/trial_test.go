@@ -9,6 +9,7 @@ import (
 
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 )
 
 // TestRealSweepOnSyntheticData runs a whole (tiny) sweep through libtorch:
@@ -24,7 +25,7 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 	require.NoError(t, err)
 	f.Dataset = DatasetConfig{Name: "synthetic", TrainSize: 256, TestSize: 64}
 	f.Factors = []Factor{{Name: FactorKernel, Levels: []string{"5"}}}
-	f.Seeds = []int64{0}
+	f.Seeds = study.Seeds{List: []int64{0}}
 	f.Train.Epochs, f.Train.BatchSize, f.Train.EvalSize = 1, 32, 32
 	f.Eval.Size = 32
 	f.Eval.Attacks = []string{"pgd10", "fgsm"}
@@ -60,7 +61,7 @@ func TestExecutorRejectsMismatchedData(t *testing.T) {
 	require.NoError(t, err)
 	f.Dataset = DatasetConfig{Name: "synthetic", TrainSize: 64, TestSize: 32}
 	f.Baseline = "resnet18-cifar"
-	f.Budget, f.Factors, f.Seeds = "", nil, []int64{0}
+	f.Budget, f.Factors, f.Seeds = "", nil, study.Seeds{List: []int64{0}}
 	p, err := MakePlan(f)
 	require.NoError(t, err)
 	trials, err := p.Trials(f)

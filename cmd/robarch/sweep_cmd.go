@@ -19,6 +19,7 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
 )
@@ -39,7 +40,8 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.Float64("tolerance", 0, "allowed distance to the budget, a fraction (default 0.02)")
 	fs.String("design", "", "ofat (one factor at a time) or random")
 	fs.Int("samples", 0, "variants to sample with --design random")
-	fs.Int64Slice("seeds", nil, "training seeds per variant, e.g. 0,1,2")
+	fs.Int64Slice("seeds", nil, "training seeds per variant, e.g. 0,1,2 (replaces the sweep file's list or policy)")
+	fs.Int64("seed-offset", 0, "add this to every seed: a second run with a disjoint offset replicates the study independently")
 	fs.String("dataset", "", "fashion-mnist, mnist, cifar10, cifar100, imagefolder:DIR or synthetic")
 	fs.String("data-dir", "", "dataset folder")
 	fs.Int("train-size", 0, "training examples (stratified subset; 0 = the sweep file's)")
@@ -72,7 +74,17 @@ func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
 			v.Set(key, fl.Value.String())
 		}
 	}
-	return sweep.Decode(v)
+	f, err := sweep.Decode(v)
+	if err != nil {
+		return nil, err
+	}
+	if off, _ := cmd.Flags().GetInt64("seed-offset"); off != 0 {
+		if off < 0 {
+			return nil, fmt.Errorf("--seed-offset %d: want 0 or more", off)
+		}
+		f.Seeds.Offset += off
+	}
+	return f, nil
 }
 
 func newSweepCmd(v *viper.Viper) *cobra.Command {
@@ -224,8 +236,8 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(p.Variants)
 	}
-	fmt.Fprintf(w, "sweep %s: budget %s (%d), ±%g%%, input %dx%dx%d, %d seed(s)\n", f.Name,
-		arch.FormatBudget(p.Budget), p.Budget, 100*f.Tolerance, p.Input[0], p.Input[1], p.Input[2], len(f.Seeds))
+	fmt.Fprintf(w, "sweep %s: budget %s (%d), ±%g%%, input %dx%dx%d, seeds %s\n", f.Name,
+		arch.FormatBudget(p.Budget), p.Budget, 100*f.Tolerance, p.Input[0], p.Input[1], p.Input[2], f.Seeds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "VARIANT\tPARAMS\tMACS\tDEVIATION\tW/D\tFEASIBLE\t")
 	for _, v := range p.Variants {
@@ -243,8 +255,23 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 			fmt.Fprintf(w, "not feasible: %s: %s\n", v.Name, v.Reason)
 		}
 	}
-	fmt.Fprintf(w, "%d of %d variants feasible, %d trials\n", len(p.Feasible()), len(p.Variants), len(p.Feasible())*len(f.Seeds))
+	first := f.Seeds.Looks()[0]
+	if f.Seeds.Adaptive() {
+		fmt.Fprintf(w, "%d of %d variants feasible, %d trials in the first round, at most %d\n", len(p.Feasible()), len(p.Variants),
+			len(p.Feasible())*first, maxTrials(len(p.Feasible()), f.Seeds))
+		return nil
+	}
+	fmt.Fprintf(w, "%d of %d variants feasible, %d trials\n", len(p.Feasible()), len(p.Variants), len(p.Feasible())*first)
 	return nil
+}
+
+// maxTrials is the most trials an adaptive policy can run.
+func maxTrials(variants int, s study.Seeds) int {
+	n := variants * s.Max
+	if s.MaxTrials > 0 {
+		n = min(n, s.MaxTrials)
+	}
+	return n
 }
 
 func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File) (*sweep.Plan, error) {

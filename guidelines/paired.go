@@ -1,0 +1,291 @@
+package guidelines
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
+)
+
+// Power is the power the minimum detectable effects are quoted at.
+const Power = 0.8
+
+// Model says how the one-factor effects were estimated, for the report.
+type Model struct {
+	Name string `json:"name"`
+	// SD and DF are the pooled residual standard deviation (fraction) and
+	// its degrees of freedom, per metric, from all finished trials.
+	SD map[string]float64 `json:"sd"`
+	DF map[string]int     `json:"df"`
+	// Correction names the multiplicity correction of the verdicts.
+	Correction string  `json:"correction"`
+	Alpha      float64 `json:"alpha"`
+	Levels     int     `json:"levels"`
+	// Seeds is the seed policy as the sweep file wrote it.
+	Seeds    string `json:"seeds"`
+	Adaptive bool   `json:"adaptive"`
+	// Looks are the analyses run so far (one for a fixed seed list).
+	Looks []LookInfo `json:"looks"`
+	// Pending is the round of trials the study still waits for.
+	Pending *study.Round `json:"pending,omitempty"`
+	// EvalError says how the evaluation set's sampling error enters.
+	EvalError string `json:"eval_error"`
+	// SeedsFor1pt is the seeds per variant a 1-point effect on the robust
+	// metric needs (80% power, Bonferroni level); 0 when beyond 200.
+	SeedsFor1pt int `json:"seeds_for_1pt"`
+	// Dropped counts trials left out because no other variant shares
+	// their seed.
+	Dropped int `json:"dropped,omitempty"`
+}
+
+// LookInfo is one analysis of the seed policy.
+type LookInfo struct {
+	Seeds int     `json:"seeds"`
+	Alpha float64 `json:"alpha"`
+	SD    float64 `json:"sd"`
+	DF    int     `json:"df"`
+}
+
+// Check is the AutoAttack check of one level: its gain over the baseline
+// under the sweep's PGD and under the stronger attacks, on one fixed
+// subset for the same seeds.
+type Check struct {
+	Seeds   int     `json:"seeds"`
+	N       int     `json:"n"` // examples per trial
+	PGDGain float64 `json:"pgd_gain"`
+	AAGain  float64 `json:"aa_gain"`
+	// Drop is the level's PGD − AA accuracy on the check set, DropBase the
+	// baseline's: a level whose drop is much larger than the baseline's
+	// is suspected of gradient masking.
+	Drop     float64 `json:"drop"`
+	DropBase float64 `json:"drop_baseline"`
+	// Flagged: the level gains under PGD (main analysis) but not under
+	// the stronger attacks.
+	Flagged bool `json:"flagged"`
+}
+
+// Check metrics, as sweep.Executor stores them.
+const (
+	checkPGDAcc = "check_pgd_acc"
+	checkAAAcc  = "check_aa_acc"
+	checkSize   = "check_examples"
+)
+
+// protocol reads the sweep's seed policy and evaluation sizes from the
+// stored config; trials without one (written by hand or an older robarch)
+// are treated as a fixed list of the seeds they hold.
+func (a *Analysis) protocol(trials []results.Trial) (study.Protocol, bool) {
+	for _, t := range trials {
+		if len(t.Config) == 0 {
+			continue
+		}
+		if p, err := study.ReadProtocol(t.Config); err == nil && (p.Seeds.Adaptive() || len(p.Seeds.List) > 0) {
+			return p, true
+		}
+	}
+	var seeds []int64
+	for _, t := range trials {
+		if !slices.Contains(seeds, t.Seed) {
+			seeds = append(seeds, t.Seed)
+		}
+	}
+	slices.Sort(seeds)
+	return study.Protocol{Seeds: study.Seeds{List: seeds}}, false
+}
+
+// ofatEffects estimates each level against the baseline with the paired
+// additive model (package study) and reads verdicts on the robust metric
+// from the seed policy's analyses with Holm's correction.
+func (a *Analysis) ofatEffects(trials []results.Trial) error {
+	alpha := 1 - a.Confidence
+	p, known := a.protocol(trials)
+	if !known {
+		a.Notes = append(a.Notes, "the trials carry no sweep config; analysed as a fixed list of the seeds they hold")
+	}
+	if a.SplitHalf != "" {
+		// A half is analysed as the fixed list of its seeds.
+		p.Seeds = study.Seeds{List: a.halfSeeds}
+	}
+	m := &Model{
+		Name: "paired additive model: metric = variant + seed + error, least squares over every finished trial; seed-to-seed variance pooled over all variants; Student-t intervals",
+		SD:   map[string]float64{}, DF: map[string]int{},
+		Correction: "Holm (step-down, family-wise) over the levels tested",
+		Alpha:      alpha, Seeds: p.Seeds.String(), Adaptive: p.Seeds.Adaptive(),
+	}
+	switch {
+	case p.SharedEvalSubset():
+		m.EvalError = fmt.Sprintf("every seed is evaluated on the same %d-example subset of the test split: its sampling error is added to each effect's variance as the bound (p(1−p)+q(1−q))/n for independent outcomes (conservative), Welch–Satterthwaite degrees of freedom", p.EvalSize)
+	case p.EvalSize > 0 && (p.TestSize == 0 || p.EvalSize < p.TestSize):
+		m.EvalError = fmt.Sprintf("each seed is evaluated on its own %d-example subset of the test split (drawn by seed), so the subset's sampling error is part of the seed-to-seed variance the model pools", p.EvalSize)
+	default:
+		m.EvalError = "every seed is evaluated on the whole test split: effects are effects on that split, whose own sampling error is not included"
+	}
+	a.Model = m
+
+	fits := map[string]*study.Fit{}
+	designs := map[string]study.Design{}
+	for _, metric := range a.Metrics {
+		d, obs := study.StudyOf(trials, metric, p, alpha)
+		designs[metric] = d
+		fit, err := study.FitPaired(obs, d.Baseline)
+		if err != nil {
+			a.Notes = append(a.Notes, fmt.Sprintf("%s: %v", MetricName(metric), err))
+			continue
+		}
+		fits[metric] = fit
+		m.SD[metric], m.DF[metric] = fit.Sigma, fit.DF
+		if metric == a.RobustMetric {
+			m.Dropped = fit.Dropped
+		}
+	}
+	d, robustObs := study.StudyOf(trials, a.RobustMetric, p, alpha)
+	m.Levels = len(d.Levels)
+	seq, err := study.Decide(robustObs, d)
+	if err != nil {
+		return fmt.Errorf("analyse %s: %w", MetricName(a.RobustMetric), err)
+	}
+	for _, l := range seq.Looks {
+		m.Looks = append(m.Looks, LookInfo{Seeds: l.Seeds, Alpha: l.Alpha, SD: l.Fit.Sigma, DF: l.Fit.DF})
+	}
+	m.Pending = seq.Pending
+	lastAlpha := alpha
+	if n := len(seq.Looks); n > 0 {
+		lastAlpha = seq.Looks[n-1].Alpha
+	}
+	if f := fits[a.RobustMetric]; f != nil && m.Levels > 0 {
+		extra := 0.0
+		if d.Extra != nil && len(d.Levels) > 0 {
+			extra, _ = d.Extra(d.Levels[0])
+		}
+		m.SeedsFor1pt = study.SeedsFor(0.01, f.Sigma, m.Levels+1, alpha/float64(m.Levels), Power, extra, 200)
+	}
+	decisions := map[string]study.Decision{}
+	for _, dec := range seq.Decisions {
+		decisions[dec.Level] = dec
+	}
+	checks := a.checks(trials)
+	for _, g := range a.Groups {
+		if g == a.Baseline {
+			continue
+		}
+		e := Effect{Factor: g.Factor, Level: g.Level, Variant: g.Variant, Method: "paired difference (seed-adjusted)"}
+		for _, metric := range a.Metrics {
+			est := Estimate{Metric: metric, Mean: g.Mean[metric], BaselineMean: a.Baseline.Mean[metric],
+				N: len(g.Values[metric]), NBaseline: len(a.Baseline.Values[metric])}
+			est.Effect = est.Mean - est.BaselineMean
+			if fit := fits[metric]; fit != nil {
+				if c, err := fit.Contrast(g.Variant); err == nil {
+					if dm := designs[metric]; dm.Extra != nil {
+						c = c.WithVariance(dm.Extra(g.Variant))
+					}
+					est.Effect, est.Paired = c.Effect, c.Paired
+					if c.OK() {
+						lo, hi := c.Interval(a.Confidence)
+						est.CI = &Interval{Low: lo, High: hi}
+						est.SE, est.DF, est.P = c.SE, c.DF, c.P()
+						est.MDE = c.MDE(lastAlpha/float64(max(1, m.Levels)), Power)
+					}
+				}
+			}
+			if metric == a.RobustMetric {
+				dec := decisions[g.Variant]
+				if lo, hi, ok := dec.AdjustedInterval(); ok {
+					est.AdjustedCI = &Interval{Low: lo, High: hi}
+					est.TestLevel = dec.TestLevel
+				}
+				e.Verdict, e.Look, e.Open, e.Futile = dec.Verdict, dec.Look, dec.Open, dec.Futile
+			}
+			e.Estimates = append(e.Estimates, est)
+		}
+		if c, ok := checks[g.Variant]; ok {
+			r, _ := e.Estimate(a.RobustMetric)
+			c.Flagged = r.Effect > 0 && c.AAGain <= 0
+			e.Check = &c
+		}
+		a.Effects = append(a.Effects, a.judge(e))
+	}
+	return nil
+}
+
+// checks compares each level's AutoAttack check with the baseline's on
+// the seeds both have.
+func (a *Analysis) checks(trials []results.Trial) map[string]Check {
+	type pair struct{ pgd, aa, n float64 }
+	by := map[string]map[int64]pair{}
+	for _, t := range trials {
+		pg, ok1 := t.Metrics[checkPGDAcc]
+		aa, ok2 := t.Metrics[checkAAAcc]
+		if t.Status != results.StatusDone || !ok1 || !ok2 {
+			continue
+		}
+		if by[t.Variant] == nil {
+			by[t.Variant] = map[int64]pair{}
+		}
+		by[t.Variant][t.Seed] = pair{pg, aa, t.Metrics[checkSize]}
+	}
+	base := by[a.Baseline.Variant]
+	out := map[string]Check{}
+	for v, seeds := range by {
+		if v == a.Baseline.Variant {
+			continue
+		}
+		var c Check
+		for s, x := range seeds {
+			b, ok := base[s]
+			if !ok {
+				continue
+			}
+			c.Seeds++
+			c.N = int(x.n)
+			c.PGDGain += x.pgd - b.pgd
+			c.AAGain += x.aa - b.aa
+			c.Drop += x.pgd - x.aa
+			c.DropBase += b.pgd - b.aa
+		}
+		if c.Seeds == 0 {
+			continue
+		}
+		k := float64(c.Seeds)
+		c.PGDGain, c.AAGain, c.Drop, c.DropBase = c.PGDGain/k, c.AAGain/k, c.Drop/k, c.DropBase/k
+		out[v] = c
+	}
+	return out
+}
+
+// judge notes what a verdict means given the sweep's power, and the
+// clean accuracy trade-off.
+func (a *Analysis) judge(e Effect) Effect {
+	r, _ := e.Estimate(a.RobustMetric)
+	switch {
+	case e.Verdict == Inconclusive:
+		e.Note = inconclusiveNote(r)
+	case e.Open && a.Model != nil && a.Model.Pending != nil:
+		e.Note = fmt.Sprintf("open: round %d (more seeds) is pending", a.Model.Pending.Look)
+	case e.Verdict == NoClearEffect && !math.IsNaN(r.MDE) && r.MDE > 0:
+		lo, hi := r.CI.Low, r.CI.High
+		if Points(r.MDE) <= 1 {
+			e.Note = fmt.Sprintf("well powered: effects of ±%.2f pts would have been found (80%%); the 95%% interval rules out effects outside [%+.2f, %+.2f] pts", Points(r.MDE), Points(lo), Points(hi))
+		} else {
+			e.Note = fmt.Sprintf("underpowered: only effects beyond ±%.2f pts were likely to be found (80%%)", Points(r.MDE))
+		}
+		if e.Futile {
+			e.Note += "; stopped early: the maximum seeds could not have made it clear"
+		}
+	}
+	if e.Check != nil && e.Check.Flagged {
+		e.Note = joinNote(e.Note, fmt.Sprintf("AutoAttack check: its PGD gain is gone under the stronger attacks (%+.2f pts vs %+.2f under PGD on %d examples): possible gradient masking",
+			Points(e.Check.AAGain), Points(e.Check.PGDGain), e.Check.N))
+	}
+	c, _ := e.Estimate(results.CleanAcc)
+	e.TradeOff = tradeOff(c)
+	return e
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
