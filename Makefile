@@ -6,6 +6,8 @@ export GOFLAGS ?= -buildvcs=false
 GO ?= go
 ROBARCH := $(CURDIR)/.build/bin/robarch
 OUT ?= out
+# SEED_OFFSET=100 replicates the study with seeds disjoint from the default's.
+SEED_OFFSET ?= 0
 
 .PHONY: all setup build test test-short run bench lint doctor clean
 
@@ -27,8 +29,8 @@ test: setup
 
 ## run: a small real sweep on Fashion-MNIST and its guidelines report (see README)
 run: build
-	$(ROBARCH) sweep --sweep fashion-mnist-micro --store $(OUT)/results.db --work $(OUT)/trials
-	$(ROBARCH) guidelines report --store $(OUT)/results.db --out $(OUT)/report
+	$(ROBARCH) sweep --sweep fashion-mnist-micro --seed-offset $(SEED_OFFSET) --store $(OUT)/results.db --work $(OUT)/trials
+	$(ROBARCH) guidelines report --store $(OUT)/results.db --out $(OUT)/report --split-seeds
 
 ## bench: Go benchmarks of the hot paths, then robarch bench against PyTorch
 bench: build

@@ -319,7 +319,12 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 		}
 		p, _ := a.protocol(trials)
 		rep, err := splitSeeds(trials, opts, seedOrder(p))
-		if err != nil {
+		switch {
+		case errors.Is(err, errTooFewSeeds):
+			// A study that settled every level early has too few seeds
+			// to split; that is not a reason to fail its report.
+			a.Notes = append(a.Notes, err.Error())
+		case err != nil:
 			return nil, err
 		}
 		a.Replication = rep

@@ -1,6 +1,7 @@
 package guidelines
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -26,10 +27,10 @@ type ReplicatedLevel struct {
 	Label string     `json:"label"`
 	A     *HalfValue `json:"a,omitempty"` // nil: the level is not in that analysis
 	B     *HalfValue `json:"b,omitempty"`
-	// Agreement: "agree" (same verdict), "consistent" (one clear, the
-	// other not, same sign), "sign differs" (neither clear, or one clear,
-	// with opposite signs), "contradict" (helps in one, hurts in the
-	// other), "missing".
+	// Agreement: "agree" (same verdict), "consistent" (clear in one,
+	// not in the other, same sign), "sign differs" (clear in one, the
+	// other's estimate of the opposite sign), "contradict" (helps in one,
+	// hurts in the other), "missing".
 	Agreement string `json:"agreement"`
 }
 
@@ -98,17 +99,17 @@ func agreement(a, b *HalfValue) string {
 	clear := func(v string) bool { return v == Helps || v == Hurts }
 	sameSign := (a.Effect >= 0) == (b.Effect >= 0)
 	switch {
-	case a.Verdict == b.Verdict && (clear(a.Verdict) || sameSign):
+	case a.Verdict == b.Verdict:
 		return Agree
 	case clear(a.Verdict) && clear(b.Verdict):
 		return Contradict
 	case sameSign && (clear(a.Verdict) || clear(b.Verdict)):
 		return Consistent
-	case sameSign:
-		return Agree
 	}
 	return SignDiffers
 }
+
+var errTooFewSeeds = errors.New("no split of the seeds")
 
 // splitSeeds analyses two disjoint halves of the sweep's seeds: seeds in
 // the policy's order alternate between half A (1st, 3rd, ...) and half B,
@@ -121,7 +122,7 @@ func splitSeeds(trials []results.Trial, opts Options, order []int64) (*Replicati
 		}
 	}
 	if len(seen) < 4 {
-		return nil, fmt.Errorf("--split-seeds: %d finished seeds; each half needs at least two", len(seen))
+		return nil, fmt.Errorf("%w: %d finished seeds; each half needs at least two", errTooFewSeeds, len(seen))
 	}
 	var halves [2][]int64
 	for i, s := range seen {

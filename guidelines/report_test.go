@@ -227,3 +227,79 @@ func TestReportOnlyBaselineDone(t *testing.T) {
 	_, _, err = image.Decode(bytes.NewReader(data))
 	require.NoError(t, err)
 }
+
+// withPolicy writes a seed policy (and evaluation sizes) into every
+// trial's stored config, as the sweep planner does.
+func withPolicy(t *testing.T, trials []results.Trial, seeds string) []results.Trial {
+	t.Helper()
+	for i := range trials {
+		trials[i].Config = []byte(`{"sweep":{"name":"synth","quantum":2,"tolerance":0.02,"seeds":` + seeds +
+			`,"dataset":{"test_size":0},"eval":{"size":1000}},"variant":"` + trials[i].Variant + `"}`)
+	}
+	return trials
+}
+
+// An adaptive sweep whose second round has not run: the report says
+// which round is pending and for which levels, and the open level's
+// verdict is marked as not final.
+func TestReportAdaptiveSweepSaysWhatIsPending(t *testing.T) {
+	small := level{factor: FactorSERatio, level: "0.25", robust: 0.003,
+		edit: func(s *arch.Spec) { s.Block.SERatio = 0.25 }}
+	trials := withPolicy(t, synthSweep(t, 3, false, silu, kernel5, small), `{"start":3,"add":2,"max":5}`)
+	dir, a := writeSynthReport(t, trials)
+	require.NotNil(t, a.Model)
+	require.NotNil(t, a.Model.Pending, "the small effect is still open")
+	assert.Equal(t, 2, a.Model.Pending.Look)
+	assert.Equal(t, []int64{3, 4}, a.Model.Pending.Seeds)
+	assert.Contains(t, a.Model.Pending.Variants, "se_ratio=0.25")
+	assert.NotContains(t, a.Model.Pending.Variants, "activation=silu", "a clear level gets no more seeds")
+	assert.Equal(t, Helps, effectOf(t, a, "activation=silu").Verdict)
+	assert.True(t, effectOf(t, a, "se_ratio=0.25").Open)
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**Pending:** round 2 of the seed policy — seeds 3, 4 for baseline")
+	assert.Contains(t, string(md), "open: round 2 (more seeds) is pending")
+	assert.Contains(t, string(md), "each seed is evaluated on its own 1000-example subset")
+}
+
+// --split-seeds analyses alternating halves of the seeds and tallies
+// their agreement.
+func TestReportSplitSeeds(t *testing.T) {
+	trials := synthSweep(t, 6, false, silu, kernel5, se25)
+	a, err := Analyze(trials, Options{SplitSeeds: true})
+	require.NoError(t, err)
+	r := a.Replication
+	require.NotNil(t, r)
+	assert.Equal(t, []int64{0, 2, 4}, r.SeedsA)
+	assert.Equal(t, []int64{1, 3, 5}, r.SeedsB)
+	require.Len(t, r.Levels, 3)
+	assert.Zero(t, r.Contradict)
+	for _, l := range r.Levels {
+		require.NotNil(t, l.A)
+		require.NotNil(t, l.B)
+		assert.Equal(t, 3, l.A.N)
+	}
+	few, err := Analyze(synthSweep(t, 3, false, silu), Options{SplitSeeds: true})
+	require.NoError(t, err, "too few seeds to split is a note, not a failure")
+	assert.Nil(t, few.Replication)
+	assert.Contains(t, few.Notes, "no split of the seeds: 3 finished seeds; each half needs at least two")
+}
+
+func TestAgreement(t *testing.T) {
+	v := func(verdict string, effect float64) *HalfValue { return &HalfValue{Verdict: verdict, Effect: effect} }
+	tests := []struct {
+		a, b *HalfValue
+		want string
+	}{
+		{v(Helps, 0.02), v(Helps, 0.01), Agree},
+		{v(Helps, 0.02), v(Hurts, -0.01), Contradict},
+		{v(Helps, 0.02), v(NoClearEffect, 0.01), Consistent},
+		{v(Hurts, -0.02), v(NoClearEffect, 0.01), SignDiffers},
+		{v(NoClearEffect, -0.002), v(NoClearEffect, 0.001), Agree},
+		{v(Inconclusive, 0.002), v(NoClearEffect, 0.001), SignDiffers},
+		{v(Helps, 0.02), nil, Missing},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, agreement(tt.a, tt.b), "%+v vs %+v", tt.a, tt.b)
+	}
+}
