@@ -163,4 +163,3 @@ func TestAdaptiveRoundsDoNotDependOnWorkers(t *testing.T) {
 func jsonRoundTrip(b []byte, v any) error {
 	return json.Unmarshal(b, v)
 }
-
