@@ -27,6 +27,10 @@ import (
 // a linear combination of others (e.g. two levels always sampled
 // together) is not identifiable and is reported as such.
 
+// minBootstrapDF is the residual degrees of freedom a random design's
+// case bootstrap needs before it forms intervals.
+const minBootstrapDF = 10
+
 type regressor struct {
 	factor, level string
 	col           int // column in the design matrix; -1 when not identifiable
@@ -126,9 +130,11 @@ func (a *Analysis) randomEffects(opts Options) error {
 		}
 		return out
 	}
-	canCI := len(rows) > len(cols)
+	// A case bootstrap of a regression is only trustworthy with trials to
+	// spare; below that it gives intervals too narrow to lean on.
+	canCI := len(rows)-len(cols) >= minBootstrapDF
 	if !canCI {
-		a.Notes = append(a.Notes, fmt.Sprintf("random design: %d finished trials for %d coefficients; the regression has no residual degrees of freedom, so no intervals", len(rows), len(cols)))
+		a.Notes = append(a.Notes, fmt.Sprintf("random design: %d finished trials for %d coefficients; a bootstrap needs at least %d trials to spare, so no intervals", len(rows), len(cols), minBootstrapDF))
 	}
 	coef := map[string][]float64{}
 	ci := map[string][]*Interval{}

@@ -199,7 +199,7 @@ func Decide(obs []Obs, d Design) (*Sequence, error) {
 				x.Verdict, x.Open = Hurts, false
 			default:
 				x.Verdict = NotClear
-				if !last && !couldBecomeClear(cs[i], n, looks[len(looks)-1], alphas[len(alphas)-1], len(d.Levels)) {
+				if !last && !couldBecomeClear(cs[i], n, looks[len(looks)-1], alphas[len(alphas)-1], len(d.Levels), len(d.Levels)+1) {
 					x.Open, x.Futile = false, true
 				}
 			}
@@ -222,13 +222,16 @@ func Decide(obs []Obs, d Design) (*Sequence, error) {
 }
 
 // couldBecomeClear: at the maximum seeds the standard error shrinks about
-// as 1/√n; the level stays open while an effect one standard error beyond
-// today's estimate would cross the last look's boundary (Bonferroni over
-// the levels, the most demanding Holm step). Stopping for futility only
-// removes chances to reject, so it cannot raise the error rate.
-func couldBecomeClear(c Contrast, n, maxSeeds int, lastAlpha float64, levels int) bool {
+// as 1/√n and the residual degrees of freedom grow to those of a complete
+// design of arms variants; the level stays open while an effect one
+// standard error beyond today's estimate would cross the last look's
+// boundary (Bonferroni over the levels, the most demanding Holm step).
+// Stopping for futility only removes chances to reject, so it cannot
+// raise the error rate.
+func couldBecomeClear(c Contrast, n, maxSeeds int, lastAlpha float64, levels, arms int) bool {
 	seCap := c.SE * math.Sqrt(float64(n)/float64(maxSeeds))
-	return math.Abs(c.Effect)+c.SE >= TCrit(1-lastAlpha/float64(levels), c.DF)*seCap
+	dfCap := math.Max(c.DF, float64((arms-1)*(maxSeeds-1)))
+	return math.Abs(c.Effect)+c.SE >= TCrit(1-lastAlpha/float64(levels), dfCap)*seCap
 }
 
 // capRound keeps the next round within MaxTrials: when the open levels

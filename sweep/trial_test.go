@@ -29,6 +29,7 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 	f.Train.Epochs, f.Train.BatchSize, f.Train.EvalSize = 1, 32, 32
 	f.Eval.Size = 32
 	f.Eval.Attacks = []string{"pgd10", "fgsm"}
+	f.Eval.Check = CheckConfig{Attacks: []string{"apgd-ce"}, Size: 32, Seeds: 1}
 	p, err := MakePlan(f)
 	require.NoError(t, err)
 	s := openStore(t)
@@ -52,6 +53,13 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 		assert.LessOrEqual(t, tr.Metrics["fgsm_acc"], tr.Metrics[results.CleanAcc])
 		assert.Equal(t, tr.Metrics["fgsm_acc"], tr.Metrics["robust_acc"])
 		assert.Equal(t, 32.0, tr.Metrics["eval_examples"])
+		// The AutoAttack check: PGD-10 and APGD-CE on one fixed subset.
+		require.Contains(t, tr.Metrics, CheckAAAcc)
+		assert.Equal(t, 32.0, tr.Metrics[CheckSize])
+		for _, k := range []string{CheckAAAcc, CheckPGDAcc} {
+			assert.GreaterOrEqual(t, tr.Metrics[k], 0.0, k)
+			assert.LessOrEqual(t, tr.Metrics[k], 1.0, k)
+		}
 	}
 }
 
