@@ -249,6 +249,7 @@ var funcs = map[string]any{
 		return strings.Join(parts, ", ")
 	},
 	"interval": formatInterval,
+	"add1":     func(i int) int { return i + 1 },
 	"fit": func(f *Fit, unit string) string {
 		if f == nil {
 			return "too few distinct variants to fit a line"
