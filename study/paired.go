@@ -246,17 +246,7 @@ func tDist(df float64) distuv.StudentsT {
 // control under any dependence), in the order of ps. NaN p-values are
 // left out of the family and stay NaN.
 func Holm(ps []float64) []float64 {
-	idx := make([]int, 0, len(ps))
-	for i, p := range ps {
-		if !math.IsNaN(p) {
-			idx = append(idx, i)
-		}
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(ps[a], ps[b]) })
-	out := make([]float64, len(ps))
-	for i := range out {
-		out[i] = math.NaN()
-	}
+	idx, out := holmOrder(ps)
 	m := len(idx)
 	running := 0.0
 	for j, i := range idx {
@@ -266,6 +256,23 @@ func Holm(ps []float64) []float64 {
 	return out
 }
 
+// holmOrder returns the indices of the finite p-values, smallest first,
+// and a result slice of NaNs the length of ps.
+func holmOrder(ps []float64) (idx []int, out []float64) {
+	idx = make([]int, 0, len(ps))
+	for i, p := range ps {
+		if !math.IsNaN(p) {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(ps[a], ps[b]) })
+	out = make([]float64, len(ps))
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	return idx, out
+}
+
 // HolmLevels returns, for each p-value, the per-test level at which
 // Holm's procedure at family level alpha examines it — α/(m−j) for the
 // j-th smallest, frozen at the first level that is not rejected so that
@@ -273,17 +280,7 @@ func Holm(ps []float64) []float64 {
 // excludes zero exactly when Holm rejects, which makes the intervals shown
 // next to verdicts agree with them.
 func HolmLevels(ps []float64, alpha float64) []float64 {
-	idx := make([]int, 0, len(ps))
-	for i, p := range ps {
-		if !math.IsNaN(p) {
-			idx = append(idx, i)
-		}
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(ps[a], ps[b]) })
-	out := make([]float64, len(ps))
-	for i := range out {
-		out[i] = math.NaN()
-	}
+	idx, out := holmOrder(ps)
 	m := len(idx)
 	frozen := math.NaN()
 	for j, i := range idx {
