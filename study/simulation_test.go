@@ -89,6 +89,8 @@ func TestSimulatedCoverageAndErrorRates(t *testing.T) {
 		{"fixed, mixed effects, 1-pt noise", fixed, []float64{0, -0.02, 0.01, -0.01}, 0.01, 0.01},
 		{"fixed, all null, 0.5-pt noise", fixed, []float64{0, 0, 0, 0}, 0.005, 0.005},
 		{"fixed, all null, 1.5-pt noise", fixed, []float64{0, 0, 0, 0}, 0.015, 0.015},
+		{"fixed, 2 seeds, mixed effects", Seeds{List: []int64{0, 1}}, []float64{0, -0.02, 0.01, -0.01}, 0.01, 0.01},
+		{"fixed, 10 seeds, all null", Seeds{List: []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, []float64{0, 0, 0, 0}, 0.01, 0.01},
 		{"adaptive, all null, 1-pt noise", adaptive, []float64{0, 0, 0, 0}, 0.01, 0.01},
 		{"adaptive, mixed effects, 1-pt noise", adaptive, []float64{0, -0.02, 0.01, -0.01}, 0.01, 0.01},
 	}
