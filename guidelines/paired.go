@@ -66,13 +66,6 @@ type Check struct {
 	Flagged bool `json:"flagged"`
 }
 
-// Check metrics, as sweep.Executor stores them.
-const (
-	checkPGDAcc = "check_pgd_acc"
-	checkAAAcc  = "check_aa_acc"
-	checkSize   = "check_examples"
-)
-
 // protocol reads the sweep's seed policy and evaluation sizes from the
 // stored config; trials without one (written by hand or an older robarch)
 // are treated as a fixed list of the seeds they hold.
@@ -215,15 +208,15 @@ func (a *Analysis) checks(trials []results.Trial) map[string]Check {
 	type pair struct{ pgd, aa, n float64 }
 	by := map[string]map[int64]pair{}
 	for _, t := range trials {
-		pg, ok1 := t.Metrics[checkPGDAcc]
-		aa, ok2 := t.Metrics[checkAAAcc]
+		pg, ok1 := t.Metrics[results.CheckPGDAcc]
+		aa, ok2 := t.Metrics[results.CheckAAAcc]
 		if t.Status != results.StatusDone || !ok1 || !ok2 {
 			continue
 		}
 		if by[t.Variant] == nil {
 			by[t.Variant] = map[int64]pair{}
 		}
-		by[t.Variant][t.Seed] = pair{pg, aa, t.Metrics[checkSize]}
+		by[t.Variant][t.Seed] = pair{pg, aa, t.Metrics[results.CheckExamples]}
 	}
 	base := by[a.Baseline.Variant]
 	out := map[string]Check{}

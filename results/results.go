@@ -26,6 +26,13 @@ const (
 	CleanAcc = "clean_acc"
 	PGDAcc   = "pgd_acc"
 	AAAcc    = "aa_acc"
+	// EvalExamples is how many test examples the final evaluation used.
+	EvalExamples = "eval_examples"
+	// The AutoAttack check (a sweep's eval.check): its PGD and its
+	// stronger attacks on one fixed subset, and the subset's size.
+	CheckPGDAcc   = "check_pgd_acc"
+	CheckAAAcc    = "check_aa_acc"
+	CheckExamples = "check_examples"
 )
 
 // Trial is one (variant, seed) pair of a sweep and, once finished, its outcome.

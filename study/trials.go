@@ -68,7 +68,7 @@ func StudyOf(trials []results.Trial, metric string, p Protocol, alpha float64) (
 		obs = append(obs, Obs{Variant: t.Variant, Seed: t.Seed, Value: v})
 		sum[t.Variant] += v
 		n[t.Variant]++
-		evalN[t.Variant] = max(evalN[t.Variant], int(t.Metrics["eval_examples"]))
+		evalN[t.Variant] = max(evalN[t.Variant], int(t.Metrics[results.EvalExamples]))
 	}
 	if baseline != "" {
 		d.Baseline = baseline

@@ -47,9 +47,6 @@ type Runner struct {
 	Wait bool
 	Env  map[string]string // recorded with every finished trial
 	Log  *slog.Logger
-	// NoRounds stops an adaptive sweep after the trials in the store,
-	// without enqueuing further rounds (NextRound).
-	NoRounds bool
 }
 
 // Stats summarise a Work call.
@@ -104,7 +101,7 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 			if cerr != nil {
 				return st, cerr
 			}
-			if c.Running == 0 && !r.NoRounds {
+			if c.Running == 0 {
 				n, err := r.nextRounds(ctx, sweep, log)
 				if err != nil {
 					return st, err

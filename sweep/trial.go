@@ -112,7 +112,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 		results.CleanAcc:                   res.CleanAcc,
 		results.PGDAcc:                     res.PGDAcc,
 		fmt.Sprintf("pgd%d_acc", pgdSteps): res.PGDAcc,
-		"eval_examples":                    float64(res.EvalExamples),
+		results.EvalExamples:               float64(res.EvalExamples),
 		"epoch_chosen":                     float64(res.Epoch),
 		"train_images_per_s":               res.ImagesPerSec,
 		"train_seconds":                    res.TrainSeconds,
@@ -159,15 +159,6 @@ func (f *File) checks(seed int64) bool {
 	return slices.Contains(order[:min(len(order), f.Eval.Check.Seeds)], seed)
 }
 
-// Check metrics: the sweep's PGD and the check's attacks on one fixed
-// subset, so that a variant's PGD gain can be compared with its gain under
-// the stronger attacks on the same examples.
-const (
-	CheckPGDAcc = "check_pgd_acc"
-	CheckAAAcc  = "check_aa_acc"
-	CheckSize   = "check_examples"
-)
-
 func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *File, pgdSteps int, seed int64) (map[string]float64, error) {
 	sub, err := data.SelectStratified(test, f.Eval.Check.Size, 0)
 	if err != nil {
@@ -181,7 +172,11 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	if err != nil {
 		return nil, fmt.Errorf("eval.check %s: %w", strings.Join(f.Eval.Check.Attacks, ","), err)
 	}
-	return map[string]float64{CheckPGDAcc: pgd["robust_acc"], CheckAAAcc: strong["robust_acc"], CheckSize: float64(sub.Len())}, nil
+	// The sweep's PGD and the check's attacks on the same examples, so that
+	// a variant's PGD gain can be compared with its gain under the stronger
+	// attacks.
+	return map[string]float64{results.CheckPGDAcc: pgd["robust_acc"], results.CheckAAAcc: strong["robust_acc"],
+		results.CheckExamples: float64(sub.Len())}, nil
 }
 
 // trialRecipe is the sweep's recipe for one seed, with the final

@@ -54,9 +54,9 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 		assert.Equal(t, tr.Metrics["fgsm_acc"], tr.Metrics["robust_acc"])
 		assert.Equal(t, 32.0, tr.Metrics["eval_examples"])
 		// The AutoAttack check: PGD-10 and APGD-CE on one fixed subset.
-		require.Contains(t, tr.Metrics, CheckAAAcc)
-		assert.Equal(t, 32.0, tr.Metrics[CheckSize])
-		for _, k := range []string{CheckAAAcc, CheckPGDAcc} {
+		require.Contains(t, tr.Metrics, results.CheckAAAcc)
+		assert.Equal(t, 32.0, tr.Metrics[results.CheckExamples])
+		for _, k := range []string{results.CheckAAAcc, results.CheckPGDAcc} {
 			assert.GreaterOrEqual(t, tr.Metrics[k], 0.0, k)
 			assert.LessOrEqual(t, tr.Metrics[k], 1.0, k)
 		}
