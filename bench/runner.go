@@ -14,6 +14,7 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
@@ -47,6 +48,8 @@ type runnerConfig struct {
 	format   model.MemoryFormat
 	resolved *model.MemoryFormat
 	noFold   bool
+	// precision of the forward passes (train's recipe, the attacks' net).
+	precision amp.Precision
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -130,7 +133,7 @@ func newTrainRunner(w Workload, rc runnerConfig) (*trainRunner, error) {
 	}
 	// Momentum 0.9, weight decay 5e-4 and fgsm-rs's step 1.25·eps are the
 	// recipe's defaults; the peer uses the same.
-	r := train.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed}
+	r := train.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed, Precision: rc.precision}
 	st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, r)
 	if err != nil {
 		vs.Destroy()
@@ -182,6 +185,10 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 			return nil, fmt.Errorf("%s model: %w", w, err)
 		}
 		r.net = r.folded
+	}
+	if r.net, err = amp.Wrap(r.net, gotch.CPU, rc.precision); err != nil {
+		r.close()
+		return nil, fmt.Errorf("%s: %w", w, err)
 	}
 	for _, b := range bs {
 		x, y, err := torchbatch.Tensors(b, gotch.CPU)

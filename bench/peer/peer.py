@@ -6,7 +6,8 @@ stdin/stdout, one JSON object per line each way:
 
   (start)                       -> {"ok": true, "torch": VERSION}
   {"cmd": "setup", "spec": SPEC, "params": N, "macs": M, "threads": T,
-   "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F}
+   "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F,
+   "precision": P}
                                 -> {"ok": true, "params": N, "macs": M, "threads": T}
   {"cmd": "prepare", "workload": W, "warmup": K}
                                 -> {"ok": true}   (builds a fresh model, K warm-up steps)
@@ -30,6 +31,9 @@ Workloads (each step is one batch):
   infer    eval-mode forward under torch.no_grad()
 memory_format "channels-last" converts the network and the batches with
 PyTorch's own .to/.contiguous(memory_format=torch.channels_last).
+precision "bf16" runs every forward pass of the network under
+torch.autocast("cpu", dtype=torch.bfloat16) and hands back fp32 logits, as
+robarch does (losses, perturbations and backward passes outside autocast).
 SGD: momentum 0.9, weight decay 5e-4 on parameters of 2+ dimensions only,
 as robarch's optimiser. Attack gradients come from torch.autograd.grad with
 respect to the input only.
@@ -384,6 +388,19 @@ def apgd_ce(model, x, y, eps, steps=100, rho=0.75):
 
 # --- workloads -----------------------------------------------------------------
 
+class Autocast(nn.Module):
+    """The network's forward pass under CPU bf16 autocast, logits in fp32."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = self.net(x)
+        return z.float()
+
+
 class Bench:
     def __init__(self, msg):
         self.spec = msg["spec"]
@@ -395,6 +412,9 @@ class Bench:
         if fmt not in ("contiguous", "channels-last"):
             raise ValueError("memory_format %r: the peer runs contiguous or channels-last" % fmt)
         self.channels_last = fmt == "channels-last"
+        self.precision = msg.get("precision") or "fp32"
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("precision %r: the peer runs fp32 or bf16 (CPU autocast)" % self.precision)
         torch.set_num_threads(msg["threads"])
         torch.manual_seed(self.seed)
         net = Net(self.spec)
@@ -419,6 +439,8 @@ class Bench:
         if self.channels_last:  # before the optimiser takes the parameters
             self.model = self.model.to(memory_format=torch.channels_last)
             self.batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in self.batches]
+        if self.precision == "bf16":
+            self.model = Autocast(self.model)
         self.i = 0
         if workload in ("train", "fgsm-rs"):
             decay = [p for p in self.model.parameters() if p.dim() >= 2]

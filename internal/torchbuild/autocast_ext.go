@@ -128,8 +128,8 @@ extern "C" void robarch_autocast_clear_cache() { at::autocast::clear_cache(); }
 // Unscales every defined gradient of params by inv_scale in place and sets
 // *found_inf when any gradient has an inf or NaN, as GradScaler.unscale_
 // does (its fused CUDA kernel when all gradients are on CUDA, the same
-// arithmetic otherwise). The gradients are left in place either way; the
-// caller skips the step.
+// arithmetic otherwise). With an inf or NaN the caller skips the step and
+// the gradients are set undefined here.
 extern "C" char *robarch_unscale_grads(void **params, int n, double inv_scale, int *found_inf) {
   try {
     at::NoGradGuard no_grad;
@@ -156,6 +156,11 @@ extern "C" char *robarch_unscale_grads(void **params, int n, double inv_scale, i
       }
     }
     *found_inf = found.item<float>() > 0;
+    // The step will be skipped: drop the gradients as the optimiser's
+    // step would, so that the next backward pass starts from none.
+    if (*found_inf) {
+      for (int i = 0; i < n; i++) static_cast<at::Tensor *>(params[i])->mutable_grad().reset();
+    }
   } catch (const std::exception &e) {
     return strdup(e.what());
   }
@@ -238,7 +243,8 @@ func RobarchAutocastClearCache() { C.robarch_autocast_clear_cache() }
 func RobarchScalarType(t unsafe.Pointer) int { return int(C.robarch_scalar_type(t)) }
 
 // RobarchUnscaleGrads multiplies every parameter's gradient by invScale in
-// place and reports whether any gradient held an inf or NaN.
+// place and reports whether any gradient held an inf or NaN; then every
+// gradient is set undefined, since the step is to be skipped.
 func RobarchUnscaleGrads(params []unsafe.Pointer, invScale float64) (bool, error) {
 	if len(params) == 0 {
 		return false, nil
