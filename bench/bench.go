@@ -9,6 +9,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
@@ -68,7 +71,11 @@ type Config struct {
 	// train --precision runs it; PeerPrecision the peer's: bf16 runs its
 	// forward passes under torch.autocast("cpu", dtype=torch.bfloat16).
 	Precision, PeerPrecision amp.Precision
-	Logger                   *slog.Logger
+	// Device runs robarch and the peer on a CUDA device instead of the
+	// CPU (zero value: the CPU); each timed step then ends with a
+	// synchronisation. Unmeasured so far: no GPU machine was at hand.
+	Device gotch.Device
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -99,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Precision == "" {
 		c.Precision = amp.FP32
+	}
+	if c.Device.Name == "" {
+		c.Device = gotch.CPU
 	}
 	if c.PeerPrecision == "" {
 		c.PeerPrecision = amp.FP32
@@ -146,8 +156,12 @@ func (c Config) Validate() error {
 	}{{"precision", c.Precision}, {"peer precision", c.PeerPrecision}} {
 		switch p.p {
 		case "", amp.FP32, amp.BF16:
+		case amp.FP16:
+			if !c.Device.IsCuda() {
+				return fmt.Errorf("%s fp16: needs a CUDA device (--device cuda); the CPU runs fp32 or bf16", p.name)
+			}
 		default:
-			return fmt.Errorf("%s %q: want fp32 or bf16 (bench runs on the CPU; resolve auto first)", p.name, p.p)
+			return fmt.Errorf("%s %q: want fp32, bf16 or (CUDA) fp16; resolve auto first", p.name, p.p)
 		}
 	}
 	return nil
@@ -241,6 +255,8 @@ type Report struct {
 	// Precision and PeerPrecision are the two sides' forward-pass precisions.
 	Precision     amp.Precision `json:"precision"`
 	PeerPrecision amp.Precision `json:"peer_precision,omitempty"`
+	// Device is where both sides ran: cpu or cuda:N.
+	Device string `json:"device"`
 	// FoldBN is whether evaluation workloads ran with folded batch norms.
 	FoldBN        bool     `json:"fold_bn"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
@@ -274,6 +290,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Sysmon:    rt.Sysmon,
 		FoldBN:    !cfg.NoFold,
 		Precision: cfg.Precision,
+		Device:    deviceName(cfg.Device),
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)
@@ -291,13 +308,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer p.close()
-		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat, cfg.PeerPrecision); err != nil {
+		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat, cfg.PeerPrecision, rep.Device); err != nil {
 			return nil, err
 		}
 		rep.Torch, rep.PeerMemoryFormat, rep.PeerPrecision = p.torch, cfg.PeerMemoryFormat, cfg.PeerPrecision
 	}
 	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed,
-		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold, precision: cfg.Precision}
+		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold, precision: cfg.Precision, device: cfg.Device}
 	for _, w := range cfg.Workloads {
 		var res Result
 		err := torchrt.Safely(func() (err error) {
@@ -373,6 +390,9 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		cpu0 := cpuSeconds()
 		start := time.Now()
 		n, err := r.step()
+		if err == nil {
+			err = syncDevice(cfg.Device)
+		}
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", i+1, err)
 		}
@@ -428,6 +448,22 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		}
 	}
 	return res, nil
+}
+
+// syncDevice waits for a CUDA device's queued kernels, so that a step's
+// time is its work, not its launches.
+func syncDevice(d gotch.Device) error {
+	if !d.IsCuda() {
+		return nil
+	}
+	return ts.CudaSynchronize(d.Value)
+}
+
+func deviceName(d gotch.Device) string {
+	if d.IsCuda() {
+		return fmt.Sprintf("cuda:%d", d.Value)
+	}
+	return "cpu"
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

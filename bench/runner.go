@@ -50,6 +50,7 @@ type runnerConfig struct {
 	noFold   bool
 	// precision of the forward passes (train's recipe, the attacks' net).
 	precision amp.Precision
+	device    gotch.Device
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -90,10 +91,10 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 	return out, nil
 }
 
-// netOf builds a fresh, seeded network of the spec on the CPU.
+// netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs := nn.NewVarStore(gotch.CPU)
+	vs := nn.NewVarStore(rc.device)
 	net, err := model.Build(vs, rc.spec)
 	if err == nil {
 		err = net.SetMemoryFormat(rc.format)
@@ -186,12 +187,12 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 		}
 		r.net = r.folded
 	}
-	if r.net, err = amp.Wrap(r.net, gotch.CPU, rc.precision); err != nil {
+	if r.net, err = amp.Wrap(r.net, rc.device, rc.precision); err != nil {
 		r.close()
 		return nil, fmt.Errorf("%s: %w", w, err)
 	}
 	for _, b := range bs {
-		x, y, err := torchbatch.Tensors(b, gotch.CPU)
+		x, y, err := torchbatch.Tensors(b, rc.device)
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("%s data: %w", w, err)

@@ -6,12 +6,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
-	"github.com/sugarme/gotch"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/bench"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
 
@@ -87,6 +87,7 @@ explicitly applies it to every workload.`,
 	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
 	f.String("peer-memory-format", string(model.Contiguous),
 		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
+	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
 	f.String("precision", "fp32", "robarch's forward-pass precision: fp32 or bf16 (autocast, as train --precision), or auto")
 	f.String("peer-precision", "fp32", "the peer's: fp32 or bf16 (torch.autocast(\"cpu\", dtype=torch.bfloat16))")
 	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
@@ -127,11 +128,15 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if err != nil {
 		return bench.Config{}, false, err
 	}
+	device, err := torchrt.ParseDevice(v.GetString("device"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--device: %w", err)
+	}
 	prec, err := amp.Parse(v.GetString("precision"))
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--precision: %w", err)
 	}
-	if prec, err = resolvePrecision(prec, gotch.CPU); err != nil {
+	if prec, err = resolvePrecision(prec, device); err != nil {
 		return bench.Config{}, false, err
 	}
 	peerPrec, err := amp.Parse(v.GetString("peer-precision"))
@@ -146,7 +151,7 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
 		NoFold:    v.GetBool("no-fold"),
-		Precision: prec, PeerPrecision: peerPrec,
+		Precision: prec, PeerPrecision: peerPrec, Device: device,
 	}
 	if cmd.Flags().Changed("rss-steps") {
 		cfg.RSSWorkloads = workloads
