@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/configs"
-	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/train"
 )
 
@@ -201,11 +200,7 @@ func (f File) WithDefaults() File {
 	if f.Device == "" {
 		f.Device = "cpu"
 	}
-	if p, err := amp.Parse(string(f.Train.Precision)); err == nil && p != amp.FP32 {
-		f.Train.Precision = p // aliases (bfloat16, half) to their names
-	} else if err == nil {
-		f.Train.Precision = "" // fp32, as train.Recipe writes it
-	}
+	f.Train.Precision = normalPrecision(f.Train.Precision)
 	return f
 }
 
@@ -250,7 +245,7 @@ func (f File) Validate() error {
 	if f.Eval.Eps <= 0 {
 		bad("eval.eps: %g, want > 0 (or set train.eps)", f.Eval.Eps)
 	}
-	if _, err := amp.Parse(string(f.Train.Precision)); err != nil {
+	if err := checkPrecision(f.Train.Precision); err != nil {
 		bad("train.%v", err)
 	}
 	if len(errs) > 0 {

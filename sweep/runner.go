@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
 
-	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep/store"
 )
@@ -175,7 +173,7 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 		return false, nil
 	}
 	t.Metrics = metrics
-	t.Env = trialEnv(r.Env, cfg)
+	t.Env = withTrialEnv(r.Env, cfg)
 	t.FinishedAt = time.Now().UTC()
 	t.Seconds = time.Since(started).Seconds()
 	if err := r.Store.Finish(bg, t); err != nil {
@@ -187,21 +185,6 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 	}
 	log.Info("trial done", "seconds", fmt.Sprintf("%.0f", t.Seconds), "metrics", metrics)
 	return true, nil
-}
-
-// trialEnv is the worker's environment plus what the trial ran with:
-// its training precision (auto resolved) and, always fp32, its
-// evaluations'.
-func trialEnv(env map[string]string, cfg TrialConfig) map[string]string {
-	out := maps.Clone(env)
-	if out == nil {
-		out = map[string]string{}
-	}
-	if p, err := TrainPrecision(cfg.Sweep); err == nil {
-		out["precision"] = string(p)
-	}
-	out["eval_precision"] = string(amp.FP32)
-	return out
 }
 
 func (r *Runner) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, key string) {

@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
-	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/train"
@@ -143,22 +141,6 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 		}
 	}
 	return metrics, nil
-}
-
-// TrainPrecision is the precision f's trials train at on this machine:
-// train.precision with auto resolved for the sweep's device (evaluations
-// stay fp32).
-func TrainPrecision(f *File) (amp.Precision, error) {
-	device, err := torchrt.ParseDevice(f.Device)
-	if err != nil {
-		return "", err
-	}
-	p := cmp.Or(f.Train.Precision, amp.FP32)
-	p, _ = amp.Resolve(p, device, amp.Detect(device))
-	if err := amp.Check(p, device); err != nil {
-		return "", fmt.Errorf("train.precision: %w", err)
-	}
-	return p, nil
 }
 
 // trialRecipe is the sweep's recipe for one seed, with the final
