@@ -67,9 +67,9 @@ type Config struct {
 	// (model.Net.Fold), which is how robarch's evaluations run.
 	NoFold bool
 	// Precision is robarch's forward-pass precision for every workload
-	// (""/fp32, bf16; fp16 needs CUDA, which bench does not run on), as
-	// train --precision runs it; PeerPrecision the peer's: bf16 runs its
-	// forward passes under torch.autocast("cpu", dtype=torch.bfloat16).
+	// (""/fp32, bf16; fp16 on CUDA only), as train --precision runs it;
+	// PeerPrecision the peer's: bf16 runs its forward passes under
+	// torch.autocast(device, dtype=torch.bfloat16).
 	Precision, PeerPrecision amp.Precision
 	// Device runs robarch and the peer on a CUDA device instead of the
 	// CPU (zero value: the CPU); each timed step then ends with a

@@ -123,21 +123,22 @@ type Summary struct {
 	// CatastrophicOverfitting flags a collapse of PGD accuracy during
 	// training (OverfitEpoch is where); StoppedEarly says training ended
 	// there.
-	CatastrophicOverfitting bool    `json:"catastrophic_overfitting"`
-	OverfitEpoch            int     `json:"overfit_epoch,omitempty"`
-	StoppedEarly            bool    `json:"stopped_early"`
-	ImagesPerSec            float64 `json:"images_per_s"` // mean training throughput
-	TrainSeconds            float64 `json:"train_seconds"`
-	EvalSeconds             float64 `json:"eval_seconds"` // per-epoch and final evaluation
-	PeakRSSBytes            int64   `json:"peak_rss_bytes"`
-	Device                  string  `json:"device"`
-	Threads                 int     `json:"threads"`
+	CatastrophicOverfitting bool            `json:"catastrophic_overfitting"`
+	OverfitEpoch            int             `json:"overfit_epoch,omitempty"`
+	StoppedEarly            bool            `json:"stopped_early"`
+	ImagesPerSec            float64         `json:"images_per_s"` // mean training throughput
+	TrainSeconds            float64         `json:"train_seconds"`
+	EvalSeconds             float64         `json:"eval_seconds"` // per-epoch and final evaluation
+	PeakRSSBytes            int64           `json:"peak_rss_bytes"`
+	Device                  string          `json:"device"`
+	Threads                 int             `json:"threads"`
+	Recipe                  Recipe          `json:"recipe"`
+	Meta                    json.RawMessage `json:"meta,omitempty"`
+
 	// Precision is the training forward passes' (fp32, bf16, fp16);
 	// EvalPrecision the evaluations', always fp32 in a run.
-	Precision     string          `json:"precision"`
-	EvalPrecision string          `json:"eval_precision"`
-	Recipe        Recipe          `json:"recipe"`
-	Meta          json.RawMessage `json:"meta,omitempty"`
+	Precision     string `json:"precision"`
+	EvalPrecision string `json:"eval_precision"`
 }
 
 // Result is a finished run: its summary and per-epoch history.
@@ -192,24 +193,25 @@ func Run(ctx context.Context, m Model, d Data, r Recipe, opts Options) (*Result,
 
 // trainer is one Run's working state.
 type trainer struct {
-	m      Model
-	d      Data
-	r      Recipe
-	opts   Options
-	log    *slog.Logger
-	device gotch.Device
-	vars   []namedVar
-	opt    *SGD
-	// net is m.Net at the recipe's precision, for the training step only
-	// (evaluations use m.Net, fp32); scaler is fp16's loss scaler.
-	net     ts.ModuleT
-	scaler  *amp.Scaler
+	m       Model
+	d       Data
+	r       Recipe
+	opts    Options
+	log     *slog.Logger
+	device  gotch.Device
+	vars    []namedVar
+	opt     *SGD
 	loader  *data.Loader
 	evalSrc data.Source
 	st      *runState
 	// lastEvalSeconds feeds the ETA.
 	lastEvalSeconds float64
 	evaluate        func(context.Context, ts.ModuleT, data.Source, gotch.Device, EvalConfig) (EvalResult, error)
+
+	// net is m.Net at the recipe's precision, for the training step only
+	// (evaluations use m.Net, fp32); scaler is fp16's loss scaler.
+	net    ts.ModuleT
+	scaler *amp.Scaler
 }
 
 func newTrainer(m Model, d Data, r Recipe, opts Options) (*trainer, error) {
