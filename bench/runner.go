@@ -50,7 +50,16 @@ type runnerConfig struct {
 	noFold   bool
 	// precision of the forward passes (train's recipe, the attacks' net).
 	precision amp.Precision
-	device    gotch.Device
+	device    gotch.Device // zero value: the CPU
+}
+
+// dev is the runner's device; gotch's zero Device is neither CPU nor
+// usable (its IsCuda says true, its CInt exits the process).
+func (rc runnerConfig) dev() gotch.Device {
+	if rc.device.Name == "" {
+		return gotch.CPU
+	}
+	return rc.device
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -94,7 +103,7 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 // netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs := nn.NewVarStore(rc.device)
+	vs := nn.NewVarStore(rc.dev())
 	net, err := model.Build(vs, rc.spec)
 	if err == nil {
 		err = net.SetMemoryFormat(rc.format)
@@ -187,12 +196,12 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 		}
 		r.net = r.folded
 	}
-	if r.net, err = amp.Wrap(r.net, rc.device, rc.precision); err != nil {
+	if r.net, err = amp.Wrap(r.net, rc.dev(), rc.precision); err != nil {
 		r.close()
 		return nil, fmt.Errorf("%s: %w", w, err)
 	}
 	for _, b := range bs {
-		x, y, err := torchbatch.Tensors(b, rc.device)
+		x, y, err := torchbatch.Tensors(b, rc.dev())
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("%s data: %w", w, err)

@@ -80,7 +80,7 @@ func Check(p Precision, device gotch.Device) error {
 	case FP32, BF16:
 		return nil
 	case FP16:
-		if !device.IsCuda() {
+		if !isCUDA(device) {
 			return fmt.Errorf("precision fp16: needs a CUDA device (CPU autocast is bfloat16 only); use bf16 on the CPU")
 		}
 		return nil
@@ -90,9 +90,13 @@ func Check(p Precision, device gotch.Device) error {
 	return fmt.Errorf("precision %q: allowed values are fp32, bf16, fp16, auto", p)
 }
 
+// isCUDA is d.IsCuda() except for gotch's zero Device, which IsCuda
+// calls CUDA and robarch treats as the CPU.
+func isCUDA(d gotch.Device) bool { return d.Name == "CUDA" }
+
 // deviceCode is the extension's device number: 0 CPU, 1 CUDA.
 func deviceCode(d gotch.Device) int {
-	if d.IsCuda() {
+	if isCUDA(d) {
 		return 1
 	}
 	return 0

@@ -67,9 +67,10 @@ func TestCheck(t *testing.T) {
 		{amp.BF16, gotch.CPU, ""},
 		{amp.FP16, gotch.CPU, "needs a CUDA device"},
 		{amp.FP16, gotch.CudaBuilder(0), ""},
+		{amp.FP16, gotch.Device{}, "needs a CUDA device"}, // gotch's zero Device is taken as the CPU
 		{amp.Auto, gotch.CPU, "resolve it"},
 	} {
-		t.Run(string(tc.p), func(t *testing.T) {
+		t.Run(string(tc.p)+"/"+tc.dev.Name, func(t *testing.T) {
 			err := amp.Check(tc.p, tc.dev)
 			if tc.err == "" {
 				assert.NoError(t, err)

@@ -85,7 +85,7 @@ func parseCapability(s string) (major, minor int) {
 
 // Detect reads the hardware of device.
 func Detect(device gotch.Device) Hardware {
-	if device.IsCuda() {
+	if isCUDA(device) {
 		var h Hardware
 		h.CUDAMajor, h.CUDAMinor = DetectCUDA(device.Value)
 		return h
@@ -106,7 +106,7 @@ func Resolve(p Precision, device gotch.Device, h Hardware) (Precision, string) {
 	if p != Auto {
 		return p, "as asked"
 	}
-	if device.IsCuda() {
+	if isCUDA(device) {
 		if h.CUDAMajor >= 8 {
 			return BF16, fmt.Sprintf("auto: CUDA compute capability %d.%d >= 8.0 has bf16 tensor cores (unmeasured here)", h.CUDAMajor, h.CUDAMinor)
 		}
