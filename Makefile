@@ -9,7 +9,7 @@ OUT ?= out
 # SEED_OFFSET=100 replicates the study with seeds disjoint from the default's.
 SEED_OFFSET ?= 0
 
-.PHONY: all setup build test test-short run bench lint doctor clean
+.PHONY: all setup build test test-short run bench gpu-check lint doctor clean
 
 all: test
 
@@ -36,6 +36,23 @@ run: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 	$(ROBARCH) bench --model micro --workload fgsm-rs,pgd10 --batch 128 --steps 20 --peer
+
+## gpu-check: on a machine with a GPU, one command: prepare gotch against a
+## CUDA libtorch (LIBTORCH= the torch folder of a CUDA PyTorch, whose Python
+## is PYTHON), run the CUDA-only tests (they skip elsewhere) and robarch bench
+## on CUDA against that PyTorch in fp32, bf16 and fp16. Never needed by CI.
+PYTHON ?= python3
+gpu-check:
+	@test -n "$(LIBTORCH)" || { echo "gpu-check: set LIBTORCH to a CUDA libtorch, e.g. LIBTORCH=\$$($(PYTHON) -c 'import torch,os;print(os.path.dirname(torch.__file__))')"; exit 2; }
+	@mkdir -p $(GOTCH_CACHE)
+	GOWORK=off LIBTORCH=$(LIBTORCH) $(GO) run ./cmd/torchbuild
+	$(GO) build -o $(ROBARCH) ./cmd/robarch
+	$(ROBARCH) doctor
+	$(GO) test -count=1 -v -run 'CUDA' ./internal/amp ./train
+	for p in fp32 bf16 fp16; do \
+	  $(ROBARCH) bench --device cuda --model resnet18-cifar --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --rss-steps 0 \
+	    --precision $$p --peer --python $(PYTHON) --peer-precision $$p --peer-memory-format contiguous || exit 1; \
+	done
 
 ## lint: gofmt and go vet
 lint: setup

@@ -9,8 +9,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -62,6 +66,15 @@ type Config struct {
 	// than with its batch norms folded into the convolutions
 	// (model.Net.Fold), which is how robarch's evaluations run.
 	NoFold bool
+	// Precision is robarch's forward-pass precision for every workload
+	// (""/fp32, bf16; fp16 on CUDA only), as train --precision runs it;
+	// PeerPrecision the peer's: bf16 runs its forward passes under
+	// torch.autocast(device, dtype=torch.bfloat16).
+	Precision, PeerPrecision amp.Precision
+	// Device runs robarch and the peer on a CUDA device instead of the
+	// CPU (zero value: the CPU); each timed step then ends with a
+	// synchronisation. Unmeasured so far: no GPU machine was at hand.
+	Device gotch.Device
 	Logger *slog.Logger
 }
 
@@ -90,6 +103,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PeerMemoryFormat == "" {
 		c.PeerMemoryFormat = model.Contiguous
+	}
+	if c.Precision == "" {
+		c.Precision = amp.FP32
+	}
+	if c.Device.Name == "" {
+		c.Device = gotch.CPU
+	}
+	if c.PeerPrecision == "" {
+		c.PeerPrecision = amp.FP32
 	}
 	return c
 }
@@ -128,6 +150,20 @@ func (c Config) Validate() error {
 	if f := c.PeerMemoryFormat; f != "" && f != model.Contiguous && f != model.ChannelsLast {
 		return fmt.Errorf("peer memory format %q: want %s or %s (the peer runs on the CPU)", f, model.Contiguous, model.ChannelsLast)
 	}
+	for _, p := range []struct {
+		name string
+		p    amp.Precision
+	}{{"precision", c.Precision}, {"peer precision", c.PeerPrecision}} {
+		switch p.p {
+		case "", amp.FP32, amp.BF16:
+		case amp.FP16:
+			if !c.Device.IsCuda() {
+				return fmt.Errorf("%s fp16: needs a CUDA device (--device cuda); the CPU runs fp32 or bf16", p.name)
+			}
+		default:
+			return fmt.Errorf("%s %q: want fp32, bf16 or (CUDA) fp16; resolve auto first", p.name, p.p)
+		}
+	}
 	return nil
 }
 
@@ -152,6 +188,10 @@ type Result struct {
 	MemoryFormat     model.MemoryFormat `json:"memory_format"`
 	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
 	FoldedBN         bool               `json:"folded_bn"`
+	// Precision and PeerPrecision are the two sides' forward-pass
+	// precisions (fp32, bf16).
+	Precision     amp.Precision `json:"precision"`
+	PeerPrecision amp.Precision `json:"peer_precision,omitempty"`
 
 	ImagesPerS float64 `json:"images_per_s"` // median
 	Spread     Spread  `json:"images_per_s_spread"`
@@ -212,6 +252,11 @@ type Report struct {
 	// PeerMemoryFormat the peer's.
 	MemoryFormat     model.MemoryFormat `json:"memory_format"`
 	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
+	// Precision and PeerPrecision are the two sides' forward-pass precisions.
+	Precision     amp.Precision `json:"precision"`
+	PeerPrecision amp.Precision `json:"peer_precision,omitempty"`
+	// Device is where both sides ran: cpu or cuda:N.
+	Device string `json:"device"`
 	// FoldBN is whether evaluation workloads ran with folded batch norms.
 	FoldBN        bool     `json:"fold_bn"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
@@ -238,12 +283,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	threads := torchrt.Threads()
 	rep := &Report{
 		Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
-		Input:   fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
-		Batch:   cfg.Batch,
-		Threads: threads,
-		Malloc:  rt.Malloc,
-		Sysmon:  rt.Sysmon,
-		FoldBN:  !cfg.NoFold,
+		Input:     fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
+		Batch:     cfg.Batch,
+		Threads:   threads,
+		Malloc:    rt.Malloc,
+		Sysmon:    rt.Sysmon,
+		FoldBN:    !cfg.NoFold,
+		Precision: cfg.Precision,
+		Device:    deviceName(cfg.Device),
 	}
 	err = torchrt.Safely(func() error {
 		rep.CeilingGFLOPS, err = MatmulGFLOPS(CeilingSize, 5)
@@ -261,13 +308,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer p.close()
-		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat); err != nil {
+		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat, cfg.PeerPrecision, rep.Device); err != nil {
 			return nil, err
 		}
-		rep.Torch, rep.PeerMemoryFormat = p.torch, cfg.PeerMemoryFormat
+		rep.Torch, rep.PeerMemoryFormat, rep.PeerPrecision = p.torch, cfg.PeerMemoryFormat, cfg.PeerPrecision
 	}
 	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed,
-		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold}
+		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold, precision: cfg.Precision, device: cfg.Device}
 	for _, w := range cfg.Workloads {
 		var res Result
 		err := torchrt.Safely(func() (err error) {
@@ -284,6 +331,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			res.MemoryFormat = rep.MemoryFormat
 		}
 		res.PeerMemoryFormat = rep.PeerMemoryFormat
+		if w != Loader {
+			res.Precision = rep.Precision
+		}
+		if p != nil && w.HasPeer() {
+			res.PeerPrecision = rep.PeerPrecision
+		}
 		res.FoldedBN = rep.FoldBN && w.evaluates()
 		res.GFLOPS = res.ImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
 		if rep.CeilingGFLOPS > 0 {
@@ -337,6 +390,9 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		cpu0 := cpuSeconds()
 		start := time.Now()
 		n, err := r.step()
+		if err == nil {
+			err = syncDevice(cfg.Device)
+		}
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", i+1, err)
 		}
@@ -392,6 +448,22 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		}
 	}
 	return res, nil
+}
+
+// syncDevice waits for a CUDA device's queued kernels, so that a step's
+// time is its work, not its launches.
+func syncDevice(d gotch.Device) error {
+	if !d.IsCuda() {
+		return nil
+	}
+	return ts.CudaSynchronize(d.Value)
+}
+
+func deviceName(d gotch.Device) string {
+	if d.IsCuda() {
+		return fmt.Sprintf("cuda:%d", d.Value)
+	}
+	return "cpu"
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/amp"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -238,7 +239,7 @@ func TestPeerBuildsTheSameNetwork(t *testing.T) {
 			require.NoError(t, err)
 			macs, err := arch.MACs(spec, 0, 0)
 			require.NoError(t, err)
-			r, err := p.setup(spec.WithDefaults(), want, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
+			r, err := p.setup(spec.WithDefaults(), want, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
 			require.NoError(t, err)
 			assert.Equal(t, want, r.Params)
 			assert.Equal(t, macs, r.MACs)
@@ -250,10 +251,10 @@ func TestPeerBuildsTheSameNetwork(t *testing.T) {
 			assert.Greater(t, r.CPUSeconds, 0.0)
 			assert.Equal(t, 2, r.Images)
 
-			_, err = p.setup(spec.WithDefaults(), want+1, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
+			_, err = p.setup(spec.WithDefaults(), want+1, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "parameters, arch.Params says")
-			_, err = p.setup(spec.WithDefaults(), want, macs-1, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous)
+			_, err = p.setup(spec.WithDefaults(), want, macs-1, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "MACs per image, arch.MACs says")
 		})
@@ -297,6 +298,33 @@ func TestRunWithPeer(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "ratio")
+	assert.Contains(t, buf.String(), "channels-last weights, fp32 forward")
+}
+
+// With --precision bf16 and --peer-precision bf16 both sides run their
+// forward passes under autocast and the report says so, per workload too.
+func TestRunWithPeerInBF16(t *testing.T) {
+	startTestPeer(t)
+	rep, err := Run(context.Background(), Config{
+		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Train, PGD10},
+		Batch: 8, Steps: 2, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
+		PeerMemoryFormat: model.ChannelsLast, Precision: amp.BF16, PeerPrecision: amp.BF16,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, amp.BF16, rep.Precision)
+	assert.Equal(t, amp.BF16, rep.PeerPrecision)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJSON(&buf, rep))
+	for _, obj := range decodeLines(t, buf.Bytes()) {
+		assert.Equal(t, "bf16", obj["precision"])
+		assert.Equal(t, "bf16", obj["peer_precision"])
+		assert.Equal(t, "channels-last", obj["peer_memory_format"])
+		assert.Greater(t, obj["peer_images_per_s"], 0.0)
+	}
+	buf.Reset()
+	require.NoError(t, WriteTable(&buf, rep))
+	assert.Contains(t, buf.String(), "robarch: channels-last weights, bf16 forward")
+	assert.Contains(t, buf.String(), "PyTorch: channels-last weights, bf16 forward")
 }
 
 // TestPeerWithoutTorch shadows torch with a module that fails to import:

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/robarch/robarch/internal/amp"
 )
 
 // WriteJSON writes one JSON object per workload, one per line (JSON
@@ -45,9 +47,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		if !r.FoldBN {
 			fold = "batch norms not folded"
 		}
-		fmt.Fprintf(w, "; robarch: %s weights, %s", r.MemoryFormat, fold)
+		fmt.Fprintf(w, "; robarch: %s weights, %s forward, %s", r.MemoryFormat, orFP32(r.Precision), fold)
 		if r.PeerMemoryFormat != "" {
-			fmt.Fprintf(w, "; PyTorch: %s weights", r.PeerMemoryFormat)
+			fmt.Fprintf(w, "; PyTorch: %s weights, %s forward", r.PeerMemoryFormat, orFP32(r.PeerPrecision))
 		}
 	}
 	fmt.Fprintln(w)
@@ -82,6 +84,13 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	return tw.Flush()
+}
+
+func orFP32(p amp.Precision) amp.Precision {
+	if p == "" {
+		return amp.FP32
+	}
+	return p
 }
 
 func gflops(v, passes float64) string {

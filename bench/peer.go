@@ -16,6 +16,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -149,10 +150,11 @@ func (p *peer) call(cmd map[string]any) (peerReply, error) {
 // setup builds the peer's network from spec and checks its parameter
 // count and MACs per image against robarch's.
 func (p *peer) setup(spec arch.Spec, params, macs int64, threads, batch int, eps, lr float64, seed int64,
-	format model.MemoryFormat) (peerReply, error) {
+	format model.MemoryFormat, precision amp.Precision, device string) (peerReply, error) {
 	return p.call(map[string]any{
 		"cmd": "setup", "spec": spec, "params": params, "macs": macs, "threads": threads,
 		"batch": batch, "eps": eps, "lr": lr, "seed": seed, "memory_format": string(format),
+		"precision": string(precision), "device": device,
 	})
 }
 

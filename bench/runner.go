@@ -14,6 +14,7 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
@@ -47,6 +48,18 @@ type runnerConfig struct {
 	format   model.MemoryFormat
 	resolved *model.MemoryFormat
 	noFold   bool
+	// precision of the forward passes (train's recipe, the attacks' net).
+	precision amp.Precision
+	device    gotch.Device // zero value: the CPU
+}
+
+// dev is the runner's device; gotch's zero Device is neither CPU nor
+// usable (its IsCuda says true, its CInt exits the process).
+func (rc runnerConfig) dev() gotch.Device {
+	if rc.device.Name == "" {
+		return gotch.CPU
+	}
+	return rc.device
 }
 
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
@@ -87,10 +100,10 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 	return out, nil
 }
 
-// netOf builds a fresh, seeded network of the spec on the CPU.
+// netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs := nn.NewVarStore(gotch.CPU)
+	vs := nn.NewVarStore(rc.dev())
 	net, err := model.Build(vs, rc.spec)
 	if err == nil {
 		err = net.SetMemoryFormat(rc.format)
@@ -130,7 +143,7 @@ func newTrainRunner(w Workload, rc runnerConfig) (*trainRunner, error) {
 	}
 	// Momentum 0.9, weight decay 5e-4 and fgsm-rs's step 1.25·eps are the
 	// recipe's defaults; the peer uses the same.
-	r := train.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed}
+	r := train.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed, Precision: rc.precision}
 	st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, r)
 	if err != nil {
 		vs.Destroy()
@@ -183,8 +196,12 @@ func newEvalRunner(w Workload, rc runnerConfig) (*evalRunner, error) {
 		}
 		r.net = r.folded
 	}
+	if r.net, err = amp.Wrap(r.net, rc.dev(), rc.precision); err != nil {
+		r.close()
+		return nil, fmt.Errorf("%s: %w", w, err)
+	}
 	for _, b := range bs {
-		x, y, err := torchbatch.Tensors(b, gotch.CPU)
+		x, y, err := torchbatch.Tensors(b, rc.dev())
 		if err != nil {
 			r.close()
 			return nil, fmt.Errorf("%s data: %w", w, err)

@@ -267,6 +267,7 @@ func (f File) WithDefaults() File {
 	if f.Device == "" {
 		f.Device = "cpu"
 	}
+	f.Train.Precision = normalPrecision(f.Train.Precision)
 	return f
 }
 
@@ -324,6 +325,9 @@ func (f File) Validate() error {
 	}
 	if f.Eval.Eps <= 0 {
 		bad("eval.eps: %g, want > 0 (or set train.eps)", f.Eval.Eps)
+	}
+	if err := checkPrecision(f.Train.Precision); err != nil {
+		bad("train.%v", err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("sweep %s: %s", f.Name, strings.Join(errs, "; "))

@@ -203,7 +203,7 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 		return false, nil
 	}
 	t.Metrics = metrics
-	t.Env = r.Env
+	t.Env = withTrialEnv(r.Env, cfg)
 	t.FinishedAt = time.Now().UTC()
 	t.Seconds = time.Since(started).Seconds()
 	if err := r.Store.Finish(bg, t); err != nil {

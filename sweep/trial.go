@@ -86,6 +86,9 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if err != nil {
 		return nil, err
 	}
+	if recipe.Precision, err = TrainPrecision(f); err != nil {
+		return nil, err
+	}
 	// The initial weights come from the trial's seed; a resumed run
 	// overwrites them with its checkpoint.
 	torchrt.Seed(t.Seed)

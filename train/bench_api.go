@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/robarch/robarch/data"
 )
@@ -39,7 +40,13 @@ func NewStepper(m Model, r Recipe) (*Stepper, error) {
 		releaseVars(vars)
 		return nil, fmt.Errorf("train stepper: %w", err)
 	}
-	return &Stepper{t: &trainer{m: m, r: r, device: m.Vars.Device(), vars: vars, opt: opt}}, nil
+	t := &trainer{m: m, r: r, log: slog.Default(), device: m.Vars.Device(), vars: vars, opt: opt}
+	if err := t.setPrecision(); err != nil {
+		opt.Close()
+		releaseVars(vars)
+		return nil, fmt.Errorf("train stepper: %w", err)
+	}
+	return &Stepper{t: t}, nil
 }
 
 // Step trains on one batch with learning rate lr and returns the batch's

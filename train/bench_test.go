@@ -11,15 +11,20 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
 // benchmarkSteps measures training steps of one method on batches of 128
 // synthetic images, reporting images/s and the process's peak RSS.
-func benchmarkSteps(b *testing.B, m Model, c, side int, method Method) {
+func benchmarkSteps(b *testing.B, m Model, c, side int, method Method, precision ...amp.Precision) {
 	src, err := data.SyntheticConfig{Classes: 10, C: c, H: side, W: side, Seed: 1}.Generate(128*4, data.Train)
 	require.NoError(b, err)
-	r := Recipe{Method: method, Eps: 0.1, Steps: 10, Epochs: 1, BatchSize: 128, Seed: 1}.WithDefaults()
+	r := Recipe{Method: method, Eps: 0.1, Steps: 10, Epochs: 1, BatchSize: 128, Seed: 1}
+	if len(precision) > 0 {
+		r.Precision = precision[0]
+	}
+	r = r.WithDefaults()
 	require.NoError(b, r.Validate())
 	tr, err := newTrainer(m, Data{Train: src, Test: src}, r, Options{OutDir: b.TempDir(), Logger: quietLogger()})
 	require.NoError(b, err)
@@ -64,15 +69,22 @@ func BenchmarkTrainStepMicro(b *testing.B) {
 	spec, err := arch.Get("micro")
 	require.NoError(b, err)
 	for _, method := range []Method{Standard, FGSMRS, PGD} {
-		b.Run(string(method), func(b *testing.B) {
-			lockThreadB(b)
-			torchrt.Seed(1)
-			vs := nn.NewVarStore(gotch.CPU)
-			net, err := model.Build(vs, spec)
-			require.NoError(b, err)
-			require.NoError(b, net.SetMemoryFormat(model.AutoFormat)) // as robarch's commands run it
-			benchmarkSteps(b, Model{Net: net, Vars: vs}, 1, 28, method)
-		})
+		// fp32 keeps the sub-benchmark's old name; bf16 is train --precision bf16.
+		for _, p := range []amp.Precision{amp.FP32, amp.BF16} {
+			name := string(method)
+			if p != amp.FP32 {
+				name += "-" + string(p)
+			}
+			b.Run(name, func(b *testing.B) {
+				lockThreadB(b)
+				torchrt.Seed(1)
+				vs := nn.NewVarStore(gotch.CPU)
+				net, err := model.Build(vs, spec)
+				require.NoError(b, err)
+				require.NoError(b, net.SetMemoryFormat(model.AutoFormat)) // as robarch's commands run it
+				benchmarkSteps(b, Model{Net: net, Vars: vs}, 1, 28, method, p)
+			})
+		}
 	}
 }
 

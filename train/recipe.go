@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/robarch/robarch/internal/amp"
 )
 
 // Method is a training method.
@@ -121,6 +123,13 @@ type Recipe struct {
 	// StopOnOverfit ends training when it happens.
 	OverfitDrop   float64 `json:"overfit_drop"`
 	StopOnOverfit bool    `json:"stop_on_overfit"`
+
+	// Precision of the training forward passes (the inner maximisation's
+	// included): "" is fp32; bf16 and fp16 run them under autocast with
+	// fp32 weights, losses and perturbations (package amp). fp16 adds a
+	// dynamic loss scaler and needs CUDA. Evaluations stay fp32. auto
+	// must be resolved for the device (amp.Resolve) before it gets here.
+	Precision amp.Precision `json:"precision,omitempty"`
 }
 
 // WithDefaults returns r with every zero field that has a default filled in.
@@ -190,6 +199,9 @@ func (r Recipe) WithDefaults() Recipe {
 	}
 	if r.OverfitDrop == 0 {
 		r.OverfitDrop = 0.2
+	}
+	if r.Precision == amp.FP32 {
+		r.Precision = "" // fp32 and unset are the same recipe (and resume)
 	}
 	return r
 }
@@ -279,6 +291,13 @@ func (r Recipe) Validate() error {
 	}
 	if finite("overfit drop", r.OverfitDrop) && (r.OverfitDrop <= 0 || r.OverfitDrop > 1) {
 		bad("overfit drop %v: must be in (0,1]", r.OverfitDrop)
+	}
+	switch r.Precision {
+	case "", amp.FP32, amp.BF16, amp.FP16:
+	case amp.Auto:
+		bad("precision auto: resolve it for the training device first (amp.Resolve)")
+	default:
+		bad("precision %q: allowed values are fp32, bf16, fp16", r.Precision)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("training recipe: %s", strings.Join(errs, "; "))

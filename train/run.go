@@ -20,6 +20,7 @@ import (
 
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -133,6 +134,11 @@ type Summary struct {
 	Threads                 int             `json:"threads"`
 	Recipe                  Recipe          `json:"recipe"`
 	Meta                    json.RawMessage `json:"meta,omitempty"`
+
+	// Precision is the training forward passes' (fp32, bf16, fp16);
+	// EvalPrecision the evaluations', always fp32 in a run.
+	Precision     string `json:"precision"`
+	EvalPrecision string `json:"eval_precision"`
 }
 
 // Result is a finished run: its summary and per-epoch history.
@@ -201,6 +207,11 @@ type trainer struct {
 	// lastEvalSeconds feeds the ETA.
 	lastEvalSeconds float64
 	evaluate        func(context.Context, ts.ModuleT, data.Source, gotch.Device, EvalConfig) (EvalResult, error)
+
+	// net is m.Net at the recipe's precision, for the training step only
+	// (evaluations use m.Net, fp32); scaler is fp16's loss scaler.
+	net    ts.ModuleT
+	scaler *amp.Scaler
 }
 
 func newTrainer(m Model, d Data, r Recipe, opts Options) (*trainer, error) {
@@ -226,6 +237,11 @@ func newTrainer(m Model, d Data, r Recipe, opts Options) (*trainer, error) {
 	}
 	t.opt, err = newSGD(t.vars, SGDConfig{Momentum: r.Momentum, Nesterov: r.Nesterov, WeightDecay: r.WeightDecay, GradClip: r.GradClip})
 	if err != nil {
+		releaseVars(t.vars)
+		return nil, err
+	}
+	if err := t.setPrecision(); err != nil {
+		t.opt.Close()
 		releaseVars(t.vars)
 		return nil, err
 	}
@@ -493,7 +509,7 @@ func (t *trainer) step(b *data.Batch, lr float64) (float64, int64, error) {
 		return 0, 0, err
 	}
 	defer drop(x, y)
-	loss, logits, err := batchLoss(t.m.Net, x, y, t.r)
+	loss, logits, err := batchLoss(t.net, x, y, t.r)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -510,6 +526,9 @@ func (t *trainer) step(b *data.Batch, lr float64) (float64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	if t.scaler != nil {
+		return v, ok, t.scaledUpdate(loss, lr)
+	}
 	if err := loss.Backward(); err != nil {
 		return 0, 0, fmt.Errorf("backward: %w", err)
 	}
@@ -517,6 +536,48 @@ func (t *trainer) step(b *data.Batch, lr float64) (float64, int64, error) {
 		return 0, 0, err
 	}
 	return v, ok, nil
+}
+
+// setPrecision wraps the net for the recipe's precision (and makes fp16's
+// loss scaler); the weights stay fp32 master weights.
+func (t *trainer) setPrecision() error {
+	p := t.r.Precision
+	if p == "" {
+		p = amp.FP32
+	}
+	net, err := amp.Wrap(t.m.Net, t.device, p)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.net = net
+	if p == amp.FP16 {
+		t.scaler = amp.NewScaler()
+	}
+	return nil
+}
+
+// scaledUpdate is fp16's backward and update: backward of loss × scale,
+// gradients unscaled (before any clipping), the step skipped when one of
+// them overflowed.
+func (t *trainer) scaledUpdate(loss *ts.Tensor, lr float64) error {
+	scaled, err := t.scaler.ScaleLoss(loss)
+	if err != nil {
+		return err
+	}
+	defer drop(scaled)
+	if err := scaled.Backward(); err != nil {
+		return fmt.Errorf("backward: %w", err)
+	}
+	ok, err := t.scaler.Unscale(t.opt.paramPointers())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		t.log.Debug("fp16 step skipped: inf or NaN gradients", "scale", t.scaler.Scale, "skipped", t.scaler.Skipped)
+		return nil
+	}
+	_, err = t.opt.Step(lr)
+	return err
 }
 
 // finish evaluates the chosen checkpoint on the final evaluation set and
@@ -551,6 +612,7 @@ func (t *trainer) finish(ctx context.Context) (*Result, error) {
 		Method: t.r.Method, Eps: t.r.Eps, Params: st.Params, Checkpoint: ModelFile,
 		CatastrophicOverfitting: st.OverfitEpoch > 0, OverfitEpoch: st.OverfitEpoch, StoppedEarly: st.Stopped != "",
 		EvalSeconds: ev.Seconds, PeakRSSBytes: peakRSS(), Device: deviceName(t.device), Threads: torchrt.Threads(),
+		Precision: string(cmpOr(t.r.Precision, amp.FP32)), EvalPrecision: string(amp.FP32),
 		Recipe: t.r, Meta: st.Meta,
 	}
 	var images float64
@@ -575,6 +637,13 @@ func (t *trainer) finish(ctx context.Context) (*Result, error) {
 	t.log.Info("training finished", "clean_acc", round4(s.CleanAcc), "pgd_acc", round4(s.PGDAcc),
 		"pgd_steps", s.PGDSteps, "examples", s.EvalExamples, "epoch", s.Epoch, "dir", t.opts.OutDir)
 	return &Result{Summary: s, History: append([]EpochMetrics(nil), st.History...)}, nil
+}
+
+func cmpOr(p, def amp.Precision) amp.Precision {
+	if p == "" {
+		return def
+	}
+	return p
 }
 
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }

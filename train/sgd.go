@@ -122,10 +122,7 @@ func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
 			scale = o.cfg.GradClip / (gradNorm + 1e-6)
 		}
 	}
-	params := make([]unsafe.Pointer, len(o.params))
-	for i, p := range o.params {
-		params[i] = p.t.Ctensor()
-	}
+	params := o.paramPointers()
 	bufs := make([]unsafe.Pointer, len(o.bufs))
 	for i, b := range o.bufs {
 		bufs[i] = b.Ctensor()
@@ -134,6 +131,15 @@ func (o *SGD) Step(lr float64) (gradNorm float64, err error) {
 		return 0, fmt.Errorf("sgd step: %w", err)
 	}
 	return gradNorm, nil
+}
+
+// paramPointers are the parameters' C tensors, for the extension's calls.
+func (o *SGD) paramPointers() []unsafe.Pointer {
+	params := make([]unsafe.Pointer, len(o.params))
+	for i, p := range o.params {
+		params[i] = p.t.Ctensor()
+	}
+	return params
 }
 
 // gradNorm is the global L2 norm of the gradients.

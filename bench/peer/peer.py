@@ -6,7 +6,8 @@ stdin/stdout, one JSON object per line each way:
 
   (start)                       -> {"ok": true, "torch": VERSION}
   {"cmd": "setup", "spec": SPEC, "params": N, "macs": M, "threads": T,
-   "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F}
+   "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F,
+   "precision": P, "device": D}
                                 -> {"ok": true, "params": N, "macs": M, "threads": T}
   {"cmd": "prepare", "workload": W, "warmup": K}
                                 -> {"ok": true}   (builds a fresh model, K warm-up steps)
@@ -30,6 +31,12 @@ Workloads (each step is one batch):
   infer    eval-mode forward under torch.no_grad()
 memory_format "channels-last" converts the network and the batches with
 PyTorch's own .to/.contiguous(memory_format=torch.channels_last).
+precision "bf16" runs every forward pass of the network under
+torch.autocast(device, dtype=torch.bfloat16) and hands back fp32 logits, as
+robarch does (losses, perturbations and backward passes outside autocast);
+"fp16" (CUDA only) uses float16 and torch.cuda.amp.GradScaler for the
+training steps. device "cuda:N" runs everything there and synchronises
+before each step's time is taken.
 SGD: momentum 0.9, weight decay 5e-4 on parameters of 2+ dimensions only,
 as robarch's optimiser. Attack gradients come from torch.autograd.grad with
 respect to the input only.
@@ -384,6 +391,19 @@ def apgd_ce(model, x, y, eps, steps=100, rho=0.75):
 
 # --- workloads -----------------------------------------------------------------
 
+class Autocast(nn.Module):
+    """The network's forward pass under autocast, logits in fp32."""
+
+    def __init__(self, net, device_type, dtype):
+        super().__init__()
+        self.net, self.device_type, self.dtype = net, device_type, dtype
+
+    def forward(self, x):
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            z = self.net(x)
+        return z.float()
+
+
 class Bench:
     def __init__(self, msg):
         self.spec = msg["spec"]
@@ -395,6 +415,12 @@ class Bench:
         if fmt not in ("contiguous", "channels-last"):
             raise ValueError("memory_format %r: the peer runs contiguous or channels-last" % fmt)
         self.channels_last = fmt == "channels-last"
+        self.precision = msg.get("precision") or "fp32"
+        self.device = torch.device(msg.get("device") or "cpu")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError("precision %r: the peer runs fp32, bf16 or (CUDA) fp16" % self.precision)
+        if self.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs a CUDA device")
         torch.set_num_threads(msg["threads"])
         torch.manual_seed(self.seed)
         net = Net(self.spec)
@@ -414,11 +440,19 @@ class Bench:
     def prepare(self, workload, warmup):
         torch.manual_seed(self.seed)
         self.model = Net(self.spec)
-        self.batches = [(torch.rand(self.shape), torch.randint(0, self.classes, (self.batch,)))
+        self.batches = [(torch.rand(self.shape).to(self.device),
+                         torch.randint(0, self.classes, (self.batch,)).to(self.device))
                         for _ in range(4)]
+        self.model = self.model.to(self.device)
         if self.channels_last:  # before the optimiser takes the parameters
             self.model = self.model.to(memory_format=torch.channels_last)
             self.batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in self.batches]
+        self.scaler = None
+        if self.precision != "fp32":
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            self.model = Autocast(self.model, self.device.type, dtype)
+            if self.precision == "fp16":
+                self.scaler = torch.cuda.amp.GradScaler()
         self.i = 0
         if workload in ("train", "fgsm-rs"):
             decay = [p for p in self.model.parameters() if p.dim() >= 2]
@@ -448,6 +482,8 @@ class Bench:
         x, y = self.next_batch()
         cpu, start = time.process_time(), time.perf_counter()
         self.step_fn(x, y)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         return time.perf_counter() - start, time.process_time() - cpu
 
     def update(self, x, y):
@@ -457,6 +493,11 @@ class Bench:
         with torch.no_grad():
             correct = (logits.argmax(1) == y).sum().item()
         self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            return v, correct
         loss.backward()
         self.opt.step()
         return v, correct

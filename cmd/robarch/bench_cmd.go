@@ -10,6 +10,8 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/bench"
+	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
 
@@ -45,7 +47,9 @@ multiples of 8 and no group norms) and, for pgd10,
 apgd-ce and infer, batch norms folded into the convolutions (--no-fold
 turns that off). The peer runs NCHW weights, as a PyTorch script does
 unless it asks otherwise; --peer-memory-format channels-last compares like
-with like.
+with like. --precision bf16 runs robarch's forward passes under bf16
+autocast (perturbations, losses and weights stay fp32); --peer-precision
+bf16 does the same in the peer with torch.autocast.
 
 RSS growth is measured over --rss-steps steps after warm-up for the train
 workload and over the timed steps for the others; giving --rss-steps
@@ -53,7 +57,8 @@ explicitly applies it to every workload.`,
 		Example: `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
   robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
   robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
-  robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold`,
+  robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold
+  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, asJSON, err := benchConfigFrom(cmd, v)
@@ -82,6 +87,9 @@ explicitly applies it to every workload.`,
 	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
 	f.String("peer-memory-format", string(model.Contiguous),
 		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
+	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
+	f.String("precision", "fp32", "robarch's forward-pass precision: fp32 or bf16 (autocast, as train --precision), or auto")
+	f.String("peer-precision", "fp32", "the peer's: fp32 or bf16 (torch.autocast(\"cpu\", dtype=torch.bfloat16))")
 	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
 	return cmd
 }
@@ -120,6 +128,21 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if err != nil {
 		return bench.Config{}, false, err
 	}
+	device, err := torchrt.ParseDevice(v.GetString("device"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--device: %w", err)
+	}
+	prec, err := amp.Parse(v.GetString("precision"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--precision: %w", err)
+	}
+	if prec, err = resolvePrecision(prec, device); err != nil {
+		return bench.Config{}, false, err
+	}
+	peerPrec, err := amp.Parse(v.GetString("peer-precision"))
+	if err != nil {
+		return bench.Config{}, false, fmt.Errorf("--peer-precision: %w", err)
+	}
 	cfg := bench.Config{
 		Model: name, Spec: spec, Workloads: workloads,
 		Batch: v.GetInt("batch"), Steps: v.GetInt("steps"), Warmup: warmup,
@@ -127,7 +150,8 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
-		NoFold: v.GetBool("no-fold"),
+		NoFold:    v.GetBool("no-fold"),
+		Precision: prec, PeerPrecision: peerPrec, Device: device,
 	}
 	if cmd.Flags().Changed("rss-steps") {
 		cfg.RSSWorkloads = workloads

@@ -17,6 +17,7 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
@@ -62,6 +63,7 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f.Int("batch-size", 256, "evaluation batch size")
 	f.String("device", "cpu", "device: cpu, cuda or cuda:N")
 	f.Int("workers", 0, "data loader goroutines (0 = min(GOMAXPROCS, 4))")
+	f.String("precision", "fp32", "precision of the network's forward passes: fp32 (default: low-precision attacks can produce weaker gradients and overstate robustness) or bf16 (autocast; the result says so); perturbations and projections stay fp32")
 	f.Bool("skip-checks", false, "skip the sanity checks")
 	f.Bool("json", false, "print one JSON object instead of a table")
 	return cmd
@@ -79,6 +81,7 @@ type evalConfig struct {
 	threads, workers                 int
 	skipChecks, json                 bool
 	format                           model.MemoryFormat
+	precision                        amp.Precision
 }
 
 func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
@@ -101,6 +104,14 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	var err error
 	if c.format, err = model.ParseMemoryFormat(format); err != nil {
 		return c, fmt.Errorf("--memory-format: %w", err)
+	}
+	precision, _ := f.GetString("precision")
+	if c.precision, err = amp.Parse(precision); err != nil {
+		return c, fmt.Errorf("--precision: %w", err)
+	}
+	if c.precision == amp.Auto {
+		// auto is a training choice; an evaluation stays fp32 unless asked.
+		c.precision = amp.FP32
 	}
 	if c.weights == "" {
 		return c, fmt.Errorf("--weights is required: a robarch checkpoint or a state dict for --model")
@@ -151,6 +162,8 @@ type evalResult struct {
 	Eps     float64 `json:"eps"`
 	Norm    string  `json:"norm"`
 	Seed    int64   `json:"seed"`
+	// Precision of the forward passes; anything but fp32 is flagged.
+	Precision string `json:"precision"`
 }
 
 func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
@@ -179,7 +192,10 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 		return err
 	}
 
-	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed}
+	if err := amp.Check(c.precision, device); err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed, Precision: string(c.precision)}
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {
@@ -201,8 +217,16 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 		defer folded.Close()
 		slog.Info("evaluating", "model", name, "params", net.NumParams(), "dataset", c.dataset, "examples", splits.Test.Len(),
 			"attacks", strings.Join(c.attacks, ","), "eps", c.eps, "norm", c.norm, "device", c.device, "threads", torchrt.Threads(),
-			"memory_format", net.MemoryFormat(), "folded_norms", folded.Norms)
+			"memory_format", net.MemoryFormat(), "folded_norms", folded.Norms, "precision", c.precision)
 		m := folded.Forward
+		if c.precision != amp.FP32 {
+			slog.Warn("evaluating in low precision: attacks' gradients may be weaker and robust accuracy overstated", "precision", c.precision)
+			low, err := amp.Wrap(folded, device, c.precision)
+			if err != nil {
+				return err
+			}
+			m = attack.FromModuleT(low)
+		}
 		res.Report, err = attack.Evaluate(ctx, m, torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
 		return err
 	})
@@ -254,7 +278,11 @@ func loadEvalModel(vs *nn.VarStore, name, weights string, splits *data.Splits) (
 }
 
 func printEvalTable(w io.Writer, r evalResult) {
-	fmt.Fprintf(w, "%s (%d parameters) on %s: %d examples, %s eps %.4g, seed %d\n\n", r.Model, r.Params, r.Dataset, r.N, r.Norm, r.Eps, r.Seed)
+	fmt.Fprintf(w, "%s (%d parameters) on %s: %d examples, %s eps %.4g, seed %d, %s forward passes\n", r.Model, r.Params, r.Dataset, r.N, r.Norm, r.Eps, r.Seed, r.Precision)
+	if r.Precision != string(amp.FP32) {
+		fmt.Fprintf(w, "note: evaluated in %s, not fp32: low-precision attacks can overstate robustness\n", r.Precision)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "attack\taccuracy\tcorrect\tseconds")
 	row := func(name string, acc float64, secs string) {

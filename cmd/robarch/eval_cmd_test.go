@@ -86,9 +86,28 @@ func TestEvalCommand(t *testing.T) {
 
 	table, err := runEvalCmd(t, append([]string{"--weights", ckpt}, common...)...)
 	require.NoError(t, err, table)
-	for _, want := range []string{"micro", "24 examples", "clean", "fgsm", "pgd3", "worst case"} {
+	for _, want := range []string{"micro", "24 examples", "clean", "fgsm", "pgd3", "worst case", "fp32 forward passes"} {
 		assert.Contains(t, table, want)
 	}
+	assert.NotContains(t, table, "note: evaluated in")
+	assert.Equal(t, "fp32", res["precision"], "evaluations are fp32 by default")
+}
+
+// eval --precision bf16 runs and says so, in the table and in the JSON.
+func TestEvalCommandInBF16SaysSo(t *testing.T) {
+	ckpt, _ := microWeights(t)
+	common := []string{"--weights", ckpt, "--dataset", "synthetic", "--size", "24", "--batch-size", "16", "--eps", "0.1", "--attacks", "pgd3", "--precision", "bf16"}
+	table, err := runEvalCmd(t, common...)
+	require.NoError(t, err, table)
+	assert.Contains(t, table, "bf16 forward passes")
+	assert.Contains(t, table, "note: evaluated in bf16, not fp32")
+	out, err := runEvalCmd(t, append(common, "--json")...)
+	require.NoError(t, err, out)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Equal(t, "bf16", res["precision"])
+	_, err = runEvalCmd(t, "--weights", ckpt, "--dataset", "synthetic", "--size", "8", "--precision", "fp16")
+	assert.ErrorContains(t, err, "needs a CUDA device")
 }
 
 func TestEvalCommandRejectsBadFlags(t *testing.T) {

@@ -15,12 +15,14 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"golang.org/x/term"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
 )
@@ -92,6 +94,7 @@ thread count, CPU).`,
 	f.String("out", "", "run directory for checkpoints and metrics (required)")
 	f.Bool("resume", false, "continue the run in --out from its last finished epoch")
 	f.String("device", "cpu", "device: cpu, cuda or cuda:N")
+	f.String("precision", "fp32", "precision of the training forward passes: fp32, bf16 (autocast; CPU and CUDA), fp16 (autocast with loss scaling; CUDA only) or auto (bf16 where the hardware has it, see docs/precision.md); weights, perturbations and evaluations stay fp32")
 	f.Int("workers", 0, "data loader goroutines (0 = min(GOMAXPROCS, 4))")
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, lines, none")
 	f.Int("log-every", 0, "log a progress line every N steps (0 = about ten per epoch)")
@@ -107,6 +110,7 @@ type trainConfig struct {
 	out                     string
 	resume                  bool
 	device                  string
+	precision               amp.Precision
 	threads, workers        int
 	format                  model.MemoryFormat
 	progress                string
@@ -180,12 +184,28 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 		// Standard training still reports robustness at --eps.
 		r.EvalEps = r.Eps
 	}
+	if c.precision, err = amp.Parse(v.GetString("precision")); err != nil {
+		return c, fmt.Errorf("--precision: %w", err)
+	}
 	r = r.WithDefaults()
 	if err := r.Validate(); err != nil {
 		return c, err
 	}
 	c.recipe = r
 	return c, nil
+}
+
+// resolvePrecision turns --precision auto into the device's choice and
+// checks the result against the device.
+func resolvePrecision(p amp.Precision, device gotch.Device) (amp.Precision, error) {
+	got, why := amp.Resolve(p, device, amp.Detect(device))
+	if p == amp.Auto {
+		slog.Info("precision", "precision", got, "why", why)
+	}
+	if err := amp.Check(got, device); err != nil {
+		return "", fmt.Errorf("--precision: %w", err)
+	}
+	return got, nil
 }
 
 // runTrain opens the data, builds the model on the chosen device and
@@ -195,6 +215,12 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
+	p, err := resolvePrecision(c.precision, device)
+	if err != nil {
+		return err
+	}
+	c.recipe.Precision = p
+	c.recipe = c.recipe.WithDefaults()
 	rt := torchrt.Init(c.threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	splits, err := data.Open(c.dataset, data.Options{
@@ -237,7 +263,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 			return checkpointFile, model.SaveCheckpoint(filepath.Join(dir, checkpointFile), net, checkpointMeta(meta, s))
 		}
 		slog.Info("model", "model", c.model, "params", net.NumParams(), "device", c.device, "threads", torchrt.Threads(),
-			"memory_format", net.MemoryFormat(),
+			"memory_format", net.MemoryFormat(), "precision", p,
 			"method", c.recipe.Method, "eps", c.recipe.Eps, "epochs", c.recipe.Epochs, "out", c.out)
 		res, err = train.Run(ctx, train.Model{Net: net, Vars: vs}, train.Data{Train: splits.Train, Test: splits.Test}, c.recipe, opts)
 		return err
@@ -251,8 +277,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	s := res.Summary
 	fmt.Fprintf(stdout, "clean_acc %.4f  pgd_acc %.4f  (PGD-%d, eps %.4g, %d test examples; chosen epoch %d of %d)\n",
 		s.CleanAcc, s.PGDAcc, s.PGDSteps, s.EvalEps, s.EvalExamples, s.Epoch, s.EpochsRun)
-	fmt.Fprintf(stdout, "training %.0f images/s over %.0f s, evaluation %.0f s, peak RSS %.0f MiB\n",
-		s.ImagesPerSec, s.TrainSeconds, s.EvalSeconds, float64(s.PeakRSSBytes)/(1<<20))
+	fmt.Fprintf(stdout, "training %.0f images/s over %.0f s (%s), evaluation %.0f s (%s), peak RSS %.0f MiB\n",
+		s.ImagesPerSec, s.TrainSeconds, s.Precision, s.EvalSeconds, s.EvalPrecision, float64(s.PeakRSSBytes)/(1<<20))
 	if s.CatastrophicOverfitting {
 		fmt.Fprintf(stdout, "warning: catastrophic overfitting at epoch %d (stopped early: %v)\n", s.OverfitEpoch, s.StoppedEarly)
 	}

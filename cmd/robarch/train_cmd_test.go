@@ -99,6 +99,8 @@ func TestTrainCommandRejectsBadFlags(t *testing.T) {
 		{"unknown model", []string{"--model", "nosuchnet", "--dataset", "synthetic", "--out", out}, "neither a preset"},
 		{"unknown dataset", []string{"--model", "micro", "--dataset", "svhn", "--out", out}, `unknown dataset "svhn"`},
 		{"no such device", append(base, "--device", "tpu"), "--device"},
+		{"unknown precision", append(base, "--precision", "int8"), `--precision: precision "int8": allowed values are fp32, bf16, fp16, auto`},
+		{"fp16 on the CPU", append(base, "--precision", "fp16"), "--precision: precision fp16: needs a CUDA device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runTrainCmd(t, tc.args...)

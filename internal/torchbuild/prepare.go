@@ -26,7 +26,7 @@ const GotchModule = "github.com/sugarme/gotch"
 
 // formatVersion changes whenever the prepared copy would differ for the same
 // inputs, so that an old copy is rebuilt.
-const formatVersion = 6
+const formatVersion = 7
 
 // maxPasses bounds the compile/stub loop; in practice one pass finds all.
 const maxPasses = 5
@@ -183,7 +183,8 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	for name, text := range map[string]string{"robarch_runtime.go": runtimeGo, "robarch_sgd.cpp": sgdCpp, "robarch_sgd.go": sgdGo,
-		"robarch_layout.cpp": layoutCpp, "robarch_layout.go": layoutGo} {
+		"robarch_layout.cpp": layoutCpp, "robarch_layout.go": layoutGo,
+		"robarch_autocast.cpp": autocastCpp, "robarch_autocast.go": autocastGo} {
 		if err := os.WriteFile(filepath.Join(libtch, name), []byte(text), 0o644); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,54 @@
+package sweep
+
+import (
+	"cmp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+
+	"github.com/robarch/robarch/internal/amp"
+)
+
+// train.precision is a sweep-file key (and ROBARCH_TRAIN_PRECISION): aliases
+// become their names, fp32 is the recipe's unset value, unknown values are
+// refused naming the key, and auto resolves for the device.
+func TestTrainPrecisionKey(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want amp.Precision
+		err  string
+	}{
+		{"", "", ""},
+		{"fp32", "", ""},
+		{"bfloat16", amp.BF16, ""},
+		{"auto", amp.Auto, ""},
+		{"int8", "", "train.precision \"int8\""},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("ROBARCH_TRAIN_PRECISION", tc.env)
+			}
+			f, err := LoadFile("fashion-mnist-micro")
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, f.Train.Precision)
+			p, err := TrainPrecision(f)
+			require.NoError(t, err)
+			if tc.want == amp.Auto {
+				want, _ := amp.Resolve(amp.Auto, gotch.CPU, amp.DetectCPU())
+				assert.Equal(t, want, p)
+			} else {
+				assert.Equal(t, cmp.Or(tc.want, amp.FP32), p)
+			}
+			env := withTrialEnv(map[string]string{"host": "h"}, TrialConfig{Sweep: f})
+			assert.Equal(t, string(p), env["precision"])
+			assert.Equal(t, "fp32", env["eval_precision"])
+			assert.Equal(t, "h", env["host"])
+		})
+	}
+}
