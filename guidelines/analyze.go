@@ -229,6 +229,11 @@ type Analysis struct {
 	Notes      []string          `json:"notes,omitempty"`
 	// Model is how one-factor effects were estimated.
 	Model *Model `json:"model,omitempty"`
+	// Precisions are the training and evaluation precisions the finished
+	// trials recorded ("fp32", "bf16"; "fp32" for trials from before
+	// robarch recorded it), each listed once.
+	Precisions     []string `json:"precisions"`
+	EvalPrecisions []string `json:"eval_precisions"`
 	// SplitHalf names the half of the seeds analysed ("A" or "B") when
 	// the analysis is one half of a split; Replication compares the
 	// halves when Options.SplitSeeds asks for it.
@@ -285,6 +290,10 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 	done, err := countAndCheck(a, trials)
 	if err != nil {
 		return nil, err
+	}
+	a.Precisions, a.EvalPrecisions = precisions(done, "precision"), precisions(done, "eval_precision")
+	if len(a.Precisions) > 1 {
+		a.Notes = append(a.Notes, "trials trained at different precisions ("+strings.Join(a.Precisions, ", ")+"): effects mix them")
 	}
 	if a.RobustMetric, err = pickRobust(done, opts.RobustMetric); err != nil {
 		return nil, err
@@ -414,6 +423,23 @@ func countAndCheck(a *Analysis, trials []results.Trial) ([]results.Trial, error)
 		return nil, fmt.Errorf("sweep %s (%d of %d trials done): %w", a.Sweep, a.Counts.Done, a.Counts.Total, ErrNoBaseline)
 	}
 	return done, nil
+}
+
+// precisions lists the values of an environment key over trials, fp32
+// where a trial does not record it.
+func precisions(trials []results.Trial, key string) []string {
+	var out []string
+	for _, t := range trials {
+		p := t.Env[key]
+		if p == "" {
+			p = "fp32"
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func allHave(trials []results.Trial, metric string) bool {

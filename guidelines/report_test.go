@@ -122,6 +122,7 @@ func TestReportNumbersMatchTrials(t *testing.T) {
 		}
 	}
 	assert.Contains(t, string(md), "Holm")
+	assert.Contains(t, string(md), "Precision: training fp32, evaluation fp32.")
 	assert.Contains(t, string(md), fmt.Sprintf("%d degrees of freedom", int(df)))
 
 	// Every plot listed exists; PNGs decode with a sensible size, SVGs are SVG.
