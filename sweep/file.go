@@ -157,6 +157,10 @@ func fileKeys(t reflect.Type, prefix string) []string {
 
 // Decode builds a File from viper settings (file, env and flags merged).
 func Decode(v *viper.Viper) (*File, error) {
+	// A seed list from a flag or ROBARCH_SEEDS replaces the file's seeds
+	// even when the file writes a policy (a mapping), whose sub-keys
+	// viper would otherwise keep.
+	rawSeeds := v.Get("seeds")
 	var f File
 	err := v.Unmarshal(&f, func(c *mapstructure.DecoderConfig) {
 		c.TagName = "json"
@@ -167,6 +171,14 @@ func Decode(v *viper.Viper) (*File, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sweep file: %w", err)
+	}
+	switch rawSeeds.(type) {
+	case string, []string, []any, []int64:
+		s, err := seedsHook(nil, reflect.TypeOf(study.Seeds{}), rawSeeds)
+		if err != nil {
+			return nil, fmt.Errorf("sweep file: %w", err)
+		}
+		f.Seeds = s.(study.Seeds)
 	}
 	f = f.WithDefaults()
 	if err := f.Validate(); err != nil {

@@ -117,7 +117,7 @@ func TestRandomDesign(t *testing.T) {
 	require.Len(t, p.Variants, 6)
 	for _, v := range p.Variants[1:] {
 		assert.Equal(t, string(Random), v.Factor)
-		assert.Contains(t, v.Level, "kernel=")
+		assert.Contains(t, v.Level, "activation=")
 	}
 	again, err := MakePlan(f)
 	require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep/store"
 )
 
@@ -55,6 +56,8 @@ func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg TrialConfig, d
 func planForTest(t *testing.T) (*File, *Plan) {
 	f, err := LoadFile("fashion-mnist-micro")
 	require.NoError(t, err)
+	// A fixed list: these tests are about the runner, not seed rounds.
+	f.Seeds = study.Seeds{List: []int64{0, 1}}
 	p, err := MakePlan(f)
 	require.NoError(t, err)
 	return f, p
@@ -139,7 +142,7 @@ func TestRunnerRecordsFailures(t *testing.T) {
 	s := openStore(t)
 	_, err := Enqueue(ctx, s, p, f)
 	require.NoError(t, err)
-	fake := &fakeTrial{epochs: 1, failVariant: "kernel=5"}
+	fake := &fakeTrial{epochs: 1, failVariant: "activation=silu"}
 	st, err := (&Runner{Store: s, Run: fake.run, WorkDir: t.TempDir()}).Work(ctx, f.Name)
 	require.NoError(t, err)
 	assert.Equal(t, len(f.Seeds.Order()), st.Failed)
