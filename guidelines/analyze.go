@@ -327,7 +327,7 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 			return nil, fmt.Errorf("--split-seeds needs a one-factor sweep; this one is %s", a.Design)
 		}
 		p, _ := a.protocol(trials)
-		rep, err := splitSeeds(trials, opts, seedOrder(p))
+		rep, err := splitSeeds(trials, opts, p.Seeds.Order())
 		switch {
 		case errors.Is(err, errTooFewSeeds):
 			// A study that settled every level early has too few seeds

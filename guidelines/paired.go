@@ -119,9 +119,13 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 
 	fits := map[string]*study.Fit{}
 	designs := map[string]study.Design{}
+	var robustObs []study.Obs
 	for _, metric := range a.Metrics {
 		d, obs := study.StudyOf(trials, metric, p, alpha)
 		designs[metric] = d
+		if metric == a.RobustMetric {
+			robustObs = obs
+		}
 		fit, err := study.FitPaired(obs, d.Baseline)
 		if err != nil {
 			a.Notes = append(a.Notes, fmt.Sprintf("%s: %v", MetricName(metric), err))
@@ -133,7 +137,7 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 			m.Dropped = fit.Dropped
 		}
 	}
-	d, robustObs := study.StudyOf(trials, a.RobustMetric, p, alpha)
+	d := designs[a.RobustMetric]
 	m.Levels = len(d.Levels)
 	seq, err := study.Decide(robustObs, d)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/robarch/robarch/results"
-	"github.com/robarch/robarch/study"
 )
 
 // Replication puts two analyses of the same levels side by side: two
@@ -149,6 +148,3 @@ func splitSeeds(trials []results.Trial, opts Options, order []int64) (*Replicati
 	r.SeedsA, r.SeedsB = halves[0], halves[1]
 	return r, nil
 }
-
-// seedOrder is the policy's seed order, or the seeds the trials hold.
-func seedOrder(p study.Protocol) []int64 { return p.Seeds.Order() }

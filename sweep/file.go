@@ -223,7 +223,6 @@ func seedsHook(from, to reflect.Type, data any) (any, error) {
 	case []string:
 		return seedsHook(from, to, strings.Join(d, ","))
 	}
-	_ = from
 	return data, nil
 }
 

@@ -55,7 +55,7 @@ train: {method: fgsm-rs, eps: 0.1, epochs: 1}
 			assert.Equal(t, tt.want, f.Seeds)
 			// The stored config round-trips the policy.
 			var back File
-			require.NoError(t, jsonRoundTrip(f.JSON(), &back))
+			require.NoError(t, json.Unmarshal(f.JSON(), &back))
 			assert.Equal(t, f.Seeds, back.Seeds)
 		})
 	}
@@ -158,8 +158,4 @@ func TestAdaptiveRoundsDoNotDependOnWorkers(t *testing.T) {
 	}
 	clear := p.Feasible()[1].Name
 	assert.Equal(t, 3, count[f.Name+"/"+clear], "%s has a -5 pt effect: decided after the first round", clear)
-}
-
-func jsonRoundTrip(b []byte, v any) error {
-	return json.Unmarshal(b, v)
 }
