@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 )
 
 // Options tune Analyze. The zero value is the documented default.
@@ -146,6 +147,9 @@ type Effect struct {
 	Futile bool `json:"futile,omitempty"`
 	// Check is the AutoAttack check of the level (nil without one).
 	Check *Check `json:"check,omitempty"`
+	// Spread is the level's own seed-to-seed SD on the robust metric next
+	// to the other variants' pooled one (nil with fewer than two pairs).
+	Spread *study.Spread `json:"spread,omitempty"`
 }
 
 // Estimate returns the effect's estimate for metric.

@@ -2,6 +2,7 @@ package guidelines
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -229,4 +230,28 @@ func TestPickSweep(t *testing.T) {
 	assert.Equal(t, "kernel=5", a.Effects[0].Label())
 	_, err = Analyze(all, Options{Sweep: "nope"})
 	assert.ErrorContains(t, err, `sweep "nope" is not in the store; it holds: other, synth`)
+}
+
+// A level whose seeds swing far more than the other variants' is flagged:
+// its interval rests on a pooled SD that does not describe it.
+func TestSpreadFlagsANoisyLevel(t *testing.T) {
+	trials := synthSweep(t, 6, false, silu, kernel5, se25)
+	swing := []float64{0.03, -0.03, 0.025, -0.025, 0.02, -0.02}
+	for i := range trials {
+		if trials[i].Variant == "se_ratio=0.25" {
+			trials[i].Metrics[results.PGDAcc] += swing[trials[i].Seed]
+		}
+	}
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		label   string
+		flagged bool
+	}{{"se_ratio=0.25", true}, {"activation=silu", false}, {"kernel=5", false}} {
+		e := effectOf(t, a, tt.label)
+		require.NotNil(t, e.Spread, tt.label)
+		assert.Equal(t, 6, e.Spread.Pairs)
+		assert.Equal(t, tt.flagged, e.Spread.P < SpreadAlpha, "%s: p=%.4f", tt.label, e.Spread.P)
+		assert.Equal(t, tt.flagged, strings.Contains(e.Note, "disagree more than the pooled SD"), e.Note)
+	}
 }

@@ -12,6 +12,11 @@ import (
 // Power is the power the minimum detectable effects are quoted at.
 const Power = 0.8
 
+// SpreadAlpha is the level of the per-level check that a level's seeds
+// spread no more than the pooled SD assumes (a diagnostic, not corrected
+// for the number of levels; simulated in study.TestSimulatedSpreadCheck).
+const SpreadAlpha = 0.05
+
 // Model says how the one-factor effects were estimated, for the report.
 type Model struct {
 	Name string `json:"name"`
@@ -196,6 +201,11 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 			}
 			e.Estimates = append(e.Estimates, est)
 		}
+		if f := fits[a.RobustMetric]; f != nil {
+			if sp, ok := f.Spread(g.Variant); ok {
+				e.Spread = &sp
+			}
+		}
 		if c, ok := checks[g.Variant]; ok {
 			r, _ := e.Estimate(a.RobustMetric)
 			c.Flagged = r.Effect > 0 && c.AAGain <= 0
@@ -270,6 +280,10 @@ func (a *Analysis) judge(e Effect) Effect {
 		if e.Futile {
 			e.Note += "; stopped early: the maximum seeds could not have made it clear"
 		}
+	}
+	if sp := e.Spread; sp != nil && sp.P < SpreadAlpha {
+		e.Note = joinNote(e.Note, fmt.Sprintf("its seeds disagree more than the pooled SD assumes (own SD %.2f pts vs %.2f for the other variants, p=%.3f): its interval is likely too narrow",
+			Points(sp.SD), Points(sp.SD/math.Sqrt(sp.Ratio)), sp.P))
 	}
 	if e.Check != nil && e.Check.Flagged {
 		e.Note = joinNote(e.Note, fmt.Sprintf("AutoAttack check: its PGD gain is gone under the stronger attacks (%+.2f pts vs %+.2f under PGD on %d examples): possible gradient masking",

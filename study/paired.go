@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -42,11 +43,12 @@ type Fit struct {
 	// their seed: their seed effect would absorb them entirely.
 	Dropped int
 
-	means map[string]float64 // variant coefficients: seed-adjusted means, all relative to the first seed
-	cov   *mat.SymDense      // (XᵀX)⁻¹ for the variant columns
-	index map[string]int
-	count map[string]int
-	pairs map[string]int
+	means  map[string]float64 // variant coefficients: seed-adjusted means, all relative to the first seed
+	values map[string]map[int64]float64
+	cov    *mat.SymDense // (XᵀX)⁻¹ for the variant columns
+	index  map[string]int
+	count  map[string]int
+	pairs  map[string]int
 }
 
 // ErrNotEstimable: the observations cannot identify the effects (no
@@ -69,7 +71,8 @@ func FitPaired(obs []Obs, baseline string) (*Fit, error) {
 		}
 		perSeed[o.Seed][o.Variant] = true
 	}
-	f := &Fit{Baseline: baseline, index: map[string]int{}, count: map[string]int{}, pairs: map[string]int{}}
+	f := &Fit{Baseline: baseline, index: map[string]int{}, count: map[string]int{}, pairs: map[string]int{},
+		values: map[string]map[int64]float64{}}
 	// A canonical order, so that the same trials give the same bits
 	// whatever order the store lists them in.
 	obs = slices.Clone(obs)
@@ -83,6 +86,10 @@ func FitPaired(obs []Obs, baseline string) (*Fit, error) {
 			continue
 		}
 		kept = append(kept, o)
+		if f.values[o.Variant] == nil {
+			f.values[o.Variant] = map[int64]float64{}
+		}
+		f.values[o.Variant][o.Seed] = o.Value
 		if _, ok := f.index[o.Variant]; !ok && o.Variant != baseline {
 			f.index[o.Variant] = -1
 			f.Variants = append(f.Variants, o.Variant)
@@ -152,6 +159,62 @@ func FitPaired(obs []Obs, baseline string) (*Fit, error) {
 	}
 	f.cov = &inv
 	return f, nil
+}
+
+// Spread is a variant's own seed-to-seed variation next to the pooled
+// one. The model gives every variant the same noise; a level whose paired
+// differences spread much more than that gets an interval too narrow for
+// it, and the report says so.
+type Spread struct {
+	Pairs int `json:"pairs"` // seeds the variant shares with the baseline
+	// SD is the SD of the paired differences over √2: on the pooled SD's
+	// scale, since a difference of two observations has variance 2σ².
+	SD    float64 `json:"sd"`
+	Ratio float64 `json:"ratio"` // SD² / the other variants' pooled σ²
+	// P is the chance of a ratio at least this large if the variant's
+	// noise were the others': the upper tail of F(Pairs−1, their DF),
+	// whose calibration despite the shared baseline is simulated in the
+	// tests.
+	P float64 `json:"p"`
+}
+
+// Spread compares variant's paired differences with the pooled SD; ok is
+// false without two shared seeds or residual degrees of freedom.
+func (f *Fit) Spread(variant string) (s Spread, ok bool) {
+	base, own := f.values[f.Baseline], f.values[variant]
+	if variant == f.Baseline || own == nil || f.DF == 0 || !(f.Sigma > 0) {
+		return Spread{}, false
+	}
+	var d []float64
+	for seed, v := range own {
+		if b, ok := base[seed]; ok {
+			d = append(d, v-b)
+		}
+	}
+	if len(d) < 2 {
+		return Spread{}, false
+	}
+	slices.Sort(d) // a canonical order: the same bits whatever the map order
+	// The reference is the pooled SD of the other variants: the level's own
+	// residuals would pull the pooled SD towards its own and hide it.
+	var rest []Obs
+	for v, bySeed := range f.values {
+		if v == variant {
+			continue
+		}
+		for seed, x := range bySeed {
+			rest = append(rest, Obs{Variant: v, Seed: seed, Value: x})
+		}
+	}
+	ref, err := FitPaired(rest, f.Baseline)
+	if err != nil || ref.DF == 0 || !(ref.Sigma > 0) {
+		return Spread{}, false
+	}
+	s.Pairs = len(d)
+	s.SD = stat.StdDev(d, nil) / math.Sqrt2
+	s.Ratio = s.SD * s.SD / (ref.Sigma * ref.Sigma)
+	s.P = distuv.F{D1: float64(s.Pairs - 1), D2: float64(ref.DF)}.Survival(s.Ratio)
+	return s, true
 }
 
 // Contrast is a variant's effect against the baseline.

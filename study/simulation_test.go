@@ -166,3 +166,53 @@ func TestSimulatedPower(t *testing.T) {
 	assert.Greater(t, power, 0.6)
 	assert.False(t, math.IsNaN(power))
 }
+
+// TestSimulatedSpreadCheck: with every variant's noise the same, a level's
+// spread is flagged (P < 0.05) at most 5% of the time (about 3%: the
+// baseline in every difference makes the F reference a little
+// conservative); a level whose noise is 2.5 times the rest's is flagged
+// most of the time at 7 seeds.
+func TestSimulatedSpreadCheck(t *testing.T) {
+	const replicates = 3000
+	cases := []struct {
+		name         string
+		seeds        int
+		noisy        float64 // noise SD of level-0, pts; the rest have 1
+		minRate, max float64
+	}{
+		{"equal noise, 3 seeds", 3, 1, 0.02, 0.06},
+		{"equal noise, 7 seeds", 7, 1, 0.02, 0.06},
+		{"level-0 2.5x noisier, 7 seeds", 7, 2.5, 0.5, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(tc.seeds), 11))
+			variants := []string{"baseline", "level-0", "level-1", "level-2", "level-3"}
+			flagged := 0
+			for range replicates {
+				var obs []Obs
+				for s := range tc.seeds {
+					shift := rng.NormFloat64() * 0.01
+					for _, v := range variants {
+						sd := 0.01
+						if v == "level-0" {
+							sd *= tc.noisy
+						}
+						obs = append(obs, Obs{Variant: v, Seed: int64(s), Value: 0.6 + shift + rng.NormFloat64()*sd})
+					}
+				}
+				fit, err := FitPaired(obs, "baseline")
+				require.NoError(t, err)
+				sp, ok := fit.Spread("level-0")
+				require.True(t, ok)
+				if sp.P < 0.05 {
+					flagged++
+				}
+			}
+			rate := float64(flagged) / replicates
+			t.Logf("%s: level-0 flagged in %.3f of %d replicates", tc.name, rate, replicates)
+			assert.GreaterOrEqual(t, rate, tc.minRate)
+			assert.LessOrEqual(t, rate, tc.max)
+		})
+	}
+}
