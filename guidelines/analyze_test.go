@@ -255,3 +255,35 @@ func TestSpreadFlagsANoisyLevel(t *testing.T) {
 		assert.Equal(t, tt.flagged, strings.Contains(e.Note, "disagree more than the pooled SD"), e.Note)
 	}
 }
+
+// The AutoAttack check flags a level whose PGD gain vanishes under the
+// stronger attack on the same images, and nothing else: not a level
+// whose check set shows no PGD gain either, nor one that hurts.
+func TestCheckFlagsOnlyAVanishingGain(t *testing.T) {
+	trials := synthSweep(t, 3, false, silu, kernel5, se25)
+	// Check-set accuracies (PGD, AA) on seed 0, per variant.
+	check := map[string][2]float64{
+		results.BaselineFactor: {0.50, 0.48},
+		"activation=silu":      {0.54, 0.47}, // +4 under PGD, −1 under AA: masking?
+		"kernel=5":             {0.46, 0.44}, // hurts under both
+		"se_ratio=0.25":        {0.50, 0.48}, // no gain under either
+	}
+	for i := range trials {
+		if c, ok := check[trials[i].Variant]; ok && trials[i].Seed == 0 {
+			trials[i].Metrics[results.CheckPGDAcc] = c[0]
+			trials[i].Metrics[results.CheckAAAcc] = c[1]
+			trials[i].Metrics[results.CheckExamples] = 300
+		}
+	}
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	for label, flagged := range map[string]bool{"activation=silu": true, "kernel=5": false, "se_ratio=0.25": false} {
+		e := effectOf(t, a, label)
+		require.NotNil(t, e.Check, label)
+		assert.Equal(t, flagged, e.Check.Flagged, label)
+		assert.Equal(t, flagged, strings.Contains(e.Note, "possible gradient masking"), "%s: %s", label, e.Note)
+	}
+	e := effectOf(t, a, "activation=silu")
+	assert.InDelta(t, 0.04, e.Check.PGDGain, 1e-9)
+	assert.InDelta(t, -0.01, e.Check.AAGain, 1e-9)
+}

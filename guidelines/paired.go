@@ -66,8 +66,10 @@ type Check struct {
 	// is suspected of gradient masking.
 	Drop     float64 `json:"drop"`
 	DropBase float64 `json:"drop_baseline"`
-	// Flagged: the level gains under PGD (main analysis) but not under
-	// the stronger attacks.
+	// Flagged: the level gains under PGD, in the main analysis and on the
+	// check set, but not under the stronger attacks on that same set. A
+	// check set on which PGD shows no gain either says nothing about
+	// masking.
 	Flagged bool `json:"flagged"`
 }
 
@@ -208,7 +210,7 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 		}
 		if c, ok := checks[g.Variant]; ok {
 			r, _ := e.Estimate(a.RobustMetric)
-			c.Flagged = r.Effect > 0 && c.AAGain <= 0
+			c.Flagged = r.Effect > 0 && c.PGDGain > 0 && c.AAGain <= 0
 			e.Check = &c
 		}
 		a.Effects = append(a.Effects, a.judge(e))
