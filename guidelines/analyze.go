@@ -112,10 +112,14 @@ type Estimate struct {
 	// One-factor sweeps: the paired model's standard error, degrees of
 	// freedom and two-sided p-value; Paired counts the seeds shared with
 	// the baseline.
-	SE     float64 `json:"se,omitempty"`
-	DF     float64 `json:"df,omitempty"`
-	P      float64 `json:"p,omitempty"`
-	Paired int     `json:"paired,omitempty"`
+	SE float64 `json:"se,omitempty"`
+	DF float64 `json:"df,omitempty"`
+	P  float64 `json:"p,omitempty"`
+	// Own: this estimate comes from the level's own paired differences
+	// (paired t), the more cautious analysis for a level whose seeds
+	// spread more than the pooled SD allows (study.FitPaired).
+	Own    bool `json:"own_analysis,omitempty"`
+	Paired int  `json:"paired,omitempty"`
 	// MDE is the smallest effect the sweep detects with 80% power at the
 	// Bonferroni level of its last analysis.
 	MDE float64 `json:"mde,omitempty"`
@@ -150,6 +154,9 @@ type Effect struct {
 	// Spread is the level's own seed-to-seed SD on the robust metric next
 	// to the other variants' pooled one (nil with fewer than two pairs).
 	Spread *study.Spread `json:"spread,omitempty"`
+	// OwnAnalysis: the level's effect on the robust metric comes from its
+	// own paired differences, not the pooled model (study.FitPaired).
+	OwnAnalysis bool `json:"own_analysis,omitempty"`
 }
 
 // Estimate returns the effect's estimate for metric.

@@ -13,9 +13,8 @@ import (
 const Power = 0.8
 
 // SpreadAlpha is the level of the per-level check that a level's seeds
-// spread no more than the pooled SD assumes (a diagnostic, not corrected
-// for the number of levels; simulated in study.TestSimulatedSpreadCheck).
-const SpreadAlpha = 0.05
+// spread no more than the pooled SD assumes (study owns it).
+const SpreadAlpha = study.SpreadAlpha
 
 // Model says how the one-factor effects were estimated, for the report.
 type Model struct {
@@ -185,6 +184,7 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 						c = c.WithVariance(dm.Extra(g.Variant))
 					}
 					est.Effect, est.Paired = c.Effect, c.Paired
+					est.Own = slices.Contains(fit.Separate, g.Variant)
 					if c.OK() {
 						lo, hi := c.Interval(a.Confidence)
 						est.CI = &Interval{Low: lo, High: hi}
@@ -207,6 +207,7 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 			if sp, ok := f.Spread(g.Variant); ok {
 				e.Spread = &sp
 			}
+			e.OwnAnalysis = slices.Contains(f.Separate, g.Variant)
 		}
 		if c, ok := checks[g.Variant]; ok {
 			r, _ := e.Estimate(a.RobustMetric)
@@ -284,8 +285,8 @@ func (a *Analysis) judge(e Effect) Effect {
 		}
 	}
 	if sp := e.Spread; sp != nil && sp.P < SpreadAlpha {
-		e.Note = joinNote(e.Note, fmt.Sprintf("its seeds disagree more than the pooled SD assumes (own SD %.2f pts vs %.2f for the other variants, p=%.3f): its interval is likely too narrow",
-			Points(sp.SD), Points(sp.SD/math.Sqrt(sp.Ratio)), sp.P))
+		e.Note = joinNote(e.Note, fmt.Sprintf("its seeds disagree more than the pooled SD assumes (own SD %.2f pts vs %.2f for the other variants, p=%.3f): %s",
+			Points(sp.SD), Points(sp.SD/math.Sqrt(sp.Ratio)), sp.P, ownNote(e.OwnAnalysis)))
 	}
 	if e.Check != nil && e.Check.Flagged {
 		e.Note = joinNote(e.Note, fmt.Sprintf("AutoAttack check: its PGD gain is gone under the stronger attacks (%+.2f pts vs %+.2f under PGD on %d examples): possible gradient masking",
@@ -294,6 +295,13 @@ func (a *Analysis) judge(e Effect) Effect {
 	c, _ := e.Estimate(results.CleanAcc)
 	e.TradeOff = tradeOff(c)
 	return e
+}
+
+func ownNote(own bool) string {
+	if own {
+		return "its interval and verdict come from its own paired differences (paired t, pairs−1 df), the more cautious analysis"
+	}
+	return "the pooled analysis is the more cautious one here and is kept"
 }
 
 func joinNote(a, b string) string {

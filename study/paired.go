@@ -42,6 +42,10 @@ type Fit struct {
 	// Dropped counts observations left out because no other variant has
 	// their seed: their seed effect would absorb them entirely.
 	Dropped int
+	// Separate are the levels whose Contrast is their own paired analysis:
+	// their seeds spread more than the pooled SD allows and that analysis
+	// is the more cautious one.
+	Separate []string
 
 	means  map[string]float64 // variant coefficients: seed-adjusted means, all relative to the first seed
 	values map[string]map[int64]float64
@@ -55,9 +59,75 @@ type Fit struct {
 // baseline, or a variant shares no seed with the rest).
 var ErrNotEstimable = errors.New("effects not estimable")
 
+// SpreadAlpha is the level of the spread check (Fit.Spread) below which
+// a level's own paired analysis is considered; not corrected for the
+// number of levels, so that a noisy level is caught rather than missed.
+const SpreadAlpha = 0.05
+
 // FitPaired fits value ~ variant + seed to obs. The baseline must be among
 // the variants.
+//
+// A level whose seeds spread more than the other variants' pooled SD
+// allows (Spread's P < SpreadAlpha) may get too narrow an interval from
+// the pooled model. Such a level is also analysed on its own paired
+// differences from the baseline (a paired t with pairs−1 degrees of
+// freedom, which assumes nothing about the other variants' noise), and
+// the more cautious of the two analyses — the larger p-value — is the one
+// its Contrast reports; Separate lists the levels where that is the
+// paired one. Rejecting only when both reject cannot raise the error
+// rate, whichever model is right, and the other levels are untouched.
 func FitPaired(obs []Obs, baseline string) (*Fit, error) {
+	f, err := fitPooled(obs, baseline)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range f.Variants[1:] {
+		sp, ok := f.Spread(v)
+		if !ok || sp.P >= SpreadAlpha {
+			continue
+		}
+		pooled, err := f.Contrast(v)
+		if err != nil {
+			continue
+		}
+		if own := f.ownContrast(v); own.OK() && !(own.P() <= pooled.P()) {
+			f.Separate = append(f.Separate, v)
+		}
+	}
+	return f, nil
+}
+
+// ownContrast is the paired t analysis of variant's differences alone.
+func (f *Fit) ownContrast(variant string) Contrast {
+	d := f.pairedDiffs(variant)
+	c := Contrast{Variant: variant, Effect: stat.Mean(d, nil), DF: float64(len(d) - 1),
+		N: f.count[variant], NBaseline: f.count[f.Baseline], Paired: len(d), SE: math.NaN()}
+	if len(d) > 1 {
+		c.SE = stat.StdDev(d, nil) / math.Sqrt(float64(len(d)))
+	}
+	c.unitSE = c.SE / f.Sigma
+	return c
+}
+
+// pairedDiffs are variant − baseline on the seeds both have, in seed order.
+func (f *Fit) pairedDiffs(variant string) []float64 {
+	base, own := f.values[f.Baseline], f.values[variant]
+	seeds := make([]int64, 0, len(own))
+	for seed := range own {
+		if _, ok := base[seed]; ok {
+			seeds = append(seeds, seed)
+		}
+	}
+	slices.Sort(seeds)
+	d := make([]float64, len(seeds))
+	for i, seed := range seeds {
+		d[i] = own[seed] - base[seed]
+	}
+	return d
+}
+
+// fitPooled is the additive model with one residual variance for all.
+func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	perSeed := map[int64]map[string]bool{}
 	for _, o := range obs {
 		if math.IsNaN(o.Value) || math.IsInf(o.Value, 0) {
@@ -181,20 +251,13 @@ type Spread struct {
 // Spread compares variant's paired differences with the pooled SD; ok is
 // false without two shared seeds or residual degrees of freedom.
 func (f *Fit) Spread(variant string) (s Spread, ok bool) {
-	base, own := f.values[f.Baseline], f.values[variant]
-	if variant == f.Baseline || own == nil || f.DF == 0 || !(f.Sigma > 0) {
+	if variant == f.Baseline || f.values[variant] == nil {
 		return Spread{}, false
 	}
-	var d []float64
-	for seed, v := range own {
-		if b, ok := base[seed]; ok {
-			d = append(d, v-b)
-		}
-	}
+	d := f.pairedDiffs(variant)
 	if len(d) < 2 {
 		return Spread{}, false
 	}
-	slices.Sort(d) // a canonical order: the same bits whatever the map order
 	// The reference is the pooled SD of the other variants: the level's own
 	// residuals would pull the pooled SD towards its own and hide it.
 	var rest []Obs
@@ -206,7 +269,7 @@ func (f *Fit) Spread(variant string) (s Spread, ok bool) {
 			rest = append(rest, Obs{Variant: v, Seed: seed, Value: x})
 		}
 	}
-	ref, err := FitPaired(rest, f.Baseline)
+	ref, err := fitPooled(rest, f.Baseline)
 	if err != nil || ref.DF == 0 || !(ref.Sigma > 0) {
 		return Spread{}, false
 	}
@@ -236,6 +299,9 @@ type Contrast struct {
 
 // Contrast returns variant − baseline.
 func (f *Fit) Contrast(variant string) (Contrast, error) {
+	if slices.Contains(f.Separate, variant) {
+		return f.ownContrast(variant), nil
+	}
 	i, ok := f.index[variant]
 	if !ok || variant == f.Baseline {
 		return Contrast{}, fmt.Errorf("variant %q is not a non-baseline variant of the fit", variant)
