@@ -18,6 +18,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
 	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/train"
@@ -37,30 +38,30 @@ const (
 
 // File is a sweep definition, as written in configs/sweeps/*.yaml.
 type File struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
+	Name        string `json:"name"`                  // names the sweep in the store and the report
+	Description string `json:"description,omitempty"` // one line, shown by the report
 	// Baseline is a preset name (arch.List) or a spec file path.
 	Baseline string `json:"baseline"`
 	// Budget is the parameter budget ("26M", "300K", "26143228"); empty
 	// means the baseline's own count.
 	Budget     string  `json:"budget,omitempty"`
-	Tolerance  float64 `json:"tolerance,omitempty"`   // fraction, default 0.02
+	Tolerance  float64 `json:"tolerance,omitempty"`   // allowed distance to the budget, a fraction (default arch.DefaultTolerance, ±2%)
 	ScaleDepth bool    `json:"scale_depth,omitempty"` // let Fit change depths too
 	// Quantum is the multiple fitted widths are rounded to (default 8, as
 	// RobArch; small networks need a finer one to land near the budget).
 	Quantum int `json:"quantum,omitempty"`
 
-	Design  Design `json:"design"`
+	Design  Design `json:"design"`            // ofat (one factor at a time) or random
 	Samples int    `json:"samples,omitempty"` // random design: how many variants
 	// Seeds is a list ([0, 1, 2]) or an adaptive policy ({start: 4,
 	// add: 2, max: 8}); see study.Seeds.
 	Seeds   study.Seeds `json:"seeds"`
-	Factors []Factor    `json:"factors"`
+	Factors []Factor    `json:"factors"` // the factors and levels to vary (below)
 
 	Dataset DatasetConfig `json:"dataset"`
 	Train   train.Recipe  `json:"train"`
 	Eval    EvalConfig    `json:"eval"`
-	Device  string        `json:"device,omitempty"`
+	Device  string        `json:"device,omitempty"` // cpu, cuda or cuda:N
 }
 
 // Factor is one architecture component and the levels it takes.
@@ -71,10 +72,10 @@ type Factor struct {
 
 // DatasetConfig names the data of every trial.
 type DatasetConfig struct {
-	Name      string `json:"name"`
-	Dir       string `json:"dir,omitempty"`
-	TrainSize int    `json:"train_size,omitempty"`
-	TestSize  int    `json:"test_size,omitempty"`
+	Name      string `json:"name"`                 // fashion-mnist, mnist, cifar10, cifar100, imagefolder:DIR or synthetic
+	Dir       string `json:"dir,omitempty"`        // its folder (default: where Debian or the dataset's convention puts it)
+	TrainSize int    `json:"train_size,omitempty"` // a stratified subset of the training split (0 = all)
+	TestSize  int    `json:"test_size,omitempty"`  // a stratified subset of the test split (0 = all)
 }
 
 // EvalConfig is the final robustness evaluation of each trial.
@@ -82,7 +83,7 @@ type EvalConfig struct {
 	// Attacks by name: pgd<k> (e.g. pgd20), aa (AutoAttack standard),
 	// aa-fast, apgd-ce, apgd-t, fab-t, square.
 	Attacks []string `json:"attacks"`
-	Eps     float64  `json:"eps"`
+	Eps     float64  `json:"eps"`            // evaluation radius (default: train.eps)
 	Size    int      `json:"size,omitempty"` // test examples attacked (0 = all of the test split)
 	// Check re-scores the first seeds of every variant with stronger
 	// attacks on one fixed subset, to catch PGD gains that are gradient
@@ -253,7 +254,7 @@ func ShippedSweeps() []string {
 // WithDefaults fills zero fields.
 func (f File) WithDefaults() File {
 	if f.Tolerance == 0 {
-		f.Tolerance = 0.02
+		f.Tolerance = arch.DefaultTolerance
 	}
 	if f.Design == "" {
 		f.Design = OneFactor

@@ -59,7 +59,7 @@ func Schedules() []ScheduleKind { return []ScheduleKind{OneCycle, Cosine, Step, 
 // Two runs with equal recipes, models and data give equal results, which
 // is what a resume checks. Zero values mean the defaults of WithDefaults.
 type Recipe struct {
-	Method Method `json:"method"`
+	Method Method `json:"method"` // standard, fgsm-rs (Fast-AT), pgd (PGD-AT) or trades
 	// Eps is the L∞ radius in [0,1] pixel units (8/255 ≈ 0.0314).
 	Eps float64 `json:"eps"`
 	// StepSize of the inner maximisation; default 1.25·Eps for fgsm-rs
@@ -70,7 +70,7 @@ type Recipe struct {
 	// Beta weighs the TRADES robustness term (default 6).
 	Beta float64 `json:"beta"`
 
-	Epochs    int `json:"epochs"`
+	Epochs    int `json:"epochs"`     // passes over the training set
 	BatchSize int `json:"batch_size"` // default 128
 
 	// LR is the peak learning rate (default 0.2 for onecycle, 0.1 otherwise).
@@ -100,7 +100,7 @@ type Recipe struct {
 	CropPad int  `json:"crop_pad,omitempty"`
 	HFlip   bool `json:"hflip,omitempty"`
 
-	Seed int64 `json:"seed"`
+	Seed int64 `json:"seed"` // set per trial by the sweep's seeds
 
 	// EvalSize is how many test examples (a stratified, seeded subset) the
 	// per-epoch evaluation uses; 0 means all. EvalSteps is its PGD's step
