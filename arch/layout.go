@@ -188,6 +188,12 @@ func resolve(s Spec) (Layout, error) {
 			bl.PadLow, bl.PadHigh = bl.Padding, bl.Padding
 			if b.Padding == PadAsymmetric && bl.Stride == 2 {
 				bl.PadLow, bl.PadHigh = 0, 1
+				// On an odd map the one-sided padding keeps one row less
+				// than the strided shortcut: the residual sum would not
+				// add up (RobustBench's DM blocks fail the same way).
+				if h%2 != 0 || w%2 != 0 {
+					return l, fmt.Errorf("stages[%d]: asymmetric padding needs an even feature map at a stride-2 block, got %dx%d; use an input size divisible by the total downsampling or symmetric padding", si, h, w)
+				}
 			}
 			// PyTorch's output size with the total padding split in two.
 			bl.OutH = convOut(h+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)

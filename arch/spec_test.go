@@ -213,11 +213,11 @@ func TestWideResNetLayout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 24, l.Stages[0].Blocks[0].SE, "round(0.25 × 96)")
 
-	// Odd inputs: asymmetric padding keeps one pixel less than symmetric.
+	// Odd maps: asymmetric padding would keep one row less than the
+	// strided shortcut, so the sum cannot be formed.
 	s.Input.Height, s.Input.Width = 33, 33
-	l, err = arch.Resolve(s)
-	require.NoError(t, err)
-	assert.Equal(t, 16, l.Stages[1].OutH, "(33 + 1 − 3) / 2 + 1")
+	_, err = arch.Resolve(s)
+	assert.ErrorContains(t, err, "asymmetric padding needs an even feature map")
 	s.Block.Padding = arch.PadSymmetric
 	l, err = arch.Resolve(s)
 	require.NoError(t, err)

@@ -113,6 +113,9 @@ func wideResNet(r *rand.Rand, s *arch.Spec) {
 	asym := r.IntN(2) == 0
 	if asym {
 		b.Padding = arch.PadAsymmetric
+		// Even maps at every strided block (the first stage keeps
+		// stride 1, so at most two halvings follow).
+		s.Input.Height, s.Input.Width = 8*(2+r.IntN(3)), 8*(2+r.IntN(3))
 	}
 	in := s.Stem.Width
 	for i := range s.Stages {

@@ -431,7 +431,13 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		if c, err = b.newConv(nm.conv(prefix, p), cs.in, cs.out, cs.kernel, cs.stride, cs.pad, cs.dilation, cs.groups, false); err != nil {
 			return nil, err
 		}
-		if p == 0 && bl.Kind == arch.Basic && bl.PadLow != bl.PadHigh {
+		// The padding mode applies to the block's first k×k convolution:
+		// position 0 of a basic block, 1 of a bottleneck.
+		kxk := 0
+		if bl.Kind == arch.Bottleneck {
+			kxk = 1
+		}
+		if p == kxk && bl.PadLow != bl.PadHigh {
 			c.asym, c.pad, c.padLow, c.padHigh = true, 0, int64(bl.PadLow), int64(bl.PadHigh)
 		}
 		if !pre {

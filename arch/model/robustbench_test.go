@@ -189,11 +189,3 @@ func TestAsymmetricPaddingChangesTheFunction(t *testing.T) {
 	defer b.MustDrop()
 	assert.Greater(t, maxAbsDiff(tensorValues(t, a), tensorValues(t, b)), 1e-4)
 }
-
-func maxAbs(xs []float32) float64 {
-	m := 0.0
-	for _, x := range xs {
-		m = max(m, float64(x), -float64(x))
-	}
-	return m
-}
