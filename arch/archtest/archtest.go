@@ -79,7 +79,6 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 		b.SERatio = []float64{0.25, 0.5, 1}[r.IntN(3)]
 		b.SEActivation = pick(arch.Activations)
 	}
-	b.SEWidthFrom = pick(arch.SEWidthRefs)
 	if r.IntN(3) == 0 {
 		b.DenseRatio = 1 + r.IntN(2)
 		// Dense connections need deep stages to matter.
@@ -87,52 +86,5 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 			s.Stages[i].Depth += 3
 		}
 	}
-	if r.IntN(3) == 0 {
-		wideResNet(r, &s)
-	}
 	return s.WithDefaults()
-}
-
-// wideResNet turns s into a spec RobustBench's wide-ResNet namings can
-// name (pre-activation basic blocks, bare projection shortcuts, a plain
-// stem) with the options those networks use drawn at random: grouped
-// convolutions, SE after the first or last convolution, asymmetric
-// padding.
-func wideResNet(r *rand.Rand, s *arch.Spec) {
-	s.Naming = []string{arch.NamingRBWRN, arch.NamingRBDM}[r.IntN(2)]
-	s.Stem.Kind, s.Stem.Stride, s.Stem.MaxPool = arch.StemConv, 1, false
-	if s.Stem.Kernel%2 == 0 {
-		s.Stem.Kernel = 3
-	}
-	b := &s.Block
-	b.Order, b.ShortcutNorm, b.DenseRatio = arch.PreAct, arch.Identity, 0
-	if s.Naming == arch.NamingRBWRN {
-		b.SERatio = 0
-	}
-	b.SEPosition = []string{arch.SELast, arch.SEFirst}[r.IntN(2)]
-	asym := r.IntN(2) == 0
-	if asym {
-		b.Padding = arch.PadAsymmetric
-		// Even maps at every strided block (the first stage keeps
-		// stride 1, so at most two halvings follow).
-		s.Input.Height, s.Input.Width = 8*(2+r.IntN(3)), 8*(2+r.IntN(3))
-	}
-	in := s.Stem.Width
-	for i := range s.Stages {
-		st := &s.Stages[i]
-		st.Block, st.BottleneckMultiplier, st.GroupWidth = arch.Basic, 1, 0
-		st.Width = 4 * (1 + r.IntN(8))
-		if asym {
-			st.Kernel, st.Dilation = 3, 1
-		}
-		// Groups dividing both the stage's input and output widths.
-		var divs []int
-		for g := 1; g <= min(in, st.Width); g++ {
-			if in%g == 0 && st.Width%g == 0 {
-				divs = append(divs, g)
-			}
-		}
-		st.Groups = divs[r.IntN(len(divs))]
-		in = st.Width
-	}
 }
