@@ -24,6 +24,16 @@ func TestPresetParamsMatchPublishedCounts(t *testing.T) {
 		"robarch-l":       104_065_776,
 		"resnet18-cifar":  11_173_962,
 		"wrn-28-10":       36_479_194,
+		// RobustBench's own definitions: RaWRN-70-16's count is the one
+		// RobustBench reports for Peng2023Robust; the others were counted
+		// from its WideResNet(depth, widen_factor) and
+		// DMWideResNet(depth, width, activation_fn=nn.SiLU) at commit
+		// 78fcc9e (sum of p.numel() over parameters()).
+		"rb-rawrn-70-16":       267_240_802,
+		"rb-dm-wrn-28-10-silu": 36_479_194,
+		"rb-dm-wrn-70-16-silu": 266_796_506,
+		"rb-wrn-28-10":         36_479_194,
+		"rb-wrn-34-10":         46_160_474,
 	}
 	for name, want := range known {
 		t.Run(name, func(t *testing.T) {

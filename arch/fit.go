@@ -226,10 +226,11 @@ func groupCount(st Stage) int {
 }
 
 // widthFits reports whether width w keeps stage st's bottleneck divisible
-// into its groups.
+// into its groups (a grouped basic block: w itself; the next stage's input
+// divisibility is left to validation).
 func widthFits(st Stage, groups, w int) bool {
 	if st.Block != Bottleneck {
-		return true
+		return st.Groups <= 1 || w%st.Groups == 0
 	}
 	mid := BottleneckWidth(w, st.BottleneckMultiplier)
 	return mid >= max(groups, 1) && (groups == 0 || mid%groups == 0)

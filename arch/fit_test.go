@@ -128,3 +128,22 @@ func TestFitRejectsBadOptions(t *testing.T) {
 	_, _, err = arch.Fit(s, 300_000, arch.FitOptions{Tolerance: 1.5})
 	assert.ErrorContains(t, err, "tolerance")
 }
+
+// Fitting a wide ResNet with grouped basic blocks keeps every width a
+// multiple of its group count.
+func TestFitKeepsBasicGroupsDivisible(t *testing.T) {
+	s, err := arch.Get("rb-rawrn-70-16")
+	require.NoError(t, err)
+	s.SetDepths(4, 4, 4)
+	for i := range s.Stages {
+		s.Stages[i].Groups = 4
+	}
+	fitted, _, err := arch.Fit(s, 20_000_000, arch.FitOptions{Tolerance: 0.02, Quantum: 4})
+	require.NoError(t, err)
+	for i, st := range fitted.Stages {
+		assert.Zero(t, st.Width%4, "stages[%d] width %d", i, st.Width)
+	}
+	n, err := arch.Params(fitted)
+	require.NoError(t, err)
+	assert.InDelta(t, 20e6, float64(n), 0.02*20e6)
+}

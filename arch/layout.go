@@ -42,19 +42,23 @@ type StageLayout struct {
 // BlockLayout is one resolved block. Mid is the bottleneck width (the
 // width between the two convolutions of a basic block, equal to Out).
 type BlockLayout struct {
-	Kind       string
-	In, Mid    int
-	Out        int
-	Groups     int
-	Kernel     int
-	Dilation   int
-	Padding    int
-	Stride     int
-	SE         int  // squeeze width, 0 without SE
-	Projection bool // 1×1 projection shortcut
-	InH, InW   int
-	OutH, OutW int
-	Count      Count
+	Kind     string
+	In, Mid  int
+	Out      int
+	Groups   int
+	Kernel   int
+	Dilation int
+	Padding  int
+	// PadLow and PadHigh are the first k×k convolution's padding above
+	// and left, below and right: both Padding, except with asymmetric
+	// padding (Block.Padding) on a strided convolution.
+	PadLow, PadHigh int
+	Stride          int
+	SE              int  // squeeze width, 0 without SE
+	Projection      bool // 1×1 projection shortcut
+	InH, InW        int
+	OutH, OutW      int
+	Count           Count
 }
 
 // Count is a number of trainable parameters and of multiply-accumulates.
@@ -178,8 +182,22 @@ func resolve(s Spec) (Layout, error) {
 			}
 			bl.Projection = bl.In != bl.Out || bl.Stride != 1
 			bl.SE = SEWidth(b.SERatio, in)
-			bl.OutH = convOut(h, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
-			bl.OutW = convOut(w, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+			if b.SEWidthFrom == SEFromOutput {
+				bl.SE = SEWidth(b.SERatio, bl.Out)
+			}
+			bl.PadLow, bl.PadHigh = bl.Padding, bl.Padding
+			if b.Padding == PadAsymmetric && bl.Stride == 2 {
+				bl.PadLow, bl.PadHigh = 0, 1
+				// On an odd map the one-sided padding keeps one row less
+				// than the strided shortcut: the residual sum would not
+				// add up (RobustBench's DM blocks fail the same way).
+				if h%2 != 0 || w%2 != 0 {
+					return l, fmt.Errorf("stages[%d]: asymmetric padding needs an even feature map at a stride-2 block, got %dx%d; use an input size divisible by the total downsampling or symmetric padding", si, h, w)
+				}
+			}
+			// PyTorch's output size with the total padding split in two.
+			bl.OutH = convOut(h+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+			bl.OutW = convOut(w+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
 			if bl.OutH < 1 || bl.OutW < 1 {
 				return l, fmt.Errorf("stages[%d]: a %dx%d feature map is too small for kernel %d, dilation %d, stride %d; use a larger input", si, h, w, bl.Kernel, bl.Dilation, bl.Stride)
 			}
@@ -190,6 +208,7 @@ func resolve(s Spec) (Layout, error) {
 				}
 			} else {
 				bl.Mid = stage.Width
+				bl.Groups = max(stage.Groups, 1)
 			}
 			bl.Count = blockCount(bl, b)
 			sl.Blocks = append(sl.Blocks, bl)
@@ -232,8 +251,8 @@ func blockCount(bl BlockLayout, b Block) Count {
 			c.add(seCount(bl.Mid, bl.SE))
 		}
 	} else {
-		hw(conv(bl.In, bl.Mid, bl.Kernel, 1, bl.OutH, bl.OutW))
-		hw(conv(bl.Mid, bl.Out, bl.Kernel, 1, bl.OutH, bl.OutW))
+		hw(conv(bl.In, bl.Mid, bl.Kernel, bl.Groups, bl.OutH, bl.OutW))
+		hw(conv(bl.Mid, bl.Out, bl.Kernel, bl.Groups, bl.OutH, bl.OutW))
 		if pre {
 			c.Params += normParams(b.Norms[0], bl.In) + normParams(b.Norms[1], bl.Mid)
 		} else {

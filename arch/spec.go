@@ -16,8 +16,10 @@ type Spec struct {
 	Name        string `yaml:"name,omitempty" json:"name,omitempty" mapstructure:"name"`
 	Description string `yaml:"description,omitempty" json:"description,omitempty" mapstructure:"description"`
 	// Naming picks the parameter-name layout used for weight interop:
-	// "robarch" (the official RobArch ConfigurableModel's) or
-	// "torchvision" (torchvision's ResNet names).
+	// "robarch" (the official RobArch ConfigurableModel's),
+	// "torchvision" (torchvision's ResNet names), "robustbench-wrn"
+	// (RobustBench's classic WideResNet) or "robustbench-dm" (RobustBench's
+	// DMWideResNet, whose names its RaWRN, NormalizedWideResNet, shares).
 	Naming  string  `yaml:"naming,omitempty" json:"naming,omitempty" mapstructure:"naming"`
 	Input   Input   `yaml:"input" json:"input" mapstructure:"input"`
 	Classes int     `yaml:"classes,omitempty" json:"classes,omitempty" mapstructure:"classes"`
@@ -60,7 +62,8 @@ type Stem struct {
 // inverted bottleneck) and groups = bottleneck width / GroupWidth on the
 // k×k convolution (GroupWidth 0 means one group). Block "basic" is two k×k
 // convolutions of Width channels; it takes neither a multiplier other than
-// 1 nor a group width.
+// 1 nor a group width, but Groups (0 or 1: one group) splits both of its
+// convolutions into that many groups, as RobustBench's RaWRN does.
 type Stage struct {
 	Depth                int     `yaml:"depth" json:"depth" mapstructure:"depth"`
 	Width                int     `yaml:"width" json:"width" mapstructure:"width"`
@@ -68,6 +71,7 @@ type Stage struct {
 	Block                string  `yaml:"block,omitempty" json:"block,omitempty" mapstructure:"block"`
 	BottleneckMultiplier float64 `yaml:"bottleneck_multiplier,omitempty" json:"bottleneck_multiplier,omitempty" mapstructure:"bottleneck_multiplier"`
 	GroupWidth           int     `yaml:"group_width,omitempty" json:"group_width,omitempty" mapstructure:"group_width"`
+	Groups               int     `yaml:"groups,omitempty" json:"groups,omitempty" mapstructure:"groups"`
 	Kernel               int     `yaml:"kernel,omitempty" json:"kernel,omitempty" mapstructure:"kernel"`
 	Dilation             int     `yaml:"dilation,omitempty" json:"dilation,omitempty" mapstructure:"dilation"`
 }
@@ -101,6 +105,25 @@ type Block struct {
 	// round(SERatio × block input width).
 	SERatio      float64 `yaml:"se_ratio,omitempty" json:"se_ratio,omitempty" mapstructure:"se_ratio"`
 	SEActivation string  `yaml:"se_activation,omitempty" json:"se_activation,omitempty" mapstructure:"se_activation"`
+	// SEWidthFrom is the width the squeeze width is a ratio of: "input"
+	// (the default; the block's input width, as RobArch's
+	// BottleneckTransform) or "output" (the block's output width, as
+	// RobustBench's RaWRN blocks).
+	SEWidthFrom string `yaml:"se_width_from,omitempty" json:"se_width_from,omitempty" mapstructure:"se_width_from"`
+	// SEPosition is "last" (the default: after the k×k convolution of a
+	// bottleneck, after the second convolution of a basic block) or
+	// "first" (basic blocks in pre-activation order only: after the first
+	// convolution, before the second norm; RobustBench's se_order 1).
+	SEPosition string `yaml:"se_position,omitempty" json:"se_position,omitempty" mapstructure:"se_position"`
+	// Padding is how a block's first k×k convolution pads: "symmetric"
+	// (the default: (k-1)/2·dilation on every side) or "asymmetric"
+	// (DeepMind's wide ResNets, which imitate TensorFlow's SAME padding:
+	// with stride 2 no row or column above and left and one below and
+	// right, with stride 1 one on every side; kernel 3, dilation 1 and
+	// strides 1 or 2 only). Asymmetric padding shifts every strided
+	// convolution's sampling grid by a pixel, so the two are different
+	// functions of the same weights.
+	Padding string `yaml:"padding,omitempty" json:"padding,omitempty" mapstructure:"padding"`
 	// DenseRatio > 0 adds the outputs of that many earlier blocks of a
 	// stage into the input of later blocks and into the stage's output,
 	// as the RobArch code's dense_ratio does; it adds no parameters.
@@ -114,7 +137,10 @@ var (
 	BlockKinds  = []string{"bottleneck", "basic"}
 	StemKinds   = []string{"conv", "patchify"}
 	Orders      = []string{"post", "pre"}
-	Namings     = []string{"robarch", "torchvision"}
+	Namings     = []string{"robarch", "torchvision", "robustbench-wrn", "robustbench-dm"}
+	Paddings    = []string{"symmetric", "asymmetric"}
+	SEPositions = []string{"last", "first"}
+	SEWidthRefs = []string{"input", "output"}
 )
 
 // Named values, for code that builds specs.
@@ -130,6 +156,14 @@ const (
 	Identity          = "identity"
 	NamingRobArch     = "robarch"
 	NamingTorchvision = "torchvision"
+	NamingRBWRN       = "robustbench-wrn"
+	NamingRBDM        = "robustbench-dm"
+	PadSymmetric      = "symmetric"
+	PadAsymmetric     = "asymmetric"
+	SELast            = "last"
+	SEFirst           = "first"
+	SEFromInput       = "input"
+	SEFromOutput      = "output"
 )
 
 // Default values filled in by WithDefaults.
@@ -144,7 +178,8 @@ const (
 // in: naming robarch, input 3×224×224, 1000 classes, stem kind conv with
 // kernel 3 and stride 1, stage stride 1, block bottleneck with multiplier
 // 0.25 (1 for basic), kernel 3, dilation 1, post-activation, ReLU and batch
-// norm at every position, batch norm on the shortcut, ReLU in SE.
+// norm at every position, batch norm on the shortcut, ReLU in SE with its
+// width from the block input and placed last, symmetric padding.
 func (s Spec) WithDefaults() Spec {
 	s = s.Clone()
 	if s.Naming == "" {
@@ -210,6 +245,15 @@ func (s Spec) WithDefaults() Spec {
 	}
 	if b.SEActivation == "" {
 		b.SEActivation = "relu"
+	}
+	if b.SEWidthFrom == "" {
+		b.SEWidthFrom = SEFromInput
+	}
+	if b.SEPosition == "" {
+		b.SEPosition = SELast
+	}
+	if b.Padding == "" {
+		b.Padding = PadSymmetric
 	}
 	return s
 }

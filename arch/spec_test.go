@@ -15,7 +15,7 @@ import (
 )
 
 func TestListHasEveryPreset(t *testing.T) {
-	want := []string{"micro", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
+	want := []string{"micro", "rb-dm-wrn-28-10-silu", "rb-dm-wrn-70-16-silu", "rb-rawrn-70-16", "rb-wrn-28-10", "rb-wrn-34-10", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
 		"resnext50_32x4d", "robarch-l", "robarch-m", "robarch-s", "wide_resnet50_2", "wrn-28-10"}
 	assert.Equal(t, want, arch.List())
 	for _, name := range want {
@@ -121,7 +121,7 @@ func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
 		{"patchify pool", func(s *arch.Spec) { s.Stem.Kind = "patchify"; s.Stem.Kernel = 4; s.Stem.Stride = 0 }, "stem.max_pool", "false"},
 		{"no stages", func(s *arch.Spec) { s.Stages = nil }, "stages", "at least one"},
 		{"classes", func(s *arch.Spec) { s.Classes = -3 }, "classes", ">= 1"},
-		{"naming", func(s *arch.Spec) { s.Naming = "timm" }, "naming", "robarch, torchvision"},
+		{"naming", func(s *arch.Spec) { s.Naming = "timm" }, "naming", "robarch, torchvision, robustbench-wrn, robustbench-dm"},
 		{"dense", func(s *arch.Spec) { s.Block.DenseRatio = -2 }, "block.dense_ratio", "0 (off)"},
 	}
 	for _, c := range cases {
@@ -143,6 +143,108 @@ func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
 		})
 	}
 	assert.NoError(t, base.Validate())
+}
+
+// The wide-ResNet options and RobustBench's namings name the bad field
+// and what is allowed.
+func TestValidateWideResNetOptions(t *testing.T) {
+	base, err := arch.Get("rb-rawrn-70-16")
+	require.NoError(t, err)
+	cases := []struct {
+		name   string
+		change func(*arch.Spec)
+		field  string
+		want   string
+	}{
+		{"padding value", func(s *arch.Spec) { s.Block.Padding = "same" }, "block.padding", "symmetric, asymmetric"},
+		{"asymmetric kernel", func(s *arch.Spec) { s.Stages[2].Kernel = 5 }, "block.padding", "stages[2] has kernel 5"},
+		{"asymmetric stride", func(s *arch.Spec) { s.Stages[1].Stride = 3 }, "block.padding", "stride 1 or 2"},
+		{"se position value", func(s *arch.Spec) { s.Block.SEPosition = "middle" }, "block.se_position", "last, first"},
+		{"se first post-act", func(s *arch.Spec) {
+			s.Naming, s.Block.Order, s.Block.ShortcutNorm, s.Block.SEPosition = arch.NamingRobArch, arch.PostAct, arch.BatchNorm, arch.SEFirst
+		}, "block.se_position", "basic in pre-activation order"},
+		{"se width from", func(s *arch.Spec) { s.Block.SEWidthFrom = "mid" }, "block.se_width_from", "input, output"},
+		{"groups divide", func(s *arch.Spec) { s.Stages[1].Groups = 5 }, "stages[1].groups", "divisor of the stage width 432 and of its input width 216"},
+		{"groups negative", func(s *arch.Spec) { s.Stages[0].Groups = -1 }, "stages[0].groups", "0 or 1"},
+		{"naming order", func(s *arch.Spec) { s.Block.Order = arch.PostAct }, "block.order", "pre with naming robustbench-dm"},
+		{"naming shortcut norm", func(s *arch.Spec) { s.Block.ShortcutNorm = arch.BatchNorm }, "block.shortcut_norm", "identity (a bare 1×1 convolution) with naming robustbench-dm"},
+		{"naming block", func(s *arch.Spec) {
+			s.Block.Padding = arch.PadSymmetric
+			s.Stages[0].Block, s.Stages[0].BottleneckMultiplier = arch.Bottleneck, 0.25
+		}, "stages[0].block", "basic with naming robustbench-dm"},
+		{"classic has no SE", func(s *arch.Spec) { s.Naming = arch.NamingRBWRN }, "block.se_ratio", "use robustbench-dm"},
+		{"naming stem", func(s *arch.Spec) { s.Stem.MaxPool = true }, "stem", "without max-pool"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := base.Clone()
+			c.change(&s)
+			err := s.Validate()
+			require.Error(t, err)
+			var verr *arch.ValidationError
+			require.True(t, errors.As(err, &verr))
+			var fields []string
+			for _, f := range verr.Fields {
+				fields = append(fields, f.Field)
+			}
+			require.Contains(t, fields, c.field)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+	assert.NoError(t, base.Validate())
+}
+
+// Asymmetric padding keeps CIFAR's even feature maps at the sizes of
+// symmetric padding (32, 16, 8) and the strided block's layout records
+// the one-sided padding; SE widths follow the block's output with
+// se_width_from output, its input by default.
+func TestWideResNetLayout(t *testing.T) {
+	s, err := arch.Get("rb-rawrn-70-16")
+	require.NoError(t, err)
+	l, err := arch.Resolve(s)
+	require.NoError(t, err)
+	first, strided := l.Stages[0].Blocks[0], l.Stages[1].Blocks[0]
+	assert.Equal(t, [2]int{1, 1}, [2]int{first.PadLow, first.PadHigh})
+	assert.Equal(t, [2]int{0, 1}, [2]int{strided.PadLow, strided.PadHigh})
+	assert.Equal(t, []int{32, 16, 8}, []int{l.Stages[0].OutH, l.Stages[1].OutH, l.Stages[2].OutH})
+	assert.Equal(t, 54, first.SE, "round(0.25 × 216)")
+	s.Block.SEWidthFrom = arch.SEFromInput
+	l, err = arch.Resolve(s)
+	require.NoError(t, err)
+	assert.Equal(t, 24, l.Stages[0].Blocks[0].SE, "round(0.25 × 96)")
+
+	// Odd maps: asymmetric padding would keep one row less than the
+	// strided shortcut, so the sum cannot be formed.
+	s.Input.Height, s.Input.Width = 33, 33
+	_, err = arch.Resolve(s)
+	assert.ErrorContains(t, err, "asymmetric padding needs an even feature map")
+	s.Block.Padding = arch.PadSymmetric
+	l, err = arch.Resolve(s)
+	require.NoError(t, err)
+	assert.Equal(t, 17, l.Stages[1].OutH, "(33 + 2 − 3) / 2 + 1")
+}
+
+// Grouped basic blocks divide both convolutions' weights by the group
+// count; the shortcut and the head are untouched.
+func TestGroupedBasicBlocksCount(t *testing.T) {
+	s, err := arch.Get("rb-dm-wrn-28-10-silu")
+	require.NoError(t, err)
+	dense, err := arch.Params(s)
+	require.NoError(t, err)
+	l, err := arch.Resolve(s)
+	require.NoError(t, err)
+	var convs int64
+	for _, st := range l.Stages {
+		for _, b := range st.Blocks {
+			convs += int64(b.Out)*int64(b.In)*9 + int64(b.Out)*int64(b.Mid)*9
+		}
+	}
+	for i := range s.Stages {
+		s.Stages[i].Groups = 4
+	}
+	grouped, err := arch.Params(s)
+	require.NoError(t, err)
+	assert.Equal(t, dense-convs*3/4, grouped)
 }
 
 func TestTooSmallInputIsAnError(t *testing.T) {

@@ -123,8 +123,22 @@ func (s Spec) Validate() error {
 		if sg.GroupWidth < 0 {
 			c.fail(f("group_width"), sg.GroupWidth, "0 (one group) or a divisor of the bottleneck width")
 		}
+		if sg.Groups < 0 {
+			c.fail(f("groups"), sg.Groups, "0 or 1 (one group) or a number of groups dividing the block widths")
+		}
 		switch sg.Block {
 		case Basic:
+			if sg.Groups > 1 {
+				// Both convolutions are grouped: the first sees the
+				// stage's input width, both produce Width channels.
+				in := s.Stem.Width
+				if i > 0 {
+					in = s.Stages[i-1].Width
+				}
+				if sg.Width%sg.Groups != 0 || (sg.Depth > 0 && in%sg.Groups != 0) {
+					c.fail(f("groups"), sg.Groups, "a divisor of the stage width %d and of its input width %d", sg.Width, in)
+				}
+			}
 			if sg.BottleneckMultiplier != 1 {
 				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "1 (or unset) for basic blocks")
 			}
@@ -132,6 +146,9 @@ func (s Spec) Validate() error {
 				c.fail(f("group_width"), sg.GroupWidth, "0 (or unset) for basic blocks, which have no grouped convolution")
 			}
 		case Bottleneck:
+			if sg.Groups > 1 {
+				c.fail(f("groups"), sg.Groups, "0 (or unset) for bottleneck blocks, whose groups come from group_width")
+			}
 			if sg.BottleneckMultiplier <= 0 {
 				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value > 0")
 				break
@@ -167,15 +184,39 @@ func (s Spec) Validate() error {
 		c.fail("block.se_ratio", b.SERatio, "0 (off) or a value > 0")
 	}
 	c.oneOf("block.se_activation", b.SEActivation, Activations)
+	c.oneOf("block.se_width_from", b.SEWidthFrom, SEWidthRefs)
+	c.oneOf("block.se_position", b.SEPosition, SEPositions)
+	if b.SEPosition == SEFirst && b.SERatio > 0 {
+		for i, sg := range s.Stages {
+			if sg.Block != Basic || b.Order != PreAct {
+				c.fail("block.se_position", fmt.Sprintf("%q", b.SEPosition), "last, unless every block is basic in pre-activation order (stages[%d] is %s, order %s)", i, sg.Block, b.Order)
+				break
+			}
+		}
+	}
+	c.oneOf("block.padding", b.Padding, Paddings)
+	if b.Padding == PadAsymmetric {
+		for i, sg := range s.Stages {
+			if sg.Kernel != 3 || sg.Dilation != 1 || sg.Stride > 2 {
+				c.fail("block.padding", fmt.Sprintf("%q", b.Padding), "symmetric unless every stage has kernel 3, dilation 1 and stride 1 or 2 (stages[%d] has kernel %d, dilation %d, stride %d)", i, sg.Kernel, sg.Dilation, sg.Stride)
+				break
+			}
+		}
+	}
 	if b.DenseRatio < 0 {
 		c.fail("block.dense_ratio", b.DenseRatio, "0 (off) or a number of earlier blocks >= 1")
 	}
 	if b.SERatio > 0 {
-		// The squeeze width depends on each block's input width.
+		// The squeeze width depends on each block's input (or output)
+		// width.
 		in := st.Width
 	stages:
 		for i, sg := range s.Stages {
-			for _, w := range []int{in, sg.Width} {
+			widths := []int{in, sg.Width}
+			if b.SEWidthFrom == SEFromOutput {
+				widths = []int{sg.Width}
+			}
+			for _, w := range widths {
 				if sg.Depth > 0 && SEWidth(b.SERatio, w) < 1 {
 					c.fail("block.se_ratio", b.SERatio, "a ratio giving a squeeze width >= 1 (stages[%d] has blocks of input width %d)", i, w)
 					break stages
@@ -184,6 +225,7 @@ func (s Spec) Validate() error {
 			in = sg.Width
 		}
 	}
+	s.checkNaming(&c)
 	if len(c.errs) > 0 {
 		return &ValidationError{Name: s.Name, Fields: c.errs}
 	}
@@ -202,4 +244,38 @@ func Check(s Spec) error {
 func IsValidation(err error) bool {
 	var v *ValidationError
 	return errors.As(err, &v)
+}
+
+// checkNaming rejects specs that RobustBench's wide-ResNet classes cannot
+// express, so that every layer has a name in their state dicts: both
+// namings want pre-activation basic blocks with a bare 1×1 projection
+// shortcut and a plain convolutional stem; the classic WideResNet has no
+// squeeze-and-excitation.
+func (s Spec) checkNaming(c *checker) {
+	if s.Naming != NamingRBWRN && s.Naming != NamingRBDM {
+		return
+	}
+	why := func(field string, value any, allowed string) {
+		c.fail(field, value, "%s with naming %s", allowed, s.Naming)
+	}
+	if s.Block.Order != PreAct {
+		why("block.order", fmt.Sprintf("%q", s.Block.Order), "pre")
+	}
+	for i, sg := range s.Stages {
+		if sg.Block != Basic {
+			why(fmt.Sprintf("stages[%d].block", i), fmt.Sprintf("%q", sg.Block), "basic")
+		}
+	}
+	if s.Block.ShortcutNorm != Identity {
+		why("block.shortcut_norm", fmt.Sprintf("%q", s.Block.ShortcutNorm), "identity (a bare 1×1 convolution)")
+	}
+	if s.Stem.Kind != StemConv || s.Stem.MaxPool {
+		why("stem", fmt.Sprintf("%s, max_pool %v", s.Stem.Kind, s.Stem.MaxPool), "a conv stem without max-pool")
+	}
+	if s.Block.DenseRatio != 0 {
+		why("block.dense_ratio", s.Block.DenseRatio, "0")
+	}
+	if s.Naming == NamingRBWRN && s.Block.SERatio != 0 {
+		why("block.se_ratio", s.Block.SERatio, "0 (the classic WideResNet has no SE; use robustbench-dm)")
+	}
 }

@@ -133,3 +133,30 @@ func TestEnvironmentOverridesSweepFile(t *testing.T) {
 	assert.Equal(t, "300K", f.Budget)
 	assert.Equal(t, "fashion-mnist", f.Dataset.Name, "keys without a variable keep the file's value")
 }
+
+// The WRN depth/width study plans at the baseline's CIFAR budget, and every
+// variant stays a spec RobustBench's DM layout can name.
+func TestWRNDepthWidthPlanFitsBudget(t *testing.T) {
+	f, err := LoadFile("cifar10-wrn-depth-width")
+	require.NoError(t, err)
+	p, err := MakePlan(f)
+	require.NoError(t, err)
+	base, err := arch.Get("rb-dm-wrn-28-10-silu")
+	require.NoError(t, err)
+	budget, err := arch.Params(base)
+	require.NoError(t, err)
+	assert.Equal(t, budget, p.Budget)
+	depths := map[string][]int{}
+	for _, v := range p.Variants {
+		if !v.Feasible {
+			t.Errorf("%s is infeasible: %s", v.Name, v.Reason)
+			continue
+		}
+		require.NoError(t, arch.Check(v.Spec), v.Name)
+		assert.Equal(t, arch.NamingRBDM, v.Spec.Naming, v.Name)
+		assert.LessOrEqual(t, math.Abs(float64(v.Params-budget)), 0.02*float64(budget), "%s has %d params", v.Name, v.Params)
+		depths[v.Level] = v.Spec.Depths()
+	}
+	assert.Equal(t, []int{6, 5, 1}, depths["6,5,1"])
+	assert.Equal(t, []int{6, 6, 6}, depths["deeper-narrower"], "x1.5 of 4 blocks per stage")
+}

@@ -15,7 +15,7 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
 	s := arch.Spec{
 		Name:    "random",
-		Naming:  pick(arch.Namings),
+		Naming:  pick([]string{arch.NamingRobArch, arch.NamingTorchvision}),
 		Classes: 2 + r.IntN(9),
 	}
 	s.Input.Channels = 1 + r.IntN(3)

@@ -82,7 +82,7 @@ func (f *Folded) build(n *Net) {
 				// Norm p sits between conv p−1 and conv p, unless SE
 				// comes first (bottleneck, before the last norm).
 				for p := 1; p < len(nb.convs); p++ {
-					if p == 2 && b.se != nil {
+					if (p == 2 && b.se != nil) || (p == 1 && b.seFirst) {
 						continue
 					}
 					nb.convs[p-1], nb.norms[p] = f.fold(nb.convs[p-1], nb.norms[p])

@@ -38,10 +38,14 @@ func drop(ts ...*ts.Tensor) {
 
 func clone(x *ts.Tensor) *ts.Tensor { return must(x.ShallowClone()) }
 
-// conv is a 2-D convolution; b is nil without bias.
+// conv is a 2-D convolution; b is nil without bias. When asym is set the
+// input is zero-padded by padLow above and left and padHigh below and
+// right first (arch's asymmetric padding) and pad is 0.
 type conv struct {
 	w, b                          *ts.Tensor
 	stride, pad, dilation, groups int64
+	asym                          bool
+	padLow, padHigh               int64
 }
 
 func (c *conv) apply(x *ts.Tensor) *ts.Tensor {
@@ -49,6 +53,13 @@ func (c *conv) apply(x *ts.Tensor) *ts.Tensor {
 	if b == nil {
 		b = ts.NewTensor() // an undefined tensor: no bias
 		defer drop(b)
+	}
+	if c.asym {
+		// ConstantPadNd lists the last dimension first: left, right,
+		// top, bottom.
+		p := must(x.ConstantPadNd([]int64{c.padLow, c.padHigh, c.padLow, c.padHigh}, false))
+		drop(x)
+		x = p
 	}
 	y := must(ts.Conv2d(x, c.w, b, []int64{c.stride, c.stride}, []int64{c.pad, c.pad},
 		[]int64{c.dilation, c.dilation}, c.groups))
@@ -154,6 +165,7 @@ type block struct {
 	norms    []norm // one per position used
 	acts     []string
 	se       *se
+	seFirst  bool // SE right after the first conv (pre-activation basic blocks)
 	proj     *conv
 	projNorm norm
 }
@@ -203,6 +215,9 @@ func (b *block) forwardPre(x *ts.Tensor, train bool) *ts.Tensor {
 		sc = b.projNorm.apply(b.proj.apply(clone(a)), train)
 	}
 	h := b.convs[0].apply(a)
+	if b.seFirst {
+		h = b.se.apply(h)
+	}
 	for p := 1; p < len(b.convs); p++ {
 		if p == 2 && b.se != nil { // bottleneck: SE after the k×k conv
 			h = b.se.apply(h)
@@ -210,7 +225,7 @@ func (b *block) forwardPre(x *ts.Tensor, train bool) *ts.Tensor {
 		h = activation(b.acts[p], b.norms[p].apply(h, train))
 		h = b.convs[p].apply(h)
 	}
-	if b.kind == arch.Basic && b.se != nil {
+	if b.kind == arch.Basic && b.se != nil && !b.seFirst {
 		h = b.se.apply(h)
 	}
 	if sc != nil {

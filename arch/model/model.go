@@ -39,6 +39,7 @@ type Var struct {
 type Net struct {
 	spec   arch.Spec
 	layout arch.Layout
+	names  namer
 	format MemoryFormat // "" until SetMemoryFormat: contiguous
 	vars   []Var
 	byName map[string]int
@@ -73,7 +74,7 @@ func Build(vs *nn.VarStore, spec arch.Spec) (*Net, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	b := &builder{vs: vs, net: &Net{spec: s, layout: l, byName: map[string]int{}}, names: nm}
+	b := &builder{vs: vs, net: &Net{spec: s, layout: l, names: nm, byName: map[string]int{}}, names: nm}
 	if err := b.build(); err != nil {
 		b.net.free()
 		return nil, fmt.Errorf("build %s: %w", s.Name, err)
@@ -391,6 +392,7 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 	s := b.net.spec
 	nm := b.names
 	blk := &block{kind: bl.Kind, pre: pre, acts: s.Block.Activations}
+	blk.seFirst = bl.SE > 0 && bl.Kind == arch.Basic && s.Block.SEPosition == arch.SEFirst
 	type convSpec struct{ in, out, kernel, stride, pad, dilation, groups int }
 	var convs []convSpec
 	var normWidths []int
@@ -406,8 +408,8 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		}
 	} else {
 		convs = []convSpec{
-			{bl.In, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, 1},
-			{bl.Mid, bl.Out, bl.Kernel, 1, bl.Padding, bl.Dilation, 1},
+			{bl.In, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, bl.Groups},
+			{bl.Mid, bl.Out, bl.Kernel, 1, bl.Padding, bl.Dilation, bl.Groups},
 		}
 		normWidths = []int{bl.Mid, bl.Out}
 		if pre {
@@ -429,6 +431,15 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		if c, err = b.newConv(nm.conv(prefix, p), cs.in, cs.out, cs.kernel, cs.stride, cs.pad, cs.dilation, cs.groups, false); err != nil {
 			return nil, err
 		}
+		// The padding mode applies to the block's first k×k convolution:
+		// position 0 of a basic block, 1 of a bottleneck.
+		kxk := 0
+		if bl.Kind == arch.Bottleneck {
+			kxk = 1
+		}
+		if p == kxk && bl.PadLow != bl.PadHigh {
+			c.asym, c.pad, c.padLow, c.padHigh = true, 0, int64(bl.PadLow), int64(bl.PadHigh)
+		}
 		if !pre {
 			if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidths[p]); err != nil {
 				return nil, err
@@ -437,8 +448,10 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		blk.convs = append(blk.convs, c)
 		blk.norms = append(blk.norms, n)
 		seAfter := 1
-		if bl.Kind == arch.Basic {
+		if bl.Kind == arch.Basic && !blk.seFirst {
 			seAfter = len(convs) - 1
+		} else if bl.Kind == arch.Basic {
+			seAfter = 0
 		}
 		if bl.SE > 0 && p == seAfter {
 			ch := bl.Mid

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/robarch/robarch/arch"
 )
@@ -28,7 +29,13 @@ type namer interface {
 	// exported state dicts (RobArch's NormalizeByChannelMeanStd has them;
 	// torchvision models do not).
 	exportsNormalization() bool
+	// ignored reports state-dict entries that import skips because the
+	// Python class holds modules its forward pass never uses.
+	ignored(key string) bool
 }
+
+func (torchvisionNames) ignored(string) bool { return false }
+func (robarchNames) ignored(string) bool     { return false }
 
 func newNamer(naming, order string) (namer, error) {
 	pre := order == arch.PreAct
@@ -37,8 +44,12 @@ func newNamer(naming, order string) (namer, error) {
 		return torchvisionNames{}, nil
 	case arch.NamingRobArch:
 		return robarchNames{pre: pre}, nil
+	case arch.NamingRBWRN:
+		return rbWRNNames{}, nil
+	case arch.NamingRBDM:
+		return rbDMNames{}, nil
 	}
-	return nil, fmt.Errorf("naming %q: want robarch or torchvision", naming)
+	return nil, fmt.Errorf("naming %q: want one of %v", naming, arch.Namings)
 }
 
 // torchvisionNames follow torchvision.models.resnet: conv1/bn1 stem,
@@ -96,3 +107,58 @@ func (robarchNames) finalNorm() string             { return "final_norm" }
 func (robarchNames) fc() string                    { return "fc" }
 func (robarchNames) normalization() string         { return "normalization" }
 func (robarchNames) exportsNormalization() bool    { return true }
+
+// rbWRNNames follow RobustBench's classic WideResNet
+// (model_zoo/architectures/wide_resnet.py, from TRADES): conv1 stem,
+// blockN.layer.I.{bn1, conv1, bn2, conv2, convShortcut}, bn1 after the last
+// stage, fc. Norm p precedes conv p+1. The input is not normalised inside
+// the model.
+type rbWRNNames struct{}
+
+func (rbWRNNames) stemConv() string        { return "conv1" }
+func (rbWRNNames) stemNorm() string        { return "stem_bn" } // pre-activation: never built
+func (rbWRNNames) block(si, bi int) string { return fmt.Sprintf("block%d.layer.%d", si+1, bi) }
+func (rbWRNNames) conv(prefix string, p int) string {
+	return fmt.Sprintf("%s.conv%d", prefix, p+1)
+}
+func (rbWRNNames) norm(prefix string, p int) string {
+	return fmt.Sprintf("%s.bn%d", prefix, p+1)
+}
+func (rbWRNNames) se(prefix string) string       { return prefix + ".se" } // rejected by arch's validation
+func (rbWRNNames) projConv(prefix string) string { return prefix + ".convShortcut" }
+func (rbWRNNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built
+func (rbWRNNames) finalNorm() string             { return "bn1" }
+func (rbWRNNames) fc() string                    { return "fc" }
+func (rbWRNNames) normalization() string         { return "normalization" }
+func (rbWRNNames) exportsNormalization() bool    { return false }
+
+// ignored skips sub_block1: WideResNet(sub_block1=True), as many
+// RobustBench entries are built (Carmon2019Unlabeled, Zhang2019Theoretically),
+// holds a copy of the first stage that forward never calls.
+func (rbWRNNames) ignored(key string) bool { return strings.HasPrefix(key, "sub_block1.") }
+
+// rbDMNames follow RobustBench's DMWideResNet (dm_wide_resnet.py, from
+// DeepMind's code) and its RaWRN, NormalizedWideResNet
+// (robustarch_wide_resnet.py), which share them: init_conv stem,
+// layer.N.block.I.{batchnorm_0, conv_0, batchnorm_1, conv_1, shortcut,
+// se.fc1, se.fc2}, batchnorm after the last stage, logits. Norm p precedes
+// conv p. Their input mean and std are not in the state dict.
+type rbDMNames struct{}
+
+func (rbDMNames) stemConv() string        { return "init_conv" }
+func (rbDMNames) stemNorm() string        { return "init_bn" } // pre-activation: never built
+func (rbDMNames) block(si, bi int) string { return fmt.Sprintf("layer.%d.block.%d", si, bi) }
+func (rbDMNames) conv(prefix string, p int) string {
+	return fmt.Sprintf("%s.conv_%d", prefix, p)
+}
+func (rbDMNames) norm(prefix string, p int) string {
+	return fmt.Sprintf("%s.batchnorm_%d", prefix, p)
+}
+func (rbDMNames) se(prefix string) string       { return prefix + ".se" }
+func (rbDMNames) projConv(prefix string) string { return prefix + ".shortcut" }
+func (rbDMNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built
+func (rbDMNames) finalNorm() string             { return "batchnorm" }
+func (rbDMNames) fc() string                    { return "logits" }
+func (rbDMNames) normalization() string         { return "normalization" }
+func (rbDMNames) exportsNormalization() bool    { return false }
+func (rbDMNames) ignored(string) bool           { return false }

@@ -99,7 +99,7 @@ func (n *Net) LoadStateDict(sd map[string]*ts.Tensor) error {
 	byName := make(map[string]*ts.Tensor, len(sd))
 	for k, t := range sd {
 		k = normalizeKey(k)
-		if strings.HasSuffix(k, ".num_batches_tracked") {
+		if strings.HasSuffix(k, ".num_batches_tracked") || n.names.ignored(k) {
 			continue
 		}
 		if _, dup := byName[k]; dup {

@@ -15,6 +15,7 @@ func commands(v *viper.Viper) []*cobra.Command {
 		newResultsCmd(),
 		newGuidelinesCmd(),
 		newEvalCmd(),
+		newExportCmd(),
 		newBenchCmd(v),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -39,7 +40,8 @@ attacks. Accuracies are fractions.
 Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 		Example: `  robarch eval --weights runs/micro-fast/model.safetensors --attacks pgd20,aa --eps 0.1
   robarch eval --model resnet18-cifar --weights resnet18.pt --dataset cifar10 --data-dir data/cifar-10-batches-bin --attacks pgd20,aa --eps 8/255 --json
-  robarch eval --weights model.safetensors --norm L2 --eps 0.5 --attacks apgd-ce,apgd-t,fab-t,square --size 500`,
+  robarch eval --weights model.safetensors --norm L2 --eps 0.5 --attacks apgd-ce,apgd-t,fab-t,square --size 500
+  robarch eval --protocol robustbench --model rb-rawrn-70-16 --weights Peng2023Robust.pt --dataset cifar10 --data-dir data/cifar-10-batches-bin --model-info Peng2023Robust.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := evalConfigFrom(cmd)
@@ -66,6 +68,8 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f.String("precision", "fp32", "precision of the network's forward passes: fp32 (default: low-precision attacks can produce weaker gradients and overstate robustness) or bf16 (autocast; the result says so); perturbations and projections stay fp32")
 	f.Bool("skip-checks", false, "skip the sanity checks")
 	f.Bool("json", false, "print one JSON object instead of a table")
+	f.String("protocol", protocolRobArch, "test points and attacks: robarch (a stratified --size subset, the --attacks given) or robustbench (RobustBench's: the first --size test points in file order, 10,000 for CIFAR and its fixed 5,000-image list for ImageNet (imagefolder:DIR), standard AutoAttack, its eps unless --eps is given)")
+	f.String("model-info", "", "with --protocol robustbench: write (or update) RobustBench's model_info JSON at this path (clean_acc, autoattack_acc, eps, dataset, number_forward_passes)")
 	return cmd
 }
 
@@ -82,6 +86,10 @@ type evalConfig struct {
 	skipChecks, json                 bool
 	format                           model.MemoryFormat
 	precision                        amp.Precision
+	// protocol is protocolRobArch or protocolRobustBench; rbDataset and
+	// epsText are RobustBench's dataset name and the radius as written,
+	// for --model-info.
+	protocol, rbDataset, epsText, modelInfo string
 }
 
 func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
@@ -127,6 +135,31 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 		return c, fmt.Errorf("--norm: %w", err)
 	}
 	epsFlag, _ := f.GetString("eps")
+	c.protocol, _ = f.GetString("protocol")
+	c.modelInfo, _ = f.GetString("model-info")
+	if !slices.Contains(protocols, c.protocol) {
+		return c, fmt.Errorf("--protocol %q: want one of %s", c.protocol, strings.Join(protocols, ", "))
+	}
+	if c.protocol == protocolRobustBench {
+		if c.rbDataset, err = rbDataset(c.dataset); err != nil {
+			return c, err
+		}
+		if !f.Changed("size") {
+			c.size = 0 // RobustBench's default count
+		}
+		if !f.Changed("eps") {
+			if epsFlag, err = rbDefaultEps(c.rbDataset, c.norm); err != nil {
+				return c, err
+			}
+		}
+		if list, _ := f.GetString("attacks"); f.Changed("attacks") && strings.TrimSpace(list) != "aa" {
+			return c, fmt.Errorf("--attacks %q with --protocol robustbench: RobustBench runs standard AutoAttack only; leave --attacks unset (or aa)", list)
+		}
+		_ = f.Set("attacks", "aa")
+	} else if c.modelInfo != "" {
+		return c, fmt.Errorf("--model-info needs --protocol robustbench: its numbers only mean something under RobustBench's protocol")
+	}
+	c.epsText = epsFlag
 	if c.norm == attack.Linf {
 		c.eps, err = train.ParseEps(epsFlag)
 	} else {
@@ -176,8 +209,13 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	if _, err := os.Stat(c.weights); err != nil {
 		return fmt.Errorf("--weights: %w", err)
 	}
-	// Subset seed 0: every evaluation of a dataset sees the same examples.
-	splits, err := data.Open(c.dataset, data.Options{Dir: c.dataDir, TestSize: c.size, ImageSize: c.imageSize})
+	var splits *data.Splits
+	if c.protocol == protocolRobustBench {
+		splits, err = openRobustBench(c.dataset, c.dataDir, c.size)
+	} else {
+		// Subset seed 0: every evaluation of a dataset sees the same examples.
+		splits, err = data.Open(c.dataset, data.Options{Dir: c.dataDir, TestSize: c.size, ImageSize: c.imageSize})
+	}
 	if err != nil {
 		return err
 	}
@@ -232,6 +270,12 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	})
 	if err != nil {
 		return err
+	}
+	if c.modelInfo != "" {
+		if err := writeModelInfo(c.modelInfo, c.rbDataset, c.epsText, res.CleanAcc, res.RobustAcc); err != nil {
+			return err
+		}
+		slog.Info("wrote RobustBench model_info", "path", c.modelInfo)
 	}
 	if c.json {
 		enc := json.NewEncoder(stdout)
