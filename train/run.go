@@ -22,6 +22,8 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // Model is the network to train: a gotch module over images in [0,1]
@@ -352,7 +354,7 @@ func (t *trainer) writeLog() error {
 			return fmt.Errorf("metrics log: %w", err)
 		}
 	}
-	return writeFileAtomic(filepath.Join(t.opts.OutDir, MetricsLog), buf.Bytes())
+	return atomicfile.WriteFile(filepath.Join(t.opts.OutDir, MetricsLog), buf.Bytes(), 0o644)
 }
 
 // Seeds: libtorch's generator is re-seeded from the recipe seed at each

@@ -37,6 +37,8 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 	// At load, before the Go runtime starts its threads: one malloc arena.
 	_ "github.com/robarch/robarch/internal/torchrt/onearena"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 type config struct {
@@ -415,9 +417,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, raw, 0o644)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep/store"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 func newResultsCmd() *cobra.Command {
@@ -37,7 +39,7 @@ func newResultsCmd() *cobra.Command {
 			format, _ := cmd.Flags().GetString("format")
 			out := cmd.OutOrStdout()
 			if path, _ := cmd.Flags().GetString("out"); path != "" {
-				return writeAtomic(path, func(w *bufio.Writer) error { return store.Export(w, format, trials) })
+				return atomicfile.Write(path, 0o644, func(w io.Writer) error { return store.Export(w, format, trials) })
 			}
 			return store.Export(out, format, trials)
 		},
@@ -51,31 +53,3 @@ func newResultsCmd() *cobra.Command {
 	cmd.AddCommand(export)
 	return cmd
 }
-
-// writeAtomic writes a file through a temporary sibling and a rename, so a
-// reader never sees half of it.
-func writeAtomic(path string, write func(*bufio.Writer) error) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	if err := write(w); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func dirOf(path string) string { return filepath.Dir(path) }
