@@ -44,8 +44,13 @@ func Preflight(f *File, p *Plan, opts PreflightOptions) error {
 	recipe, _, _, err := trialRecipe(f, 0)
 	if err != nil {
 		bad("eval.attacks", err)
-	} else if err := recipe.WithDefaults().Validate(); err != nil {
-		bad("train", err)
+	} else {
+		// Precision is checked below against the device (auto resolves
+		// there); Validate wants it resolved.
+		recipe.Precision = ""
+		if err := recipe.WithDefaults().Validate(); err != nil {
+			bad("train", err)
+		}
 	}
 
 	if err := checkDevice(f.Device, opts.DeviceAvailable); err != nil {

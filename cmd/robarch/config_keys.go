@@ -3,13 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
+	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/internal/suggest"
 )
@@ -20,25 +19,19 @@ import (
 // belongs to --sweep. Keys are those of any command's flags, so one file
 // can serve several commands.
 func checkConfigFile(root *cobra.Command, path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
+	// A viper of its own reads any format the real one does (YAML, JSON,
+	// TOML, ...) and flattens nested keys as it would ("train.eps").
+	fv := viper.New()
+	fv.SetConfigFile(path)
+	if err := fv.ReadInConfig(); err != nil {
 		return fmt.Errorf("read --config %s: %w", path, err)
 	}
-	var raw map[string]any
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("read --config %s: %w", path, err)
-	}
-	_, baseline := raw["baseline"]
-	_, factors := raw["factors"]
-	if baseline || factors {
+	keys := fv.AllKeys()
+	if fv.IsSet("baseline") || slices.ContainsFunc(keys, func(k string) bool { return k == "factors" || strings.HasPrefix(k, "factors.") }) {
 		return fmt.Errorf("--config %s is a sweep file (it has baseline/factors): pass it as --sweep %s; --config holds flag values such as threads: 2", path, path)
 	}
 	known := flagNames(root)
 	var errs []error
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !slices.Contains(known, k) {
@@ -66,7 +59,7 @@ func flagNames(root *cobra.Command) []string {
 	walk(root)
 	names := make([]string, 0, len(seen))
 	for n := range seen {
-		names = append(names, strings.TrimSpace(n))
+		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names

@@ -385,6 +385,10 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 	if err != nil && cmd.Context().Err() != nil {
 		return fmt.Errorf("interrupted: run the same command again to resume")
 	}
+	if err == nil && st.Failed > 0 {
+		// The other trials ran; the exit status still tells scripts and CI.
+		return fmt.Errorf("%d trial(s) failed (errors in `robarch results export --status failed`); `robarch sweep retry` re-queues them", st.Failed)
+	}
 	return err
 }
 
