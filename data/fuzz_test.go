@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -108,5 +109,36 @@ func checkDataset(t *testing.T, d *Dataset) {
 	c, h, w := d.Shape()
 	if len(d.Images) != d.N*c*h*w || len(d.Labels) != d.N {
 		t.Fatalf("dataset of %d images %dx%dx%d holds %d bytes and %d labels", d.N, c, h, w, len(d.Images), len(d.Labels))
+	}
+}
+
+// A JPEG whose frame header claims 60000×60000 pixels is refused before
+// decoding instead of allocating gigabytes (found by reading the decoder,
+// which allocates the whole image at the first scan).
+func TestImageFolderRefusesAHugeImageHeader(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := j.Bytes()
+	sof := bytes.Index(raw, []byte{0xff, 0xc0})
+	if sof < 0 {
+		t.Fatal("no SOF0 marker")
+	}
+	// SOF0: marker, length (2), precision (1), height (2), width (2).
+	raw[sof+5], raw[sof+6], raw[sof+7], raw[sof+8] = 0xea, 0x60, 0xea, 0x60
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "cat"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "cat", "huge.jpg"), raw)
+	folder, err := NewImageFolder(dir, 8, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = folder.Fill(0, make([]float32, 3*8*8), nil)
+	if err == nil || !strings.Contains(err.Error(), "60000×60000 pixels") {
+		t.Fatalf("want a size error, got %v", err)
 	}
 }

@@ -1,8 +1,10 @@
 package sweep
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,4 +208,35 @@ func TestRunnerReclaimsALeaseOfADeadProcessAtOnce(t *testing.T) {
 	got, err := s.Get(ctx, live.Key())
 	require.NoError(t, err)
 	assert.Equal(t, results.StatusRunning, got.Status)
+}
+
+// A worker does not stop while another live worker holds a trial: it says
+// which trial it waits for, and takes the trial over when its lease ends.
+// With Wait off it stops at once, saying the sweep is not finished.
+func TestRunnerWaitsForTrialsHeldElsewhere(t *testing.T) {
+	ctx := context.Background()
+	for _, wait := range []bool{true, false} {
+		f, p := planForTest(t)
+		s := openStore(t)
+		_, err := Enqueue(ctx, s, p, f)
+		require.NoError(t, err)
+		other, err := s.Claim(ctx, f.Name, "elsewhere-1-2-abcd", 2*time.Second) // another host: never "dead"
+		require.NoError(t, err)
+		var logs bytes.Buffer
+		r := &Runner{Store: s, Run: (&fakeTrial{epochs: 1}).run, WorkDir: t.TempDir(), Wait: wait,
+			Lease: 300 * time.Millisecond, WaitLogEvery: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		_, err = r.Work(ctx, f.Name)
+		require.NoError(t, err)
+		got, err := s.Get(ctx, other.Key())
+		require.NoError(t, err)
+		if wait {
+			assert.Equal(t, results.StatusDone, got.Status, "taken over after its lease expired")
+			assert.Contains(t, logs.String(), "waiting for a trial held by another worker")
+			assert.Contains(t, logs.String(), "worker=elsewhere-1-2-abcd")
+			assert.Contains(t, logs.String(), "lease_expires_in=")
+		} else {
+			assert.Equal(t, results.StatusRunning, got.Status)
+			assert.Contains(t, logs.String(), "the sweep is not finished")
+		}
+	}
 }

@@ -158,6 +158,11 @@ func decodeSafe(e safeEntry, body []byte) (*ts.Tensor, error) {
 		if d < 0 {
 			return nil, fmt.Errorf("negative dimension in shape %v", e.Shape)
 		}
+		// A product that overflows could pass the size check below as 0
+		// (or wrap to a small count) and reach libtorch as a huge shape.
+		if d > 0 && numel > math.MaxInt64/8/d {
+			return nil, fmt.Errorf("shape %v: too many elements", e.Shape)
+		}
 		numel *= d
 	}
 	begin, end := e.Offsets[0], e.Offsets[1]
