@@ -16,9 +16,8 @@ import (
 	texttemplate "text/template"
 
 	"github.com/robarch/robarch/arch"
-	"github.com/robarch/robarch/results"
-
 	"github.com/robarch/robarch/internal/atomicfile"
+	"github.com/robarch/robarch/results"
 )
 
 //go:embed templates/*.tmpl

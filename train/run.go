@@ -21,9 +21,8 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
-	"github.com/robarch/robarch/internal/torchrt"
-
 	"github.com/robarch/robarch/internal/atomicfile"
+	"github.com/robarch/robarch/internal/torchrt"
 )
 
 // Model is the network to train: a gotch module over images in [0,1]

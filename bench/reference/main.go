@@ -34,11 +34,10 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/torchrt"
 	// At load, before the Go runtime starts its threads: one malloc arena.
 	_ "github.com/robarch/robarch/internal/torchrt/onearena"
-
-	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 type config struct {

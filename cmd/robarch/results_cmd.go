@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep/store"
-
-	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 func newResultsCmd() *cobra.Command {
