@@ -162,7 +162,7 @@ func prepare(c config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.out, "spec.json"), spec, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.out, "spec.json"), spec, 0o644); err != nil {
 		return err
 	}
 	right, err := correctMask(m, x, y)
