@@ -138,9 +138,9 @@ func TestUnknownKeysAndSweepFileAsConfig(t *testing.T) {
 		{"sweep file as --config", []string{"sweep", "--config", filepath.Join(repo, "configs/sweeps/robarch-imagenet-26m.yaml"), "--budget", "26M", "--dry-run"},
 			[]string{"is a sweep file", "--sweep " + filepath.Join(repo, "configs/sweeps/robarch-imagenet-26m.yaml")}},
 		{"unknown --config key", []string{"arch", "list", "--config", cfg}, []string{"thread: not a flag", "did you mean threads?"}},
-		{"unknown sweep key", []string{"sweep", "plan", "--sweep", writeSweep(t, dir, strings.Replace(tinySweep, "eval: {attacks", "eval: {atacks", 1))},
+		{"unknown sweep key", []string{"sweep", "plan", "--sweep", writeSweep(t, t.TempDir(), strings.Replace(tinySweep, "eval: {attacks", "eval: {atacks", 1))},
 			[]string{"eval.atacks: unknown key; did you mean attacks?"}},
-		{"unknown nested sweep key", []string{"sweep", "plan", "--sweep", writeSweep(t, dir, strings.Replace(tinySweep, "epochs: 2", "epoch: 2", 1))},
+		{"unknown nested sweep key", []string{"sweep", "plan", "--sweep", writeSweep(t, t.TempDir(), strings.Replace(tinySweep, "epochs: 2", "epoch: 2", 1))},
 			[]string{"train.epoch: unknown key; did you mean epochs?"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
