@@ -9,7 +9,7 @@ OUT ?= out
 # SEED_OFFSET=100 replicates the study with seeds disjoint from the default's.
 SEED_OFFSET ?= 0
 
-.PHONY: all setup build test test-short run bench gpu-check lint doctor clean
+.PHONY: all setup build test test-short run bench gpu-check lint doctor clean fuzz
 
 all: test
 
@@ -26,6 +26,19 @@ build: setup
 test: setup
 	$(GO) vet ./...
 	$(GO) test -timeout 40m -count=1 ./...
+
+## fuzz: every fuzz target of a reader of outside input, FUZZTIME each
+## (docs/reliability.md); a crash stops it and leaves the input in the
+## package's testdata/fuzz, which `make test` then replays
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./data:FuzzReadIDX ./data:FuzzReadCIFAR ./data:FuzzImageFolder \
+	./arch/model:FuzzReadSafetensors ./arch/model:FuzzReadPyTorch ./arch:FuzzParse \
+	./sweep:FuzzLoadFile ./sweep/store:FuzzDecode
+fuzz: setup
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## run: a small real sweep on Fashion-MNIST and its guidelines report (see README)
 run: build

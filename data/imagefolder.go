@@ -5,6 +5,7 @@ import (
 	"image"
 	_ "image/jpeg" // register the JPEG decoder for image.Decode
 	_ "image/png"  // register the PNG decoder for image.Decode
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -125,12 +126,25 @@ func (f *ImageFolder) Fill(i int, dst []float32, rng *rand.Rand) error {
 	return nil
 }
 
+// maxImagePixels bounds an image's size (ImageNet's largest has about 12
+// million pixels).
+const maxImagePixels = 1 << 26
+
 func decodeImage(path string) (image.Image, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("decode image: %w", err)
 	}
 	defer file.Close()
+	// A corrupt header claiming 60000×60000 pixels would make the decoder
+	// allocate gigabytes before it finds the data short.
+	if cfg, format, err := image.DecodeConfig(file); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return nil, fmt.Errorf("decode image %s (%s): %d×%d pixels, more than the %d allowed (corrupt header?)",
+			path, format, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("decode image %s: %w", path, err)
+	}
 	img, format, err := image.Decode(file)
 	if err != nil {
 		return nil, fmt.Errorf("decode image %s: %w", path, err)

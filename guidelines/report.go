@@ -16,6 +16,7 @@ import (
 	texttemplate "text/template"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/results"
 )
 
@@ -70,7 +71,7 @@ func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 			return err
 		}
 		for ext, data := range map[string][]byte{".png": f.PNG, ".svg": f.SVG} {
-			if err := writeAtomic(filepath.Join(dir, PlotsDir, f.Name+ext), data); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, PlotsDir, f.Name+ext), data, 0o644); err != nil {
 				return err
 			}
 		}
@@ -79,11 +80,11 @@ func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 	if err != nil {
 		return fmt.Errorf("report: encode %s: %w", JSONFile, err)
 	}
-	if err := writeAtomic(filepath.Join(dir, JSONFile), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, JSONFile), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
 	if a.Recommendation != nil {
-		if err := writeAtomic(filepath.Join(dir, RecommendedFile), []byte(a.Recommendation.YAML)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, RecommendedFile), []byte(a.Recommendation.YAML), 0o644); err != nil {
 			return err
 		}
 	}
@@ -92,14 +93,14 @@ func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, MarkdownFile), md); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, MarkdownFile), md, 0o644); err != nil {
 		return err
 	}
 	page, err := renderHTML("index.html.tmpl", v)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, HTMLFile), page)
+	return atomicfile.WriteFile(filepath.Join(dir, HTMLFile), page, 0o644)
 }
 
 // jsonReport is guidelines.json: the analysis plus the plot files.
@@ -114,31 +115,6 @@ func plotFiles(figs []Figure) []string {
 		out = append(out, PlotsDir+"/"+f.Name+".png", PlotsDir+"/"+f.Name+".svg")
 	}
 	return out
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// over path, so a reader never sees a half-written report.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // view is what the templates see.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
@@ -124,6 +125,13 @@ func NewViper(nameOrPath string) (*viper.Viper, error) {
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
+	}
+	if err := checkKeys(raw); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
+	}
 	v.SetEnvPrefix("ROBARCH")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
@@ -162,6 +170,9 @@ func Decode(v *viper.Viper) (*File, error) {
 	// even when the file writes a policy (a mapping), whose sub-keys
 	// viper would otherwise keep.
 	rawSeeds := v.Get("seeds")
+	if err := parseEpsKeys(v); err != nil {
+		return nil, fmt.Errorf("sweep file: %w", err)
+	}
 	var f File
 	err := v.Unmarshal(&f, func(c *mapstructure.DecoderConfig) {
 		c.TagName = "json"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -45,8 +46,24 @@ type Runner struct {
 	// so it can take over any whose lease expires; without it the worker
 	// stops when nothing is pending.
 	Wait bool
-	Env  map[string]string // recorded with every finished trial
-	Log  *slog.Logger
+	// WaitLogEvery is how often a waiting worker logs the trials it waits
+	// for (default a minute).
+	WaitLogEvery time.Duration
+	Env          map[string]string // recorded with every finished trial
+	Log          *slog.Logger
+	// OnProgress, if set, is called when a trial starts and when it ends,
+	// with the sweep's counts (a progress bar); log lines are written
+	// regardless.
+	OnProgress func(Progress)
+}
+
+// Progress is where a sweep stands, as OnProgress sees it.
+type Progress struct {
+	Counts  store.Counts
+	Worker  Stats          // this worker's trials so far
+	Elapsed time.Duration  // since this worker started
+	ETA     time.Duration  // from this worker's finished trials; 0 when unknown
+	Current *results.Trial // the trial starting now; nil when one has ended
 }
 
 // Stats summarise a Work call.
@@ -92,9 +109,16 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 	// locks).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if r.WaitLogEvery == 0 {
+		r.WaitLogEvery = time.Minute
+	}
 	var st Stats
 	start := time.Now()
+	var lastWaitLog time.Time
 	for ctx.Err() == nil {
+		if err := r.reclaimDead(ctx, sweep, log); err != nil {
+			return st, err
+		}
 		t, err := r.Store.Claim(ctx, sweep, r.Worker, r.Lease)
 		if errors.Is(err, store.ErrNoTrial) {
 			c, cerr := r.Store.Counts(ctx, sweep)
@@ -111,18 +135,25 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 				}
 			}
 			if !r.Wait || c.Running == 0 {
+				if c.Running > 0 {
+					log.Warn("stopping while other workers still run trials (--no-wait); the sweep is not finished", "running", c.Running)
+				}
 				break
 			}
-			log.Info("waiting for trials held by other workers", "running", c.Running)
+			if time.Since(lastWaitLog) >= r.WaitLogEvery {
+				lastWaitLog = time.Now()
+				r.logWaiting(ctx, sweep, log)
+			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(r.Lease / 3):
+			case <-time.After(min(r.Lease/3, 5*time.Second)):
 			}
 			continue
 		}
 		if err != nil {
 			return st, err
 		}
+		r.progress(ctx, sweep, st, start, t)
 		ok, err := r.runOne(ctx, log, *t)
 		if err != nil {
 			return st, err
@@ -133,6 +164,7 @@ func (r *Runner) Work(ctx context.Context, sweep string) (Stats, error) {
 			st.Failed++
 		}
 		r.logProgress(ctx, log, sweep, st, start)
+		r.progress(ctx, sweep, st, start, nil)
 	}
 	st.Seconds = time.Since(start).Seconds()
 	return st, ctx.Err()
@@ -177,7 +209,7 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 
 	log.Info("trial started", "factor", t.Factor, "level", t.Level, "seed", t.Seed, "params", t.Params, "attempt", t.Attempts)
 	started := time.Now()
-	metrics, runErr := r.Run(trialCtx, t, cfg, dir)
+	metrics, runErr := r.safeRun(trialCtx, t, cfg, dir)
 	cause := context.Cause(trialCtx)
 	cancel(nil)
 
@@ -215,6 +247,73 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 	}
 	log.Info("trial done", "seconds", fmt.Sprintf("%.0f", t.Seconds), "metrics", metrics)
 	return true, nil
+}
+
+// safeRun runs the trial and turns a panic in it (Net.ForwardT panics on
+// a libtorch error; index errors; nil tensors) into the trial's error, so
+// that a failing trial fails alone and the worker goes on.
+func (r *Runner) safeRun(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (metrics map[string]float64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			metrics, err = nil, fmt.Errorf("trial panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return r.Run(ctx, t, cfg, dir)
+}
+
+// reclaimDead hands back at once the running trials whose lease holder
+// was a process on this host that no longer exists (killed, crashed):
+// waiting for its lease to expire would only idle.
+func (r *Runner) reclaimDead(ctx context.Context, sweep string, log *slog.Logger) error {
+	leases, err := r.Store.Leases(ctx, sweep)
+	if err != nil {
+		return err
+	}
+	for _, l := range leases {
+		h, ok := store.ParseHolder(l.Worker)
+		if !ok || l.Worker == r.Worker || !h.Dead() {
+			continue
+		}
+		err := r.Store.Release(ctx, l.Key, l.Worker)
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			continue // taken or finished meanwhile
+		case err != nil:
+			return err
+		}
+		log.Warn("reclaimed a trial whose worker process is gone", "trial", l.Key, "dead_worker", l.Worker,
+			"pid", h.PID, "lease_left", l.Left.Round(time.Second))
+	}
+	return nil
+}
+
+// logWaiting writes one line per trial running elsewhere: which trial,
+// which worker, when its lease expires.
+func (r *Runner) logWaiting(ctx context.Context, sweep string, log *slog.Logger) {
+	leases, err := r.Store.Leases(ctx, sweep)
+	if err != nil {
+		log.Warn("waiting for trials held by other workers", "err", err)
+		return
+	}
+	for _, l := range leases {
+		log.Info("waiting for a trial held by another worker (--no-wait stops instead)", "trial", l.Key, "worker", l.Worker,
+			"lease_expires_in", l.Left.Round(time.Second))
+	}
+}
+
+func (r *Runner) progress(ctx context.Context, sweep string, st Stats, start time.Time, current *results.Trial) {
+	if r.OnProgress == nil {
+		return
+	}
+	c, err := r.Store.Counts(ctx, sweep)
+	if err != nil {
+		return
+	}
+	p := Progress{Counts: c, Worker: st, Elapsed: time.Since(start), Current: current}
+	if n := st.Done + st.Failed; n > 0 {
+		p.ETA = p.Elapsed / time.Duration(n) * time.Duration(c.Pending+c.Running)
+	}
+	r.OnProgress(p)
 }
 
 func (r *Runner) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger, key string) {

@@ -1,9 +1,12 @@
 package sweep
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -27,11 +30,16 @@ type fakeTrial struct {
 	cancelAfter int64
 	cancel      context.CancelFunc
 	failVariant string
+	// panicVariant panics as Net.ForwardT does on a libtorch error.
+	panicVariant string
 }
 
 func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
 	if t.Variant == f.failVariant {
 		return nil, errors.New("loss is NaN at epoch 1 step 3")
+	}
+	if t.Variant == f.panicVariant {
+		panic("forward: libtorch: shape mismatch")
 	}
 	ckpt := filepath.Join(dir, "epoch")
 	done := 0
@@ -150,4 +158,85 @@ func TestRunnerRecordsFailures(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, failed, len(f.Seeds.Order()))
 	assert.Contains(t, failed[0].Error, "NaN at epoch 1 step 3")
+}
+
+// A panic in trial code fails that trial alone; the worker runs the rest.
+func TestRunnerTurnsATrialPanicIntoAFailedTrial(t *testing.T) {
+	ctx := context.Background()
+	f, p := planForTest(t)
+	s := openStore(t)
+	n, err := Enqueue(ctx, s, p, f)
+	require.NoError(t, err)
+	fake := &fakeTrial{epochs: 1, panicVariant: results.BaselineFactor}
+	st, err := (&Runner{Store: s, Run: fake.run, WorkDir: t.TempDir()}).Work(ctx, f.Name)
+	require.NoError(t, err)
+	seeds := len(f.Seeds.Order())
+	assert.Equal(t, seeds, st.Failed)
+	assert.Equal(t, n-seeds, st.Done)
+	failed, err := s.List(ctx, store.Filter{Sweep: f.Name, Status: []results.Status{results.StatusFailed}})
+	require.NoError(t, err)
+	require.Len(t, failed, seeds)
+	assert.Contains(t, failed[0].Error, "trial panicked: forward: libtorch: shape mismatch")
+}
+
+// A lease held by a process of this host that is gone is taken over at
+// once, however long the lease has left; a live holder's is not.
+func TestRunnerReclaimsALeaseOfADeadProcessAtOnce(t *testing.T) {
+	ctx := context.Background()
+	f, p := planForTest(t)
+	s := openStore(t)
+	_, err := Enqueue(ctx, s, p, f)
+	require.NoError(t, err)
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	deadWorker := host + "-" + strconv.Itoa(dead.Process.Pid) + "-12345-beef"
+	_, err = s.Claim(ctx, f.Name, deadWorker, time.Hour)
+	require.NoError(t, err)
+	live, err := s.Claim(ctx, f.Name, store.NewWorkerID(), time.Hour) // this process: alive
+	require.NoError(t, err)
+
+	fake := &fakeTrial{epochs: 1}
+	st, err := (&Runner{Store: s, Run: fake.run, WorkDir: t.TempDir()}).Work(ctx, f.Name)
+	require.NoError(t, err)
+	c, err := s.Counts(ctx, f.Name)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Running, "the live holder keeps its trial")
+	assert.Equal(t, c.Total()-1, c.Done, "the dead holder's trial ran")
+	assert.Equal(t, c.Total()-1, st.Done)
+	got, err := s.Get(ctx, live.Key())
+	require.NoError(t, err)
+	assert.Equal(t, results.StatusRunning, got.Status)
+}
+
+// A worker does not stop while another live worker holds a trial: it says
+// which trial it waits for, and takes the trial over when its lease ends.
+// With Wait off it stops at once, saying the sweep is not finished.
+func TestRunnerWaitsForTrialsHeldElsewhere(t *testing.T) {
+	ctx := context.Background()
+	for _, wait := range []bool{true, false} {
+		f, p := planForTest(t)
+		s := openStore(t)
+		_, err := Enqueue(ctx, s, p, f)
+		require.NoError(t, err)
+		other, err := s.Claim(ctx, f.Name, "elsewhere-1-2-abcd", 2*time.Second) // another host: never "dead"
+		require.NoError(t, err)
+		var logs bytes.Buffer
+		r := &Runner{Store: s, Run: (&fakeTrial{epochs: 1}).run, WorkDir: t.TempDir(), Wait: wait,
+			Lease: 300 * time.Millisecond, WaitLogEvery: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		_, err = r.Work(ctx, f.Name)
+		require.NoError(t, err)
+		got, err := s.Get(ctx, other.Key())
+		require.NoError(t, err)
+		if wait {
+			assert.Equal(t, results.StatusDone, got.Status, "taken over after its lease expired")
+			assert.Contains(t, logs.String(), "waiting for a trial held by another worker")
+			assert.Contains(t, logs.String(), "worker=elsewhere-1-2-abcd")
+			assert.Contains(t, logs.String(), "lease_expires_in=")
+		} else {
+			assert.Equal(t, results.StatusRunning, got.Status)
+			assert.Contains(t, logs.String(), "the sweep is not finished")
+		}
+	}
 }

@@ -58,6 +58,10 @@ type Executor struct {
 	Build    ModelBuilder    // default BuildModel
 	Evaluate RobustEvaluator // default EvaluateAttacks
 	Log      *slog.Logger
+	// OnStep, if set, sees every training step of the trial (a progress
+	// bar); LogEvery is train.Options.LogEvery (-1: no step lines).
+	OnStep   func(results.Trial, train.Progress)
+	LogEvery int
 
 	mu   sync.Mutex
 	data map[DatasetConfig]*data.Splits
@@ -104,10 +108,14 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if log == nil {
 		log = slog.Default()
 	}
-	res, err := train.Run(ctx, m, train.Data{Train: splits.Train, Test: splits.Test}, recipe, train.Options{
-		OutDir: dir, Resume: true, Logger: log.With("trial", t.Key()),
+	opts := train.Options{
+		OutDir: dir, Resume: true, Logger: log.With("trial", t.Key()), LogEvery: e.LogEvery,
 		Meta: map[string]any{"sweep": t.Sweep, "variant": t.Variant, "factor": t.Factor, "level": t.Level, "seed": t.Seed, "spec": spec},
-	})
+	}
+	if e.OnStep != nil {
+		opts.OnStep = func(p train.Progress) { e.OnStep(t, p) }
+	}
+	res, err := train.Run(ctx, m, train.Data{Train: splits.Train, Test: splits.Test}, recipe, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // Files of a run directory.
@@ -90,62 +92,13 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
-	return writeFileAtomic(path, append(raw, '\n'))
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path, so readers see the old or the new file whole.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	merr := f.Chmod(0o644) // CreateTemp makes 0600; these are ordinary results
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return commit(tmp, path)
-}
-
-// commit renames a finished temporary file to path and syncs the
-// directory so the rename itself survives a crash.
-func commit(tmp, path string) error {
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, append(raw, '\n'), 0o644)
 }
 
 // saveTensors writes named tensors to path atomically (libtorch's
 // archive format, as VarStore.Save writes).
 func saveTensors(path string, named []ts.NamedTensor) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := ts.SaveMultiNew(named, tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	f, err := os.Open(tmp)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
-	}
-	serr := f.Sync()
-	f.Close()
-	if serr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save %s: %w", path, serr)
-	}
-	return commit(tmp, path)
+	return atomicfile.WritePath(path, 0o644, func(tmp string) error { return ts.SaveMultiNew(named, tmp) })
 }
 
 // loadTensors reads a tensor archive onto device; the caller drops them.
@@ -244,16 +197,19 @@ func cleanStale(dir string, keep ...string) {
 // linkAtomic makes dst a hard link to src (a copy where links fail),
 // replacing dst atomically.
 func linkAtomic(src, dst string) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", dst, os.Getpid())
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		raw, rerr := os.ReadFile(src)
-		if rerr != nil {
-			return fmt.Errorf("link %s: %w", dst, rerr)
+	return atomicfile.WritePath(dst, 0o644, func(tmp string) error {
+		if err := os.Remove(tmp); err != nil {
+			return err
 		}
-		return writeFileAtomic(dst, raw)
-	}
-	return commit(tmp, dst)
+		if os.Link(src, tmp) == nil {
+			return nil
+		}
+		raw, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", dst, err)
+		}
+		return os.WriteFile(tmp, raw, 0o644)
+	})
 }
 
 // resumeMayChange lists the recipe fields (JSON names) a resume may change

@@ -21,6 +21,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -352,7 +353,7 @@ func (t *trainer) writeLog() error {
 			return fmt.Errorf("metrics log: %w", err)
 		}
 	}
-	return writeFileAtomic(filepath.Join(t.opts.OutDir, MetricsLog), buf.Bytes())
+	return atomicfile.WriteFile(filepath.Join(t.opts.OutDir, MetricsLog), buf.Bytes(), 0o644)
 }
 
 // Seeds: libtorch's generator is re-seeded from the recipe seed at each

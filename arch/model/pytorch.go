@@ -21,7 +21,14 @@ var stateDictWrappers = []string{"state_dict", "model", "model_state_dict", "net
 // "model_state_dict", "net" or "module". Tensors come back on the CPU,
 // with their names as stored (LoadStateDict strips "module." prefixes).
 // The caller owns the tensors.
-func ReadPyTorch(path string) (map[string]*ts.Tensor, error) {
+func ReadPyTorch(path string) (_ map[string]*ts.Tensor, err error) {
+	// gotch's unpickler indexes and asserts types without checking them,
+	// so a malformed file panics inside it; that is the file's fault.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read %s: not a readable torch.save file (corrupt or truncated?): %v", path, r)
+		}
+	}()
 	obj, err := pickle.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler { return pickle.NewUnpickler(r) })
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

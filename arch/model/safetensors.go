@@ -1,17 +1,18 @@
 package model
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // The safetensors format (github.com/huggingface/safetensors): an 8-byte
@@ -74,7 +75,7 @@ func WriteSafetensors(path string, tensors []Named, metadata map[string]string) 
 	for len(h)%8 != 0 { // the format allows trailing spaces; aligns the data
 		h = append(h, ' ')
 	}
-	return writeAtomic(path, func(w *bufio.Writer) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		if err := binary.Write(w, binary.LittleEndian, uint64(len(h))); err != nil {
 			return err
 		}
@@ -155,6 +156,11 @@ func decodeSafe(e safeEntry, body []byte) (*ts.Tensor, error) {
 	for _, d := range e.Shape {
 		if d < 0 {
 			return nil, fmt.Errorf("negative dimension in shape %v", e.Shape)
+		}
+		// A product that overflows could pass the size check below as 0
+		// (or wrap to a small count) and reach libtorch as a huge shape.
+		if d > 0 && numel > math.MaxInt64/8/d {
+			return nil, fmt.Errorf("shape %v: too many elements", e.Shape)
 		}
 		numel *= d
 	}
@@ -255,43 +261,4 @@ func valuesBytes(vals any) int {
 		return 4 * len(v)
 	}
 	return 0
-}
-
-// writeAtomic writes a file through a temporary file in the same
-// directory, synced and renamed into place, so readers never see a
-// partial file.
-func writeAtomic(path string, write func(*bufio.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := write(w); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	return nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/torchrt"
 	// At load, before the Go runtime starts its threads: one malloc arena.
 	_ "github.com/robarch/robarch/internal/torchrt/onearena"
@@ -161,7 +162,7 @@ func prepare(c config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(c.out, "spec.json"), spec, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.out, "spec.json"), spec, 0o644); err != nil {
 		return err
 	}
 	right, err := correctMask(m, x, y)
@@ -415,9 +416,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, raw, 0o644)
 }

@@ -72,6 +72,9 @@ func setup(cmd *cobra.Command, v *viper.Viper) error {
 		return err
 	}
 	if path := v.GetString("config"); path != "" {
+		if err := checkConfigFile(cmd.Root(), path); err != nil {
+			return err
+		}
 		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
 			return fmt.Errorf("read --config %s: %w", path, err)
@@ -83,6 +86,14 @@ func setup(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	return nil
+}
+
+// logLevel is the level setup chose (info if --log-level is unreadable,
+// which setup has already refused).
+func logLevel(v *viper.Viper) slog.Level {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(v.GetString("log-level")))
+	return level
 }
 
 // memoryFormat reads the root's --memory-format ("" when a command tree

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep/store"
 )
@@ -37,7 +35,7 @@ func newResultsCmd() *cobra.Command {
 			format, _ := cmd.Flags().GetString("format")
 			out := cmd.OutOrStdout()
 			if path, _ := cmd.Flags().GetString("out"); path != "" {
-				return writeAtomic(path, func(w *bufio.Writer) error { return store.Export(w, format, trials) })
+				return atomicfile.Write(path, 0o644, func(w io.Writer) error { return store.Export(w, format, trials) })
 			}
 			return store.Export(out, format, trials)
 		},
@@ -51,31 +49,3 @@ func newResultsCmd() *cobra.Command {
 	cmd.AddCommand(export)
 	return cmd
 }
-
-// writeAtomic writes a file through a temporary sibling and a rename, so a
-// reader never sees half of it.
-func writeAtomic(path string, write func(*bufio.Writer) error) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	if err := write(w); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func dirOf(path string) string { return filepath.Dir(path) }

@@ -48,8 +48,8 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.Int("test-size", 0, "test examples (stratified subset)")
 	fs.String("method", "", "training method: standard, fgsm-rs, pgd, trades")
 	fs.Int("epochs", 0, "training epochs")
-	fs.Float64("eps", 0, "training radius (L∞, pixel units in [0,1])")
-	fs.Float64("eval-eps", 0, "evaluation radius")
+	fs.String("eps", "", "training radius (L∞): 8/255, 8px (the same) or a fraction such as 0.03")
+	fs.String("eval-eps", "", "evaluation radius, written as --eps")
 	fs.Int("eval-size", 0, "test examples attacked in the final evaluation")
 	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
 	fs.String("device", "", "cpu, cuda or cuda:N")
@@ -153,7 +153,7 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 				return err
 			}
 			defer s.Close()
-			_, err = enqueueSweep(cmd, s, f)
+			_, err = enqueueSweep(cmd, s, f, sweep.PreflightOptions{})
 			return err
 		},
 	}
@@ -219,6 +219,8 @@ func addRunFlags(fs *pflag.FlagSet) {
 	fs.String("store", "results.db", "results store: a SQLite file or postgres://user@host/db")
 	fs.String("work", "trials", "folder for trial checkpoints (resume state)")
 	fs.Duration("lease", 2*time.Minute, "how long a claimed trial stays ours without a heartbeat")
+	fs.Bool("no-wait", false, "stop when nothing is pending, even while other workers still run trials (default: wait for them, taking over any whose worker dies)")
+	fs.String("progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bar, lines, none")
 }
 
 func openStore(cmd *cobra.Command) (store.Store, error) {
@@ -226,6 +228,8 @@ func openStore(cmd *cobra.Command) (store.Store, error) {
 	return store.Open(cmd.Context(), dsn)
 }
 
+// printPlan prints the plan, then reports what would stop its trials
+// (sweep.Preflight), so that a dry run fails where the real run would.
 func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 	p, err := sweep.MakePlan(f)
 	if err != nil {
@@ -234,8 +238,18 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(p.Variants)
+		if err := enc.Encode(p.Variants); err != nil {
+			return err
+		}
+		return sweep.Preflight(f, p, sweep.PreflightOptions{DeviceAvailable: true})
 	}
+	if err := writePlan(w, f, p); err != nil {
+		return err
+	}
+	return sweep.Preflight(f, p, sweep.PreflightOptions{DeviceAvailable: true})
+}
+
+func writePlan(w io.Writer, f *sweep.File, p *sweep.Plan) error {
 	fmt.Fprintf(w, "sweep %s: budget %s (%d), ±%g%%, input %dx%dx%d, seeds %s\n", f.Name,
 		arch.FormatBudget(p.Budget), p.Budget, 100*f.Tolerance, p.Input[0], p.Input[1], p.Input[2], f.Seeds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -274,9 +288,14 @@ func maxTrials(variants int, s study.Seeds) int {
 	return n
 }
 
-func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File) (*sweep.Plan, error) {
+func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweep.PreflightOptions) (*sweep.Plan, error) {
 	p, err := sweep.MakePlan(f)
 	if err != nil {
+		return nil, err
+	}
+	// Nothing enters the store, and nothing trains, until every trial is
+	// known to be runnable.
+	if err := sweep.Preflight(f, p, check); err != nil {
 		return nil, err
 	}
 	for _, v := range p.Variants {
@@ -310,10 +329,10 @@ func runSweep(cmd *cobra.Command, v *viper.Viper) error {
 		return err
 	}
 	defer s.Close()
-	if _, err := enqueueSweep(cmd, s, f); err != nil {
+	if _, err := enqueueSweep(cmd, s, f, sweep.PreflightOptions{DeviceAvailable: true}); err != nil {
 		return err
 	}
-	return work(cmd, v, s, f.Name, false)
+	return work(cmd, v, s, f.Name)
 }
 
 func runWorker(cmd *cobra.Command, v *viper.Viper) error {
@@ -323,26 +342,52 @@ func runWorker(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	defer s.Close()
 	name, _ := cmd.Flags().GetString("name")
-	return work(cmd, v, s, name, true)
+	return work(cmd, v, s, name)
 }
 
-func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string, wait bool) error {
+func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) error {
 	format, err := memoryFormat(v)
 	if err != nil {
 		return err
 	}
+	progress, _ := cmd.Flags().GetString("progress")
+	switch progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return fmt.Errorf("--progress %q: allowed values are auto, bar, lines, none", progress)
+	}
+	noWait, _ := cmd.Flags().GetBool("no-wait")
 	rt := torchrt.Init(v.GetInt("threads"))
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
+	exec := newExecutor(format)
 	r := &sweep.Runner{
-		Store: s, Run: newExecutor(format).Run, WorkDir: workDir, Lease: lease, Wait: wait,
+		Store: s, Run: exec.Run, WorkDir: workDir, Lease: lease, Wait: !noWait,
 		Env: trialEnv(format),
+	}
+	stderr := cmd.ErrOrStderr()
+	switch {
+	case progress == "bar" || (progress == "auto" && isTerminal(stderr)):
+		// Log lines scroll above the two bars; per-step lines give way to
+		// the trial's bar.
+		d := newSweepDisplay(stderr)
+		defer d.Close()
+		restore := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(d, &slog.HandlerOptions{Level: logLevel(v)})))
+		defer slog.SetDefault(restore)
+		r.OnProgress, exec.OnStep, exec.LogEvery = d.Sweep, d.Step, -1
+	case progress == "none":
+		exec.LogEvery = -1
 	}
 	st, err := r.Work(cmd.Context(), sweepName)
 	slog.Info("worker stopped", "done", st.Done, "failed", st.Failed, "seconds", fmt.Sprintf("%.0f", st.Seconds))
 	if err != nil && cmd.Context().Err() != nil {
 		return fmt.Errorf("interrupted: run the same command again to resume")
+	}
+	if err == nil && st.Failed > 0 {
+		// The other trials ran; the exit status still tells scripts and CI.
+		return fmt.Errorf("%d trial(s) failed (errors in `robarch results export --status failed`); `robarch sweep retry` re-queues them", st.Failed)
 	}
 	return err
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // GotchModule is the module path this step prepares.
@@ -195,7 +197,7 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	if err := os.Rename(tmp, dir); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(o.RepoDir, "go.work"), []byte(work)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.RepoDir, "go.work"), []byte(work), 0o644); err != nil {
 		return nil, err
 	}
 	log.Info("gotch prepared", "dir", dir, "stubbed", len(stubbed))
@@ -478,14 +480,6 @@ func copyTree(src, dst string) error {
 		}
 		return out.Close()
 	})
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 func fileHas(path, want string) bool {

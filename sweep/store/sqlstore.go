@@ -423,6 +423,34 @@ func (s *sqlStore) Sweeps(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+func (s *sqlStore) Leases(ctx context.Context, sweep string) ([]Lease, error) {
+	q := `SELECT trial_key, worker, lease_until - {{now}} FROM trials WHERE status = 'running'`
+	var args []any
+	if sweep != "" {
+		q += ` AND sweep = ?`
+		args = append(args, sweep)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.sql(q+` ORDER BY id`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	defer rows.Close()
+	var out []Lease
+	for rows.Next() {
+		var l Lease
+		var ms int64
+		if err := rows.Scan(&l.Key, &l.Worker, &ms); err != nil {
+			return nil, fmt.Errorf("list leases: %w", err)
+		}
+		l.Left = time.Duration(ms) * time.Millisecond
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	return out, nil
+}
+
 func (s *sqlStore) Counts(ctx context.Context, sweep string) (Counts, error) {
 	q := `SELECT status, COUNT(*) FROM trials`
 	var args []any

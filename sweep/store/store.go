@@ -13,9 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -71,6 +69,9 @@ type Store interface {
 	List(ctx context.Context, f Filter) ([]results.Trial, error)
 	// Sweeps lists the sweep names in the store, sorted.
 	Sweeps(ctx context.Context) ([]string, error)
+	// Leases lists the running trials of sweep (all sweeps if empty) with
+	// their holders and how long their leases have left.
+	Leases(ctx context.Context, sweep string) ([]Lease, error)
 	// Counts tallies sweep's trials (all sweeps if empty) by status.
 	Counts(ctx context.Context, sweep string) (Counts, error)
 	// Backend names the database: "sqlite" or "postgres".
@@ -83,6 +84,14 @@ type Filter struct {
 	Sweep  string
 	Factor string
 	Status []results.Status
+}
+
+// Lease is a running trial's lease: who holds it and how long it has left
+// (by the database clock; negative when it has expired).
+type Lease struct {
+	Key    string
+	Worker string
+	Left   time.Duration
 }
 
 // Counts of a sweep's trials by status.
@@ -128,16 +137,6 @@ func redact(dsn string) string {
 		return "<unparsable dsn>"
 	}
 	return u.Redacted()
-}
-
-// NewWorkerID returns a worker name unique across machines and processes:
-// host-pid-random.
-func NewWorkerID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "host"
-	}
-	return fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.Uint32()&0xffff)
 }
 
 // ValidStatus reports whether s is one of the four statuses.

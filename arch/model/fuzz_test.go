@@ -1,0 +1,61 @@
+package model
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// The fuzz targets feed weight files from outside (safetensors, torch.save
+// .pt through gotch's pickle reader): any input must give tensors or an
+// error, never a panic. Seeds for the .pt reader, written by PyTorch 1.13
+// (a plain state dict, a wrapped one, the legacy format), live in
+// testdata/fuzz/FuzzReadPyTorch.
+
+func safetensorsBytes(header string, body []byte) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	return append(append(b, header...), body...)
+}
+
+func FuzzReadSafetensors(f *testing.F) {
+	f.Add(safetensorsBytes(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"a":"b"}}`, make([]byte, 8)))
+	f.Add(safetensorsBytes(`{"w":{"dtype":"I64","shape":[1,1],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[],"data_offsets":[8,10]}}`, make([]byte, 10)))
+	f.Add(safetensorsBytes(`{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}`, make([]byte, 8)))
+	f.Add(safetensorsBytes(`{"w":{"dtype":"F32","shape":[-2],"data_offsets":[8,0]}}`, make([]byte, 8)))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runtime.LockOSThread() // gotch's last error is thread-local
+		path := filepath.Join(t.TempDir(), "w.safetensors")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tensors, _, err := ReadSafetensors(path)
+		if err != nil {
+			return
+		}
+		for _, x := range tensors {
+			drop(x)
+		}
+	})
+}
+
+func FuzzReadPyTorch(f *testing.F) {
+	f.Add([]byte("PK\x03\x04"))
+	f.Add([]byte("\x80\x02}q\x00."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		runtime.LockOSThread()
+		path := filepath.Join(t.TempDir(), "model.pt")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tensors, err := ReadPyTorch(path)
+		if err != nil {
+			return
+		}
+		for _, x := range tensors {
+			drop(x)
+		}
+	})
+}

@@ -1,0 +1,86 @@
+package sweep
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/robarch/robarch/internal/suggest"
+	"github.com/robarch/robarch/train"
+)
+
+// checkKeys reports every key of a decoded sweep file that File does not
+// have, naming its full path and the nearest valid key: a misspelt key
+// would otherwise be dropped and its default used without a word.
+func checkKeys(m map[string]any) error {
+	return errors.Join(unknownKeys(m, reflect.TypeOf(File{}), "")...)
+}
+
+func unknownKeys(m map[string]any, t reflect.Type, prefix string) []error {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fields[name] = f.Type
+		names = append(names, name)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, k := range keys {
+		ft, ok := fields[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s%s: unknown key%s (keys here: %s)", prefix, k,
+				suggest.DidYouMean(k, names), strings.Join(names, ", ")))
+			continue
+		}
+		switch v := m[k].(type) {
+		case map[string]any:
+			if ft.Kind() == reflect.Struct {
+				errs = append(errs, unknownKeys(v, ft, prefix+k+".")...)
+			}
+		case []any:
+			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+				for i, e := range v {
+					if em, ok := e.(map[string]any); ok {
+						errs = append(errs, unknownKeys(em, ft.Elem(), fmt.Sprintf("%s%s[%d].", prefix, k, i))...)
+					}
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// epsKeys are the sweep-file keys that take a radius, written as train,
+// eval and bench take it: 8/255, 8px or 0.03.
+var epsKeys = []string{"train.eps", "train.step_size", "train.eval_eps", "eval.eps"}
+
+// parseEpsKeys replaces a radius written as text with its exact value (8/255
+// is stored as the float 8/255, not a rounded decimal).
+func parseEpsKeys(v interface {
+	Get(string) any
+	Set(string, any)
+}) error {
+	for _, key := range epsKeys {
+		s, ok := v.Get(key).(string)
+		if !ok {
+			continue
+		}
+		eps, err := train.ParseEps(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		v.Set(key, eps)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package sweep
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/robarch/robarch/attack"
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// PreflightOptions say what Preflight may take for granted.
+type PreflightOptions struct {
+	// DeviceAvailable also checks that this machine has the sweep's device.
+	// Off when trials are only enqueued for workers elsewhere, whose devices
+	// this machine cannot see (the device's syntax is checked regardless).
+	DeviceAvailable bool
+}
+
+// Preflight checks everything a trial of the plan will need before any
+// trial trains: the evaluation attacks and their options, the whole
+// training recipe, the dataset (present, readable, its shape and classes
+// those of every variant) and the device. A typo otherwise surfaces only
+// after a trial has trained to the end. The error names each bad field
+// and the allowed values.
+func Preflight(f *File, p *Plan, opts PreflightOptions) error {
+	var errs []error
+	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
+
+	for i, name := range f.Eval.Attacks {
+		if _, err := attack.ByName(name, attack.Linf, f.Eval.Eps, 0); err != nil {
+			bad(fmt.Sprintf("eval.attacks[%d]", i), err)
+		}
+	}
+	for i, name := range f.Eval.Check.Attacks {
+		if _, err := attack.ByName(name, attack.Linf, f.Eval.Eps, 0); err != nil {
+			bad(fmt.Sprintf("eval.check.attacks[%d]", i), err)
+		}
+	}
+	if f.Eval.Size < 0 {
+		bad("eval.size", fmt.Errorf("%d: want 0 (the whole test split) or more", f.Eval.Size))
+	}
+	recipe, _, _, err := trialRecipe(f, 0)
+	if err != nil {
+		bad("eval.attacks", err)
+	} else {
+		// Precision is checked below against the device (auto resolves
+		// there); Validate wants it resolved.
+		recipe.Precision = ""
+		if err := recipe.WithDefaults().Validate(); err != nil {
+			bad("train", err)
+		}
+	}
+
+	if err := checkDevice(f.Device, opts.DeviceAvailable); err != nil {
+		bad("device", err)
+	} else if opts.DeviceAvailable {
+		if _, err := TrainPrecision(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	if err := checkDataset(f, p); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sweep %s cannot run: %w", f.Name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// checkDevice checks a device name's syntax, and with available also that
+// libtorch sees it here.
+func checkDevice(name string, available bool) error {
+	n := strings.ToLower(strings.TrimSpace(name))
+	switch {
+	case n == "" || n == "cpu" || n == "cuda":
+	case strings.HasPrefix(n, "cuda:"):
+		var idx int
+		if _, err := fmt.Sscanf(n, "cuda:%d", &idx); err != nil || idx < 0 || fmt.Sprintf("cuda:%d", idx) != n {
+			return fmt.Errorf("%q: want cpu, cuda or cuda:N with N >= 0", name)
+		}
+	default:
+		return fmt.Errorf("%q: want cpu, cuda or cuda:N", name)
+	}
+	if !available {
+		return nil
+	}
+	_, err := torchrt.ParseDevice(n)
+	return err
+}
+
+// checkDataset opens the sweep's dataset as a trial will and compares its
+// image shape and classes with every feasible variant's input and head.
+func checkDataset(f *File, p *Plan) error {
+	c := f.Dataset
+	splits, err := data.Open(c.Name, data.Options{Dir: c.Dir, TrainSize: c.TrainSize, TestSize: c.TestSize})
+	if err != nil {
+		return fmt.Errorf("dataset (name %q, dir %q): %w; names: %s", c.Name, c.Dir, err, strings.Join(data.Names(), ", "))
+	}
+	var errs []error
+	for _, v := range p.Feasible() {
+		spec := v.Spec.WithDefaults()
+		if in := spec.Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
+			errs = append(errs, fmt.Errorf("dataset %s: %dx%dx%d images, but variant %s takes %dx%dx%d (baseline input)",
+				c.Name, splits.C, splits.H, splits.W, v.Name, in.Channels, in.Height, in.Width))
+		}
+		if spec.Classes != splits.Classes {
+			errs = append(errs, fmt.Errorf("dataset %s: %d classes, but variant %s has %d outputs (baseline classes)",
+				c.Name, splits.Classes, v.Name, spec.Classes))
+		}
+		if len(errs) > 0 {
+			break // every variant shares the baseline's input and head
+		}
+	}
+	return errors.Join(errs...)
+}
