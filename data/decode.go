@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg" // register the JPEG decoder for image.Decode (fallback)
 	_ "image/png"  // register the PNG decoder for image.Decode
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -114,14 +115,22 @@ func (w *workspace) read(path string) error {
 
 // decoded is an RGB image and the crop to resample from it, in its pixels.
 type decoded struct {
-	pix  []byte
-	w, h int
-	crop resample.Rect
+	pix    []byte
+	w, h   int
+	crop   resample.Rect
+	scaled bool // decoded below full size
 }
 
+// outSize gives the output size for an image's full size (and the crop
+// chosen in it); the DCT scale must decode the crop to at least that.
+type outSize func(crop image.Rectangle) (w, h int)
+
+// square is the outSize of a Size×Size example.
+func square(side int) outSize { return func(image.Rectangle) (int, int) { return side, side } }
+
 // decode turns w.file into RGB pixels; crop chooses the region from the
-// full image size, and out is the side it will be resampled to.
-func (w *workspace) decode(path string, crop func(width, height int) image.Rectangle, out int, which Decoder) (decoded, error) {
+// full image size, and out the size it will be resampled to.
+func (w *workspace) decode(path string, crop func(width, height int) image.Rectangle, out outSize, which Decoder) (decoded, error) {
 	isJPEG := len(w.file) >= 3 && w.file[0] == 0xFF && w.file[1] == 0xD8 && w.file[2] == 0xFF
 	if isJPEG && which != DecoderGo {
 		if turbojpeg.Available {
@@ -144,7 +153,7 @@ func (w *workspace) decode(path string, crop func(width, height int) image.Recta
 	return decoded{pix: w.pix, w: b.Dx(), h: b.Dy(), crop: rectOf(r)}, nil
 }
 
-func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.Rectangle, out int) (decoded, error) {
+func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.Rectangle, out outSize) (decoded, error) {
 	if w.dec == nil {
 		d, err := turbojpeg.NewDecoder()
 		if err != nil {
@@ -160,7 +169,8 @@ func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.
 		return decoded{}, fmt.Errorf("decode image %s: empty %d×%d JPEG", path, hd.Width, hd.Height)
 	}
 	r := crop(hd.Width, hd.Height)
-	s := turbojpeg.Shrink(dctScales, r.Dx(), r.Dy(), out, out)
+	ow, oh := out(r)
+	s := turbojpeg.Shrink(dctScales, r.Dx(), r.Dy(), ow, oh)
 	pix, sw, sh, err := w.dec.DecodeRGB(w.file, hd, s, w.pix)
 	w.pix = pix
 	if err != nil {
@@ -170,7 +180,7 @@ func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.
 	// clamp for the rounded-up last row and column.
 	c := rectOf(r).Scale(float64(sw)/float64(hd.Width), float64(sh)/float64(hd.Height))
 	c.X1, c.Y1 = min(c.X1, float64(sw)), min(c.Y1, float64(sh))
-	return decoded{pix: pix, w: sw, h: sh, crop: c}, nil
+	return decoded{pix: pix, w: sw, h: sh, crop: c, scaled: s != turbojpeg.Full}, nil
 }
 
 func rectOf(r image.Rectangle) resample.Rect {
@@ -197,4 +207,58 @@ func toRGB(dst []byte, img image.Image) []byte {
 		}
 	}
 	return dst
+}
+
+// ShortSide returns the image at path resized so that its shorter side is
+// short pixels (never enlarged: smaller images come back as they are), as
+// interleaved RGB bytes. JPEGs are decoded at the DCT scale closest above
+// the target. rgb is nil when the image is already that small: the file
+// can be kept as it is. It is safe for concurrent use.
+func ShortSide(path string, short int, which Decoder) (rgb []byte, w, h int, err error) {
+	if short < 1 {
+		return nil, 0, 0, fmt.Errorf("short side %d: must be positive", short)
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	if err := ws.read(path); err != nil {
+		return nil, 0, 0, fmt.Errorf("decode image: %w", err)
+	}
+	whole := func(width, height int) image.Rectangle { return image.Rect(0, 0, width, height) }
+	// The target comes from the full size, which only the JPEG path sees
+	// before decoding; the Go path decodes at full size anyway.
+	target := func(r image.Rectangle) (int, int) {
+		w, h = shortSideSize(r.Dx(), r.Dy(), short)
+		return w, h
+	}
+	img, err := ws.decode(path, whole, target, which)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if w == 0 {
+		target(image.Rect(0, 0, img.w, img.h))
+	}
+	if !img.scaled && w == img.w && h == img.h {
+		return nil, w, h, nil
+	}
+	planes := make([]byte, 3*w*h)
+	if err := ws.rs.RGBToCHW(planes, img.pix, img.w, img.h, img.crop, w, h, false); err != nil {
+		return nil, 0, 0, fmt.Errorf("resize %s: %w", path, err)
+	}
+	rgb = make([]byte, 3*w*h)
+	for p := range w * h {
+		rgb[3*p], rgb[3*p+1], rgb[3*p+2] = planes[p], planes[w*h+p], planes[2*w*h+p]
+	}
+	return rgb, w, h, nil
+}
+
+// shortSideSize scales w×h so that the shorter side is short, rounding
+// the longer one; images already that small keep their size.
+func shortSideSize(w, h, short int) (int, int) {
+	if min(w, h) <= short {
+		return w, h
+	}
+	if w < h {
+		return short, max(1, int(math.Round(float64(h)*float64(short)/float64(w))))
+	}
+	return max(1, int(math.Round(float64(w)*float64(short)/float64(h)))), short
 }

@@ -136,7 +136,7 @@ func (f *ImageFolder) FillPixels(i int, dst []uint8, rng *rand.Rand) error {
 		}
 		return centerCrop(width, height, f.Size)
 	}
-	img, err := w.decode(path, crop, f.Size, f.Decoder)
+	img, err := w.decode(path, crop, square(f.Size), f.Decoder)
 	if err != nil {
 		return err
 	}

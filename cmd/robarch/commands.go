@@ -16,5 +16,6 @@ func commands(v *viper.Viper) []*cobra.Command {
 		newGuidelinesCmd(),
 		newEvalCmd(),
 		newBenchCmd(v),
+		newDataCmd(),
 	}
 }
