@@ -163,6 +163,7 @@ func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.
 	}
 	hd, err := w.dec.Header(w.file)
 	if err != nil {
+		w.dropDecoder()
 		return decoded{}, fmt.Errorf("decode image %s: %w", path, err)
 	}
 	if hd.Width <= 0 || hd.Height <= 0 {
@@ -174,6 +175,7 @@ func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.
 	pix, sw, sh, err := w.dec.DecodeRGB(w.file, hd, s, w.pix)
 	w.pix = pix
 	if err != nil {
+		w.dropDecoder()
 		return decoded{}, fmt.Errorf("decode image %s (%d×%d, %s): %w", path, hd.Width, hd.Height, hd.Subsampling, err)
 	}
 	// The scaled image's pixel j covers full-size pixels [j/s, (j+1)/s);
@@ -181,6 +183,14 @@ func (w *workspace) decodeTurbo(path string, crop func(width, height int) image.
 	c := rectOf(r).Scale(float64(sw)/float64(hd.Width), float64(sh)/float64(hd.Height))
 	c.X1, c.Y1 = min(c.X1, float64(sw)), min(c.Y1, float64(sh))
 	return decoded{pix: pix, w: sw, h: sh, crop: c, scaled: s != turbojpeg.Full}, nil
+}
+
+// dropDecoder discards the handle after a failed call: libjpeg-turbo 2.1
+// can keep reading the failed file's state on the next call with that
+// handle ("Unsupported marker" for a good file after a corrupt one).
+func (w *workspace) dropDecoder() {
+	w.dec.Close()
+	w.dec = nil
 }
 
 func rectOf(r image.Rectangle) resample.Rect {

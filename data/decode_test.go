@@ -86,7 +86,8 @@ func TestPixelsMatchPIL(t *testing.T) {
 	}
 	dir := t.TempDir()
 	small := writeFixtures(t, filepath.Join(dir, "small"), 2, 500, 375)
-	large := writeFixtures(t, filepath.Join(dir, "large"), 2, 1200, 900)
+	large := writeFixtures(t, filepath.Join(dir, "large"), 1, 1200, 900)
+	huge := writeFixtures(t, filepath.Join(dir, "huge"), 1, 1800, 1350)
 	tests := []struct {
 		name      string
 		path      string
@@ -99,7 +100,7 @@ func TestPixelsMatchPIL(t *testing.T) {
 		{"500x375 random crop", small[0], true, 1, turbojpeg.Full, 0.5, 3},
 		{"500x375 centre crop", small[1], false, 0, turbojpeg.Full, 0.5, 3},
 		{"1200x900 centre crop at 1/2", large[0], false, 0, turbojpeg.Scale{Num: 1, Denom: 2}, 2, 32},
-		{"1200x900 whole-image crop at 1/2", large[1], true, 5, turbojpeg.Scale{Num: 1, Denom: 2}, 2, 32},
+		{"1800x1350 centre crop at 1/4", huge[0], false, 0, turbojpeg.Scale{Num: 1, Denom: 4}, 2, 32},
 	}
 	const size = 224
 	for _, tc := range tests {
@@ -146,7 +147,7 @@ func TestGoFallbackAgreesWithTurbo(t *testing.T) {
 	}
 	mean, worst := diffStats(fill(DecoderTurbo), fill(DecoderGo))
 	assert.LessOrEqual(t, mean, 1.0)
-	assert.LessOrEqual(t, worst, 12, "Go's chroma upsampling differs from libjpeg's")
+	assert.LessOrEqual(t, worst, 16, "Go's chroma upsampling differs from libjpeg's")
 }
 
 // Crops and flips depend on the seed only, never on how many workers
@@ -228,6 +229,13 @@ func TestCorruptJPEGsNameTheFile(t *testing.T) {
 			require.Error(t, err, "%s with decoder %q", path, dec)
 			assert.Contains(t, err.Error(), path)
 		}
+	}
+	// A corrupt file does not spoil the next one (the pooled handle is
+	// replaced after an error).
+	f := &ImageFolder{Size: 32, Files: []string{corrupt, good}, Labels: []int64{0, 0}}
+	for range 3 {
+		require.Error(t, f.FillPixels(0, make([]byte, 3*32*32), nil))
+		require.NoError(t, f.FillPixels(1, make([]byte, 3*32*32), nil))
 	}
 	_, err = ParseDecoder("pil")
 	assert.ErrorContains(t, err, `decoder "pil": allowed values are auto, turbo, go`)

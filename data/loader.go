@@ -219,8 +219,8 @@ func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 	rng := newRand(l.cfg.Seed, batchStream(epoch, k))
 	aug := l.cfg.Augment
 	if l.pixels != nil {
-		if err := l.fillPixels(b, idx, size, rng); err != nil {
-			return nil, fmt.Errorf("loader epoch %d batch %d: %w", epoch, k, err)
+		if i, err := l.fillPixels(b, idx, size, rng); err != nil {
+			return nil, fmt.Errorf("loader epoch %d batch %d example %d: %w", epoch, k, i, err)
 		}
 		return b, nil
 	}
@@ -244,8 +244,9 @@ func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 }
 
 // fillPixels is build's byte path: the same draws from rng in the same
-// order as the float path, so both give the same crops and flips.
-func (l *Loader) fillPixels(b *Batch, idx []int, size int, rng *rand.Rand) error {
+// order as the float path, so both give the same crops and flips. On
+// failure it returns the example that failed.
+func (l *Loader) fillPixels(b *Batch, idx []int, size int, rng *rand.Rand) (int, error) {
 	c, h, w := l.src.Shape()
 	aug := l.cfg.Augment
 	var scratch []uint8
@@ -256,15 +257,15 @@ func (l *Loader) fillPixels(b *Batch, idx []int, size int, rng *rand.Rand) error
 		dst := b.Pixels[j*size : (j+1)*size]
 		if aug.Enabled() {
 			if err := l.pixels.FillPixels(i, scratch, rng); err != nil {
-				return fmt.Errorf("example %d: %w", i, err)
+				return i, err
 			}
 			aug.ApplyPixels(dst, scratch, c, h, w, rng)
 		} else if err := l.pixels.FillPixels(i, dst, rng); err != nil {
-			return fmt.Errorf("example %d: %w", i, err)
+			return i, err
 		}
 		b.Labels[j] = l.src.Label(i)
 	}
-	return nil
+	return 0, nil
 }
 
 // newBatch returns a batch with room for n examples of size values,

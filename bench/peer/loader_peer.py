@@ -86,8 +86,7 @@ def build(cmd):
     ds = datasets.ImageFolder(cmd["dir"], transform=tf)
     workers = cmd["workers"]
     loader = torch.utils.data.DataLoader(ds, batch_size=cmd["batch"], shuffle=cmd["transform"] == "train",
-                                         num_workers=workers, persistent_workers=workers > 0,
-                                         prefetch_factor=2 if workers > 0 else None)
+                                         num_workers=workers, persistent_workers=workers > 0)
     return ds, loader
 
 
