@@ -117,3 +117,59 @@ func humanCount(n int64) string {
 	}
 	return fmt.Sprint(n)
 }
+
+// WriteFolderJSON writes one JSON object per epoch (JSON Lines), then one
+// per transform's summary with "summary": true.
+func WriteFolderJSON(w io.Writer, r *FolderReport) error {
+	enc := json.NewEncoder(w)
+	for _, e := range r.Epochs {
+		if err := enc.Encode(e); err != nil {
+			return fmt.Errorf("write bench JSON: %w", err)
+		}
+	}
+	for _, s := range r.Summary() {
+		line := struct {
+			Summary bool `json:"summary"`
+			FolderSummary
+			PeakRSSBytes int64 `json:"peak_rss_bytes"`
+		}{true, s, r.PeakRSSBytes}
+		if err := enc.Encode(line); err != nil {
+			return fmt.Errorf("write bench JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteFolderTable writes the image-folder loader benchmark for the
+// terminal: one row per epoch, then the medians.
+func WriteFolderTable(w io.Writer, r *FolderReport) error {
+	fmt.Fprintf(w, "loader on %s: %d×%d, batch %d, %d workers, prefetch %d batches, %d libtorch threads, JPEG decoder %s",
+		r.Dir, r.Size, r.Size, r.Batch, r.Workers, r.Prefetch, r.Threads, r.Decoder)
+	if r.Torch != "" {
+		fmt.Fprintf(w, "; peer: torchvision ImageFolder + DataLoader (PyTorch %s)", r.Torch)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "transform\tepoch\timages\timages/s\tRSS MiB\tpeer img/s\tpeer RSS MiB (main+workers)\tratio\t")
+	for _, e := range r.Epochs {
+		peer, peerRSS, ratio := "-", "-", "-"
+		if e.PeerImagesPerS > 0 {
+			peer = fmt.Sprintf("%.0f", e.PeerImagesPerS)
+			peerRSS = fmt.Sprintf("%d+%d", e.PeerRSSBytes>>20, e.PeerWorkersRSSBytes>>20)
+			ratio = fmt.Sprintf("%.2f", e.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%d\t%s\t%s\t%s\t\n", e.Transform, e.Epoch, e.Images, e.ImagesPerS, e.RSSBytes>>20, peer, peerRSS, ratio)
+	}
+	for _, s := range r.Summary() {
+		peer, ratio := "-", "-"
+		if s.PeerImagesPerS > 0 {
+			peer, ratio = fmt.Sprintf("%.0f", s.PeerImagesPerS), fmt.Sprintf("%.2f", s.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\tmedian*\t\t%.0f\t\t%s\t\t%s\t\n", s.Transform, s.ImagesPerS, peer, ratio)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "* over the epochs after the first; robarch peak RSS %d MiB\n", r.PeakRSSBytes>>20)
+	return err
+}

@@ -48,14 +48,18 @@ type peer struct {
 
 // peerReply is every field any answer of the peer may carry.
 type peerReply struct {
-	OK      bool    `json:"ok"`
-	Error   string  `json:"error"`
-	Missing string  `json:"missing"`
-	Torch   string  `json:"torch"`
-	Params  int64   `json:"params"`
-	MACs    int64   `json:"macs"`
-	Threads int     `json:"threads"`
-	Seconds float64 `json:"seconds"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error"`
+	Missing string `json:"missing"`
+	Torch   string `json:"torch"`
+	// Torchvision, WorkersRSS: the loader peer's version and the summed
+	// RSS of its DataLoader worker processes.
+	Torchvision string  `json:"torchvision"`
+	WorkersRSS  int64   `json:"workers_rss_bytes"`
+	Params      int64   `json:"params"`
+	MACs        int64   `json:"macs"`
+	Threads     int     `json:"threads"`
+	Seconds     float64 `json:"seconds"`
 	// CPUSeconds is the peer process's CPU time during the step.
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Images     int     `json:"images"`
@@ -65,7 +69,10 @@ type peerReply struct {
 
 // startPeer writes the script to a temporary directory and starts it with
 // python (SystemPython when empty), waiting for its greeting.
-func startPeer(python string) (*peer, error) {
+func startPeer(python string) (*peer, error) { return startPeerScript(python, peerScript) }
+
+// startPeerScript starts one of the embedded peer scripts.
+func startPeerScript(python string, peerScript []byte) (*peer, error) {
 	if python == "" {
 		python = SystemPython
 	}
@@ -105,8 +112,11 @@ func startPeer(python string) (*peer, error) {
 	}
 	if !hello.OK {
 		p.close()
-		if hello.Missing == "torch" {
+		switch hello.Missing {
+		case "torch":
 			return nil, fmt.Errorf("%w (%s): %s", ErrNoTorch, hello.Error, installHint)
+		case "torchvision":
+			return nil, fmt.Errorf("%w (%s): apt-get install python3-torchvision", ErrNoTorch, hello.Error)
 		}
 		return nil, fmt.Errorf("PyTorch peer: %s", hello.Error)
 	}

@@ -29,19 +29,30 @@ func (a Augment) validate(h, w int) error {
 // Apply writes an augmented copy of the C×H×W image src into dst, drawing
 // the crop offset and the flip from rng.
 func (a Augment) Apply(dst, src []float32, c, h, w int, rng *rand.Rand) {
-	dx, dy := 0, 0
+	dx, dy, flip := a.draw(rng)
+	shiftFlip(dst, src, c, h, w, dx, dy, flip)
+}
+
+// draw picks the crop offset and the flip, in this order.
+func (a Augment) draw(rng *rand.Rand) (dx, dy int, flip bool) {
 	if a.CropPad > 0 {
 		dx = rng.IntN(2*a.CropPad+1) - a.CropPad
 		dy = rng.IntN(2*a.CropPad+1) - a.CropPad
 	}
-	flip := a.HFlip && rng.IntN(2) == 1
+	return dx, dy, a.HFlip && rng.IntN(2) == 1
+}
+
+// ApplyPixels is Apply for byte images; it draws from rng exactly as
+// Apply does.
+func (a Augment) ApplyPixels(dst, src []uint8, c, h, w int, rng *rand.Rand) {
+	dx, dy, flip := a.draw(rng)
 	shiftFlip(dst, src, c, h, w, dx, dy, flip)
 }
 
 // shiftFlip sets dst(y, x) = src(y+dy, x'+dx) with x' = w-1-x when flip,
 // x otherwise, and zero where that falls outside src: a crop of the padded
 // image at offset (pad+dx, pad+dy), then a mirror.
-func shiftFlip(dst, src []float32, c, h, w, dx, dy int, flip bool) {
+func shiftFlip[T uint8 | float32](dst, src []T, c, h, w, dx, dy int, flip bool) {
 	for ch := range c {
 		base := ch * h * w
 		for y := range h {

@@ -50,6 +50,31 @@ type Source interface {
 	Fill(i int, dst []float32, rng *rand.Rand) error
 }
 
+// PixelSource is a Source that can also write an example as C×H×W bytes
+// (0..255), a quarter of the memory of Fill's floats. The Loader then
+// hands out byte batches (Batch.Pixels) and the conversion to float runs
+// in libtorch (data/torchbatch). The same rng draws give the same image
+// as Fill, rounded to bytes.
+type PixelSource interface {
+	Source
+	FillPixels(i int, dst []uint8, rng *rand.Rand) error
+}
+
+// AsPixelSource returns src as a PixelSource when it is one, looking
+// through Subsets.
+func AsPixelSource(src Source) (PixelSource, bool) {
+	switch s := src.(type) {
+	case *Subset:
+		if _, ok := AsPixelSource(s.Src); ok {
+			return s, true
+		}
+		return nil, false
+	case PixelSource:
+		return s, true
+	}
+	return nil, false
+}
+
 // Dataset is a fully decoded dataset held in memory as bytes, which is four
 // times smaller than float32 and exact for 8-bit image formats.
 type Dataset struct {

@@ -3,17 +3,12 @@ package data
 import (
 	"fmt"
 	"image"
-	_ "image/jpeg" // register the JPEG decoder for image.Decode
-	_ "image/png"  // register the PNG decoder for image.Decode
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"golang.org/x/image/draw"
 )
 
 // Random-resized-crop ranges, the usual ImageNet training choice: the crop
@@ -40,6 +35,9 @@ type ImageFolder struct {
 	ClassNames []string // sorted subfolder names
 	Files      []string // image paths, grouped by class, sorted within each
 	Labels     []int64  // class of each file
+	// Decoder picks the JPEG decoder: DecoderAuto (libjpeg-turbo with DCT
+	// scaling when built with cgo), DecoderTurbo or DecoderGo.
+	Decoder Decoder
 }
 
 // imageExts are the file endings ImageFolder picks up (case-insensitive).
@@ -98,77 +96,51 @@ func (f *ImageFolder) NumClasses() int { return len(f.ClassNames) }
 // Label implements Source.
 func (f *ImageFolder) Label(i int) int64 { return f.Labels[i] }
 
-// Fill implements Source: decode file i, crop (random-resized for training
-// when rng is set, central otherwise), resize to Size×Size with an
-// antialiasing bilinear kernel and write RGB planes in [0,1].
+// Fill implements Source: FillPixels, then bytes to [0,1] floats.
 func (f *ImageFolder) Fill(i int, dst []float32, rng *rand.Rand) error {
+	if want := 3 * f.Size * f.Size; len(dst) != want {
+		return fmt.Errorf("image folder fill: dst has %d values, want %d", len(dst), want)
+	}
+	px := make([]uint8, len(dst))
+	if err := f.FillPixels(i, px, rng); err != nil {
+		return err
+	}
+	for j, b := range px {
+		dst[j] = byteToUnit[b]
+	}
+	return nil
+}
+
+// FillPixels implements PixelSource: decode file i, pick the crop (random
+// resized for training when rng is set, central otherwise) from the image
+// size alone, decode JPEGs straight to the smallest DCT scale that still
+// covers the crop at Size×Size, and resample only the crop, once, into RGB
+// planes of bytes. The random draws depend on the image size only, never
+// on the decoder, so the crops are the same with or without libjpeg-turbo.
+func (f *ImageFolder) FillPixels(i int, dst []uint8, rng *rand.Rand) error {
 	if i < 0 || i >= len(f.Files) {
 		return fmt.Errorf("image folder index %d out of range [0,%d)", i, len(f.Files))
 	}
 	if want := 3 * f.Size * f.Size; len(dst) != want {
-		return fmt.Errorf("image folder fill: dst has %d values, want %d", len(dst), want)
+		return fmt.Errorf("image folder fill: dst has %d bytes, want %d", len(dst), want)
 	}
-	img, err := decodeImage(f.Files[i])
+	path := f.Files[i]
+	w := getWorkspace()
+	defer putWorkspace(w)
+	if err := w.read(path); err != nil {
+		return fmt.Errorf("decode image: %w", err)
+	}
+	crop := func(width, height int) image.Rectangle {
+		if f.Train && rng != nil {
+			return randomResizedCrop(width, height, rng)
+		}
+		return centerCrop(width, height, f.Size)
+	}
+	img, err := w.decode(path, crop, square(f.Size), f.Decoder)
 	if err != nil {
 		return err
 	}
-	b := img.Bounds()
-	var crop image.Rectangle
-	if f.Train && rng != nil {
-		crop = randomResizedCrop(b.Dx(), b.Dy(), rng)
-	} else {
-		crop = centerCrop(b.Dx(), b.Dy(), f.Size)
-	}
-	crop = crop.Add(b.Min)
-	out := image.NewRGBA(image.Rect(0, 0, f.Size, f.Size))
-	draw.BiLinear.Scale(out, out.Rect, img, crop, draw.Src, nil)
-	rgbaToCHW(out, dst)
-	return nil
-}
-
-// maxImagePixels bounds an image's size (ImageNet's largest has about 12
-// million pixels).
-const maxImagePixels = 1 << 26
-
-func decodeImage(path string) (image.Image, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("decode image: %w", err)
-	}
-	defer file.Close()
-	// A corrupt header claiming 60000×60000 pixels would make the decoder
-	// allocate gigabytes before it finds the data short.
-	if cfg, format, err := image.DecodeConfig(file); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return nil, fmt.Errorf("decode image %s (%s): %d×%d pixels, more than the %d allowed (corrupt header?)",
-			path, format, cfg.Width, cfg.Height, maxImagePixels)
-	}
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("decode image %s: %w", path, err)
-	}
-	img, format, err := image.Decode(file)
-	if err != nil {
-		return nil, fmt.Errorf("decode image %s: %w", path, err)
-	}
-	if b := img.Bounds(); b.Empty() {
-		return nil, fmt.Errorf("decode image %s (%s): empty %v", path, format, b)
-	}
-	return img, nil
-}
-
-// rgbaToCHW writes an RGBA image's colour planes as [0,1] floats; alpha is
-// dropped (transparent pixels come out black because RGBA is premultiplied).
-func rgbaToCHW(img *image.RGBA, dst []float32) {
-	w, h := img.Rect.Dx(), img.Rect.Dy()
-	plane := w * h
-	for y := range h {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
-		for x := range w {
-			p := y*w + x
-			dst[p] = byteToUnit[row[4*x]]
-			dst[plane+p] = byteToUnit[row[4*x+1]]
-			dst[2*plane+p] = byteToUnit[row[4*x+2]]
-		}
-	}
+	return w.rs.RGBToCHW(dst, img.pix, img.w, img.h, img.crop, f.Size, f.Size, false)
 }
 
 // randomResizedCrop picks a crop of random area and aspect ratio within a

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // LoaderConfig says how a Loader batches a Source.
@@ -25,12 +28,22 @@ type LoaderConfig struct {
 	// Prefetch bounds the batches being built or waiting to be consumed;
 	// 0 means 2×Workers.
 	Prefetch int
+	// Reuse recycles batch memory: a yielded batch is valid only until the
+	// loop body returns, and the loader then holds at most Prefetch+1
+	// batches' buffers however many epochs it runs. Consumers that convert
+	// each batch to tensors at once (train, evaluation, bench) set it.
+	Reuse bool
 }
 
 // Batch is one Go-side batch: images N×C×H×W in [0,1] and their labels.
 // Convert it to tensors on the torch goroutine (see data/torchbatch).
 type Batch struct {
-	Images     []float32
+	// Images holds the values as floats in [0,1]; nil when Pixels is set.
+	Images []float32
+	// Pixels holds them as bytes 0..255 instead, for sources that are
+	// PixelSources (image folders): a quarter of the memory to fill and
+	// to copy, converted to float by libtorch.
+	Pixels     []uint8
 	Labels     []int64
 	Indices    []int // positions in the Source, for debugging and tests
 	N, C, H, W int
@@ -42,8 +55,13 @@ type Batch struct {
 // ahead of the consumer. The result is independent of Workers and Prefetch:
 // each batch is built by one worker from its own seeded generator.
 type Loader struct {
-	src Source
-	cfg LoaderConfig
+	src    Source
+	pixels PixelSource // src as a PixelSource, or nil
+	cfg    LoaderConfig
+	// free holds recycled batches (Reuse); allocated counts the batches
+	// ever made, which tests compare with the Prefetch bound.
+	free      chan *Batch
+	allocated atomic.Int64
 }
 
 // NewLoader checks cfg against src and fills in defaults.
@@ -67,7 +85,14 @@ func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = 2 * cfg.Workers
 	}
-	return &Loader{src: src, cfg: cfg}, nil
+	l := &Loader{src: src, cfg: cfg}
+	if ps, ok := AsPixelSource(src); ok {
+		l.pixels = ps
+	}
+	if cfg.Reuse {
+		l.free = make(chan *Batch, cfg.Prefetch+1)
+	}
+	return l, nil
 }
 
 // Source returns the data the loader reads.
@@ -167,6 +192,7 @@ func (l *Loader) Batches(ctx context.Context, epoch int) iter.Seq2[*Batch, error
 			if !yield(r.b, nil) {
 				return
 			}
+			l.recycle(r.b)
 		}
 	}
 }
@@ -187,15 +213,17 @@ func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 	idx := order[k*bs : min((k+1)*bs, len(order))]
 	c, h, w := l.src.Shape()
 	size := c * h * w
-	b := &Batch{
-		Images:  make([]float32, len(idx)*size),
-		Labels:  make([]int64, len(idx)),
-		Indices: append([]int(nil), idx...),
-		N:       len(idx), C: c, H: h, W: w,
-		Epoch: epoch, Index: k,
-	}
+	b := l.newBatch(len(idx), size)
+	b.Indices = append(b.Indices[:0], idx...)
+	b.N, b.C, b.H, b.W, b.Epoch, b.Index = len(idx), c, h, w, epoch, k
 	rng := newRand(l.cfg.Seed, batchStream(epoch, k))
 	aug := l.cfg.Augment
+	if l.pixels != nil {
+		if i, err := l.fillPixels(b, idx, size, rng); err != nil {
+			return nil, fmt.Errorf("loader epoch %d batch %d example %d: %w", epoch, k, i, err)
+		}
+		return b, nil
+	}
 	var scratch []float32
 	if aug.Enabled() {
 		scratch = make([]float32, size)
@@ -213,4 +241,60 @@ func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 		b.Labels[j] = l.src.Label(i)
 	}
 	return b, nil
+}
+
+// fillPixels is build's byte path: the same draws from rng in the same
+// order as the float path, so both give the same crops and flips. On
+// failure it returns the example that failed.
+func (l *Loader) fillPixels(b *Batch, idx []int, size int, rng *rand.Rand) (int, error) {
+	c, h, w := l.src.Shape()
+	aug := l.cfg.Augment
+	var scratch []uint8
+	if aug.Enabled() {
+		scratch = make([]uint8, size)
+	}
+	for j, i := range idx {
+		dst := b.Pixels[j*size : (j+1)*size]
+		if aug.Enabled() {
+			if err := l.pixels.FillPixels(i, scratch, rng); err != nil {
+				return i, err
+			}
+			aug.ApplyPixels(dst, scratch, c, h, w, rng)
+		} else if err := l.pixels.FillPixels(i, dst, rng); err != nil {
+			return i, err
+		}
+		b.Labels[j] = l.src.Label(i)
+	}
+	return 0, nil
+}
+
+// newBatch returns a batch with room for n examples of size values,
+// recycled when Reuse allows.
+func (l *Loader) newBatch(n, size int) *Batch {
+	var b *Batch
+	select {
+	case b = <-l.free: // a nil channel (no Reuse) never delivers
+	default:
+		b = &Batch{}
+		l.allocated.Add(1)
+	}
+	if l.pixels != nil {
+		b.Pixels = slices.Grow(b.Pixels[:0], n*size)[:n*size]
+		b.Images = nil
+	} else {
+		b.Images = slices.Grow(b.Images[:0], n*size)[:n*size]
+	}
+	b.Labels = slices.Grow(b.Labels[:0], n)[:n]
+	return b
+}
+
+// recycle hands a consumed batch back for reuse (Reuse only).
+func (l *Loader) recycle(b *Batch) {
+	if l.free == nil {
+		return
+	}
+	select {
+	case l.free <- b:
+	default:
+	}
 }

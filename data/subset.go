@@ -32,6 +32,18 @@ func (s *Subset) Fill(i int, dst []float32, rng *rand.Rand) error {
 	return s.Src.Fill(s.Indices[i], dst, rng)
 }
 
+// FillPixels implements PixelSource when Src is one (see AsPixelSource).
+func (s *Subset) FillPixels(i int, dst []uint8, rng *rand.Rand) error {
+	if i < 0 || i >= len(s.Indices) {
+		return fmt.Errorf("subset index %d out of range [0,%d)", i, len(s.Indices))
+	}
+	ps, ok := AsPixelSource(s.Src)
+	if !ok {
+		return fmt.Errorf("subset of %T: the source has no byte pixels", s.Src)
+	}
+	return ps.FillPixels(s.Indices[i], dst, rng)
+}
+
 // SelectStratified picks n examples of src for quick runs (--train-size,
 // --test-size). It is stratified and deterministic in seed: examples are
 // shuffled with the seed, then the classes take turns in label order, each

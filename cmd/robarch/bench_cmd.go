@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -10,6 +11,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/bench"
+	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/train"
@@ -29,7 +31,9 @@ Workloads (one step is one batch):
   pgd10    PGD-10 (L∞, random start) on a batch, model in evaluation mode
   apgd-ce  APGD-CE with 100 iterations on a batch
   infer    a forward pass without autograd
-  loader   the data loader alone (synthetic images, crop+flip, to tensors)
+  loader   the data loader alone (synthetic images, crop+flip, to tensors);
+           with --dataset imagefolder:DIR, whole epochs of an image folder
+           (see below)
 
 GFLOP/s count 2×MACs per forward pass and forward-pass equivalents per image:
 train 3, fgsm-rs 5, pgd10 20, apgd-ce 203, infer 1 (a backward pass for the
@@ -53,14 +57,28 @@ bf16 does the same in the peer with torch.autocast.
 
 RSS growth is measured over --rss-steps steps after warm-up for the train
 workload and over the timed steps for the others; giving --rss-steps
-explicitly applies it to every workload.`,
+explicitly applies it to every workload.
+
+--workload loader --dataset imagefolder:DIR times whole epochs of a JPEG
+folder (DIR/train and DIR/val, or class folders directly) through robarch's
+loader: libjpeg-turbo decode with DCT scaling, the crop resampled once,
+byte batches turned into ImageNet-normalised float tensors by libtorch.
+--transform train is RandomResizedCrop + horizontal flip, eval resize to
+size/0.875 + centre crop. With --peer, torchvision's ImageFolder (PIL) and
+DataLoader run the same transforms with as many worker processes as
+robarch has --workers, epochs alternating between the two. robarch data
+fixtures writes a folder to try it on.`,
 		Example: `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
   robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
   robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
   robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold
-  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last`,
+  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last
+  robarch bench --workload loader --dataset imagefolder:fixtures --workers 2 --epochs 3 --peer`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v.GetString("dataset") != "" {
+				return runFolderBench(cmd, v)
+			}
 			cfg, asJSON, err := benchConfigFrom(cmd, v)
 			if err != nil {
 				return err
@@ -91,7 +109,53 @@ explicitly applies it to every workload.`,
 	f.String("precision", "fp32", "robarch's forward-pass precision: fp32 or bf16 (autocast, as train --precision), or auto")
 	f.String("peer-precision", "fp32", "the peer's: fp32 or bf16 (torch.autocast(\"cpu\", dtype=torch.bfloat16))")
 	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
+	f.String("dataset", "", "with --workload loader: imagefolder:DIR, whole epochs of that folder")
+	f.String("transform", "train,eval", "with --dataset: comma-separated transforms, train (random resized crop + flip) and eval (centre crop)")
+	f.Int("epochs", 3, "with --dataset: epochs per transform and side")
+	f.Int("workers", 2, "with --dataset: robarch's decoding goroutines and the peer's DataLoader workers")
+	f.Int("prefetch", 0, "with --dataset: batches in flight in robarch's loader (0 = 2×workers)")
+	f.Int("image-size", 224, "with --dataset: side of the output images")
+	f.String("decoder", "auto", "with --dataset: JPEG decoder, auto (libjpeg-turbo when built with cgo), turbo or go")
 	return cmd
+}
+
+// runFolderBench is bench --workload loader --dataset imagefolder:DIR.
+func runFolderBench(cmd *cobra.Command, v *viper.Viper) error {
+	ds := v.GetString("dataset")
+	dir, ok := strings.CutPrefix(ds, data.NameImageFolder+":")
+	if !ok {
+		return fmt.Errorf("--dataset %q: allowed form is imagefolder:DIR", ds)
+	}
+	if w := strings.TrimSpace(v.GetString("workload")); w != string(bench.Loader) {
+		return fmt.Errorf("--dataset applies to --workload loader only, not %q", w)
+	}
+	dec, err := data.ParseDecoder(v.GetString("decoder"))
+	if err != nil {
+		return fmt.Errorf("--decoder: %w", err)
+	}
+	var transforms []string
+	for _, t := range strings.Split(v.GetString("transform"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			transforms = append(transforms, t)
+		}
+	}
+	cfg := bench.FolderConfig{
+		Dir: dir, Transforms: transforms, Size: v.GetInt("image-size"), Batch: v.GetInt("batch"),
+		Workers: v.GetInt("workers"), Prefetch: v.GetInt("prefetch"), Epochs: v.GetInt("epochs"),
+		Threads: v.GetInt("threads"), Seed: v.GetInt64("seed"), Decoder: dec,
+		Peer: v.GetBool("peer"), Python: v.GetString("python"),
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rep, err := bench.RunFolder(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	if v.GetBool("json") {
+		return bench.WriteFolderJSON(cmd.OutOrStdout(), rep)
+	}
+	return bench.WriteFolderTable(cmd.OutOrStdout(), rep)
 }
 
 // benchConfigFrom reads and checks the flags (and their ROBARCH_* or

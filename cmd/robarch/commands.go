@@ -17,5 +17,6 @@ func commands(v *viper.Viper) []*cobra.Command {
 		newEvalCmd(),
 		newExportCmd(),
 		newBenchCmd(v),
+		newDataCmd(),
 	}
 }

@@ -121,3 +121,55 @@ func TestStreamYieldsTheEpoch(t *testing.T) {
 	assert.Equal(t, []pair{{4, 4}, {4, 4}, {2, 2}}, all)
 	assert.Equal(t, []pair{{4, 4}}, first)
 }
+
+// A byte batch becomes floats in libtorch: x/255, or with a normalisation
+// (x/255 - mean)/std per channel, the same as the float path gives.
+func TestConvertPixels(t *testing.T) {
+	n, c, h, w := 2, 3, 2, 2
+	pixels := make([]uint8, n*c*h*w)
+	floats := make([]float32, len(pixels))
+	for i := range pixels {
+		pixels[i] = uint8(i * 37 % 256)
+		floats[i] = float32(pixels[i]) / 255
+	}
+	norm := &torchbatch.Normalize{Mean: []float64{0.5, 0.25, 0}, Std: []float64{0.5, 2, 1}}
+	byteBatch := &data.Batch{Pixels: pixels, Labels: []int64{1, 0}, N: n, C: c, H: h, W: w}
+	floatBatch := &data.Batch{Images: floats, Labels: []int64{1, 0}, N: n, C: c, H: h, W: w}
+	wk := torchrt.NewWorker()
+	defer wk.Close()
+	values := func(b *data.Batch, norm *torchbatch.Normalize) ([]float64, gotch.DType, error) {
+		x, y, err := torchbatch.Convert(b, gotch.CPU, norm)
+		if err != nil {
+			return nil, gotch.Invalid, err
+		}
+		defer x.Drop()
+		defer y.Drop()
+		return x.Float64Values(), x.DType(), nil
+	}
+	err := wk.Do(func() error {
+		for _, nm := range []*torchbatch.Normalize{nil, norm} {
+			got, dtype, err := values(byteBatch, nm)
+			if err != nil {
+				return err
+			}
+			ref, _, err := values(floatBatch, nm)
+			if err != nil {
+				return err
+			}
+			assert.Equal(t, gotch.Float, dtype)
+			for i, p := range pixels {
+				want := float64(p) / 255
+				if nm != nil {
+					ch := i / (h * w) % c
+					want = (want - nm.Mean[ch]) / nm.Std[ch]
+				}
+				assert.InDelta(t, want, got[i], 1e-6, "value %d", i)
+				assert.InDelta(t, ref[i], got[i], 1e-6, "value %d, float path", i)
+			}
+		}
+		_, _, err := torchbatch.Convert(byteBatch, gotch.CPU, &torchbatch.Normalize{Mean: []float64{0}, Std: []float64{1}})
+		assert.ErrorContains(t, err, "1 means and 1 stds for 3 channels")
+		return nil
+	})
+	require.NoError(t, err)
+}

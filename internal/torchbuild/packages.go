@@ -29,7 +29,8 @@ func SystemPackages(ownLibtorch bool) []Package {
 		Package{"postgresql", "the team results store, tested for real"},
 		Package{"chromium", "headless browser test of the HTML report"},
 		Package{"python3-torch", "PyTorch on the same libtorch: interop tests and the benchmark peer"},
-		Package{"python3-torchvision", "the benchmark peer's reference models"},
+		Package{"python3-torchvision", "the benchmark peer's reference models and ImageFolder loader"},
+		Package{"libturbojpeg0-dev", "libjpeg-turbo's TurboJPEG API: JPEG decode with DCT-domain scaling for image folders"},
 	)
 }
 
