@@ -11,16 +11,17 @@ import (
 	"github.com/robarch/robarch/internal/amp"
 )
 
-// train.precision is a sweep-file key (and ROBARCH_TRAIN_PRECISION): aliases
-// become their names, fp32 is the recipe's unset value, unknown values are
-// refused naming the key, and auto resolves for the device.
+// train.precision is a sweep-file key (and ROBARCH_TRAIN_PRECISION, which
+// overrides it): aliases become their names, fp32 is the recipe's unset
+// value, unknown values are refused naming the key, and auto resolves for
+// the device.
 func TestTrainPrecisionKey(t *testing.T) {
 	for _, tc := range []struct {
 		env  string
 		want amp.Precision
 		err  string
 	}{
-		{"", "", ""},
+		{"", amp.BF16, ""}, // the shipped study's own train.precision
 		{"fp32", "", ""},
 		{"bfloat16", amp.BF16, ""},
 		{"auto", amp.Auto, ""},
