@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -58,4 +59,22 @@ func FuzzReadPyTorch(f *testing.F) {
 			drop(x)
 		}
 	})
+}
+
+// gotch's legacy loader loops forever on a file a tar reader sees as an
+// empty archive; ReadPyTorch refuses such files first (found by
+// FuzzReadPyTorch: an empty file hung it).
+func TestReadPyTorchRefusesEmptyArchives(t *testing.T) {
+	for name, data := range map[string][]byte{"empty": {}, "zero blocks": make([]byte, 1024)} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "model.pt")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadPyTorch(path)
+			if err == nil || !strings.Contains(err.Error(), "not a torch.save file") {
+				t.Fatalf("want a clear error, got %v", err)
+			}
+		})
+	}
 }
