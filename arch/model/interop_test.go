@@ -138,15 +138,7 @@ func TestInteropNamesMatchPyTorch(t *testing.T) {
 			assert.Equal(t, ref.Params, n, "parameter count")
 
 			net, _ := build(t, spec, 1)
-			sd, err := net.StateDict()
-			require.NoError(t, err)
-			got := map[string][]int64{}
-			for _, nt := range sd {
-				shape, err := nt.Tensor.Size()
-				require.NoError(t, err)
-				got[nt.Name] = shape
-			}
-			assert.Equal(t, ref.Shapes, got)
+			assert.Equal(t, ref.Shapes, stateDictShapes(t, net))
 		})
 	}
 }
@@ -409,4 +401,19 @@ func TestBuildIsDeterministicUnderASeed(t *testing.T) {
 	}
 	assert.True(t, same, "same seed, same weights")
 	assert.True(t, differ, "another seed, other weights")
+}
+
+// stateDictShapes is every state-dict entry's shape by name, to compare
+// with a Python definition's.
+func stateDictShapes(t *testing.T, net *model.Net) map[string][]int64 {
+	t.Helper()
+	sd, err := net.StateDict()
+	require.NoError(t, err)
+	shapes := map[string][]int64{}
+	for _, nt := range sd {
+		shape, err := nt.Tensor.Size()
+		require.NoError(t, err)
+		shapes[nt.Name] = shape
+	}
+	return shapes
 }

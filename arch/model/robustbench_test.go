@@ -79,15 +79,7 @@ func TestRobustBenchNamesMatch(t *testing.T) {
 			assert.Equal(t, ref.Params, n, "arch.Params against PyTorch's count")
 			net, _ := build(t, spec, 1)
 			assert.Equal(t, ref.Params, net.NumParams(), "built parameters against PyTorch's count")
-			sd, err := net.StateDict()
-			require.NoError(t, err)
-			got := map[string][]int64{}
-			for _, nt := range sd {
-				shape, err := nt.Tensor.Size()
-				require.NoError(t, err)
-				got[nt.Name] = shape
-			}
-			assert.Equal(t, ref.Shapes, got)
+			assert.Equal(t, ref.Shapes, stateDictShapes(t, net))
 		})
 	}
 }
