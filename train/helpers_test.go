@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
 	}
+	if dir := os.Getenv(resumeChildEnv); dir != "" {
+		os.Exit(runResumeChild(dir))
+	}
 	os.Exit(m.Run())
 }
 

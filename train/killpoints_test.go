@@ -1,0 +1,146 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
+)
+
+// resumeChildEnv makes the test binary a child that resumes (or starts)
+// a run in the named directory and trains it to the end; the parent of
+// TestKilledAtRandomMomentsResumesToTheSameResult kills it from outside.
+const resumeChildEnv = "ROBARCH_TRAIN_RESUME_CHILD_DIR"
+
+// killRecipe has many short epochs so that a good share of the child's
+// time goes to end-of-epoch checkpoint writes (state, last-, best- files).
+func killRecipe() Recipe { return quickRecipe(Standard, 12) }
+
+func killData(t testing.TB) Data { return synthetic(t, 192, 64) }
+
+func runResumeChild(dir string) int {
+	_, err := Run(context.Background(), newModel(1), killData(&testing.T{}), killRecipe(), Options{OutDir: dir, Resume: true, Logger: quietLogger()})
+	if err != nil {
+		os.Stderr.WriteString(err.Error())
+		return 2
+	}
+	return 0
+}
+
+// SIGKILL at random moments — mid-step, mid-evaluation, mid-checkpoint —
+// must never leave a state a later run misreads: whatever state.json
+// names must load, and resuming after every kill ends with the numbers
+// and weights of a run that was never interrupted.
+func TestKilledAtRandomMomentsResumesToTheSameResult(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a dozen child processes")
+	}
+	lockThread(t)
+	d := killData(t)
+	straight := newModel(1)
+	began := time.Now()
+	want, err := Run(context.Background(), straight, d, killRecipe(), Options{OutDir: t.TempDir(), Logger: quietLogger()})
+	require.NoError(t, err)
+	epoch := time.Since(began) / time.Duration(killRecipe().Epochs)
+
+	child := func(dir string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), resumeChildEnv+"="+dir)
+		return cmd
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 8))
+	killed, sawState := 0, 0
+	finished := false
+	for i := 0; i < 40 && !finished; i++ {
+		before := stateStamp(dir)
+		cmd := child(dir)
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Kill at a random moment of the epoch after the child's first
+		// checkpoint: the child's libtorch start-up would otherwise
+		// swallow most random delays.
+		timer := waitForCheckpoint(dir, before, done)
+		delay := time.Duration(rng.Float64() * float64(epoch))
+		select {
+		case err := <-timer:
+			require.NoError(t, err, "child %d ended on its own with an error", i)
+			finished = true
+			continue
+		case <-time.After(delay):
+		}
+		select {
+		case err := <-done:
+			require.NoError(t, err, "child %d ended on its own with an error", i)
+			finished = true
+		default:
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-done
+			killed++
+		}
+		st, err := readState(dir)
+		require.NoError(t, err, "after kill %d the state file must be whole", i)
+		if st == nil {
+			continue // killed before the first checkpoint
+		}
+		sawState++
+		saved, err := loadTensors(filepath.Join(dir, st.Last), gotch.CPU)
+		require.NoError(t, err, "after kill %d the state names %s, which must load", i, st.Last)
+		dropAll(saved)
+	}
+	t.Logf("epoch %v; %d kills, state present after %d", epoch.Round(time.Millisecond), killed, sawState)
+	require.True(t, finished, "the run must end within 40 children")
+	require.GreaterOrEqual(t, killed, 4, "most children must be killed mid-run for the test to mean anything")
+	require.Positive(t, sawState, "some kill must land after a checkpoint")
+
+	resumed := newModel(42)
+	got, err := Run(context.Background(), resumed, d, killRecipe(), Options{OutDir: dir, Resume: true, Logger: quietLogger()})
+	require.NoError(t, err)
+	assert.Equal(t, want.CleanAcc, got.CleanAcc)
+	assert.Equal(t, want.PGDAcc, got.PGDAcc)
+	require.Len(t, got.History, len(want.History))
+	for i := range want.History {
+		w, g := want.History[i], got.History[i]
+		assert.Equal(t, []float64{w.LR, w.TrainLoss, w.TrainAcc, w.CleanAcc, w.PGDAcc}, []float64{g.LR, g.TrainLoss, g.TrainAcc, g.CleanAcc, g.PGDAcc}, "epoch %d", i+1)
+	}
+	assert.Equal(t, weights(t, straight), weights(t, resumed), "final weights bit for bit")
+}
+
+// stateStamp is the state file's modification time, zero when absent.
+func stateStamp(dir string) time.Time {
+	st, err := os.Stat(filepath.Join(dir, StateFile))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// waitForCheckpoint returns a channel that is closed once the state file
+// changes from before, or that passes on the child's exit when the child
+// ends first.
+func waitForCheckpoint(dir string, before time.Time, done <-chan error) <-chan error {
+	out := make(chan error, 1)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		select {
+		case err := <-done:
+			out <- err
+			return out
+		default:
+		}
+		if !stateStamp(dir).Equal(before) {
+			return make(chan error) // never ready: the caller goes on to the kill
+		}
+	}
+	out <- errors.New("no checkpoint within 2 minutes")
+	return out
+}
