@@ -14,6 +14,7 @@ import (
 
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // Evaluation protocols of `robarch eval --protocol`.
@@ -161,7 +162,7 @@ func writeModelInfo(path, dataset, eps string, clean, robust float64) error {
 		b.WriteString("\n")
 	}
 	b.WriteString("}\n")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("--model-info: %w", err)
 	}
 	return nil

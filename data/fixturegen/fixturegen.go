@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/robarch/robarch/internal/atomicfile"
 )
 
 // Config says what to write. Zero fields take the defaults shown.
@@ -96,7 +98,7 @@ func Write(ctx context.Context, dir string, cfg Config) (int64, error) {
 				raw, err := Encode(cfg, j.class, j.i)
 				if err == nil {
 					path := filepath.Join(root, className(j.class), fmt.Sprintf("img%05d.jpg", j.i))
-					err = os.WriteFile(path, raw, 0o644)
+					err = atomicfile.WriteFileUnsynced(path, raw, 0o644)
 				}
 				mu.Lock()
 				if err != nil && first == nil {

@@ -14,6 +14,30 @@ import (
 	"path/filepath"
 )
 
+// WriteFileUnsynced writes data to a temporary file beside path and
+// renames it over path, without fsync: a kill -9 still leaves the old file
+// or the new one whole, but a power cut may not. It is for bulk outputs
+// that a rerun recreates from their sources (a prepared dataset's images),
+// where an fsync per file costs 19× the write (5.4 ms against 0.29 ms for
+// a 110 kB file on this project's machine, 2026-12-02).
+func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Chmod(perm), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 // WriteFile writes data to path atomically with permissions perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return Write(path, perm, func(w io.Writer) error {
