@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The fuzz targets feed weight files from outside (safetensors, torch.save
@@ -75,6 +77,30 @@ func TestReadPyTorchRefusesEmptyArchives(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not a torch.save file") {
 				t.Fatalf("want a clear error, got %v", err)
 			}
+		})
+	}
+}
+
+// gotch's unpickler allocated a pickle's declared lengths before reading
+// them: a 14-byte file declaring a 1 TiB item killed the process with
+// "runtime: out of memory" (found by FuzzReadPyTorch). torchbuild's
+// PatchPickle and PatchStorage make these errors.
+func TestReadPyTorchRefusesHugeDeclaredLengths(t *testing.T) {
+	tib := binary.LittleEndian.AppendUint64(nil, 1<<40)
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"byte string of 1 TiB", append(append([]byte("\x80\x04\x8e"), tib...), "abc"...), "an item of 1099511627776 bytes"},
+		{"frame of 1 TiB", append(append([]byte("\x80\x04\x95"), tib...), "abc"...), "an item of 1099511627776 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "model.pt")
+			require.NoError(t, os.WriteFile(path, tt.data, 0o644))
+			_, err := ReadPyTorch(path)
+			require.ErrorContains(t, err, tt.want)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -77,7 +78,8 @@ func PatchTensorAlloc(src string) (string, error) {
 	return strings.Replace(src, tensorBallast, "\t// robarch: no 100 kB ballast per tensor (see internal/torchbuild)\n", 1), nil
 }
 
-// patchGotchGo applies PatchGeneratedOps and PatchTensorAlloc to the gotch
+// patchGotchGo applies PatchGeneratedOps, PatchTensorAlloc, PatchPickle and
+// PatchStorage to the gotch
 // copy in dir and returns how many sites it patched.
 func patchGotchGo(dir string) (int, error) {
 	ops, err := patchFile(filepath.Join(dir, generatedOps), PatchGeneratedOps)
@@ -91,7 +93,15 @@ func patchGotchGo(dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ops + alloc, nil
+	pickle, err := patchFile(filepath.Join(dir, pickleFile), PatchPickle)
+	if err != nil {
+		return 0, err
+	}
+	storage, err := patchFile(filepath.Join(dir, storageFile), PatchStorage)
+	if err != nil {
+		return 0, err
+	}
+	return ops + alloc + pickle + storage, nil
 }
 
 // patchFile rewrites path with patch.
@@ -108,4 +118,61 @@ func patchFile(path string, patch func(string) (string, int, error)) (int, error
 		return 0, fmt.Errorf("patch gotch: %w", err)
 	}
 	return n, nil
+}
+
+// Files of gotch's pure-Go pickle reader (ReadPyTorch's unpickler).
+const (
+	pickleFile  = "pickle/pickle.go"
+	storageFile = "pickle/storage.go"
+)
+
+// maxPickleItem bounds one pickled item or frame. gotch allocates a
+// pickle's declared lengths before reading them, so a 14-byte file
+// declaring a 1 TiB byte string (or frame) kills the process with
+// "runtime: out of memory", which no recover catches (found by
+// FuzzReadPyTorch). A state dict's pickle holds names and metadata only:
+// its tensors' data lives outside the pickle, so 1 GiB is far above any
+// real item.
+const maxPickleItem = 1 << 30
+
+// The allocations in gotch v0.9.1's pickle reader that PatchPickle bounds.
+const (
+	pickleReadAlloc  = "func (up *Unpickler) read(n int) ([]byte, error) {\n\tdata := make([]byte, n)\n"
+	pickleFrameAlloc = "func (up *Unpickler) loadFrame(frameSize int) error {\n\tbuf := make([]byte, frameSize)\n"
+)
+
+// PatchPickle makes gotch's unpickler refuse items and frames over
+// maxPickleItem with an error instead of allocating them.
+func PatchPickle(src string) (string, int, error) {
+	if strings.Count(src, pickleReadAlloc) != 1 || strings.Count(src, pickleFrameAlloc) != 1 {
+		return "", 0, fmt.Errorf("%s: the unpickler's read or loadFrame allocation is not where gotch v0.9.1 has it; this gotch version needs a new patch", pickleFile)
+	}
+	limit := fmt.Sprintf("if %%[1]s < 0 || %%[1]s > %d { // robarch: see internal/torchbuild\n\t\treturn %%[2]sfmt.Errorf(\"pickle: an item of %%%%d bytes: corrupt file (the limit is %d)\", %%[1]s)\n\t}\n\t", maxPickleItem, maxPickleItem)
+	r := strings.NewReplacer(
+		pickleReadAlloc, strings.Replace(pickleReadAlloc, "data :=", fmt.Sprintf(limit, "n", "nil, ")+"data :=", 1),
+		pickleFrameAlloc, strings.Replace(pickleFrameAlloc, "buf :=", fmt.Sprintf(limit, "frameSize", "")+"buf :=", 1),
+	)
+	return r.Replace(src), 2, nil
+}
+
+// storageTypes are the element types of gotch v0.9.1's typed storages,
+// each of which allocates its declared element count up front.
+var storageTypes = []string{"half.Float16", "half.BFloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
+
+// PatchStorage makes gotch's storages grow with the data actually read
+// rather than allocate the element count a file declares: a storage
+// claiming 2^40 elements then fails at the end of the file, like any
+// truncated one.
+func PatchStorage(src string) (string, int, error) {
+	alloc := regexp.MustCompile(`(?m)^\tdata := make\(\[\]([A-Za-z0-9.]+), size\)$`)
+	store := regexp.MustCompile(`(?m)^(\t\t)data\[i\] = (.+)$`)
+	allocs, stores := alloc.FindAllStringSubmatch(src, -1), store.FindAllString(src, -1)
+	if len(allocs) != len(storageTypes) || len(stores) != len(storageTypes) {
+		return "", 0, fmt.Errorf("%s: found %d storage allocations and %d element stores, want %d of each; this gotch version needs a new patch", storageFile, len(allocs), len(stores), len(storageTypes))
+	}
+	out := alloc.ReplaceAllString(src, "\tdata := make([]$1, 0, robarchInitialCap(size)) // robarch: grows as read (internal/torchbuild)")
+	out = store.ReplaceAllString(out, "${1}data = append(data, $2)")
+	// gotch's module is go 1.20: no built-in min and max.
+	out += "\n// robarchInitialCap is a storage's first capacity: its declared size, at\n// most 65536 elements (the rest grows as the data is read).\nfunc robarchInitialCap(size int) int {\n\tif size < 0 {\n\t\treturn 0\n\t}\n\tif size > 1<<16 {\n\t\treturn 1 << 16\n\t}\n\treturn size\n}\n"
+	return out, 2 * len(allocs), nil
 }

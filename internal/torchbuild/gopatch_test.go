@@ -89,3 +89,58 @@ func TestPatchTensorAlloc(t *testing.T) {
 		})
 	}
 }
+
+// pickleFixture has the two allocations of gotch v0.9.1's unpickler that
+// PatchPickle bounds.
+const pickleFixture = `package pickle
+
+func (up *Unpickler) read(n int) ([]byte, error) {
+	data := make([]byte, n)
+	return data, nil
+}
+
+func (up *Unpickler) loadFrame(frameSize int) error {
+	buf := make([]byte, frameSize)
+	_ = buf
+	return nil
+}
+`
+
+const storageFixture = `package pickle
+
+func (s *FloatStorage) SetFromFileWithSize(r io.Reader, size int) error {
+	data := make([]float32, size)
+	for i := 0; i < size; i++ {
+		data[i] = math.Float32frombits(1)
+	}
+	return nil
+}
+`
+
+func TestPatchPickleBoundsDeclaredLengths(t *testing.T) {
+	out, n, err := PatchPickle(pickleFixture)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Contains(t, out, "if n < 0 || n > 1073741824 {")
+	assert.Contains(t, out, "return nil, fmt.Errorf(\"pickle: an item of %d bytes")
+	assert.Contains(t, out, "if frameSize < 0 || frameSize > 1073741824 {")
+	assert.Less(t, strings.Index(out, "if n < 0"), strings.Index(out, "data := make([]byte, n)"), "the check comes before the allocation")
+
+	_, _, err = PatchPickle("package pickle\n")
+	require.ErrorContains(t, err, "needs a new patch")
+}
+
+func TestPatchStorageGrowsAsRead(t *testing.T) {
+	src := strings.Repeat(storageFixture, len(storageTypes))
+	out, n, err := PatchStorage(src)
+	require.NoError(t, err)
+	assert.Equal(t, 2*len(storageTypes), n)
+	assert.NotContains(t, out, "make([]float32, size)")
+	assert.NotContains(t, out, "data[i] =")
+	assert.Contains(t, out, "data := make([]float32, 0, robarchInitialCap(size))")
+	assert.Equal(t, 1, strings.Count(out, "func robarchInitialCap(size int) int {"), "the helper is added once")
+	assert.Contains(t, out, "\t\tdata = append(data, math.Float32frombits(1))\n")
+
+	_, _, err = PatchStorage(storageFixture)
+	require.ErrorContains(t, err, "want 10 of each")
+}
