@@ -149,11 +149,21 @@ func storageTensor(sx *pickle.StorageTensor) (*ts.Tensor, error) {
 	data := sx.Source.GetData()
 	dtype := sx.Source.DType()
 	n := reflect.ValueOf(data).Len()
+	// A state dict's tensor is a view of its own storage or of a larger
+	// shared one, never an expansion of fewer elements: refusing more
+	// elements than the storage holds keeps a corrupt size from making
+	// libtorch fill gigabytes (FuzzReadPyTorch stalled on such files).
 	numel := int64(1)
 	for _, d := range sx.Size {
+		if d < 0 {
+			return nil, fmt.Errorf("size %v has a negative dimension", sx.Size)
+		}
+		if d > 0 && numel > int64(n)/d {
+			return nil, fmt.Errorf("size %v has more elements than its storage's %d", sx.Size, n)
+		}
 		numel *= d
 	}
-	if n == 0 || numel == 0 {
+	if numel == 0 {
 		return ts.Zeros(sx.Size, dtype, gotch.CPU)
 	}
 	if len(sx.Size) == 0 { // a 0-dim tensor: one element at the offset
