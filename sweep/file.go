@@ -21,8 +21,8 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/study"
-	"github.com/robarch/robarch/train"
 )
 
 // Design is how variants are drawn from the design space.
@@ -60,7 +60,7 @@ type File struct {
 	Factors []Factor    `json:"factors"` // the factors and levels to vary (below)
 
 	Dataset DatasetConfig `json:"dataset"`
-	Train   train.Recipe  `json:"train"`
+	Train   recipe.Recipe `json:"train"`
 	Eval    EvalConfig    `json:"eval"`
 	Device  string        `json:"device,omitempty"` // cpu, cuda or cuda:N
 }

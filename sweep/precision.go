@@ -26,7 +26,7 @@ func TrainPrecision(f *File) (amp.Precision, error) {
 }
 
 // normalPrecision writes aliases (bfloat16, half) as their names and fp32
-// as train.Recipe does (unset), so that equal sweeps compare equal; an
+// as recipe.Recipe does (unset), so that equal sweeps compare equal; an
 // unknown value is kept for checkPrecision to report.
 func normalPrecision(p amp.Precision) amp.Precision {
 	got, err := amp.Parse(string(p))

@@ -18,6 +18,7 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/train"
 )
@@ -193,7 +194,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 // trialRecipe is the sweep's recipe for one seed, with the final
 // evaluation set by the sweep's eval section: the strongest pgdK attack
 // runs there; the other attacks are returned for the RobustEvaluator.
-func trialRecipe(f *File, seed int64) (train.Recipe, int, []string, error) {
+func trialRecipe(f *File, seed int64) (recipe.Recipe, int, []string, error) {
 	r := f.Train
 	r.Seed = seed
 	r.EvalEps = f.Eval.Eps

@@ -20,7 +20,7 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
-	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/recipe"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -161,7 +161,7 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	}
 	c.epsText = epsFlag
 	if c.norm == attack.Linf {
-		c.eps, err = train.ParseEps(epsFlag)
+		c.eps, err = recipe.ParseEps(epsFlag)
 	} else {
 		c.eps, err = attack.ParseEps(epsFlag)
 	}

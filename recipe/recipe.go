@@ -1,14 +1,9 @@
-// Package train trains a network with one of the usual recipes of
-// adversarial-robustness research: standard (clean) training, FGSM with a
-// random start (Fast-AT, Wong et al. 2020), PGD adversarial training (Madry
-// et al. 2018) and TRADES (Zhang et al. 2019). It owns the optimiser (SGD
-// with momentum/Nesterov and weight decay that spares 1-D parameters), the
-// learning-rate schedules, per-epoch evaluation with clean and PGD
-// accuracy, checkpoints written atomically, and an exact resume.
-//
-// All torch work of a Run happens on the caller's goroutine, which Run
-// locks to its OS thread.
-package train
+// Package recipe holds training recipes as values: the method, the
+// radius, the optimiser's and the schedule's settings, their defaults and
+// their validation, and the learning rate at any point of a run. It is
+// pure Go (no libtorch) so that sweep files and reports can read and check
+// recipes without cgo; package train runs them.
+package recipe
 
 import (
 	"fmt"
@@ -17,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/precision"
 )
 
 // Method is a training method.
@@ -129,7 +124,7 @@ type Recipe struct {
 	// fp32 weights, losses and perturbations (package amp). fp16 adds a
 	// dynamic loss scaler and needs CUDA. Evaluations stay fp32. auto
 	// must be resolved for the device (amp.Resolve) before it gets here.
-	Precision amp.Precision `json:"precision,omitempty"`
+	Precision precision.Precision `json:"precision,omitempty"`
 }
 
 // WithDefaults returns r with every zero field that has a default filled in.
@@ -200,7 +195,7 @@ func (r Recipe) WithDefaults() Recipe {
 	if r.OverfitDrop == 0 {
 		r.OverfitDrop = 0.2
 	}
-	if r.Precision == amp.FP32 {
+	if r.Precision == precision.FP32 {
 		r.Precision = "" // fp32 and unset are the same recipe (and resume)
 	}
 	return r
@@ -293,8 +288,8 @@ func (r Recipe) Validate() error {
 		bad("overfit drop %v: must be in (0,1]", r.OverfitDrop)
 	}
 	switch r.Precision {
-	case "", amp.FP32, amp.BF16, amp.FP16:
-	case amp.Auto:
+	case "", precision.FP32, precision.BF16, precision.FP16:
+	case precision.Auto:
 		bad("precision auto: resolve it for the training device first (amp.Resolve)")
 	default:
 		bad("precision %q: allowed values are fp32, bf16, fp16", r.Precision)
