@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/train"
 )
 
@@ -65,11 +65,11 @@ type Executor struct {
 	LogEvery int
 
 	mu   sync.Mutex
-	data map[DatasetConfig]*data.Splits
+	data map[sweep.DatasetConfig]*data.Splits
 }
 
 // Run is a TrialFunc.
-func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (map[string]float64, error) {
 	f := cfg.Sweep
 	var spec arch.Spec
 	if err := json.Unmarshal(t.Spec, &spec); err != nil {
@@ -138,7 +138,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if evaluate == nil {
 		evaluate = EvaluateAttacks
 	}
-	if f.checks(t.Seed) {
+	if f.Checks(t.Seed) {
 		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
 		if err != nil {
 			return nil, err
@@ -161,17 +161,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	return metrics, nil
 }
 
-// checks reports whether seed is among the first eval.check.seeds seeds
-// of the sweep's seed order.
-func (f *File) checks(seed int64) bool {
-	if len(f.Eval.Check.Attacks) == 0 {
-		return false
-	}
-	order := f.Seeds.Order()
-	return slices.Contains(order[:min(len(order), f.Eval.Check.Seeds)], seed)
-}
-
-func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *File, pgdSteps int, seed int64) (map[string]float64, error) {
+func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, pgdSteps int, seed int64) (map[string]float64, error) {
 	sub, err := data.SelectStratified(test, f.Eval.Check.Size, 0)
 	if err != nil {
 		return nil, fmt.Errorf("eval.check: %w", err)
@@ -194,7 +184,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 // trialRecipe is the sweep's recipe for one seed, with the final
 // evaluation set by the sweep's eval section: the strongest pgdK attack
 // runs there; the other attacks are returned for the RobustEvaluator.
-func trialRecipe(f *File, seed int64) (recipe.Recipe, int, []string, error) {
+func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error) {
 	r := f.Train
 	r.Seed = seed
 	r.EvalEps = f.Eval.Eps
@@ -219,7 +209,7 @@ func trialRecipe(f *File, seed int64) (recipe.Recipe, int, []string, error) {
 	return r, steps, extra, nil
 }
 
-func (e *Executor) splits(c DatasetConfig) (*data.Splits, error) {
+func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.data[c]; ok {
@@ -231,7 +221,7 @@ func (e *Executor) splits(c DatasetConfig) (*data.Splits, error) {
 		return nil, err
 	}
 	if e.data == nil {
-		e.data = map[DatasetConfig]*data.Splits{}
+		e.data = map[sweep.DatasetConfig]*data.Splits{}
 	}
 	e.data[c] = s
 	return s, nil

@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/sweep"
 )
 
 // PreflightOptions say what Preflight may take for granted.
@@ -24,7 +25,7 @@ type PreflightOptions struct {
 // those of every variant) and the device. A typo otherwise surfaces only
 // after a trial has trained to the end. The error names each bad field
 // and the allowed values.
-func Preflight(f *File, p *Plan, opts PreflightOptions) error {
+func Preflight(f *sweep.File, p *sweep.Plan, opts PreflightOptions) error {
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
 
@@ -93,7 +94,7 @@ func checkDevice(name string, available bool) error {
 
 // checkDataset opens the sweep's dataset as a trial will and compares its
 // image shape and classes with every feasible variant's input and head.
-func checkDataset(f *File, p *Plan) error {
+func checkDataset(f *sweep.File, p *sweep.Plan) error {
 	c := f.Dataset
 	splits, err := data.Open(c.Name, data.Options{Dir: c.Dir, TrainSize: c.TrainSize, TestSize: c.TestSize})
 	if err != nil {
