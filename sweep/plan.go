@@ -194,9 +194,19 @@ type TrialConfig struct {
 
 // DecodeTrialConfig reads a trial's stored config.
 func DecodeTrialConfig(t results.Trial) (TrialConfig, error) {
+	c, err := ParseTrialConfig(t.Config)
+	if err != nil {
+		return c, fmt.Errorf("trial %s: %w", t.Key(), err)
+	}
+	return c, nil
+}
+
+// ParseTrialConfig reads a stored trial config (the JSON of a TrialConfig);
+// it is the one decoder of what a sweep stores with its trials.
+func ParseTrialConfig(config json.RawMessage) (TrialConfig, error) {
 	var c TrialConfig
-	if err := json.Unmarshal(t.Config, &c); err != nil || c.Sweep == nil {
-		return c, fmt.Errorf("trial %s: stored config unreadable (planned by another robarch version?): %v", t.Key(), err)
+	if err := json.Unmarshal(config, &c); err != nil || c.Sweep == nil {
+		return c, fmt.Errorf("stored config unreadable (planned by another robarch version?): %v", err)
 	}
 	return c, nil
 }
