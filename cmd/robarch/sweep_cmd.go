@@ -25,8 +25,10 @@ import (
 	"github.com/robarch/robarch/sweep/sweeprun"
 )
 
-// sweepOverrides maps flags to sweep-file keys; a flag given on the command
-// line wins over ROBARCH_* env, which wins over the file.
+// sweepOverrides maps flags to sweep-file keys; a flag given in any way
+// (bindFlags: command line, ROBARCH_SWEEP_*, --config) wins over the key's
+// own ROBARCH_* variable, which wins over the sweep file
+// (docs/configuration.md).
 var sweepOverrides = map[string]string{
 	"budget": "budget", "tolerance": "tolerance", "design": "design", "samples": "samples",
 	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
