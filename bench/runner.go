@@ -104,17 +104,12 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 // netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs := nn.NewVarStore(rc.dev())
-	net, err := model.Build(vs, rc.spec)
-	if err == nil {
-		err = net.SetMemoryFormat(rc.format)
-	}
-	if err == nil && rc.resolved != nil {
-		*rc.resolved = net.MemoryFormat()
-	}
+	vs, net, err := model.New(rc.spec, rc.dev(), rc.format)
 	if err != nil {
-		vs.Destroy()
 		return nil, nil, err
+	}
+	if rc.resolved != nil {
+		*rc.resolved = net.MemoryFormat()
 	}
 	return vs, net, nil
 }

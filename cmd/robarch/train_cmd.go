@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"golang.org/x/term"
 
 	"github.com/robarch/robarch/arch"
@@ -252,12 +251,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	var res *train.Result
 	err = w.Do(func() error {
 		torchrt.Seed(c.recipe.Seed) // initial weights follow the seed
-		vs := nn.NewVarStore(device)
-		net, err := model.Build(vs, spec)
+		vs, net, err := model.New(spec, device, c.format)
 		if err != nil {
-			return err
-		}
-		if err := net.SetMemoryFormat(c.format); err != nil {
 			return err
 		}
 		opts.Export = func(dir string, s train.Summary) (string, error) {
@@ -308,19 +303,18 @@ func specFor(nameOrFile string, s *data.Splits) (arch.Spec, error) {
 	if err != nil {
 		return spec, fmt.Errorf("--model: %w", err)
 	}
-	in := spec.Input
-	if in.Channels != s.C {
-		return spec, fmt.Errorf("--model %s takes %d-channel images but %s has %d channels: choose a model for this dataset or a spec file with input.channels: %d",
-			nameOrFile, in.Channels, s.Name, s.C, s.C)
+	// A spec chosen by name gets fresh weights: it is fitted to the data
+	// (arch.ForData; channels must match).
+	fitted, adapted, err := arch.ForData(spec, s.Shape(), true)
+	if err != nil {
+		return spec, fmt.Errorf("--model %s: %w", nameOrFile, err)
 	}
-	if in.Height != s.H || in.Width != s.W || spec.Classes != s.Classes {
+	if adapted {
+		in := spec.WithDefaults().Input
 		slog.Info("fitting the model to the dataset", "model", nameOrFile,
 			"input", fmt.Sprintf("%d×%d → %d×%d", in.Height, in.Width, s.H, s.W), "classes", fmt.Sprintf("%d → %d", spec.Classes, s.Classes))
-		spec.Input.Height, spec.Input.Width, spec.Classes = s.H, s.W, s.Classes
-		if err := arch.Check(spec); err != nil {
-			return spec, fmt.Errorf("--model %s on %s: %w", nameOrFile, s.Name, err)
-		}
 	}
+	spec = fitted
 	return spec, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
@@ -100,20 +101,13 @@ func checkDataset(f *sweep.File, p *sweep.Plan) error {
 	if err != nil {
 		return fmt.Errorf("dataset (name %q, dir %q): %w; names: %s", c.Name, c.Dir, err, strings.Join(data.Names(), ", "))
 	}
-	var errs []error
 	for _, v := range p.Feasible() {
-		spec := v.Spec.WithDefaults()
-		if in := spec.Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
-			errs = append(errs, fmt.Errorf("dataset %s: %dx%dx%d images, but variant %s takes %dx%dx%d (baseline input)",
-				c.Name, splits.C, splits.H, splits.W, v.Name, in.Channels, in.Height, in.Width))
-		}
-		if spec.Classes != splits.Classes {
-			errs = append(errs, fmt.Errorf("dataset %s: %d classes, but variant %s has %d outputs (baseline classes)",
-				c.Name, splits.Classes, v.Name, spec.Classes))
-		}
-		if len(errs) > 0 {
-			break // every variant shares the baseline's input and head
+		// Planned counts are not refitted: every variant must match the
+		// data as it is (variants share the baseline's input and head,
+		// so the first mismatch says it for all).
+		if _, _, err := arch.ForData(v.Spec, splits.Shape(), false); err != nil {
+			return fmt.Errorf("dataset %s: variant %s: %w", c.Name, v.Name, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
@@ -36,13 +35,8 @@ func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
 // BuildModelIn is BuildModel with the network's weights in format f.
 func BuildModelIn(f model.MemoryFormat) ModelBuilder {
 	return func(spec arch.Spec, device gotch.Device) (train.Model, error) {
-		vs := nn.NewVarStore(device)
-		net, err := model.Build(vs, spec)
-		if err == nil {
-			err = net.SetMemoryFormat(f)
-		}
+		vs, net, err := model.New(spec, device, f)
 		if err != nil {
-			vs.Destroy()
 			return train.Model{}, err
 		}
 		return train.Model{Net: net, Vars: vs}, nil
@@ -83,9 +77,10 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	if err != nil {
 		return nil, err
 	}
-	if in := spec.WithDefaults().Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
-		return nil, fmt.Errorf("variant %s takes %dx%dx%d inputs but dataset %s has %dx%dx%d images",
-			t.Variant, in.Channels, in.Height, in.Width, f.Dataset.Name, splits.C, splits.H, splits.W)
+	// A variant's counts were planned against the budget: it must match
+	// the data as it is (arch.ForData without fitting).
+	if _, _, err := arch.ForData(spec, splits.Shape(), false); err != nil {
+		return nil, fmt.Errorf("variant %s: %w", t.Variant, err)
 	}
 	recipe, pgdSteps, extra, err := trialRecipe(f, t.Seed)
 	if err != nil {

@@ -78,5 +78,5 @@ func TestExecutorRejectsMismatchedData(t *testing.T) {
 	cfg, err := sweep.DecodeTrialConfig(trials[0])
 	require.NoError(t, err)
 	_, err = (&Executor{}).Run(ctx, trials[0], cfg, t.TempDir())
-	assert.ErrorContains(t, err, "takes 3x32x32 inputs but dataset synthetic has 1x28x28 images")
+	assert.ErrorContains(t, err, "takes 3x32x32 inputs with 10 classes but synthetic has 1x28x28 images")
 }
