@@ -300,10 +300,12 @@ func (r Recipe) Validate() error {
 	return nil
 }
 
-// ParseEps reads a perturbation radius written as a fraction of the pixel
-// range ("0.1", "0.0314"), as a ratio ("8/255") or in pixel levels ("8px",
-// meaning 8/255). A bare number above 1 is refused: it is almost surely
-// meant in pixel levels, and guessing would silently change the radius.
+// ParseEps reads an L∞ perturbation radius written as a fraction of the
+// pixel range ("0.1", "0.0314"), as a ratio ("8/255") or in pixel levels
+// ("8px", meaning 8/255). A bare number above 1 is refused: it is almost
+// surely meant in pixel levels, and guessing would silently change the
+// radius. It is the one reader of radii: train, sweep files, bench and
+// eval use it (and ParseL2Eps for L2).
 func ParseEps(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	var v float64
@@ -313,15 +315,7 @@ func ParseEps(s string) (float64, error) {
 		v, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "px")), 64)
 		v /= 255
 	case strings.Contains(s, "/"):
-		num, den, _ := strings.Cut(s, "/")
-		var n, d float64
-		if n, err = strconv.ParseFloat(strings.TrimSpace(num), 64); err == nil {
-			d, err = strconv.ParseFloat(strings.TrimSpace(den), 64)
-		}
-		if err == nil && d == 0 {
-			err = fmt.Errorf("zero denominator")
-		}
-		v = n / d
+		v, err = parseRatio(s)
 	default:
 		v, err = strconv.ParseFloat(s, 64)
 		if err == nil && v > 1 {
@@ -335,6 +329,41 @@ func ParseEps(s string) (float64, error) {
 		return 0, fmt.Errorf("eps %q = %v: must be in [0,1]", s, v)
 	}
 	return v, nil
+}
+
+// ParseL2Eps reads an L2 radius: a positive number or ratio ("0.5",
+// "128/255"). L2 radii are not bounded by 1 (0.5 and 1.5 are usual on
+// CIFAR) and have no pixel-level form.
+func ParseL2Eps(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	var v float64
+	var err error
+	if strings.Contains(s, "/") {
+		v, err = parseRatio(s)
+	} else {
+		v, err = strconv.ParseFloat(s, 64)
+	}
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("eps %q: want a positive number or fraction such as 8/255 or 0.5", s)
+	}
+	return v, nil
+}
+
+// parseRatio reads "num/den", spaces allowed around either.
+func parseRatio(s string) (float64, error) {
+	num, den, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return 0, err
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(den), 64)
+	if err != nil {
+		return 0, err
+	}
+	if d == 0 {
+		return 0, fmt.Errorf("zero denominator")
+	}
+	return n / d, nil
 }
 
 func join[T ~string](xs []T) string {

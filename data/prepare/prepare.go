@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/turbojpeg"
 )
 
@@ -212,11 +213,7 @@ func one(cfg Config, rel string, enc **turbojpeg.Encoder) (outcome, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return 0, fmt.Errorf("prepare: %w", err)
 	}
-	tmp := dst + ".part"
-	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
-		return 0, fmt.Errorf("prepare: %w", err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := atomicfile.WriteFileUnsynced(dst, raw, 0o644); err != nil {
 		return 0, fmt.Errorf("prepare: %w", err)
 	}
 	return kind, nil

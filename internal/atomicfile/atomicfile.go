@@ -42,6 +42,21 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 // (libtorch's save): write fills the temporary file tmp, which is then
 // synced and renamed over path.
 func WritePath(path string, perm os.FileMode, write func(tmp string) error) error {
+	return writePath(path, perm, true, write)
+}
+
+// WriteFileUnsynced is WriteFile without the fsyncs: a killed process
+// still leaves the old file or the new one whole, but a power cut may
+// leave an empty or partial one. It is for bulk outputs that a rerun
+// checks and regenerates (robarch data prepare writes one per image, and
+// an fsync each would dominate its time).
+func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
+	return writePath(path, perm, false, func(tmp string) error {
+		return os.WriteFile(tmp, data, perm)
+	})
+}
+
+func writePath(path string, perm os.FileMode, durable bool, write func(tmp string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -61,14 +76,19 @@ func WritePath(path string, perm os.FileMode, write func(tmp string) error) erro
 	if err := write(tmp); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if durable {
+		if err := syncFile(tmp); err != nil {
+			return fmt.Errorf("write %s: sync: %w", path, err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	committed = true
 	// The rename is durable only once the directory entry is on disk.
+	if !durable {
+		return nil
+	}
 	if err := syncFile(dir); err != nil {
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}

@@ -111,3 +111,20 @@ func TestWriteReplacesWholeAndCleansUp(t *testing.T) {
 
 	require.Error(t, WriteFile(filepath.Join(dir, "missing", "x"), nil, 0o644))
 }
+
+func TestWriteFileUnsyncedReplacesAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "img.jpg")
+	require.NoError(t, WriteFileUnsynced(path, []byte("old"), 0o644))
+	require.NoError(t, WriteFileUnsynced(path, []byte("new"), 0o640))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "new", string(b))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary file is left")
+	require.Error(t, WriteFileUnsynced(filepath.Join(dir, "missing", "x"), nil, 0o644))
+}
