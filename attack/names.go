@@ -59,4 +59,3 @@ func ByName(name string, norm Norm, eps float64, seed int64) (Attack, error) {
 	}
 	return a, nil
 }
-
