@@ -67,10 +67,12 @@ gpu-check:
 	    --precision $$p --peer --python $(PYTHON) --peer-precision $$p --peer-memory-format contiguous || exit 1; \
 	done
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, and the pure packages (internal/purity's list)
+## build without cgo and import no gotch
 lint: setup
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) test -count=1 -run TestPurePackagesNeedNoCgo ./internal/purity
 
 doctor: build
 	$(ROBARCH) doctor

@@ -9,6 +9,10 @@ import (
 // DefaultTolerance is Fit's default relative tolerance (±2%).
 const DefaultTolerance = 0.02
 
+// DefaultQuantum is Fit's default width multiple: 8, the divisibility
+// RobArch's ConfigurableModel asserts.
+const DefaultQuantum = 8
+
 // FitOptions tune Fit. The zero value fits stage widths only, within ±2%.
 type FitOptions struct {
 	// Tolerance is the allowed relative distance to the budget
@@ -19,8 +23,8 @@ type FitOptions struct {
 	ScaleDepth bool
 	// ScaleStem also scales the stem width.
 	ScaleStem bool
-	// Quantum is the multiple every fitted width is rounded to (0 means 8,
-	// the divisibility RobArch's ConfigurableModel asserts).
+	// Quantum is the multiple every fitted width is rounded to (0 means
+	// DefaultQuantum).
 	Quantum int
 }
 
@@ -57,7 +61,7 @@ func Fit(s Spec, budget int64, opts FitOptions) (Spec, int64, error) {
 		return Spec{}, 0, fmt.Errorf("fit: tolerance %g: want a fraction in (0, 1), e.g. 0.02", opts.Tolerance)
 	}
 	if opts.Quantum == 0 {
-		opts.Quantum = 8
+		opts.Quantum = DefaultQuantum
 	}
 	if opts.Quantum < 1 {
 		return Spec{}, 0, fmt.Errorf("fit: quantum %d: want a width multiple >= 1", opts.Quantum)

@@ -14,29 +14,29 @@ import "slices"
 type Spec struct {
 	// Name is informational (a preset's registry name, or a variant's label).
 	Name        string `yaml:"name,omitempty" json:"name,omitempty" mapstructure:"name"`
-	Description string `yaml:"description,omitempty" json:"description,omitempty" mapstructure:"description"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty" mapstructure:"description"` // one line, shown by robarch arch list
 	// Naming picks the parameter-name layout used for weight interop:
 	// "robarch" (the official RobArch ConfigurableModel's),
 	// "torchvision" (torchvision's ResNet names), "robustbench-wrn"
 	// (RobustBench's classic WideResNet) or "robustbench-dm" (RobustBench's
 	// DMWideResNet, whose names its RaWRN, NormalizedWideResNet, shares).
 	Naming  string  `yaml:"naming,omitempty" json:"naming,omitempty" mapstructure:"naming"`
-	Input   Input   `yaml:"input" json:"input" mapstructure:"input"`
-	Classes int     `yaml:"classes,omitempty" json:"classes,omitempty" mapstructure:"classes"`
-	Stem    Stem    `yaml:"stem" json:"stem" mapstructure:"stem"`
-	Stages  []Stage `yaml:"stages" json:"stages" mapstructure:"stages"`
-	Block   Block   `yaml:"block" json:"block" mapstructure:"block"`
+	Input   Input   `yaml:"input" json:"input" mapstructure:"input"`                           // the images the network takes
+	Classes int     `yaml:"classes,omitempty" json:"classes,omitempty" mapstructure:"classes"` // outputs of the classifier head
+	Stem    Stem    `yaml:"stem" json:"stem" mapstructure:"stem"`                              // the first layer
+	Stages  []Stage `yaml:"stages" json:"stages" mapstructure:"stages"`                        // the stages, in order (at least one)
+	Block   Block   `yaml:"block" json:"block" mapstructure:"block"`                           // choices shared by every block
 }
 
 // Input is what the network receives: images of Channels×Height×Width in
 // [0,1] pixel space. Mean and Std (one value per channel, or both empty for
 // none) normalise inside the model, so attacks never see normalised pixels.
 type Input struct {
-	Channels int       `yaml:"channels,omitempty" json:"channels,omitempty" mapstructure:"channels"`
-	Height   int       `yaml:"height,omitempty" json:"height,omitempty" mapstructure:"height"`
-	Width    int       `yaml:"width,omitempty" json:"width,omitempty" mapstructure:"width"`
-	Mean     []float64 `yaml:"mean,omitempty" json:"mean,omitempty" mapstructure:"mean"`
-	Std      []float64 `yaml:"std,omitempty" json:"std,omitempty" mapstructure:"std"`
+	Channels int       `yaml:"channels,omitempty" json:"channels,omitempty" mapstructure:"channels"` // image channels (1 grey, 3 RGB)
+	Height   int       `yaml:"height,omitempty" json:"height,omitempty" mapstructure:"height"`       // image height in pixels
+	Width    int       `yaml:"width,omitempty" json:"width,omitempty" mapstructure:"width"`          // image width in pixels (default: the height)
+	Mean     []float64 `yaml:"mean,omitempty" json:"mean,omitempty" mapstructure:"mean"`             // per-channel mean subtracted inside the model
+	Std      []float64 `yaml:"std,omitempty" json:"std,omitempty" mapstructure:"std"`                // per-channel standard deviation divided by inside the model
 }
 
 // Stem is the first layer. Kind "conv" is a Kernel×Kernel convolution with
@@ -46,11 +46,11 @@ type Input struct {
 // without max-pool. Kind "patchify" is a Kernel×Kernel convolution with
 // stride Kernel and no padding (Stride and MaxPool must be left unset).
 type Stem struct {
-	Kind    string `yaml:"kind,omitempty" json:"kind,omitempty" mapstructure:"kind"`
-	Width   int    `yaml:"width" json:"width" mapstructure:"width"`
-	Kernel  int    `yaml:"kernel,omitempty" json:"kernel,omitempty" mapstructure:"kernel"`
-	Stride  int    `yaml:"stride,omitempty" json:"stride,omitempty" mapstructure:"stride"`
-	MaxPool bool   `yaml:"max_pool,omitempty" json:"max_pool,omitempty" mapstructure:"max_pool"`
+	Kind    string `yaml:"kind,omitempty" json:"kind,omitempty" mapstructure:"kind"`             // conv or patchify
+	Width   int    `yaml:"width" json:"width" mapstructure:"width"`                              // output channels
+	Kernel  int    `yaml:"kernel,omitempty" json:"kernel,omitempty" mapstructure:"kernel"`       // kernel size (patchify: also its stride)
+	Stride  int    `yaml:"stride,omitempty" json:"stride,omitempty" mapstructure:"stride"`       // conv stem stride
+	MaxPool bool   `yaml:"max_pool,omitempty" json:"max_pool,omitempty" mapstructure:"max_pool"` // conv stem: a 3×3 stride-2 max-pool after it
 }
 
 // Stage is a run of Depth blocks with Width output channels; the first
@@ -65,15 +65,15 @@ type Stem struct {
 // 1 nor a group width, but Groups (0 or 1: one group) splits both of its
 // convolutions into that many groups, as RobustBench's RaWRN does.
 type Stage struct {
-	Depth                int     `yaml:"depth" json:"depth" mapstructure:"depth"`
-	Width                int     `yaml:"width" json:"width" mapstructure:"width"`
-	Stride               int     `yaml:"stride,omitempty" json:"stride,omitempty" mapstructure:"stride"`
-	Block                string  `yaml:"block,omitempty" json:"block,omitempty" mapstructure:"block"`
-	BottleneckMultiplier float64 `yaml:"bottleneck_multiplier,omitempty" json:"bottleneck_multiplier,omitempty" mapstructure:"bottleneck_multiplier"`
-	GroupWidth           int     `yaml:"group_width,omitempty" json:"group_width,omitempty" mapstructure:"group_width"`
-	Groups               int     `yaml:"groups,omitempty" json:"groups,omitempty" mapstructure:"groups"`
-	Kernel               int     `yaml:"kernel,omitempty" json:"kernel,omitempty" mapstructure:"kernel"`
-	Dilation             int     `yaml:"dilation,omitempty" json:"dilation,omitempty" mapstructure:"dilation"`
+	Depth                int     `yaml:"depth" json:"depth" mapstructure:"depth"`                                                                     // blocks in the stage (at least 1)
+	Width                int     `yaml:"width" json:"width" mapstructure:"width"`                                                                     // output channels of every block
+	Stride               int     `yaml:"stride,omitempty" json:"stride,omitempty" mapstructure:"stride"`                                              // stride of the first block
+	Block                string  `yaml:"block,omitempty" json:"block,omitempty" mapstructure:"block"`                                                 // bottleneck or basic
+	BottleneckMultiplier float64 `yaml:"bottleneck_multiplier,omitempty" json:"bottleneck_multiplier,omitempty" mapstructure:"bottleneck_multiplier"` // bottleneck width / block width (1 for basic)
+	GroupWidth           int     `yaml:"group_width,omitempty" json:"group_width,omitempty" mapstructure:"group_width"`                               // bottleneck: channels per group of the k×k convolution (0: one group)
+	Groups               int     `yaml:"groups,omitempty" json:"groups,omitempty" mapstructure:"groups"`                                              // basic: groups of both convolutions (0 or 1: one)
+	Kernel               int     `yaml:"kernel,omitempty" json:"kernel,omitempty" mapstructure:"kernel"`                                              // k of the k×k convolutions
+	Dilation             int     `yaml:"dilation,omitempty" json:"dilation,omitempty" mapstructure:"dilation"`                                        // dilation of the k×k convolutions
 }
 
 // Block holds the choices shared by every block of the network.
@@ -92,8 +92,8 @@ type Block struct {
 	// follow the last stage, and a projection shortcut sees the
 	// pre-activated input).
 	Order       string   `yaml:"order,omitempty" json:"order,omitempty" mapstructure:"order"`
-	Activations []string `yaml:"activations,omitempty" json:"activations,omitempty" mapstructure:"activations"`
-	Norms       []string `yaml:"norms,omitempty" json:"norms,omitempty" mapstructure:"norms"`
+	Activations []string `yaml:"activations,omitempty" json:"activations,omitempty" mapstructure:"activations"` // activation at each of the three positions (above)
+	Norms       []string `yaml:"norms,omitempty" json:"norms,omitempty" mapstructure:"norms"`                   // norm at each of the three positions (above)
 	// NormGroups is the group count of "groupnorm" (default 32); a layer
 	// with C channels uses gcd(NormGroups, C) groups so any width works.
 	NormGroups int `yaml:"norm_groups,omitempty" json:"norm_groups,omitempty" mapstructure:"norm_groups"`
@@ -104,7 +104,7 @@ type Block struct {
 	// (after the second one in basic blocks) with a squeeze width of
 	// round(SERatio × block input width).
 	SERatio      float64 `yaml:"se_ratio,omitempty" json:"se_ratio,omitempty" mapstructure:"se_ratio"`
-	SEActivation string  `yaml:"se_activation,omitempty" json:"se_activation,omitempty" mapstructure:"se_activation"`
+	SEActivation string  `yaml:"se_activation,omitempty" json:"se_activation,omitempty" mapstructure:"se_activation"` // activation inside squeeze-and-excitation
 	// SEWidthFrom is the width the squeeze width is a ratio of: "input"
 	// (the default; the block's input width, as RobArch's
 	// BottleneckTransform) or "output" (the block's output width, as

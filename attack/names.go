@@ -59,22 +59,3 @@ func ByName(name string, norm Norm, eps float64, seed int64) (Attack, error) {
 	}
 	return a, nil
 }
-
-// ParseEps reads a radius written as a number or a fraction ("8/255").
-func ParseEps(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	num, den, frac := strings.Cut(s, "/")
-	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err == nil && frac {
-		var d float64
-		d, err = strconv.ParseFloat(strings.TrimSpace(den), 64)
-		if err == nil && d == 0 {
-			err = fmt.Errorf("division by zero")
-		}
-		v /= d
-	}
-	if err != nil || !(v > 0) {
-		return 0, fmt.Errorf("eps %q: want a positive number or fraction such as 8/255 or 0.5", s)
-	}
-	return v, nil
-}

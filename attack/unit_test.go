@@ -298,16 +298,7 @@ func TestByName(t *testing.T) {
 	assert.ErrorContains(t, err, "Norm")
 }
 
-func TestParseEpsAndNorm(t *testing.T) {
-	for in, want := range map[string]float64{"8/255": 8.0 / 255, "0.5": 0.5, " 2 / 255 ": 2.0 / 255, "1e-2": 0.01} {
-		got, err := ParseEps(in)
-		require.NoError(t, err, in)
-		assert.InDelta(t, want, got, 1e-12, in)
-	}
-	for _, bad := range []string{"", "0", "-1", "8/0", "x/255", "8/y"} {
-		_, err := ParseEps(bad)
-		assert.Error(t, err, bad)
-	}
+func TestParseNorm(t *testing.T) {
 	for in, want := range map[string]Norm{"Linf": Linf, "linf": Linf, "inf": Linf, "L2": L2, "l2": L2} {
 		got, err := ParseNorm(in)
 		require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
 )
 
@@ -68,12 +69,12 @@ func TestTrainingMethodsDropEveryTensor(t *testing.T) {
 	rc := leakRunnerConfig()
 	bs, err := batches(rc)
 	require.NoError(t, err)
-	for _, m := range train.Methods() {
+	for _, m := range recipe.Methods() {
 		t.Run(string(m), func(t *testing.T) {
 			vs, net, err := netOf(rc)
 			require.NoError(t, err)
 			defer vs.Destroy()
-			st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, train.Recipe{Method: m, Eps: rc.eps, Steps: 2, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed})
+			st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, recipe.Recipe{Method: m, Eps: rc.eps, Steps: 2, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed})
 			require.NoError(t, err)
 			defer st.Close()
 			_, _, err = st.Step(bs[0], rc.lr) // momentum buffers appear on the first step

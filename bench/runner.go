@@ -16,6 +16,7 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
 )
 
@@ -103,17 +104,12 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 // netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs := nn.NewVarStore(rc.dev())
-	net, err := model.Build(vs, rc.spec)
-	if err == nil {
-		err = net.SetMemoryFormat(rc.format)
-	}
-	if err == nil && rc.resolved != nil {
-		*rc.resolved = net.MemoryFormat()
-	}
+	vs, net, err := model.New(rc.spec, rc.dev(), rc.format)
 	if err != nil {
-		vs.Destroy()
 		return nil, nil, err
+	}
+	if rc.resolved != nil {
+		*rc.resolved = net.MemoryFormat()
 	}
 	return vs, net, nil
 }
@@ -137,13 +133,13 @@ func newTrainRunner(w Workload, rc runnerConfig) (*trainRunner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s model: %w", w, err)
 	}
-	method := train.Standard
+	method := recipe.Standard
 	if w == FGSMRS {
-		method = train.FGSMRS
+		method = recipe.FGSMRS
 	}
 	// Momentum 0.9, weight decay 5e-4 and fgsm-rs's step 1.25·eps are the
 	// recipe's defaults; the peer uses the same.
-	r := train.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed, Precision: rc.precision}
+	r := recipe.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed, Precision: rc.precision}
 	st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, r)
 	if err != nil {
 		vs.Destroy()

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/robarch/robarch/arch"
 	"os"
 	"path/filepath"
 	"slices"
@@ -153,4 +154,9 @@ func orDefault(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// Shape is what the splits feed a network, for arch.ForData.
+func (s *Splits) Shape() arch.DataShape {
+	return arch.DataShape{Name: s.Name, Channels: s.C, Height: s.H, Width: s.W, Classes: s.Classes}
 }

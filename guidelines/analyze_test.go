@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 func effectOf(t *testing.T, a *Analysis, label string) Effect {
@@ -79,18 +80,18 @@ func TestAnalyzeVerdicts(t *testing.T) {
 	}
 	assert.Equal(t, []string{"activation=silu", "depth_width=deeper-narrower", "se_ratio=0.25", "kernel=5"}, order)
 	for _, fs := range a.Factors {
-		if fs.Factor == FactorDepthWidth {
+		if fs.Factor == sweep.FactorDepthWidth {
 			assert.Equal(t, Helps, fs.Verdict)
 		}
 	}
 
 	// Per-factor summaries name the helpful level.
 	for _, fs := range a.Factors {
-		if fs.Factor == FactorActivation {
+		if fs.Factor == sweep.FactorActivation {
 			assert.Equal(t, "silu", fs.Best)
 			assert.Equal(t, Helps, fs.Verdict)
 		}
-		if fs.Factor == FactorKernel {
+		if fs.Factor == sweep.FactorKernel {
 			assert.Empty(t, fs.Best)
 			assert.Equal(t, Hurts, fs.Verdict)
 		}

@@ -5,41 +5,26 @@
 // findings and a recommended architecture, written as an offline HTML
 // page, a Markdown report, a JSON file and PNG/SVG plots.
 //
-// It works on []results.Trial and never imports the sweep package: the
-// factor names below are the contract with the sweep planner.
+// It works on []results.Trial; the factor names and level syntax are
+// package sweep's (its vocabulary is pure Go, so reading it needs no
+// libtorch).
 package guidelines
 
-import "github.com/robarch/robarch/study"
-
-// Factor names a sweep varies. The sweep planner uses the same strings;
-// the paper's findings are mapped to them, so renaming one is a breaking
-// change on both sides.
-const (
-	FactorDepthWidth     = "depth_width"     // "deeper-narrower", "shallower-wider", "x1.5"
-	FactorStageDepths    = "stage_depths"    // "3,4,12,1"
-	FactorKernel         = "kernel"          // "3", "5", "7"
-	FactorActivation     = "activation"      // "silu" or "relu,silu,silu"
-	FactorSERatio        = "se_ratio"        // "0", "0.25"
-	FactorNorm           = "norm"            // "batchnorm", "identity,batchnorm,batchnorm", "shortcut:identity"
-	FactorStemWidth      = "stem_width"      // "96"
-	FactorStemType       = "stem_type"       // "conv", "patchify", "patchify:4"
-	FactorDownsample     = "downsample"      // "postponed" or per-stage strides "1,2,2,2"
-	FactorBottleneckMult = "bottleneck_mult" // "0.25", "4"
-	FactorGroupWidth     = "group_width"     // "groups:2" or a group width "64"
-	FactorDenseRatio     = "dense_ratio"     // "0", "1"
-	FactorPreact         = "preact"          // "true", "false"
+import (
+	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 // RandomFactor is the Factor of trials of a random-sampled sweep; their
 // Level lists every factor's level as "name=level;name=level".
 const RandomFactor = "random"
 
-// Factors lists every factor name the package knows, in the order the
-// report presents them.
-var Factors = []string{
-	FactorDepthWidth, FactorStageDepths, FactorGroupWidth, FactorBottleneckMult,
-	FactorStemWidth, FactorStemType, FactorDownsample, FactorKernel,
-	FactorActivation, FactorSERatio, FactorNorm, FactorPreact, FactorDenseRatio,
+// reportOrder is the order the report presents sweep's factors in: the
+// network's shape first, then its blocks' components.
+var reportOrder = []string{
+	sweep.FactorDepthWidth, sweep.FactorStageDepths, sweep.FactorGroupWidth, sweep.FactorBottleneckMult,
+	sweep.FactorStemWidth, sweep.FactorStemType, sweep.FactorDownsample, sweep.FactorKernel,
+	sweep.FactorActivation, sweep.FactorSERatio, sweep.FactorNorm, sweep.FactorPreact, sweep.FactorDenseRatio,
 }
 
 // Verdicts of a level's effect on robust accuracy (package study owns

@@ -9,6 +9,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 // PaperRatioBand is the width-to-depth ratio range the RobArch paper
@@ -68,33 +69,33 @@ type FindingResult struct {
 func Findings() []Finding {
 	return []Finding{
 		{ID: "deeper-narrower", Claim: "At a fixed parameter budget, deeper and narrower networks are more robust than shallower, wider ones.",
-			Factors: []string{FactorDepthWidth}, expect: expectDepthWidth},
+			Factors: []string{sweep.FactorDepthWidth}, expect: expectDepthWidth},
 		{ID: "width-depth-ratio", Claim: "Robust networks have a width-to-depth ratio of about 7.5 to 13.5 (mean of width ÷ depth over all stages but the last).",
-			Factors: []string{FactorDepthWidth, FactorStageDepths}, custom: ratioFinding},
+			Factors: []string{sweep.FactorDepthWidth, sweep.FactorStageDepths}, custom: ratioFinding},
 		{ID: "stage-depths", Claim: "Put most of the depth in stage 3 (the second-to-last stage) and a single block in the last stage.",
-			Factors: []string{FactorStageDepths}, expect: expectStageDepths},
+			Factors: []string{sweep.FactorStageDepths}, expect: expectStageDepths},
 		{ID: "two-groups", Claim: "Convolutions with 2 groups in the k×k layer of each block help robustness.",
-			Factors: []string{FactorGroupWidth}, expect: expectTwoGroups},
+			Factors: []string{sweep.FactorGroupWidth}, expect: expectTwoGroups},
 		{ID: "wide-stem", Claim: "A wider stem (96 channels instead of ResNet-50's 64) helps robustness.",
-			Factors: []string{FactorStemWidth}, expect: expectWideStem},
+			Factors: []string{sweep.FactorStemWidth}, expect: expectWideStem},
 		{ID: "postponed-downsampling", Claim: "Postponing downsampling (no max-pool in the stem; stride 2 in the first stage instead) helps robustness.",
-			Factors: []string{FactorDownsample}, expect: expectPostponed},
+			Factors: []string{sweep.FactorDownsample}, expect: expectPostponed},
 		{ID: "conv-stem", Claim: "A convolutional stem is more robust than a patchify stem.",
-			Factors: []string{FactorStemType}, expect: expectConvStem},
+			Factors: []string{sweep.FactorStemType}, expect: expectConvStem},
 		{ID: "kernel-3x3", Claim: "3×3 kernels in the blocks; larger kernels do not improve robustness at a fixed budget.",
-			Factors: []string{FactorKernel}, expect: expectSmallKernel},
+			Factors: []string{sweep.FactorKernel}, expect: expectSmallKernel},
 		{ID: "smooth-activation", Claim: "SiLU or GELU activations are more robust than ReLU.",
-			Factors: []string{FactorActivation}, expect: expectSmoothActivation},
+			Factors: []string{sweep.FactorActivation}, expect: expectSmoothActivation},
 		{ID: "parametric-activation", Claim: "Parametric activations (e.g. PReLU, parametric shifted SiLU) are no better than their plain counterparts.",
-			Factors: []string{FactorActivation}, expect: expectParametric},
+			Factors: []string{sweep.FactorActivation}, expect: expectParametric},
 		{ID: "se-0.25", Claim: "Squeeze-and-excitation with ratio 0.25 helps robustness.",
-			Factors: []string{FactorSERatio}, expect: expectSE},
+			Factors: []string{sweep.FactorSERatio}, expect: expectSE},
 		{ID: "fewer-norms", Claim: "Fewer normalization layers in each block help robustness.",
-			Factors: []string{FactorNorm}, expect: expectFewerNorms},
+			Factors: []string{sweep.FactorNorm}, expect: expectFewerNorms},
 		{ID: "no-preact", Claim: "Pre-activation blocks do not improve robustness (not adopted).",
-			Factors: []string{FactorPreact}, expect: expectNoPreact},
+			Factors: []string{sweep.FactorPreact}, expect: expectNoPreact},
 		{ID: "no-dense", Claim: "Dense connections within stages do not improve robustness (not adopted).",
-			Factors: []string{FactorDenseRatio}, expect: expectNoDense},
+			Factors: []string{sweep.FactorDenseRatio}, expect: expectNoDense},
 	}
 }
 
@@ -231,7 +232,7 @@ func ratioFinding(a *Analysis) FindingResult {
 	var in, out []float64
 	var inN, outN []string
 	for _, g := range a.Groups {
-		if a.Design == "ofat" && g.Factor != results.BaselineFactor && g.Factor != FactorDepthWidth && g.Factor != FactorStageDepths {
+		if a.Design == "ofat" && g.Factor != results.BaselineFactor && g.Factor != sweep.FactorDepthWidth && g.Factor != sweep.FactorStageDepths {
 			continue
 		}
 		if g.WidthDepthRatio <= 0 {
@@ -267,24 +268,9 @@ func orNone(xs []string) string {
 	return strings.Join(xs, "; ")
 }
 
-// DepthMultiplier reads a depth_width level: "deeper-narrower" (×1.5),
-// "shallower-wider" (×2/3) or "xM".
-func DepthMultiplier(level string) (float64, bool) {
-	switch level {
-	case "deeper-narrower":
-		return 1.5, true
-	case "shallower-wider":
-		return 2.0 / 3.0, true
-	}
-	m, err := strconv.ParseFloat(strings.TrimPrefix(level, "x"), 64)
-	if err != nil || m <= 0 {
-		return 0, false
-	}
-	return m, true
-}
-
 func expectDepthWidth(level string, _ *arch.Spec) direction {
-	m, ok := DepthMultiplier(level)
+	m, err := sweep.DepthMultiplier(level)
+	ok := err == nil
 	switch {
 	case !ok:
 		return unrelated
@@ -294,18 +280,6 @@ func expectDepthWidth(level string, _ *arch.Spec) direction {
 		return expectDown
 	}
 	return unrelated
-}
-
-func intList(level string) ([]int, bool) {
-	var out []int
-	for p := range strings.SplitSeq(level, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 {
-			return nil, false
-		}
-		out = append(out, n)
-	}
-	return out, true
 }
 
 // stage3Heavy: the second-to-last stage is the deepest and the last has
@@ -331,8 +305,8 @@ func compareToBaseline(level, base bool) direction {
 }
 
 func expectStageDepths(level string, base *arch.Spec) direction {
-	ds, ok := intList(level)
-	if !ok {
+	ds, err := sweep.IntList(level)
+	if err != nil {
 		return unrelated
 	}
 	baseHeavy := false

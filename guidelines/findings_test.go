@@ -8,6 +8,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 func findingOf(t *testing.T, a *Analysis, id string) FindingResult {
@@ -23,27 +24,27 @@ func findingOf(t *testing.T, a *Analysis, id string) FindingResult {
 
 func TestFindingsAgainstSweep(t *testing.T) {
 	trials := synthSweep(t, 3, false,
-		level{factor: FactorStemType, level: "patchify:2", robust: 0.03,
+		level{factor: sweep.FactorStemType, level: "patchify:2", robust: 0.03,
 			edit: func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: s.Stem.Width, Kernel: 2} }},
-		level{factor: FactorPreact, level: "true", robust: 0,
+		level{factor: sweep.FactorPreact, level: "true", robust: 0,
 			edit: func(s *arch.Spec) { s.Block.Order = arch.PreAct }},
-		level{factor: FactorDenseRatio, level: "1", robust: 0.02,
+		level{factor: sweep.FactorDenseRatio, level: "1", robust: 0.02,
 			edit: func(s *arch.Spec) { s.Block.DenseRatio = 1 }},
-		level{factor: FactorNorm, level: "identity,batchnorm,batchnorm", robust: 0.02,
+		level{factor: sweep.FactorNorm, level: "identity,batchnorm,batchnorm", robust: 0.02,
 			edit: func(s *arch.Spec) { s.Block.Norms = []string{"identity", "batchnorm", "batchnorm"} }},
-		level{factor: FactorStageDepths, level: "2,5,1", robust: 0.03,
+		level{factor: sweep.FactorStageDepths, level: "2,5,1", robust: 0.03,
 			edit: func(s *arch.Spec) { s.SetDepths(2, 5, 1) }},
-		level{factor: FactorStageDepths, level: "5,2,2", robust: -0.03,
+		level{factor: sweep.FactorStageDepths, level: "5,2,2", robust: -0.03,
 			edit: func(s *arch.Spec) { s.SetDepths(5, 2, 2) }},
-		level{factor: FactorDepthWidth, level: "deeper-narrower", robust: 0.03,
+		level{factor: sweep.FactorDepthWidth, level: "deeper-narrower", robust: 0.03,
 			edit: func(s *arch.Spec) { s.SetDepths(5, 5, 5) }},
-		level{factor: FactorDepthWidth, level: "shallower-wider", robust: -0.02,
+		level{factor: sweep.FactorDepthWidth, level: "shallower-wider", robust: -0.02,
 			edit: func(s *arch.Spec) { s.SetDepths(2, 2, 2) }},
-		level{factor: FactorStemWidth, level: "32", robust: 0,
+		level{factor: sweep.FactorStemWidth, level: "32", robust: 0,
 			edit: func(s *arch.Spec) { s.Stem.Width = 32 }},
-		level{factor: FactorKernel, level: "5", robust: -0.02, edit: func(s *arch.Spec) { s.SetKernel(5) }},
-		level{factor: FactorKernel, level: "7", robust: 0.02, edit: func(s *arch.Spec) { s.SetKernel(7) }},
-		level{factor: FactorActivation, level: "elu", robust: 0.01,
+		level{factor: sweep.FactorKernel, level: "5", robust: -0.02, edit: func(s *arch.Spec) { s.SetKernel(5) }},
+		level{factor: sweep.FactorKernel, level: "7", robust: 0.02, edit: func(s *arch.Spec) { s.SetKernel(7) }},
+		level{factor: sweep.FactorActivation, level: "elu", robust: 0.01,
 			edit: func(s *arch.Spec) { s.Block.Activations = []string{"elu", "elu", "elu"} }},
 	)
 	a, err := Analyze(trials, Options{})
@@ -92,9 +93,9 @@ func TestRatioFinding(t *testing.T) {
 		return out
 	}
 	base := mk("baseline", results.BaselineFactor, results.BaselineFactor, 10, 0.45, 0.46, 0.44)
-	narrow := mk("depth_width=x2", FactorDepthWidth, "x2", 5, 0.40, 0.41, 0.39)
-	wide := mk("depth_width=x0.5", FactorDepthWidth, "x0.5", 20, 0.50, 0.51, 0.49)
-	kernel := mk("kernel=5", FactorKernel, "5", 30, 0.10, 0.11, 0.09) // not a depth variant: ignored
+	narrow := mk("depth_width=x2", sweep.FactorDepthWidth, "x2", 5, 0.40, 0.41, 0.39)
+	wide := mk("depth_width=x0.5", sweep.FactorDepthWidth, "x0.5", 20, 0.50, 0.51, 0.49)
+	kernel := mk("kernel=5", sweep.FactorKernel, "5", 30, 0.10, 0.11, 0.09) // not a depth variant: ignored
 
 	tests := []struct {
 		name    string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 // level is one synthetic variant: how its spec differs from the baseline
@@ -94,13 +95,13 @@ func synthSweep(t *testing.T, seeds int, withAA bool, levels ...level) []results
 
 // Common synthetic levels.
 var (
-	silu = level{factor: FactorActivation, level: "silu", clean: 0.005, robust: 0.05,
+	silu = level{factor: sweep.FactorActivation, level: "silu", clean: 0.005, robust: 0.05,
 		edit: func(s *arch.Spec) { s.Block.Activations = []string{"silu", "silu", "silu"} }}
-	kernel5 = level{factor: FactorKernel, level: "5", clean: -0.01, robust: -0.04,
+	kernel5 = level{factor: sweep.FactorKernel, level: "5", clean: -0.01, robust: -0.04,
 		edit: func(s *arch.Spec) { s.SetKernel(5) }}
-	se25 = level{factor: FactorSERatio, level: "0.25", clean: 0, robust: 0,
+	se25 = level{factor: sweep.FactorSERatio, level: "0.25", clean: 0, robust: 0,
 		edit: func(s *arch.Spec) { s.Block.SERatio = 0.25 }}
-	deeper = level{factor: FactorDepthWidth, level: "deeper-narrower", clean: 0, robust: 0.03, seeds: 1,
+	deeper = level{factor: sweep.FactorDepthWidth, level: "deeper-narrower", clean: 0, robust: 0.03, seeds: 1,
 		edit: func(s *arch.Spec) { s.SetDepths(5, 5, 5) }}
 )
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 // Power is the power the minimum detectable effects are quoted at.
@@ -80,7 +81,11 @@ func (a *Analysis) protocol(trials []results.Trial) (study.Protocol, bool) {
 		if len(t.Config) == 0 {
 			continue
 		}
-		if p, err := study.ReadProtocol(t.Config); err == nil && (p.Seeds.Adaptive() || len(p.Seeds.List) > 0) {
+		c, err := sweep.ParseTrialConfig(t.Config)
+		if err != nil {
+			continue
+		}
+		if p := c.Sweep.Protocol(); p.Seeds.Adaptive() || len(p.Seeds.List) > 0 {
 			return p, true
 		}
 	}

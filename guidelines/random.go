@@ -237,14 +237,14 @@ func (a *Analysis) baselineLevel(factor string, levels []string) (string, bool) 
 	return "", false
 }
 
-// compareFactors orders factor names as Factors does, unknown ones last
+// compareFactors orders factor names as reportOrder does, unknown ones last
 // and alphabetically.
 func compareFactors(x, y string) int {
 	index := func(f string) int {
-		if i := slices.Index(Factors, f); i >= 0 {
+		if i := slices.Index(reportOrder, f); i >= 0 {
 			return i
 		}
-		return len(Factors)
+		return len(reportOrder)
 	}
 	if c := cmp.Compare(index(x), index(y)); c != 0 {
 		return c

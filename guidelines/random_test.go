@@ -12,6 +12,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 // randomFactor is a factor of a synthetic random sweep: its levels, how
@@ -64,13 +65,13 @@ func synthRandomSweep(t *testing.T, n int, factors ...randomFactor) []results.Tr
 }
 
 var (
-	randKernel = randomFactor{name: FactorKernel, levels: []string{"3", "5"},
+	randKernel = randomFactor{name: sweep.FactorKernel, levels: []string{"3", "5"},
 		edit:   func(s *arch.Spec, l string) { s.SetKernel(map[string]int{"3": 3, "5": 5}[l]) },
 		effect: map[string]float64{"5": -0.04}}
-	randAct = randomFactor{name: FactorActivation, levels: []string{"relu", "silu", "gelu"},
+	randAct = randomFactor{name: sweep.FactorActivation, levels: []string{"relu", "silu", "gelu"},
 		edit:   func(s *arch.Spec, l string) { s.Block.Activations = []string{l, l, l} },
 		effect: map[string]float64{"silu": 0.05, "gelu": 0.03}}
-	randSE = randomFactor{name: FactorSERatio, levels: []string{"0", "0.25"},
+	randSE = randomFactor{name: sweep.FactorSERatio, levels: []string{"0", "0.25"},
 		edit: func(s *arch.Spec, l string) {
 			s.Block.SERatio = map[string]float64{"0": 0, "0.25": 0.25}[l]
 		},
@@ -82,7 +83,7 @@ func TestRandomDesignRecoversEffects(t *testing.T) {
 	a, err := Analyze(trials, Options{Resamples: 500})
 	require.NoError(t, err)
 	assert.Equal(t, RandomFactor, a.Design)
-	assert.Equal(t, map[string]string{FactorKernel: "3", FactorActivation: "relu", FactorSERatio: "0"}, a.References,
+	assert.Equal(t, map[string]string{sweep.FactorKernel: "3", sweep.FactorActivation: "relu", sweep.FactorSERatio: "0"}, a.References,
 		"each factor's reference is the baseline's own setting")
 
 	tests := []struct {
@@ -109,7 +110,7 @@ func TestRandomDesignRecoversEffects(t *testing.T) {
 	assert.Equal(t, "activation=silu", a.Effects[0].Label())
 	// EDFs cover every level, the reference included.
 	for _, set := range a.EDFs {
-		if set.Factor == FactorActivation {
+		if set.Factor == sweep.FactorActivation {
 			var labels []string
 			for _, c := range set.Curves {
 				labels = append(labels, c.Label)
@@ -127,7 +128,7 @@ func TestRandomDesignRecoversEffects(t *testing.T) {
 
 func TestRandomDesignNotIdentifiable(t *testing.T) {
 	// Kernel 5 always comes with SiLU: their effects cannot be told apart.
-	together := randomFactor{name: FactorKernel, levels: []string{"3", "5"},
+	together := randomFactor{name: sweep.FactorKernel, levels: []string{"3", "5"},
 		edit: func(s *arch.Spec, l string) {
 			if l == "5" {
 				s.SetKernel(5)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/sweep"
 )
 
 // RecommendOptions tune Recommend; zero fields are read from the
@@ -44,45 +45,45 @@ type transplant struct {
 }
 
 var transplants = map[string]transplant{
-	FactorDepthWidth:  {owns: []string{"depths"}, apply: copyDepths},
-	FactorStageDepths: {owns: []string{"depths"}, apply: copyDepths},
-	FactorKernel: {owns: []string{"kernel"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
+	sweep.FactorDepthWidth:  {owns: []string{"depths"}, apply: copyDepths},
+	sweep.FactorStageDepths: {owns: []string{"depths"}, apply: copyDepths},
+	sweep.FactorKernel: {owns: []string{"kernel"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
 		d.Kernel, d.Dilation = s.Kernel, s.Dilation
 	})},
-	FactorBottleneckMult: {owns: []string{"bottleneck"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
+	sweep.FactorBottleneckMult: {owns: []string{"bottleneck"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
 		d.BottleneckMultiplier = s.BottleneckMultiplier
 	})},
-	FactorGroupWidth: {owns: []string{"groups"}, apply: func(dst *arch.Spec, donor arch.Spec, groups []int) error {
+	sweep.FactorGroupWidth: {owns: []string{"groups"}, apply: func(dst *arch.Spec, donor arch.Spec, groups []int) error {
 		if len(donor.Stages) != len(dst.Stages) {
 			return errStages
 		}
 		copy(groups, groupsOf(donor))
 		return nil
 	}},
-	FactorActivation: {owns: []string{"activations"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorActivation: {owns: []string{"activations"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Block.Activations = slices.Clone(d.Block.Activations)
 		return nil
 	}},
-	FactorSERatio: {owns: []string{"se"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorSERatio: {owns: []string{"se"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Block.SERatio, dst.Block.SEActivation = d.Block.SERatio, d.Block.SEActivation
 		return nil
 	}},
-	FactorNorm: {owns: []string{"norms"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorNorm: {owns: []string{"norms"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Block.Norms = slices.Clone(d.Block.Norms)
 		dst.Block.ShortcutNorm, dst.Block.NormGroups = d.Block.ShortcutNorm, d.Block.NormGroups
 		return nil
 	}},
-	FactorStemWidth: {owns: []string{"stem.width"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorStemWidth: {owns: []string{"stem.width"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Stem.Width = d.Stem.Width
 		return nil
 	}},
-	FactorStemType: {owns: []string{"stem.layout"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorStemType: {owns: []string{"stem.layout"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		w := dst.Stem.Width
 		dst.Stem = d.Stem
 		dst.Stem.Width = w
 		return nil
 	}},
-	FactorDownsample: {owns: []string{"stem.layout", "strides"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorDownsample: {owns: []string{"stem.layout", "strides"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		if len(d.Stages) != len(dst.Stages) {
 			return errStages
 		}
@@ -92,11 +93,11 @@ var transplants = map[string]transplant{
 		}
 		return nil
 	}},
-	FactorDenseRatio: {owns: []string{"dense"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorDenseRatio: {owns: []string{"dense"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Block.DenseRatio = d.Block.DenseRatio
 		return nil
 	}},
-	FactorPreact: {owns: []string{"order"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorPreact: {owns: []string{"order"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		dst.Block.Order = d.Block.Order
 		return nil
 	}},
@@ -124,19 +125,14 @@ func perStage(f func(d *arch.Stage, s arch.Stage)) func(*arch.Spec, arch.Spec, [
 	}
 }
 
-// sweepFitSettings reads the fit settings a sweep stored with its trials.
+// sweepFitSettings reads the fit settings a sweep stored with its trials
+// (zero values when the config is not a sweep's: the fit's defaults apply).
 func sweepFitSettings(config json.RawMessage) (tol float64, quantum int, scaleDepth bool) {
-	var c struct {
-		Sweep struct {
-			Tolerance  float64 `json:"tolerance"`
-			Quantum    int     `json:"quantum"`
-			ScaleDepth bool    `json:"scale_depth"`
-		} `json:"sweep"`
+	c, err := sweep.ParseTrialConfig(config)
+	if err != nil {
+		return 0, 0, false
 	}
-	if len(config) > 0 && json.Unmarshal(config, &c) == nil {
-		return c.Sweep.Tolerance, c.Sweep.Quantum, c.Sweep.ScaleDepth
-	}
-	return 0, 0, false
+	return c.Sweep.Tolerance, c.Sweep.Quantum, c.Sweep.ScaleDepth
 }
 
 // Recommend applies, to the baseline spec (JSON; nil means the
@@ -166,7 +162,7 @@ func Recommend(a *Analysis, baseline json.RawMessage, opts RecommendOptions) (*R
 		opts.Tolerance = cmp.Or(tol, arch.DefaultTolerance)
 	}
 	if opts.Quantum == 0 {
-		opts.Quantum = cmp.Or(quantum, 8)
+		opts.Quantum = cmp.Or(quantum, arch.DefaultQuantum)
 	}
 	if opts.Budget == 0 {
 		opts.Budget = a.Budget

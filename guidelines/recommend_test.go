@@ -10,14 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/sweep"
 )
 
 func TestRecommendAppliesHelpfulLevels(t *testing.T) {
 	deeper3 := deeper
 	deeper3.seeds = 3
-	stage := level{factor: FactorStageDepths, level: "2,5,1", robust: 0.02,
+	stage := level{factor: sweep.FactorStageDepths, level: "2,5,1", robust: 0.02,
 		edit: func(s *arch.Spec) { s.SetDepths(2, 5, 1) }}
-	dense := level{factor: FactorDenseRatio, level: "1", robust: 0.01,
+	dense := level{factor: sweep.FactorDenseRatio, level: "1", robust: 0.01,
 		edit: func(s *arch.Spec) { s.Block.DenseRatio = 1 }}
 	trials := synthSweep(t, 3, false, silu, kernel5, se25, deeper3, stage, dense)
 	a, err := Analyze(trials, Options{})
@@ -152,9 +153,9 @@ func TestRecommendGroupsFromDonor(t *testing.T) {
 
 	a := &Analysis{Sweep: "g", RobustMetric: "pgd_acc", Budget: budget,
 		Baseline: &Group{Spec: mustJSON(t, base)},
-		Groups:   []*Group{{Factor: FactorGroupWidth, Level: "groups:2", Spec: mustJSON(t, donor)}},
-		Factors:  []FactorSummary{{Factor: FactorGroupWidth, Levels: []string{"groups:2"}, Best: "groups:2", BestEffect: 0.01, Verdict: Helps}},
-		Effects:  []Effect{{Factor: FactorGroupWidth, Level: "groups:2", Estimates: []Estimate{{Metric: "pgd_acc", Effect: 0.01}}}},
+		Groups:   []*Group{{Factor: sweep.FactorGroupWidth, Level: "groups:2", Spec: mustJSON(t, donor)}},
+		Factors:  []FactorSummary{{Factor: sweep.FactorGroupWidth, Levels: []string{"groups:2"}, Best: "groups:2", BestEffect: 0.01, Verdict: Helps}},
+		Effects:  []Effect{{Factor: sweep.FactorGroupWidth, Level: "groups:2", Estimates: []Estimate{{Metric: "pgd_acc", Effect: 0.01}}}},
 	}
 	a.Groups = append(a.Groups, a.Baseline)
 	rec, err := Recommend(a, nil, RecommendOptions{})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 )
 
 // writeSynthReport writes the report of a synthetic sweep into a temp
@@ -210,7 +211,7 @@ func TestReportRandomDesign(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(data, &got))
 	assert.Equal(t, RandomFactor, got.Design)
-	assert.Equal(t, map[string]string{FactorKernel: "3", FactorActivation: "relu"}, got.References)
+	assert.Equal(t, map[string]string{sweep.FactorKernel: "3", sweep.FactorActivation: "relu"}, got.References)
 	require.Len(t, got.Effects, 3)
 	for i, e := range got.Effects {
 		assert.Equal(t, a.Effects[i].Estimates, e.Estimates, "JSON round trip of %s", e.Label())
@@ -264,7 +265,7 @@ func withPolicy(t *testing.T, trials []results.Trial, seeds string) []results.Tr
 // which round is pending and for which levels, and the open level's
 // verdict is marked as not final.
 func TestReportAdaptiveSweepSaysWhatIsPending(t *testing.T) {
-	small := level{factor: FactorSERatio, level: "0.25", robust: 0.003,
+	small := level{factor: sweep.FactorSERatio, level: "0.25", robust: 0.003,
 		edit: func(s *arch.Spec) { s.Block.SERatio = 0.25 }}
 	trials := withPolicy(t, synthSweep(t, 3, false, silu, kernel5, small), `{"start":3,"add":2,"max":5}`)
 	dir, a := writeSynthReport(t, trials)

@@ -1,11 +1,8 @@
 package study
 
 import (
-	"encoding/json"
-	"fmt"
-	"slices"
-
 	"github.com/robarch/robarch/results"
+	"slices"
 )
 
 // Protocol is what the analysis needs to know about how a sweep's trials
@@ -15,26 +12,6 @@ type Protocol struct {
 	// TestSize is the sweep's dataset.test_size (0: the dataset's whole
 	// test split) and EvalSize its eval.size (0: all of it).
 	TestSize, EvalSize int
-}
-
-// ReadProtocol reads the protocol from a trial's stored config
-// ({"sweep": {"seeds": ..., "dataset": {"test_size"}, "eval": {"size"}}}).
-func ReadProtocol(config json.RawMessage) (Protocol, error) {
-	var c struct {
-		Sweep *struct {
-			Seeds   Seeds `json:"seeds"`
-			Dataset struct {
-				TestSize int `json:"test_size"`
-			} `json:"dataset"`
-			Eval struct {
-				Size int `json:"size"`
-			} `json:"eval"`
-		} `json:"sweep"`
-	}
-	if err := json.Unmarshal(config, &c); err != nil || c.Sweep == nil {
-		return Protocol{}, fmt.Errorf("stored trial config unreadable: %v", err)
-	}
-	return Protocol{Seeds: c.Sweep.Seeds, TestSize: c.Sweep.Dataset.TestSize, EvalSize: c.Sweep.Eval.Size}, nil
 }
 
 // SharedEvalSubset reports whether every seed is evaluated on the same

@@ -39,7 +39,7 @@ var factors = map[string]factor{
 	FactorDepthWidth: {
 		help: `depth multiplier before widths are refitted to the budget: "x1.5", "deeper-narrower" (x1.5), "shallower-wider" (x0.67)`,
 		apply: func(s *arch.Spec, level string) error {
-			m, err := depthMultiplier(level)
+			m, err := DepthMultiplier(level)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ var factors = map[string]factor{
 	FactorStageDepths: {
 		help: `depth of every stage, comma-separated: "3,4,6,3"`,
 		apply: func(s *arch.Spec, level string) error {
-			ds, err := intList(level)
+			ds, err := IntList(level)
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ var factors = map[string]factor{
 				s.Stages[0].Stride = max(1, s.Stages[0].Stride) * 2
 				return nil
 			}
-			strides, err := intList(level)
+			strides, err := IntList(level)
 			if err != nil {
 				return err
 			}
@@ -268,7 +268,9 @@ func ApplyLevel(s arch.Spec, name, level string) (arch.Spec, error) {
 	return out, nil
 }
 
-func depthMultiplier(level string) (float64, error) {
+// DepthMultiplier reads a depth_width level: "deeper-narrower" (×1.5),
+// "shallower-wider" (×2/3) or "xM" (M > 0).
+func DepthMultiplier(level string) (float64, error) {
 	switch level {
 	case "deeper-narrower":
 		return 1.5, nil
@@ -282,7 +284,9 @@ func depthMultiplier(level string) (float64, error) {
 	return m, nil
 }
 
-func intList(level string) ([]int, error) {
+// IntList reads a level written as comma-separated positive integers
+// ("3,4,12,1"), as stage_depths and downsample levels are.
+func IntList(level string) ([]int, error) {
 	parts := strings.Split(level, ",")
 	out := make([]int, len(parts))
 	for i, p := range parts {

@@ -1,8 +1,9 @@
-// Package sweep turns a baseline network and a list of architecture
-// factors into budget-matched variants (Plan), and runs each variant's
-// trials: build, train, attack, record (Runner). Results live in a store
-// (package sweep/store) so that a sweep can be resumed and shared by
-// several workers.
+// Package sweep is what a sweep is: its file (read, defaulted and
+// validated completely at load), the one factor vocabulary (names, level
+// syntax, help) and the plan that turns a baseline network and the
+// factors into budget-matched variants and their trials. It is pure Go
+// (no libtorch), so that reports and tools can read sweeps without cgo;
+// package sweep/sweeprun runs them.
 package sweep
 
 import (
@@ -21,8 +22,9 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
+	"github.com/robarch/robarch/internal/precision"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/study"
-	"github.com/robarch/robarch/train"
 )
 
 // Design is how variants are drawn from the design space.
@@ -60,7 +62,7 @@ type File struct {
 	Factors []Factor    `json:"factors"` // the factors and levels to vary (below)
 
 	Dataset DatasetConfig `json:"dataset"`
-	Train   train.Recipe  `json:"train"`
+	Train   recipe.Recipe `json:"train"`
 	Eval    EvalConfig    `json:"eval"`
 	Device  string        `json:"device,omitempty"` // cpu, cuda or cuda:N
 }
@@ -362,4 +364,23 @@ func (f File) Validate() error {
 func (f File) JSON() json.RawMessage {
 	b, _ := json.Marshal(f)
 	return b
+}
+
+// normalPrecision writes aliases (bfloat16, half) as their names and fp32
+// as recipe.Recipe does (unset), so that equal sweeps compare equal; an
+// unknown value is kept for checkPrecision to report.
+func normalPrecision(p precision.Precision) precision.Precision {
+	got, err := precision.Parse(string(p))
+	switch {
+	case err != nil:
+		return p
+	case got == precision.FP32:
+		return ""
+	}
+	return got
+}
+
+func checkPrecision(p precision.Precision) error {
+	_, err := precision.Parse(string(p))
+	return err
 }

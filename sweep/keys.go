@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/robarch/robarch/internal/suggest"
-	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/recipe"
 )
 
 // checkKeys reports every key of a decoded sweep file that File does not
@@ -76,7 +76,7 @@ func parseEpsKeys(v interface {
 		if !ok {
 			continue
 		}
-		eps, err := train.ParseEps(s)
+		eps, err := recipe.ParseEps(s)
 		if err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}

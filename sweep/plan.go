@@ -170,7 +170,7 @@ func (p *Plan) TrialsFor(f *File, variants []string, seeds []int64) ([]results.T
 			return nil, err
 		}
 		for _, seed := range seeds {
-			cfg, err := json.Marshal(trialConfig{Sweep: f, Variant: v.Name, Seed: seed})
+			cfg, err := json.Marshal(TrialConfig{Sweep: f, Variant: v.Name, Seed: seed})
 			if err != nil {
 				return nil, err
 			}
@@ -184,10 +184,29 @@ func (p *Plan) TrialsFor(f *File, variants []string, seeds []int64) ([]results.T
 	return out, nil
 }
 
-// trialConfig is everything a worker needs to run a trial, stored with it
-// so that workers on other machines need no sweep file.
-type trialConfig struct {
+// TrialConfig is everything a worker needs to run a trial; it travels
+// with the trial in the store, so workers elsewhere need no sweep file.
+type TrialConfig struct {
 	Sweep   *File  `json:"sweep"`
 	Variant string `json:"variant"`
 	Seed    int64  `json:"seed"`
+}
+
+// DecodeTrialConfig reads a trial's stored config.
+func DecodeTrialConfig(t results.Trial) (TrialConfig, error) {
+	c, err := ParseTrialConfig(t.Config)
+	if err != nil {
+		return c, fmt.Errorf("trial %s: %w", t.Key(), err)
+	}
+	return c, nil
+}
+
+// ParseTrialConfig reads a stored trial config (the JSON of a TrialConfig);
+// it is the one decoder of what a sweep stores with its trials.
+func ParseTrialConfig(config json.RawMessage) (TrialConfig, error) {
+	var c TrialConfig
+	if err := json.Unmarshal(config, &c); err != nil || c.Sweep == nil {
+		return c, fmt.Errorf("stored config unreadable (planned by another robarch version?): %v", err)
+	}
+	return c, nil
 }

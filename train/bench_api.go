@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/recipe"
 )
 
 // Stepper runs the training loop's own step outside Run: the very code Run
@@ -20,7 +21,7 @@ type Stepper struct {
 // NewStepper prepares steps of recipe r (defaults filled in; Epochs may be
 // left 0) on m, with the optimiser Run would build from r. Close frees the
 // optimiser's state.
-func NewStepper(m Model, r Recipe) (*Stepper, error) {
+func NewStepper(m Model, r recipe.Recipe) (*Stepper, error) {
 	if m.Net == nil || m.Vars == nil {
 		return nil, fmt.Errorf("train stepper: model needs a network and its VarStore")
 	}

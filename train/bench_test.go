@@ -13,14 +13,15 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 )
 
 // benchmarkSteps measures training steps of one method on batches of 128
 // synthetic images, reporting images/s and the process's peak RSS.
-func benchmarkSteps(b *testing.B, m Model, c, side int, method Method, precision ...amp.Precision) {
+func benchmarkSteps(b *testing.B, m Model, c, side int, method recipe.Method, precision ...amp.Precision) {
 	src, err := data.SyntheticConfig{Classes: 10, C: c, H: side, W: side, Seed: 1}.Generate(128*4, data.Train)
 	require.NoError(b, err)
-	r := Recipe{Method: method, Eps: 0.1, Steps: 10, Epochs: 1, BatchSize: 128, Seed: 1}
+	r := recipe.Recipe{Method: method, Eps: 0.1, Steps: 10, Epochs: 1, BatchSize: 128, Seed: 1}
 	if len(precision) > 0 {
 		r.Precision = precision[0]
 	}
@@ -51,7 +52,7 @@ func benchmarkSteps(b *testing.B, m Model, c, side int, method Method, precision
 // BenchmarkTrainStepTiny is the test network on 1×16×16 inputs: the
 // training loop's own overhead (attack, loss, SGD) dominates.
 func BenchmarkTrainStepTiny(b *testing.B) {
-	for _, method := range []Method{Standard, FGSMRS, PGD, TRADES} {
+	for _, method := range []recipe.Method{recipe.Standard, recipe.FGSMRS, recipe.PGD, recipe.TRADES} {
 		b.Run(string(method), func(b *testing.B) {
 			lockThreadB(b)
 			benchmarkSteps(b, newModel(1), 1, 16, method)
@@ -68,7 +69,7 @@ func BenchmarkTrainStepMicro(b *testing.B) {
 	defer torchrt.SetThreads(old)
 	spec, err := arch.Get("micro")
 	require.NoError(b, err)
-	for _, method := range []Method{Standard, FGSMRS, PGD} {
+	for _, method := range []recipe.Method{recipe.Standard, recipe.FGSMRS, recipe.PGD} {
 		// fp32 keeps the sub-benchmark's old name; bf16 is train --precision bf16.
 		for _, p := range []amp.Precision{amp.FP32, amp.BF16} {
 			name := string(method)

@@ -17,6 +17,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/internal/atomicfile"
+	"github.com/robarch/robarch/recipe"
 )
 
 // Files of a run directory.
@@ -47,7 +48,7 @@ const stateVersion = 1
 // runState is what StateFile holds.
 type runState struct {
 	Version    int             `json:"version"`
-	Recipe     Recipe          `json:"recipe"`
+	Recipe     recipe.Recipe   `json:"recipe"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
 	EpochsDone int             `json:"epochs_done"`
 	Last       string          `json:"last"`
@@ -219,7 +220,7 @@ var resumeMayChange = []string{"eval_batch_size"}
 
 // recipeDiff lists the recipe fields that differ, by their JSON names,
 // except those in resumeMayChange.
-func recipeDiff(a, b Recipe) []string {
+func recipeDiff(a, b recipe.Recipe) []string {
 	var ma, mb map[string]any
 	ra, _ := json.Marshal(a)
 	rb, _ := json.Marshal(b)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 )
 
 // On a CUDA device (make gpu-check) a short Fast-AT run trains in fp32,
@@ -32,7 +33,7 @@ func TestCUDATrainingRunsInEveryPrecision(t *testing.T) {
 			vs := nn.NewVarStore(dev)
 			defer vs.Destroy()
 			m := Model{Net: newTinyNet(vs, 1, 10), Vars: vs}
-			r := quickRecipe(FGSMRS, 2)
+			r := quickRecipe(recipe.FGSMRS, 2)
 			r.Precision = p
 			dir := t.TempDir()
 			res, err := Run(context.Background(), m, d, r, Options{OutDir: dir, Logger: quietLogger()})

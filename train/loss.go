@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/robarch/robarch/recipe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -11,13 +12,13 @@ import (
 // autograd graph) and the logits whose accuracy training reports: those of
 // the adversarial inputs for fgsm-rs, pgd and trades, of the clean inputs
 // for standard training. The caller drops both.
-func batchLoss(net ts.ModuleT, x, y *ts.Tensor, r Recipe) (loss, logits *ts.Tensor, err error) {
+func batchLoss(net ts.ModuleT, x, y *ts.Tensor, r recipe.Recipe) (loss, logits *ts.Tensor, err error) {
 	switch r.Method {
-	case Standard:
+	case recipe.Standard:
 		logits = net.ForwardT(x, true)
-	case FGSMRS, PGD:
+	case recipe.FGSMRS, recipe.PGD:
 		steps := r.Steps
-		if r.Method == FGSMRS {
+		if r.Method == recipe.FGSMRS {
 			steps = 1
 		}
 		adv, err := perturbCE(net, x, y, linf{eps: r.Eps, step: r.StepSize, steps: steps, randomStart: true, train: true})
@@ -26,10 +27,12 @@ func batchLoss(net ts.ModuleT, x, y *ts.Tensor, r Recipe) (loss, logits *ts.Tens
 		}
 		logits = net.ForwardT(adv, true)
 		drop(adv)
-	case TRADES:
+	case recipe.TRADES:
 		return tradesLoss(net, x, y, r)
 	default:
-		return nil, nil, fmt.Errorf("method %q: allowed values are %s", r.Method, join(Methods()))
+		// Unreachable after recipe.Validate; kept so a new method cannot
+		// silently train as standard.
+		return nil, nil, fmt.Errorf("method %q: allowed values are %v", r.Method, recipe.Methods())
 	}
 	loss, err = logits.CrossEntropyLoss(y, ts.None, reductionMean, ignoreNone, r.LabelSmoothing, false)
 	if err != nil {
@@ -41,7 +44,7 @@ func batchLoss(net ts.ModuleT, x, y *ts.Tensor, r Recipe) (loss, logits *ts.Tens
 
 // tradesLoss is CE(f(x), y) + β·KL(softmax f(x) ‖ softmax f(x'))/n with x'
 // from perturbKL; gradients flow through both branches, as in TRADES.
-func tradesLoss(net ts.ModuleT, x, y *ts.Tensor, r Recipe) (loss, advLogits *ts.Tensor, err error) {
+func tradesLoss(net ts.ModuleT, x, y *ts.Tensor, r recipe.Recipe) (loss, advLogits *ts.Tensor, err error) {
 	adv, err := perturbKL(net, x, linf{eps: r.Eps, step: r.StepSize, steps: r.Steps})
 	if err != nil {
 		return nil, nil, fmt.Errorf("trades inner maximisation: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/recipe"
 )
 
 func TestRecipePrecision(t *testing.T) {
@@ -31,7 +32,7 @@ func TestRecipePrecision(t *testing.T) {
 		{"int8", "int8", `precision "int8"`},
 	} {
 		t.Run(string(tc.p), func(t *testing.T) {
-			r := quickRecipe(FGSMRS, 1)
+			r := quickRecipe(recipe.FGSMRS, 1)
 			r.Precision = tc.p
 			r = r.WithDefaults()
 			assert.Equal(t, tc.want, r.Precision)
@@ -42,7 +43,7 @@ func TestRecipePrecision(t *testing.T) {
 			}
 		})
 	}
-	_, err := NewStepper(newModel(1), Recipe{Precision: amp.FP16})
+	_, err := NewStepper(newModel(1), recipe.Recipe{Precision: amp.FP16})
 	assert.ErrorContains(t, err, "needs a CUDA device", "fp16 on the CPU is refused up front")
 }
 
@@ -56,7 +57,7 @@ func TestBF16StepTracksFP32(t *testing.T) {
 	step := func(p amp.Precision) (float64, map[string][]float32) {
 		m := newModel(3)
 		defer m.Vars.Destroy()
-		r := quickRecipe(FGSMRS, 1)
+		r := quickRecipe(recipe.FGSMRS, 1)
 		r.Precision = p
 		st, err := NewStepper(m, r)
 		require.NoError(t, err)
@@ -143,7 +144,7 @@ func TestBF16RunCheckpointsAreFP32(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 256, 64)
 	dir := t.TempDir()
-	r := quickRecipe(FGSMRS, 1)
+	r := quickRecipe(recipe.FGSMRS, 1)
 	r.Precision = amp.BF16
 	res, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: dir, Logger: quietLogger()})
 	require.NoError(t, err)
@@ -166,7 +167,7 @@ func TestBF16RunCheckpointsAreFP32(t *testing.T) {
 		dropAll(saved)
 	}
 	var st struct {
-		Recipe Recipe `json:"recipe"`
+		Recipe recipe.Recipe `json:"recipe"`
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, MetricsFile))
 	require.NoError(t, err)

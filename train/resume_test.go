@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"github.com/robarch/robarch/recipe"
 	"os"
 	"os/exec"
 	"syscall"
@@ -18,8 +19,8 @@ import (
 const childEnv = "ROBARCH_TRAIN_KILL_CHILD_DIR"
 
 // resumeRecipe is shared by the child and the parent of the kill test.
-func resumeRecipe() Recipe {
-	r := quickRecipe(FGSMRS, 3)
+func resumeRecipe() recipe.Recipe {
+	r := quickRecipe(recipe.FGSMRS, 3)
 	r.Nesterov = true
 	r.LabelSmoothing = 0.1
 	return r
@@ -90,7 +91,7 @@ func TestResumeOfFinishedRunIsStable(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 256, 64)
 	dir := t.TempDir()
-	r := quickRecipe(Standard, 1)
+	r := quickRecipe(recipe.Standard, 1)
 	first, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: dir, Logger: quietLogger()})
 	require.NoError(t, err)
 	again, err := Run(context.Background(), newModel(2), d, r, Options{OutDir: dir, Resume: true, Logger: quietLogger()})

@@ -1,3 +1,14 @@
+// Package train trains a network with one of the usual recipes of
+// adversarial-robustness research: standard (clean) training, FGSM with a
+// random start (Fast-AT, Wong et al. 2020), PGD adversarial training (Madry
+// et al. 2018) and TRADES (Zhang et al. 2019). It owns the optimiser (SGD
+// with momentum/Nesterov and weight decay that spares 1-D parameters),
+// per-epoch evaluation with clean and PGD
+// accuracy, checkpoints written atomically, and an exact resume.
+//
+// All torch work of a Run happens on the caller's goroutine, which Run
+// locks to its OS thread. The recipe a Run follows (method, radius,
+// schedule and their defaults) is a package recipe value.
 package train
 
 import (
@@ -23,6 +34,7 @@ import (
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 )
 
 // Model is the network to train: a gotch module over images in [0,1]
@@ -112,12 +124,12 @@ type Summary struct {
 	PGDSteps     int     `json:"pgd_steps"`
 	EvalEps      float64 `json:"eval_eps"`
 	// Epoch is the chosen checkpoint's epoch; Chosen its per-epoch numbers.
-	Epoch     int          `json:"epoch"`
-	Chosen    EpochMetrics `json:"chosen"`
-	EpochsRun int          `json:"epochs_run"`
-	Method    Method       `json:"method"`
-	Eps       float64      `json:"eps"`
-	Params    int64        `json:"params"`
+	Epoch     int           `json:"epoch"`
+	Chosen    EpochMetrics  `json:"chosen"`
+	EpochsRun int           `json:"epochs_run"`
+	Method    recipe.Method `json:"method"`
+	Eps       float64       `json:"eps"`
+	Params    int64         `json:"params"`
 	// Checkpoint is the chosen checkpoint's file in the run directory:
 	// ModelFile, or what Options.Export wrote.
 	Checkpoint string `json:"checkpoint"`
@@ -133,7 +145,7 @@ type Summary struct {
 	PeakRSSBytes            int64           `json:"peak_rss_bytes"`
 	Device                  string          `json:"device"`
 	Threads                 int             `json:"threads"`
-	Recipe                  Recipe          `json:"recipe"`
+	Recipe                  recipe.Recipe   `json:"recipe"`
 	Meta                    json.RawMessage `json:"meta,omitempty"`
 
 	// Precision is the training forward passes' (fp32, bf16, fp16);
@@ -168,7 +180,7 @@ func (e *NonFiniteLossError) Error() string {
 // accuracy on the final evaluation set and writes MetricsFile. On return
 // the model holds the chosen checkpoint's weights. Torch work runs on the
 // calling goroutine, locked to its OS thread meanwhile.
-func Run(ctx context.Context, m Model, d Data, r Recipe, opts Options) (*Result, error) {
+func Run(ctx context.Context, m Model, d Data, r recipe.Recipe, opts Options) (*Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	r = r.WithDefaults()
@@ -196,7 +208,7 @@ func Run(ctx context.Context, m Model, d Data, r Recipe, opts Options) (*Result,
 type trainer struct {
 	m       Model
 	d       Data
-	r       Recipe
+	r       recipe.Recipe
 	opts    Options
 	log     *slog.Logger
 	device  gotch.Device
@@ -215,7 +227,7 @@ type trainer struct {
 	scaler *amp.Scaler
 }
 
-func newTrainer(m Model, d Data, r Recipe, opts Options) (*trainer, error) {
+func newTrainer(m Model, d Data, r recipe.Recipe, opts Options) (*trainer, error) {
 	if m.Net == nil || m.Vars == nil {
 		return nil, fmt.Errorf("train: model needs a network and its VarStore")
 	}

@@ -19,11 +19,12 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/recipe"
 )
 
 // quickRecipe trains the tiny net for a few dozen steps.
-func quickRecipe(method Method, epochs int) Recipe {
-	return Recipe{
+func quickRecipe(method recipe.Method, epochs int) recipe.Recipe {
+	return recipe.Recipe{
 		Method: method, Eps: 0.1, Epochs: epochs, BatchSize: 64, Seed: 7,
 		EvalSteps: 3, FinalSteps: 5, EvalBatchSize: 256,
 	}
@@ -33,8 +34,8 @@ func TestStandardTrainingLearns(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 1024, 256)
 	dir := t.TempDir()
-	r := quickRecipe(Standard, 3)
-	r.Schedule, r.LR = Cosine, 0.1
+	r := quickRecipe(recipe.Standard, 3)
+	r.Schedule, r.LR = recipe.Cosine, 0.1
 	res, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: dir, Logger: quietLogger()})
 	require.NoError(t, err)
 
@@ -74,7 +75,7 @@ func TestStandardTrainingLearns(t *testing.T) {
 func TestFastATIsRobust(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 1024, 256)
-	train := func(method Method) *Result {
+	train := func(method recipe.Method) *Result {
 		r := quickRecipe(method, 4)
 		r.Eps, r.EvalSteps, r.FinalSteps = 0.15, 5, 10
 		res, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: t.TempDir(), Logger: quietLogger()})
@@ -82,7 +83,7 @@ func TestFastATIsRobust(t *testing.T) {
 		t.Logf("%s: clean %.3f, PGD-10 %.3f", method, res.CleanAcc, res.PGDAcc)
 		return res
 	}
-	fast, std := train(FGSMRS), train(Standard)
+	fast, std := train(recipe.FGSMRS), train(recipe.Standard)
 	assert.Greater(t, fast.PGDAcc, 0.3, "10 classes: chance is 0.1")
 	assert.Greater(t, fast.PGDAcc, std.PGDAcc+0.1)
 	assert.Greater(t, fast.CleanAcc, 0.5)
@@ -91,7 +92,7 @@ func TestFastATIsRobust(t *testing.T) {
 func TestPGDAndTRADESTrain(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 512, 128)
-	for _, method := range []Method{PGD, TRADES} {
+	for _, method := range []recipe.Method{recipe.PGD, recipe.TRADES} {
 		t.Run(string(method), func(t *testing.T) {
 			lockThread(t)
 			r := quickRecipe(method, 2)
@@ -110,8 +111,8 @@ func TestNonFiniteLossStopsWithEpochAndStep(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 512, 64)
 	dir := t.TempDir()
-	r := quickRecipe(Standard, 2)
-	r.Schedule, r.LR, r.EvalEps = Constant, 1e12, 0
+	r := quickRecipe(recipe.Standard, 2)
+	r.Schedule, r.LR, r.EvalEps = recipe.Constant, 1e12, 0
 	_, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: dir, Logger: quietLogger()})
 	var nf *NonFiniteLossError
 	require.True(t, errors.As(err, &nf), "got %v", err)
@@ -138,7 +139,7 @@ func TestRunRefusesExistingRunAndChangedRecipe(t *testing.T) {
 	lockThread(t)
 	d := synthetic(t, 256, 64)
 	dir := t.TempDir()
-	r := quickRecipe(Standard, 1)
+	r := quickRecipe(recipe.Standard, 1)
 	_, err := Run(context.Background(), newModel(1), d, r, Options{OutDir: dir, Logger: quietLogger()})
 	require.NoError(t, err)
 
@@ -168,7 +169,7 @@ func TestExportWritesTheChosenCheckpoint(t *testing.T) {
 		assert.Equal(t, 1, s.Epoch)
 		return "exported.bin", os.WriteFile(filepath.Join(dir, "exported.bin"), []byte("x"), 0o644)
 	}
-	r := quickRecipe(Standard, 2)
+	r := quickRecipe(recipe.Standard, 2)
 	res, err := Run(context.Background(), m, d, r, Options{OutDir: dir, Logger: quietLogger(), Export: export,
 		evaluate: scriptedEval(0.5, 0.3)}) // epoch 1 is the best
 	require.NoError(t, err)
@@ -197,7 +198,7 @@ func TestCheckpointAlwaysNamesACompleteFile(t *testing.T) {
 		require.NoError(t, LoadWeights(newModel(9), filepath.Join(dir, st.Last)))
 		seen = append(seen, st.EpochsDone)
 	}
-	res, err := Run(context.Background(), newModel(1), d, quickRecipe(Standard, 2), Options{OutDir: dir, Logger: quietLogger(), OnEpoch: onEpoch})
+	res, err := Run(context.Background(), newModel(1), d, quickRecipe(recipe.Standard, 2), Options{OutDir: dir, Logger: quietLogger(), OnEpoch: onEpoch})
 	require.NoError(t, err)
 	assert.Equal(t, []int{1, 2}, seen)
 	best, err := os.Stat(filepath.Join(dir, bestFile(res.Epoch)))
@@ -247,7 +248,7 @@ func TestCatastrophicOverfittingIsFlagged(t *testing.T) {
 		t.Run(fmt.Sprintf("stop=%v", stop), func(t *testing.T) {
 			lockThread(t)
 			var logs bytes.Buffer
-			r := quickRecipe(FGSMRS, 4)
+			r := quickRecipe(recipe.FGSMRS, 4)
 			r.StopOnOverfit = stop
 			dir := t.TempDir()
 			res, err := Run(context.Background(), newModel(1), d, r, Options{

@@ -36,6 +36,7 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	// At load, before the Go runtime starts its threads: one malloc arena.
 	_ "github.com/robarch/robarch/internal/torchrt/onearena"
 )
@@ -78,10 +79,14 @@ func main() {
 		return
 	}
 	var err error
-	if c.eps, err = attack.ParseEps(eps); err != nil {
+	if c.norm, err = attack.ParseNorm(norm); err != nil {
 		log.Fatal(err)
 	}
-	if c.norm, err = attack.ParseNorm(norm); err != nil {
+	parseEps := recipe.ParseEps // L∞: fraction, ratio or pixel levels, in [0,1]
+	if c.norm == attack.L2 {
+		parseEps = recipe.ParseL2Eps
+	}
+	if c.eps, err = parseEps(eps); err != nil {
 		log.Fatal(err)
 	}
 	for _, a := range strings.Split(attacks, ",") { // "" runs none

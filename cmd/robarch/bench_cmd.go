@@ -14,7 +14,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
-	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/recipe"
 )
 
 func newBenchCmd(v *viper.Viper) *cobra.Command {
@@ -170,7 +170,7 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--workload: %w", err)
 	}
-	eps, err := train.ParseEps(v.GetString("eps"))
+	eps, err := recipe.ParseEps(v.GetString("eps"))
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--eps: %w", err)
 	}

@@ -10,13 +10,11 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
-	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 
+	"github.com/robarch/robarch/bench"
 	"github.com/robarch/robarch/internal/torchbuild"
 	"github.com/robarch/robarch/internal/torchrt"
 )
@@ -63,7 +61,12 @@ func runDoctor(w io.Writer, threads int) error {
 	} else if b.Libtorch.CUDA {
 		problems = append(problems, "libtorch has CUDA but no CUDA device is visible (driver, CUDA_VISIBLE_DEVICES?)")
 	}
-	gflops, err := matmulGFLOPS(1024, 5)
+	// The same ceiling robarch bench reports (the best of 5 products).
+	var gflops float64
+	err = torchrt.Safely(func() (err error) {
+		gflops, err = bench.MatmulGFLOPS(1024, 5)
+		return err
+	})
 	if err != nil {
 		problems = append(problems, "matmul through libtorch failed: "+err.Error())
 	}
@@ -79,7 +82,7 @@ func runDoctor(w io.Writer, threads int) error {
 	fmt.Fprintf(w, "BLAS            %s\n", blas)
 	fmt.Fprintf(w, "malloc          %s\n", malloc)
 	fmt.Fprintf(w, "Go sysmon       %s\n", rt.Sysmon)
-	fmt.Fprintf(w, "matmul 1024²    %.1f GFLOP/s (float32, CPU)\n", gflops)
+	fmt.Fprintf(w, "matmul 1024²    %.1f GFLOP/s (float32, CPU, best of 5)\n", gflops)
 	fmt.Fprintf(w, "gotch           %s, prepared %s, %d wrappers stubbed (not available in this libtorch)\n", b.GotchVersion, b.PreparedAt, len(b.Stubbed))
 	if strings.Contains(blas, "libblas.so") && !strings.Contains(blas, "openblas") {
 		problems = append(problems, "reference BLAS is in use (about 15x slower): apt-get install libopenblas0-pthread")
@@ -92,34 +95,6 @@ func runDoctor(w io.Writer, threads int) error {
 	}
 	fmt.Fprintln(w, "ok")
 	return nil
-}
-
-// matmulGFLOPS times n×n float32 matmuls on the CPU.
-func matmulGFLOPS(n int64, reps int) (float64, error) {
-	var gflops float64
-	err := torchrt.Safely(func() error {
-		a, err := ts.Rand([]int64{n, n}, gotch.Float, gotch.CPU)
-		if err != nil {
-			return err
-		}
-		defer a.MustDrop()
-		warm, err := a.Matmul(a, false)
-		if err != nil {
-			return err
-		}
-		warm.MustDrop()
-		start := time.Now()
-		for i := 0; i < reps; i++ {
-			c, err := a.Matmul(a, false)
-			if err != nil {
-				return err
-			}
-			c.MustDrop()
-		}
-		gflops = 2 * float64(n*n*n) * float64(reps) / time.Since(start).Seconds() / 1e9
-		return nil
-	})
-	return gflops, err
 }
 
 // loadedBLAS lists the BLAS libraries mapped into this process: with

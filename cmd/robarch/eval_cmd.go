@@ -12,15 +12,17 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 
+	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
-	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/recipe"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -161,9 +163,9 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	}
 	c.epsText = epsFlag
 	if c.norm == attack.Linf {
-		c.eps, err = train.ParseEps(epsFlag)
+		c.eps, err = recipe.ParseEps(epsFlag)
 	} else {
-		c.eps, err = attack.ParseEps(epsFlag)
+		c.eps, err = recipe.ParseL2Eps(epsFlag)
 	}
 	if err != nil {
 		return c, fmt.Errorf("--eps: %w", err)
@@ -237,14 +239,11 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {
-		vs := nn.NewVarStore(device)
-		net, name, err := loadEvalModel(vs, c.model, c.weights, splits)
+		vs, net, name, err := loadEvalModel(device, c.format, c.model, c.weights, splits)
 		if err != nil {
 			return err
 		}
-		if err := net.SetMemoryFormat(c.format); err != nil {
-			return err
-		}
+		defer vs.Destroy()
 		res.Model, res.Params = name, net.NumParams()
 		// Batch norms folded into the convolutions: the same function
 		// with fewer ops (model.Folded).
@@ -286,39 +285,45 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	return nil
 }
 
-// loadEvalModel builds the network to evaluate: from a robarch checkpoint
-// (which carries its spec) or from --model plus a state dict.
-func loadEvalModel(vs *nn.VarStore, name, weights string, splits *data.Splits) (*model.Net, string, error) {
+// loadEvalModel builds the network to evaluate, in memory format f on
+// device: from a robarch checkpoint (which carries its spec) or from
+// --model plus a state dict (model.New, then the weights).
+func loadEvalModel(device gotch.Device, f model.MemoryFormat, name, weights string, splits *data.Splits) (*nn.VarStore, *model.Net, string, error) {
 	if info, err := model.ReadCheckpointInfo(weights); err == nil {
 		if name != "" && name != info.Spec.Name {
 			slog.Warn("--model differs from the checkpoint's own spec, which is used", "model", name, "checkpoint", info.Spec.Name)
 		}
-		in := info.Spec.WithDefaults().Input
-		if in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W || info.Spec.Classes != splits.Classes {
-			return nil, "", fmt.Errorf("--weights %s holds a %d×%d×%d model with %d classes but %s is %d×%d×%d with %d classes",
-				weights, in.Channels, in.Height, in.Width, info.Spec.Classes, splits.Name, splits.C, splits.H, splits.W, splits.Classes)
+		// The weights exist: the spec must match the data as it is.
+		if _, _, err := arch.ForData(info.Spec, splits.Shape(), false); err != nil {
+			return nil, nil, "", fmt.Errorf("--weights %s: %w", weights, err)
 		}
+		vs := nn.NewVarStore(device)
 		net, _, err := model.LoadCheckpoint(vs, weights)
-		if err != nil {
-			return nil, "", err
+		if err == nil {
+			err = net.SetMemoryFormat(f)
 		}
-		return net, info.Spec.Name, nil
+		if err != nil {
+			vs.Destroy()
+			return nil, nil, "", err
+		}
+		return vs, net, info.Spec.Name, nil
 	}
 	if name == "" {
-		return nil, "", fmt.Errorf("--model is required: %s is not a robarch checkpoint, so the architecture must be given", weights)
+		return nil, nil, "", fmt.Errorf("--model is required: %s is not a robarch checkpoint, so the architecture must be given", weights)
 	}
 	spec, err := specFor(name, splits)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	net, err := model.Build(vs, spec)
+	vs, net, err := model.New(spec, device, f)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if err := model.ImportWeights(net, weights); err != nil {
-		return nil, "", err
+		vs.Destroy()
+		return nil, nil, "", err
 	}
-	return net, name, nil
+	return vs, net, name, nil
 }
 
 func printEvalTable(w io.Writer, r evalResult) {

@@ -124,7 +124,7 @@ func TestEvalCommandRejectsBadFlags(t *testing.T) {
 		{[]string{"--weights", ckpt, "--size", "-1"}, "--size"},
 		{[]string{"--weights", filepath.Join(t.TempDir(), "missing.safetensors")}, "--weights"},
 		{[]string{"--weights", sd, "--dataset", "synthetic", "--size", "8"}, "--model is required"},
-		{[]string{"--weights", ckpt, "--dataset", "synthetic", "--image-size", "32", "--size", "8"}, "holds a 1×28×28 model"},
+		{[]string{"--weights", ckpt, "--dataset", "synthetic", "--image-size", "32", "--size", "8"}, "takes 1x28x28 inputs with 10 classes but synthetic has 1x32x32 images"},
 	} {
 		_, err := runEvalCmd(t, tc.args...)
 		assert.ErrorContains(t, err, tc.want, "%v", tc.args)

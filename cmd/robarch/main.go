@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,10 +39,13 @@ func main() {
 	}
 }
 
-// newRootCmd builds the command tree. Configuration comes from flags, then
-// ROBARCH_* environment variables, then an optional --config file.
-func newRootCmd() *cobra.Command {
-	v := viper.New()
+// newRootCmd builds the command tree. Every flag of every command comes
+// from the command line, then its ROBARCH_* environment variable, then an
+// optional --config file (bindFlags).
+func newRootCmd() *cobra.Command { return newRoot(viper.New()) }
+
+// newRoot is newRootCmd with the viper its commands read.
+func newRoot(v *viper.Viper) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "robarch",
 		Short:         "Where does adversarial robustness come from in a network's architecture?",
@@ -65,13 +67,7 @@ func newRootCmd() *cobra.Command {
 }
 
 func setup(cmd *cobra.Command, v *viper.Viper) error {
-	v.SetEnvPrefix("ROBARCH")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	if err := v.BindPFlags(cmd.Flags()); err != nil {
-		return err
-	}
-	if path := v.GetString("config"); path != "" {
+	if path := configPath(cmd); path != "" {
 		if err := checkConfigFile(cmd.Root(), path); err != nil {
 			return err
 		}
@@ -79,6 +75,9 @@ func setup(cmd *cobra.Command, v *viper.Viper) error {
 		if err := v.ReadInConfig(); err != nil {
 			return fmt.Errorf("read --config %s: %w", path, err)
 		}
+	}
+	if err := bindFlags(cmd, v); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {

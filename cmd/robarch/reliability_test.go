@@ -95,7 +95,7 @@ func TestSweepRefusesWhatATrialCannotRunBeforeTraining(t *testing.T) {
 		{"recipe", "lr: 0.1", "lr: -1", []string{"train:", "lr -1: must be positive"}},
 		{"dataset", "name: synthetic", "name: cifar10", []string{"dataset", "cifar10", "needs a directory"}},
 		{"device", "name: tiny", "name: tiny\ndevice: gpu", []string{"device:", `"gpu"`, "want cpu, cuda or cuda:N"}},
-		{"shape", "baseline: micro", "baseline: resnet18-cifar", []string{"dataset synthetic: 1x28x28 images", "takes 3x32x32"}},
+		{"shape", "baseline: micro", "baseline: resnet18-cifar", []string{"dataset synthetic: variant baseline", "takes 3x32x32 inputs with 10 classes but synthetic has 1x28x28 images"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -22,10 +22,13 @@ import (
 	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
+	"github.com/robarch/robarch/sweep/sweeprun"
 )
 
-// sweepOverrides maps flags to sweep-file keys; a flag given on the command
-// line wins over ROBARCH_* env, which wins over the file.
+// sweepOverrides maps flags to sweep-file keys; a flag given in any way
+// (bindFlags: command line, ROBARCH_SWEEP_*, --config) wins over the key's
+// own ROBARCH_* variable, which wins over the sweep file
+// (docs/configuration.md).
 var sweepOverrides = map[string]string{
 	"budget": "budget", "tolerance": "tolerance", "design": "design", "samples": "samples",
 	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
@@ -153,7 +156,7 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 				return err
 			}
 			defer s.Close()
-			_, err = enqueueSweep(cmd, s, f, sweep.PreflightOptions{})
+			_, err = enqueueSweep(cmd, s, f, sweeprun.PreflightOptions{})
 			return err
 		},
 	}
@@ -229,7 +232,7 @@ func openStore(cmd *cobra.Command) (store.Store, error) {
 }
 
 // printPlan prints the plan, then reports what would stop its trials
-// (sweep.Preflight), so that a dry run fails where the real run would.
+// (sweeprun.Preflight), so that a dry run fails where the real run would.
 func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 	p, err := sweep.MakePlan(f)
 	if err != nil {
@@ -241,12 +244,12 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 		if err := enc.Encode(p.Variants); err != nil {
 			return err
 		}
-		return sweep.Preflight(f, p, sweep.PreflightOptions{DeviceAvailable: true})
+		return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
 	}
 	if err := writePlan(w, f, p); err != nil {
 		return err
 	}
-	return sweep.Preflight(f, p, sweep.PreflightOptions{DeviceAvailable: true})
+	return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
 }
 
 func writePlan(w io.Writer, f *sweep.File, p *sweep.Plan) error {
@@ -288,14 +291,14 @@ func maxTrials(variants int, s study.Seeds) int {
 	return n
 }
 
-func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweep.PreflightOptions) (*sweep.Plan, error) {
+func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweeprun.PreflightOptions) (*sweep.Plan, error) {
 	p, err := sweep.MakePlan(f)
 	if err != nil {
 		return nil, err
 	}
 	// Nothing enters the store, and nothing trains, until every trial is
 	// known to be runnable.
-	if err := sweep.Preflight(f, p, check); err != nil {
+	if err := sweeprun.Preflight(f, p, check); err != nil {
 		return nil, err
 	}
 	for _, v := range p.Variants {
@@ -303,7 +306,7 @@ func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweep.
 			slog.Warn("variant left out: does not fit the budget", "variant", v.Name, "reason", v.Reason)
 		}
 	}
-	n, err := sweep.Enqueue(cmd.Context(), s, p, f)
+	n, err := sweeprun.Enqueue(cmd.Context(), s, p, f)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +332,7 @@ func runSweep(cmd *cobra.Command, v *viper.Viper) error {
 		return err
 	}
 	defer s.Close()
-	if _, err := enqueueSweep(cmd, s, f, sweep.PreflightOptions{DeviceAvailable: true}); err != nil {
+	if _, err := enqueueSweep(cmd, s, f, sweeprun.PreflightOptions{DeviceAvailable: true}); err != nil {
 		return err
 	}
 	return work(cmd, v, s, f.Name)
@@ -362,7 +365,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
 	exec := newExecutor(format)
-	r := &sweep.Runner{
+	r := &sweeprun.Runner{
 		Store: s, Run: exec.Run, WorkDir: workDir, Lease: lease, Wait: !noWait,
 		Env: trialEnv(format),
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/robarch/robarch/results"
-	"github.com/robarch/robarch/sweep"
+	"github.com/robarch/robarch/sweep/sweeprun"
 	"github.com/robarch/robarch/train"
 )
 
@@ -51,8 +51,8 @@ func (d *sweepDisplay) draw() {
 	d.drawn = true
 }
 
-// Sweep is a sweep.Runner's OnProgress.
-func (d *sweepDisplay) Sweep(p sweep.Progress) {
+// Sweep is a sweeprun.Runner's OnProgress.
+func (d *sweepDisplay) Sweep(p sweeprun.Progress) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
@@ -88,7 +88,7 @@ func (d *sweepDisplay) Close() {
 	d.overall = ""
 }
 
-func overallLine(p sweep.Progress) string {
+func overallLine(p sweeprun.Progress) string {
 	c := p.Counts
 	finished := c.Done + c.Failed
 	eta := "ETA after the first trial"

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"golang.org/x/term"
 
 	"github.com/robarch/robarch/arch"
@@ -24,6 +23,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
 )
 
@@ -59,7 +59,7 @@ thread count, CPU).`,
 	f.Int("test-size", 0, "keep a stratified, seeded subset of this many test examples (0 = all)")
 	f.Int("image-size", 0, "image side for imagefolder (default 224) and synthetic (default 28)")
 
-	f.String("method", string(train.FGSMRS), "training method: "+joinNames(train.Methods()))
+	f.String("method", string(recipe.FGSMRS), "training method: "+joinNames(recipe.Methods()))
 	f.String("eps", "8/255", "L∞ radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
 	f.String("step-size", "", "inner step size, same units as --eps (default: 1.25·eps for fgsm-rs, 2.5·eps/steps for pgd, eps/4 for trades)")
 	f.Int("steps", 10, "inner maximisation steps for pgd and trades")
@@ -71,7 +71,7 @@ thread count, CPU).`,
 	f.Float64("momentum", 0.9, "SGD momentum (0 = plain SGD)")
 	f.Bool("nesterov", false, "Nesterov momentum")
 	f.Float64("weight-decay", 5e-4, "weight decay on parameters with 2+ dimensions (biases and norm layers are not decayed)")
-	f.String("schedule", "", "LR schedule: "+joinNames(train.Schedules())+" (default onecycle for fgsm-rs, cosine otherwise)")
+	f.String("schedule", "", "LR schedule: "+joinNames(recipe.Schedules())+" (default onecycle for fgsm-rs, cosine otherwise)")
 	f.Float64("peak-at", 0.4, "where onecycle peaks, as a fraction of the run")
 	f.Float64("warmup-epochs", 0, "linear warm-up epochs before the cosine schedule")
 	f.String("milestones", "", "step schedule: comma-separated epochs where the LR drops (default 50%,75% of the run)")
@@ -106,7 +106,7 @@ type trainConfig struct {
 	model, dataset, dataDir string
 	trainSize, testSize     int
 	imageSize               int
-	recipe                  train.Recipe
+	recipe                  recipe.Recipe
 	out                     string
 	resume                  bool
 	device                  string
@@ -142,11 +142,11 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	default:
 		return c, fmt.Errorf("--progress %q: allowed values are auto, bar, lines, none", c.progress)
 	}
-	r := train.Recipe{
-		Method: train.Method(v.GetString("method")), Steps: v.GetInt("steps"), Beta: v.GetFloat64("beta"),
+	r := recipe.Recipe{
+		Method: recipe.Method(v.GetString("method")), Steps: v.GetInt("steps"), Beta: v.GetFloat64("beta"),
 		Epochs: v.GetInt("epochs"), BatchSize: v.GetInt("batch-size"), LR: v.GetFloat64("lr"),
 		Momentum: v.GetFloat64("momentum"), Nesterov: v.GetBool("nesterov"), WeightDecay: v.GetFloat64("weight-decay"),
-		Schedule: train.ScheduleKind(v.GetString("schedule")), PeakAt: v.GetFloat64("peak-at"),
+		Schedule: recipe.ScheduleKind(v.GetString("schedule")), PeakAt: v.GetFloat64("peak-at"),
 		WarmupEpochs: v.GetFloat64("warmup-epochs"), Gamma: v.GetFloat64("gamma"),
 		LabelSmoothing: v.GetFloat64("label-smoothing"), GradClip: v.GetFloat64("grad-clip"),
 		CropPad: v.GetInt("crop-pad"), HFlip: v.GetBool("hflip"), Seed: v.GetInt64("seed"),
@@ -158,16 +158,16 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	// Explicit zeros on the command line mean "off", not "default".
 	r.NoMomentum = r.Momentum == 0
 	r.NoDecay = r.WeightDecay == 0
-	if r.Eps, err = train.ParseEps(v.GetString("eps")); err != nil {
+	if r.Eps, err = recipe.ParseEps(v.GetString("eps")); err != nil {
 		return c, fmt.Errorf("--eps: %w", err)
 	}
 	if s := v.GetString("step-size"); s != "" {
-		if r.StepSize, err = train.ParseEps(s); err != nil {
+		if r.StepSize, err = recipe.ParseEps(s); err != nil {
 			return c, fmt.Errorf("--step-size: %w", err)
 		}
 	}
 	if s := v.GetString("eval-eps"); s != "" {
-		if r.EvalEps, err = train.ParseEps(s); err != nil {
+		if r.EvalEps, err = recipe.ParseEps(s); err != nil {
 			return c, fmt.Errorf("--eval-eps: %w", err)
 		}
 	}
@@ -180,7 +180,7 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 			r.Milestones = append(r.Milestones, m)
 		}
 	}
-	if r.Method == train.Standard && v.GetString("eval-eps") == "" {
+	if r.Method == recipe.Standard && v.GetString("eval-eps") == "" {
 		// Standard training still reports robustness at --eps.
 		r.EvalEps = r.Eps
 	}
@@ -251,12 +251,8 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	var res *train.Result
 	err = w.Do(func() error {
 		torchrt.Seed(c.recipe.Seed) // initial weights follow the seed
-		vs := nn.NewVarStore(device)
-		net, err := model.Build(vs, spec)
+		vs, net, err := model.New(spec, device, c.format)
 		if err != nil {
-			return err
-		}
-		if err := net.SetMemoryFormat(c.format); err != nil {
 			return err
 		}
 		opts.Export = func(dir string, s train.Summary) (string, error) {
@@ -307,19 +303,18 @@ func specFor(nameOrFile string, s *data.Splits) (arch.Spec, error) {
 	if err != nil {
 		return spec, fmt.Errorf("--model: %w", err)
 	}
-	in := spec.Input
-	if in.Channels != s.C {
-		return spec, fmt.Errorf("--model %s takes %d-channel images but %s has %d channels: choose a model for this dataset or a spec file with input.channels: %d",
-			nameOrFile, in.Channels, s.Name, s.C, s.C)
+	// A spec chosen by name gets fresh weights: it is fitted to the data
+	// (arch.ForData; channels must match).
+	fitted, adapted, err := arch.ForData(spec, s.Shape(), true)
+	if err != nil {
+		return spec, fmt.Errorf("--model %s: %w", nameOrFile, err)
 	}
-	if in.Height != s.H || in.Width != s.W || spec.Classes != s.Classes {
+	if adapted {
+		in := spec.WithDefaults().Input
 		slog.Info("fitting the model to the dataset", "model", nameOrFile,
 			"input", fmt.Sprintf("%d×%d → %d×%d", in.Height, in.Width, s.H, s.W), "classes", fmt.Sprintf("%d → %d", spec.Classes, s.Classes))
-		spec.Input.Height, spec.Input.Width, spec.Classes = s.H, s.W, s.Classes
-		if err := arch.Check(spec); err != nil {
-			return spec, fmt.Errorf("--model %s on %s: %w", nameOrFile, s.Name, err)
-		}
 	}
+	spec = fitted
 	return spec, nil
 }
 

@@ -21,48 +21,35 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/precision"
 )
 
-// Precision is the arithmetic a network's forward pass runs in.
-type Precision string
+// Precision is the arithmetic a network's forward pass runs in; package
+// precision owns it (pure Go, so recipes and sweep files can name one
+// without cgo) and amp runs it.
+type Precision = precision.Precision
 
-// The precisions.
+// The precisions, as package precision names them.
 const (
-	FP32 Precision = "fp32" // no autocast
-	BF16 Precision = "bf16" // autocast to bfloat16 (CPU and CUDA); no loss scaling needed
-	FP16 Precision = "fp16" // autocast to float16 with a loss scaler (CUDA only)
-	Auto Precision = "auto" // Resolve picks per device
+	FP32 = precision.FP32
+	BF16 = precision.BF16
+	FP16 = precision.FP16
+	Auto = precision.Auto
 )
 
 // Precisions lists the accepted values.
-func Precisions() []Precision { return []Precision{FP32, BF16, FP16, Auto} }
+func Precisions() []Precision { return precision.All() }
 
-// Parse accepts fp32, bf16, fp16 and auto ("" is fp32; float32, bfloat16
-// and float16/half as aliases).
-func Parse(s string) (Precision, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "fp32", "float32", "float":
-		return FP32, nil
-	case "bf16", "bfloat16":
-		return BF16, nil
-	case "fp16", "float16", "half":
-		return FP16, nil
-	case "auto":
-		return Auto, nil
-	}
-	return "", fmt.Errorf("precision %q: allowed values are fp32, bf16, fp16, auto", s)
-}
+// Parse is precision.Parse.
+func Parse(s string) (Precision, error) { return precision.Parse(s) }
 
-// Low reports whether p runs the forward pass under autocast.
-func (p Precision) Low() bool { return p == BF16 || p == FP16 }
-
-// DType is the element type autocast casts to (Float for fp32).
-func (p Precision) DType() gotch.DType {
+// DType is the element type autocast casts to at p (Float for fp32).
+func DType(p Precision) gotch.DType {
 	switch p {
 	case BF16:
 		return gotch.BFloat16
@@ -118,7 +105,7 @@ func Do(device gotch.Device, p Precision, fn func() error) (err error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	st, err := libtch.RobarchAutocastEnter(deviceCode(device), int(p.DType()))
+	st, err := libtch.RobarchAutocastEnter(deviceCode(device), int(DType(p)))
 	if err != nil {
 		return fmt.Errorf("autocast %s on: %w", p, err)
 	}

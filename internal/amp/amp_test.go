@@ -30,33 +30,6 @@ func lock(t *testing.T) {
 	runtime.LockOSThread()
 }
 
-func TestParse(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want amp.Precision
-		err  bool
-	}{
-		{"", amp.FP32, false},
-		{"fp32", amp.FP32, false},
-		{"BF16", amp.BF16, false},
-		{"bfloat16", amp.BF16, false},
-		{"fp16", amp.FP16, false},
-		{"half", amp.FP16, false},
-		{"auto", amp.Auto, false},
-		{"int8", "", true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := amp.Parse(tc.in)
-			if tc.err {
-				assert.ErrorContains(t, err, "allowed values are fp32, bf16, fp16, auto")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
-		})
-	}
-}
-
 func TestCheck(t *testing.T) {
 	for _, tc := range []struct {
 		p   amp.Precision
@@ -456,7 +429,7 @@ func TestFP16OnCUDA(t *testing.T) {
 	defer w.Drop()
 	for _, p := range []amp.Precision{amp.FP16, amp.BF16} {
 		require.NoError(t, amp.Do(dev, p, func() error {
-			assert.Equal(t, p.DType(), dtype(t, conv(t, x, w)), "%s conv on CUDA", p)
+			assert.Equal(t, amp.DType(p), dtype(t, conv(t, x, w)), "%s conv on CUDA", p)
 			return nil
 		}))
 	}

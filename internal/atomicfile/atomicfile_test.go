@@ -112,7 +112,7 @@ func TestWriteReplacesWholeAndCleansUp(t *testing.T) {
 	require.Error(t, WriteFile(filepath.Join(dir, "missing", "x"), nil, 0o644))
 }
 
-func TestWriteFileUnsyncedReplacesWhole(t *testing.T) {
+func TestWriteFileUnsyncedReplacesAndCleansUp(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "img.jpg")
 	require.NoError(t, WriteFileUnsynced(path, []byte("old"), 0o644))

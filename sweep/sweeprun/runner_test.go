@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
 )
 
@@ -34,7 +35,7 @@ type fakeTrial struct {
 	panicVariant string
 }
 
-func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (map[string]float64, error) {
 	if t.Variant == f.failVariant {
 		return nil, errors.New("loss is NaN at epoch 1 step 3")
 	}
@@ -61,12 +62,12 @@ func (f *fakeTrial) run(ctx context.Context, t results.Trial, cfg TrialConfig, d
 	return map[string]float64{results.CleanAcc: 0.5 + score, results.PGDAcc: score}, nil
 }
 
-func planForTest(t *testing.T) (*File, *Plan) {
-	f, err := LoadFile("fashion-mnist-micro")
+func planForTest(t *testing.T) (*sweep.File, *sweep.Plan) {
+	f, err := sweep.LoadFile("fashion-mnist-micro")
 	require.NoError(t, err)
 	// A fixed list: these tests are about the runner, not seed rounds.
 	f.Seeds = study.Seeds{List: []int64{0, 1}}
-	p, err := MakePlan(f)
+	p, err := sweep.MakePlan(f)
 	require.NoError(t, err)
 	return f, p
 }

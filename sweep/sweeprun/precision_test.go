@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"cmp"
@@ -9,6 +9,7 @@ import (
 	"github.com/sugarme/gotch"
 
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/sweep"
 )
 
 // train.precision is a sweep-file key (and ROBARCH_TRAIN_PRECISION, which
@@ -31,7 +32,7 @@ func TestTrainPrecisionKey(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv("ROBARCH_TRAIN_PRECISION", tc.env)
 			}
-			f, err := LoadFile("fashion-mnist-micro")
+			f, err := sweep.LoadFile("fashion-mnist-micro")
 			if tc.err != "" {
 				assert.ErrorContains(t, err, tc.err)
 				return
@@ -46,7 +47,7 @@ func TestTrainPrecisionKey(t *testing.T) {
 			} else {
 				assert.Equal(t, cmp.Or(tc.want, amp.FP32), p)
 			}
-			env := withTrialEnv(map[string]string{"host": "h"}, TrialConfig{Sweep: f})
+			env := withTrialEnv(map[string]string{"host": "h"}, sweep.TrialConfig{Sweep: f})
 			assert.Equal(t, string(p), env["precision"])
 			assert.Equal(t, "fp32", env["eval_precision"])
 			assert.Equal(t, "h", env["host"])

@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"context"
@@ -6,19 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/train"
 )
 
@@ -35,13 +35,8 @@ func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
 // BuildModelIn is BuildModel with the network's weights in format f.
 func BuildModelIn(f model.MemoryFormat) ModelBuilder {
 	return func(spec arch.Spec, device gotch.Device) (train.Model, error) {
-		vs := nn.NewVarStore(device)
-		net, err := model.Build(vs, spec)
-		if err == nil {
-			err = net.SetMemoryFormat(f)
-		}
+		vs, net, err := model.New(spec, device, f)
 		if err != nil {
-			vs.Destroy()
 			return train.Model{}, err
 		}
 		return train.Model{Net: net, Vars: vs}, nil
@@ -64,11 +59,11 @@ type Executor struct {
 	LogEvery int
 
 	mu   sync.Mutex
-	data map[DatasetConfig]*data.Splits
+	data map[sweep.DatasetConfig]*data.Splits
 }
 
 // Run is a TrialFunc.
-func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (map[string]float64, error) {
 	f := cfg.Sweep
 	var spec arch.Spec
 	if err := json.Unmarshal(t.Spec, &spec); err != nil {
@@ -82,9 +77,10 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if err != nil {
 		return nil, err
 	}
-	if in := spec.WithDefaults().Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
-		return nil, fmt.Errorf("variant %s takes %dx%dx%d inputs but dataset %s has %dx%dx%d images",
-			t.Variant, in.Channels, in.Height, in.Width, f.Dataset.Name, splits.C, splits.H, splits.W)
+	// A variant's counts were planned against the budget: it must match
+	// the data as it is (arch.ForData without fitting).
+	if _, _, err := arch.ForData(spec, splits.Shape(), false); err != nil {
+		return nil, fmt.Errorf("variant %s: %w", t.Variant, err)
 	}
 	recipe, pgdSteps, extra, err := trialRecipe(f, t.Seed)
 	if err != nil {
@@ -137,7 +133,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	if evaluate == nil {
 		evaluate = EvaluateAttacks
 	}
-	if f.checks(t.Seed) {
+	if f.Checks(t.Seed) {
 		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
 		if err != nil {
 			return nil, err
@@ -160,17 +156,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg TrialConfig, di
 	return metrics, nil
 }
 
-// checks reports whether seed is among the first eval.check.seeds seeds
-// of the sweep's seed order.
-func (f *File) checks(seed int64) bool {
-	if len(f.Eval.Check.Attacks) == 0 {
-		return false
-	}
-	order := f.Seeds.Order()
-	return slices.Contains(order[:min(len(order), f.Eval.Check.Seeds)], seed)
-}
-
-func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *File, pgdSteps int, seed int64) (map[string]float64, error) {
+func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, pgdSteps int, seed int64) (map[string]float64, error) {
 	sub, err := data.SelectStratified(test, f.Eval.Check.Size, 0)
 	if err != nil {
 		return nil, fmt.Errorf("eval.check: %w", err)
@@ -193,7 +179,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 // trialRecipe is the sweep's recipe for one seed, with the final
 // evaluation set by the sweep's eval section: the strongest pgdK attack
 // runs there; the other attacks are returned for the RobustEvaluator.
-func trialRecipe(f *File, seed int64) (train.Recipe, int, []string, error) {
+func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error) {
 	r := f.Train
 	r.Seed = seed
 	r.EvalEps = f.Eval.Eps
@@ -218,7 +204,7 @@ func trialRecipe(f *File, seed int64) (train.Recipe, int, []string, error) {
 	return r, steps, extra, nil
 }
 
-func (e *Executor) splits(c DatasetConfig) (*data.Splits, error) {
+func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.data[c]; ok {
@@ -230,7 +216,7 @@ func (e *Executor) splits(c DatasetConfig) (*data.Splits, error) {
 		return nil, err
 	}
 	if e.data == nil {
-		e.data = map[DatasetConfig]*data.Splits{}
+		e.data = map[sweep.DatasetConfig]*data.Splits{}
 	}
 	e.data[c] = s
 	return s, nil

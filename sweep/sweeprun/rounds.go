@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"context"
@@ -8,28 +8,9 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
 )
-
-// RobustMetric is the metric a sweep's verdicts and seed rounds are based
-// on: AutoAttack accuracy when every trial runs AutoAttack, else PGD.
-func (f File) RobustMetric() string {
-	for _, a := range f.Eval.Attacks {
-		if a == "aa" || a == "autoattack" {
-			return results.AAAcc
-		}
-	}
-	return results.PGDAcc
-}
-
-// Protocol is what the analysis reads of the sweep's design.
-func (f File) Protocol() study.Protocol {
-	return study.Protocol{Seeds: f.Seeds, TestSize: f.Dataset.TestSize, EvalSize: f.Eval.Size}
-}
-
-// Alpha is the family-wise error rate of a sweep's verdicts, the one the
-// guidelines report uses by default.
-const Alpha = 0.05
 
 // NextRound analyses an adaptive sweep once its current round has
 // finished and enqueues the next round's trials: the next seeds for the
@@ -43,7 +24,7 @@ func NextRound(ctx context.Context, s store.Store, sweepName string, log *slog.L
 	if err != nil || len(trials) == 0 {
 		return 0, err
 	}
-	cfg, err := DecodeTrialConfig(trials[0])
+	cfg, err := sweep.DecodeTrialConfig(trials[0])
 	if err != nil {
 		return 0, err
 	}
@@ -51,7 +32,7 @@ func NextRound(ctx context.Context, s store.Store, sweepName string, log *slog.L
 	if !f.Seeds.Adaptive() {
 		return 0, nil
 	}
-	d, obs := study.StudyOf(trials, f.RobustMetric(), f.Protocol(), Alpha)
+	d, obs := study.StudyOf(trials, f.RobustMetric(), f.Protocol(), sweep.Alpha)
 	seq, err := study.Decide(obs, d)
 	if err != nil {
 		return 0, fmt.Errorf("sweep %s: next round: %w", sweepName, err)
@@ -60,7 +41,7 @@ func NextRound(ctx context.Context, s store.Store, sweepName string, log *slog.L
 		log.Info("adaptive sweep complete", "sweep", sweepName, "analyses", len(seq.Looks))
 		return 0, nil
 	}
-	p, err := MakePlan(f)
+	p, err := sweep.MakePlan(f)
 	if err != nil {
 		return 0, err
 	}

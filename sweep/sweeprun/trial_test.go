@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 // TestRealSweepOnSyntheticData runs a whole (tiny) sweep through libtorch:
@@ -21,16 +22,16 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 	}
 	torchrt.SetThreads(0)
 	ctx := context.Background()
-	f, err := LoadFile("fashion-mnist-micro")
+	f, err := sweep.LoadFile("fashion-mnist-micro")
 	require.NoError(t, err)
-	f.Dataset = DatasetConfig{Name: "synthetic", TrainSize: 256, TestSize: 64}
-	f.Factors = []Factor{{Name: FactorKernel, Levels: []string{"5"}}}
+	f.Dataset = sweep.DatasetConfig{Name: "synthetic", TrainSize: 256, TestSize: 64}
+	f.Factors = []sweep.Factor{{Name: sweep.FactorKernel, Levels: []string{"5"}}}
 	f.Seeds = study.Seeds{List: []int64{0}}
 	f.Train.Epochs, f.Train.BatchSize, f.Train.EvalSize = 1, 32, 32
 	f.Eval.Size = 32
 	f.Eval.Attacks = []string{"pgd10", "fgsm"}
-	f.Eval.Check = CheckConfig{Attacks: []string{"apgd-ce"}, Size: 32, Seeds: 1}
-	p, err := MakePlan(f)
+	f.Eval.Check = sweep.CheckConfig{Attacks: []string{"apgd-ce"}, Size: 32, Seeds: 1}
+	p, err := sweep.MakePlan(f)
 	require.NoError(t, err)
 	s := openStore(t)
 	n, err := Enqueue(ctx, s, p, f)
@@ -65,17 +66,17 @@ func TestRealSweepOnSyntheticData(t *testing.T) {
 
 func TestExecutorRejectsMismatchedData(t *testing.T) {
 	ctx := context.Background()
-	f, err := LoadFile("fashion-mnist-micro")
+	f, err := sweep.LoadFile("fashion-mnist-micro")
 	require.NoError(t, err)
-	f.Dataset = DatasetConfig{Name: "synthetic", TrainSize: 64, TestSize: 32}
+	f.Dataset = sweep.DatasetConfig{Name: "synthetic", TrainSize: 64, TestSize: 32}
 	f.Baseline = "resnet18-cifar"
 	f.Budget, f.Factors, f.Seeds = "", nil, study.Seeds{List: []int64{0}}
-	p, err := MakePlan(f)
+	p, err := sweep.MakePlan(f)
 	require.NoError(t, err)
 	trials, err := p.Trials(f)
 	require.NoError(t, err)
-	cfg, err := DecodeTrialConfig(trials[0])
+	cfg, err := sweep.DecodeTrialConfig(trials[0])
 	require.NoError(t, err)
 	_, err = (&Executor{}).Run(ctx, trials[0], cfg, t.TempDir())
-	assert.ErrorContains(t, err, "takes 3x32x32 inputs but dataset synthetic has 1x28x28 images")
+	assert.ErrorContains(t, err, "takes 3x32x32 inputs with 10 classes but synthetic has 1x28x28 images")
 }

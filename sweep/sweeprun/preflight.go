@@ -1,13 +1,15 @@
-package sweep
+package sweeprun
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/sweep"
 )
 
 // PreflightOptions say what Preflight may take for granted.
@@ -24,7 +26,7 @@ type PreflightOptions struct {
 // those of every variant) and the device. A typo otherwise surfaces only
 // after a trial has trained to the end. The error names each bad field
 // and the allowed values.
-func Preflight(f *File, p *Plan, opts PreflightOptions) error {
+func Preflight(f *sweep.File, p *sweep.Plan, opts PreflightOptions) error {
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
 
@@ -93,26 +95,19 @@ func checkDevice(name string, available bool) error {
 
 // checkDataset opens the sweep's dataset as a trial will and compares its
 // image shape and classes with every feasible variant's input and head.
-func checkDataset(f *File, p *Plan) error {
+func checkDataset(f *sweep.File, p *sweep.Plan) error {
 	c := f.Dataset
 	splits, err := data.Open(c.Name, data.Options{Dir: c.Dir, TrainSize: c.TrainSize, TestSize: c.TestSize})
 	if err != nil {
 		return fmt.Errorf("dataset (name %q, dir %q): %w; names: %s", c.Name, c.Dir, err, strings.Join(data.Names(), ", "))
 	}
-	var errs []error
 	for _, v := range p.Feasible() {
-		spec := v.Spec.WithDefaults()
-		if in := spec.Input; in.Channels != splits.C || in.Height != splits.H || in.Width != splits.W {
-			errs = append(errs, fmt.Errorf("dataset %s: %dx%dx%d images, but variant %s takes %dx%dx%d (baseline input)",
-				c.Name, splits.C, splits.H, splits.W, v.Name, in.Channels, in.Height, in.Width))
-		}
-		if spec.Classes != splits.Classes {
-			errs = append(errs, fmt.Errorf("dataset %s: %d classes, but variant %s has %d outputs (baseline classes)",
-				c.Name, splits.Classes, v.Name, spec.Classes))
-		}
-		if len(errs) > 0 {
-			break // every variant shares the baseline's input and head
+		// Planned counts are not refitted: every variant must match the
+		// data as it is (variants share the baseline's input and head,
+		// so the first mismatch says it for all).
+		if _, _, err := arch.ForData(v.Spec, splits.Shape(), false); err != nil {
+			return fmt.Errorf("dataset %s: variant %s: %w", c.Name, v.Name, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }

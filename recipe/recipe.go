@@ -1,14 +1,9 @@
-// Package train trains a network with one of the usual recipes of
-// adversarial-robustness research: standard (clean) training, FGSM with a
-// random start (Fast-AT, Wong et al. 2020), PGD adversarial training (Madry
-// et al. 2018) and TRADES (Zhang et al. 2019). It owns the optimiser (SGD
-// with momentum/Nesterov and weight decay that spares 1-D parameters), the
-// learning-rate schedules, per-epoch evaluation with clean and PGD
-// accuracy, checkpoints written atomically, and an exact resume.
-//
-// All torch work of a Run happens on the caller's goroutine, which Run
-// locks to its OS thread.
-package train
+// Package recipe holds training recipes as values: the method, the
+// radius, the optimiser's and the schedule's settings, their defaults and
+// their validation, and the learning rate at any point of a run. It is
+// pure Go (no libtorch) so that sweep files and reports can read and check
+// recipes without cgo; package train runs them.
+package recipe
 
 import (
 	"fmt"
@@ -17,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/precision"
 )
 
 // Method is a training method.
@@ -129,7 +124,7 @@ type Recipe struct {
 	// fp32 weights, losses and perturbations (package amp). fp16 adds a
 	// dynamic loss scaler and needs CUDA. Evaluations stay fp32. auto
 	// must be resolved for the device (amp.Resolve) before it gets here.
-	Precision amp.Precision `json:"precision,omitempty"`
+	Precision precision.Precision `json:"precision,omitempty"`
 }
 
 // WithDefaults returns r with every zero field that has a default filled in.
@@ -200,7 +195,7 @@ func (r Recipe) WithDefaults() Recipe {
 	if r.OverfitDrop == 0 {
 		r.OverfitDrop = 0.2
 	}
-	if r.Precision == amp.FP32 {
+	if r.Precision == precision.FP32 {
 		r.Precision = "" // fp32 and unset are the same recipe (and resume)
 	}
 	return r
@@ -293,8 +288,8 @@ func (r Recipe) Validate() error {
 		bad("overfit drop %v: must be in (0,1]", r.OverfitDrop)
 	}
 	switch r.Precision {
-	case "", amp.FP32, amp.BF16, amp.FP16:
-	case amp.Auto:
+	case "", precision.FP32, precision.BF16, precision.FP16:
+	case precision.Auto:
 		bad("precision auto: resolve it for the training device first (amp.Resolve)")
 	default:
 		bad("precision %q: allowed values are fp32, bf16, fp16", r.Precision)
@@ -305,10 +300,12 @@ func (r Recipe) Validate() error {
 	return nil
 }
 
-// ParseEps reads a perturbation radius written as a fraction of the pixel
-// range ("0.1", "0.0314"), as a ratio ("8/255") or in pixel levels ("8px",
-// meaning 8/255). A bare number above 1 is refused: it is almost surely
-// meant in pixel levels, and guessing would silently change the radius.
+// ParseEps reads an L∞ perturbation radius written as a fraction of the
+// pixel range ("0.1", "0.0314"), as a ratio ("8/255") or in pixel levels
+// ("8px", meaning 8/255). A bare number above 1 is refused: it is almost
+// surely meant in pixel levels, and guessing would silently change the
+// radius. It is the one reader of radii: train, sweep files, bench and
+// eval use it (and ParseL2Eps for L2).
 func ParseEps(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	var v float64
@@ -318,15 +315,7 @@ func ParseEps(s string) (float64, error) {
 		v, err = strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, "px")), 64)
 		v /= 255
 	case strings.Contains(s, "/"):
-		num, den, _ := strings.Cut(s, "/")
-		var n, d float64
-		if n, err = strconv.ParseFloat(strings.TrimSpace(num), 64); err == nil {
-			d, err = strconv.ParseFloat(strings.TrimSpace(den), 64)
-		}
-		if err == nil && d == 0 {
-			err = fmt.Errorf("zero denominator")
-		}
-		v = n / d
+		v, err = parseRatio(s)
 	default:
 		v, err = strconv.ParseFloat(s, 64)
 		if err == nil && v > 1 {
@@ -340,6 +329,41 @@ func ParseEps(s string) (float64, error) {
 		return 0, fmt.Errorf("eps %q = %v: must be in [0,1]", s, v)
 	}
 	return v, nil
+}
+
+// ParseL2Eps reads an L2 radius: a positive number or ratio ("0.5",
+// "128/255"). L2 radii are not bounded by 1 (0.5 and 1.5 are usual on
+// CIFAR) and have no pixel-level form.
+func ParseL2Eps(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	var v float64
+	var err error
+	if strings.Contains(s, "/") {
+		v, err = parseRatio(s)
+	} else {
+		v, err = strconv.ParseFloat(s, 64)
+	}
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("eps %q: want a positive number or fraction such as 8/255 or 0.5", s)
+	}
+	return v, nil
+}
+
+// parseRatio reads "num/den", spaces allowed around either.
+func parseRatio(s string) (float64, error) {
+	num, den, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return 0, err
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(den), 64)
+	if err != nil {
+		return 0, err
+	}
+	if d == 0 {
+		return 0, fmt.Errorf("zero denominator")
+	}
+	return n / d, nil
 }
 
 func join[T ~string](xs []T) string {

@@ -1,8 +1,12 @@
-package sweep
+// Package sweeprun runs a sweep's trials: it enqueues a plan in a store
+// (package sweep/store), claims trials with leases, executes each one
+// (build, train, attack, record) and starts an adaptive sweep's next seed
+// rounds; a failing trial fails alone. What a sweep is (file, plan,
+// factors) is package sweep's.
+package sweeprun
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,26 +18,14 @@ import (
 	"time"
 
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
 )
 
 // TrialFunc runs one trial in dir (its own folder, kept across restarts so
 // the trial resumes from its last checkpoint) and returns its metrics.
 // It must return promptly with ctx's error when ctx is cancelled.
-type TrialFunc func(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error)
-
-// TrialConfig is what a worker needs to run a trial; it travels with the
-// trial in the store, so workers elsewhere need no sweep file.
-type TrialConfig = trialConfig
-
-// DecodeTrialConfig reads a trial's stored config.
-func DecodeTrialConfig(t results.Trial) (TrialConfig, error) {
-	var c TrialConfig
-	if err := json.Unmarshal(t.Config, &c); err != nil || c.Sweep == nil {
-		return c, fmt.Errorf("trial %s: stored config unreadable (planned by another robarch version?): %v", t.Key(), err)
-	}
-	return c, nil
-}
+type TrialFunc func(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (map[string]float64, error)
 
 // Runner claims a sweep's trials from a store and runs them one at a time.
 type Runner struct {
@@ -74,7 +66,7 @@ type Stats struct {
 
 // Enqueue adds the plan's trials to the store; trials already there keep
 // their state, so re-running a sweep resumes it.
-func Enqueue(ctx context.Context, s store.Store, p *Plan, f *File) (int, error) {
+func Enqueue(ctx context.Context, s store.Store, p *sweep.Plan, f *sweep.File) (int, error) {
 	trials, err := p.Trials(f)
 	if err != nil {
 		return 0, err
@@ -195,7 +187,7 @@ func (r *Runner) nextRounds(ctx context.Context, sweep string, log *slog.Logger)
 // trial finished; an error means the store itself failed.
 func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) (bool, error) {
 	log = log.With("trial", t.Key())
-	cfg, err := DecodeTrialConfig(t)
+	cfg, err := sweep.DecodeTrialConfig(t)
 	if err != nil {
 		return false, r.Store.Fail(ctx, t.Key(), r.Worker, err)
 	}
@@ -252,7 +244,7 @@ func (r *Runner) runOne(ctx context.Context, log *slog.Logger, t results.Trial) 
 // safeRun runs the trial and turns a panic in it (Net.ForwardT panics on
 // a libtorch error; index errors; nil tensors) into the trial's error, so
 // that a failing trial fails alone and the worker goes on.
-func (r *Runner) safeRun(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (metrics map[string]float64, err error) {
+func (r *Runner) safeRun(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (metrics map[string]float64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			metrics, err = nil, fmt.Errorf("trial panicked: %v\n%s", p, debug.Stack())

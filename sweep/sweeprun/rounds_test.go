@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 func TestSeedsPolicyInSweepFiles(t *testing.T) {
@@ -45,7 +46,7 @@ factors: [{name: kernel, levels: ["5"]}]
 dataset: {name: synthetic}
 train: {method: fgsm-rs, eps: 0.1, epochs: 1}
 `, tt.seeds)), 0o644))
-			f, err := LoadFile(path)
+			f, err := sweep.LoadFile(path)
 			if tt.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.err)
@@ -54,14 +55,14 @@ train: {method: fgsm-rs, eps: 0.1, epochs: 1}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, f.Seeds)
 			// The stored config round-trips the policy.
-			var back File
+			var back sweep.File
 			require.NoError(t, json.Unmarshal(f.JSON(), &back))
 			assert.Equal(t, f.Seeds, back.Seeds)
 		})
 	}
 	t.Run("env list", func(t *testing.T) {
 		t.Setenv("ROBARCH_SEEDS", "4,5")
-		f, err := LoadFile("fashion-mnist-micro")
+		f, err := sweep.LoadFile("fashion-mnist-micro")
 		require.NoError(t, err)
 		assert.Equal(t, study.Seeds{List: []int64{4, 5}}, f.Seeds)
 	})
@@ -76,7 +77,7 @@ func TestSeedFixesRecipeAcrossVariants(t *testing.T) {
 	require.NoError(t, err)
 	bySeed := map[int64]string{}
 	for _, tr := range trials {
-		cfg, err := DecodeTrialConfig(tr)
+		cfg, err := sweep.DecodeTrialConfig(tr)
 		require.NoError(t, err)
 		r, _, _, err := trialRecipe(cfg.Sweep, tr.Seed)
 		require.NoError(t, err)
@@ -94,7 +95,7 @@ func TestSeedFixesRecipeAcrossVariants(t *testing.T) {
 // per-seed shift plus trial noise, all fixed by (variant, seed), so the
 // same trials give the same values whoever runs them.
 func scoredTrial(effects map[string]float64) TrialFunc {
-	return func(ctx context.Context, t results.Trial, cfg TrialConfig, dir string) (map[string]float64, error) {
+	return func(ctx context.Context, t results.Trial, cfg sweep.TrialConfig, dir string) (map[string]float64, error) {
 		h := fnv.New64a()
 		fmt.Fprintf(h, "%s/%d", t.Variant, t.Seed)
 		rng := rand.New(rand.NewPCG(h.Sum64(), uint64(t.Seed)))
@@ -104,15 +105,15 @@ func scoredTrial(effects map[string]float64) TrialFunc {
 	}
 }
 
-func adaptiveFile(t *testing.T) (*File, *Plan) {
-	f, err := LoadFile("fashion-mnist-micro")
+func adaptiveFile(t *testing.T) (*sweep.File, *sweep.Plan) {
+	f, err := sweep.LoadFile("fashion-mnist-micro")
 	require.NoError(t, err)
 	f.Seeds = study.Seeds{Start: 3, Add: 2, Max: 7}
-	f.Eval.Check = CheckConfig{}
+	f.Eval.Check = sweep.CheckConfig{}
 	// Each seed draws its own evaluation subset of the whole test split,
 	// so no fixed-subset error is added to the seed noise.
 	f.Dataset.TestSize, f.Eval.Size = 0, 1000
-	p, err := MakePlan(f)
+	p, err := sweep.MakePlan(f)
 	require.NoError(t, err)
 	return f, p
 }

@@ -1,4 +1,4 @@
-package sweep
+package sweeprun
 
 import (
 	"cmp"
@@ -7,12 +7,13 @@ import (
 
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/sweep"
 )
 
 // TrainPrecision is the precision f's trials train at on this machine:
 // train.precision with auto resolved for the sweep's device (evaluations
 // stay fp32).
-func TrainPrecision(f *File) (amp.Precision, error) {
+func TrainPrecision(f *sweep.File) (amp.Precision, error) {
 	device, err := torchrt.ParseDevice(f.Device)
 	if err != nil {
 		return "", err
@@ -25,29 +26,10 @@ func TrainPrecision(f *File) (amp.Precision, error) {
 	return p, nil
 }
 
-// normalPrecision writes aliases (bfloat16, half) as their names and fp32
-// as train.Recipe does (unset), so that equal sweeps compare equal; an
-// unknown value is kept for checkPrecision to report.
-func normalPrecision(p amp.Precision) amp.Precision {
-	got, err := amp.Parse(string(p))
-	switch {
-	case err != nil:
-		return p
-	case got == amp.FP32:
-		return ""
-	}
-	return got
-}
-
-func checkPrecision(p amp.Precision) error {
-	_, err := amp.Parse(string(p))
-	return err
-}
-
 // withTrialEnv is the worker's environment plus what the trial ran with:
 // its training precision (auto resolved) and, always fp32, its
 // evaluations'.
-func withTrialEnv(env map[string]string, cfg TrialConfig) map[string]string {
+func withTrialEnv(env map[string]string, cfg sweep.TrialConfig) map[string]string {
 	out := maps.Clone(env)
 	if out == nil {
 		out = map[string]string{}

@@ -1,4 +1,4 @@
-package train
+package recipe
 
 import (
 	"testing"
@@ -79,5 +79,17 @@ func TestRecipeValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.ErrorContains(t, tc.r.WithDefaults().Validate(), tc.wantErr)
 		})
+	}
+}
+
+func TestParseL2Eps(t *testing.T) {
+	for in, want := range map[string]float64{"8/255": 8.0 / 255, "0.5": 0.5, " 2 / 255 ": 2.0 / 255, "1e-2": 0.01, "1.5": 1.5} {
+		got, err := ParseL2Eps(in)
+		require.NoError(t, err, in)
+		assert.InDelta(t, want, got, 1e-12, in)
+	}
+	for _, bad := range []string{"", "0", "-1", "8/0", "x/255", "8/y", "8px", "inf"} {
+		_, err := ParseL2Eps(bad)
+		assert.ErrorContains(t, err, "want a positive number", bad)
 	}
 }
