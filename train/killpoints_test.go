@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
+
+	"github.com/robarch/robarch/recipe"
 )
 
 // resumeChildEnv makes the test binary a child that resumes (or starts)
@@ -23,7 +25,7 @@ const resumeChildEnv = "ROBARCH_TRAIN_RESUME_CHILD_DIR"
 
 // killRecipe has many short epochs so that a good share of the child's
 // time goes to end-of-epoch checkpoint writes (state, last-, best- files).
-func killRecipe() Recipe { return quickRecipe(Standard, 12) }
+func killRecipe() recipe.Recipe { return quickRecipe(recipe.Standard, 12) }
 
 func killData(t testing.TB) Data { return synthetic(t, 192, 64) }
 

@@ -49,7 +49,8 @@ func WritePath(path string, perm os.FileMode, write func(tmp string) error) erro
 // still leaves the old file or the new one whole, but a power cut may
 // leave an empty or partial one. It is for bulk outputs that a rerun
 // checks and regenerates (robarch data prepare writes one per image, and
-// an fsync each would dominate its time).
+// an fsync each would dominate its time: 5.4 ms against 0.29 ms for a
+// 110 kB file on this project's machine, 2026-12-02).
 func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
 	return writePath(path, perm, false, func(tmp string) error {
 		return os.WriteFile(tmp, data, perm)
