@@ -34,6 +34,9 @@ func TestPresetParamsMatchPublishedCounts(t *testing.T) {
 		"rb-dm-wrn-70-16-silu": 266_796_506,
 		"rb-wrn-28-10":         36_479_194,
 		"rb-wrn-34-10":         46_160_474,
+		// DMPreActResNet(num_classes=10, depth=18, activation_fn=Swish)
+		// at the same commit, counted the same way.
+		"rb-dm-preact-resnet-18-silu": 12_548_426,
 	}
 	for name, want := range known {
 		t.Run(name, func(t *testing.T) {
