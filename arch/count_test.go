@@ -80,3 +80,15 @@ func TestMACsMatchTorchvision(t *testing.T) {
 		})
 	}
 }
+
+// Multiply-accumulates of RobustBench's DMPreActResNet(depth=18) for one
+// 32×32 image, summed by forward hooks over its Conv2d and Linear layers
+// (output elements × weights per output) at commit 78fcc9e; the 3×3
+// shortcuts on the raw input are counted with their padding.
+func TestMACsMatchRobustBenchDMPreAct(t *testing.T) {
+	s, err := Get("rb-dm-preact-resnet-18-silu")
+	require.NoError(t, err)
+	m, err := MACs(s, 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(605_754_368), m)
+}
