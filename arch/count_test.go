@@ -34,6 +34,9 @@ func TestPresetParamsMatchPublishedCounts(t *testing.T) {
 		"rb-dm-wrn-70-16-silu": 266_796_506,
 		"rb-wrn-28-10":         36_479_194,
 		"rb-wrn-34-10":         46_160_474,
+		// DMPreActResNet(num_classes=10, depth=18, activation_fn=Swish)
+		// at the same commit, counted the same way.
+		"rb-dm-preact-resnet-18-silu": 12_548_426,
 	}
 	for name, want := range known {
 		t.Run(name, func(t *testing.T) {
@@ -76,4 +79,16 @@ func TestMACsMatchTorchvision(t *testing.T) {
 			assert.InDelta(t, c.gmacs, float64(m)/1e9, 0.006)
 		})
 	}
+}
+
+// Multiply-accumulates of RobustBench's DMPreActResNet(depth=18) for one
+// 32×32 image, summed by forward hooks over its Conv2d and Linear layers
+// (output elements × weights per output) at commit 78fcc9e; the 3×3
+// shortcuts on the raw input are counted with their padding.
+func TestMACsMatchRobustBenchDMPreAct(t *testing.T) {
+	s, err := Get("rb-dm-preact-resnet-18-silu")
+	require.NoError(t, err)
+	m, err := MACs(s, 0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(605_754_368), m)
 }

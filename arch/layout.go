@@ -55,10 +55,17 @@ type BlockLayout struct {
 	PadLow, PadHigh int
 	Stride          int
 	SE              int  // squeeze width, 0 without SE
-	Projection      bool // 1×1 projection shortcut
-	InH, InW        int
-	OutH, OutW      int
-	Count           Count
+	Projection      bool // projection shortcut (a convolution)
+	// ShortcutKernel is the projection's kernel (1 or 3) and
+	// ShortcutPadLow/High its padding above and left, below and right;
+	// ShortcutRaw says it convolves the block's raw input in
+	// pre-activation order (Block.ShortcutInput).
+	ShortcutKernel                  int
+	ShortcutPadLow, ShortcutPadHigh int
+	ShortcutRaw                     bool
+	InH, InW                        int
+	OutH, OutW                      int
+	Count                           Count
 }
 
 // Count is a number of trainable parameters and of multiply-accumulates.
@@ -195,6 +202,15 @@ func resolve(s Spec) (Layout, error) {
 					return l, fmt.Errorf("stages[%d]: asymmetric padding needs an even feature map at a stride-2 block, got %dx%d; use an input size divisible by the total downsampling or symmetric padding", si, h, w)
 				}
 			}
+			bl.ShortcutKernel, bl.ShortcutRaw = b.ShortcutKernel, b.ShortcutInput == ShortcutRaw
+			if bl.ShortcutKernel == 3 {
+				// Padded like the block's first 3×3 convolution, so the
+				// two branches sample the same grid.
+				bl.ShortcutPadLow, bl.ShortcutPadHigh = 1, 1
+				if b.Padding == PadAsymmetric && bl.Stride == 2 {
+					bl.ShortcutPadLow, bl.ShortcutPadHigh = 0, 1
+				}
+			}
 			// PyTorch's output size with the total padding split in two.
 			bl.OutH = convOut(h+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
 			bl.OutW = convOut(w+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
@@ -263,7 +279,7 @@ func blockCount(bl BlockLayout, b Block) Count {
 		}
 	}
 	if bl.Projection {
-		hw(conv(bl.In, bl.Out, 1, 1, bl.OutH, bl.OutW))
+		hw(conv(bl.In, bl.Out, bl.ShortcutKernel, 1, bl.OutH, bl.OutW))
 		c.Params += normParams(b.ShortcutNorm, bl.Out)
 	}
 	return c

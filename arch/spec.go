@@ -18,8 +18,9 @@ type Spec struct {
 	// Naming picks the parameter-name layout used for weight interop:
 	// "robarch" (the official RobArch ConfigurableModel's),
 	// "torchvision" (torchvision's ResNet names), "robustbench-wrn"
-	// (RobustBench's classic WideResNet) or "robustbench-dm" (RobustBench's
-	// DMWideResNet, whose names its RaWRN, NormalizedWideResNet, shares).
+	// (RobustBench's classic WideResNet), "robustbench-dm" (RobustBench's
+	// DMWideResNet, whose names its RaWRN, NormalizedWideResNet, shares) or
+	// "robustbench-dm-preact" (RobustBench's DMPreActResNet).
 	Naming  string  `yaml:"naming,omitempty" json:"naming,omitempty" mapstructure:"naming"`
 	Input   Input   `yaml:"input" json:"input" mapstructure:"input"`                           // the images the network takes
 	Classes int     `yaml:"classes,omitempty" json:"classes,omitempty" mapstructure:"classes"` // outputs of the classifier head
@@ -97,9 +98,24 @@ type Block struct {
 	// NormGroups is the group count of "groupnorm" (default 32); a layer
 	// with C channels uses gcd(NormGroups, C) groups so any width works.
 	NormGroups int `yaml:"norm_groups,omitempty" json:"norm_groups,omitempty" mapstructure:"norm_groups"`
-	// ShortcutNorm is the norm after a projection shortcut's 1×1
+	// ShortcutNorm is the norm after a projection shortcut's
 	// convolution; "identity" turns it off.
 	ShortcutNorm string `yaml:"shortcut_norm,omitempty" json:"shortcut_norm,omitempty" mapstructure:"shortcut_norm"`
+	// ShortcutKernel is the projection shortcut's kernel: 1 (the default)
+	// or 3 (DeepMind's pre-activation ResNets). A 3×3 shortcut is padded
+	// like the block's first convolution (see Padding: one on every side,
+	// or none above and left and one below and right at stride 2), so its
+	// output lines up with the residual branch's.
+	ShortcutKernel int `yaml:"shortcut_kernel,omitempty" json:"shortcut_kernel,omitempty" mapstructure:"shortcut_kernel"`
+	// ShortcutInput is what a projection shortcut convolves in
+	// pre-activation order: "preactivated" (the default: the block's
+	// input after its first norm and activation, as in He et al.'s
+	// pre-activation ResNets and wide ResNets) or "raw" (the block's
+	// input itself, as RobustBench's DMPreActResNet). Post-activation
+	// blocks have nothing before their first convolution, so there it
+	// must stay at the default; the default does not depend on the order
+	// so that switching the order of a spec keeps it valid.
+	ShortcutInput string `yaml:"shortcut_input,omitempty" json:"shortcut_input,omitempty" mapstructure:"shortcut_input"`
 	// SERatio > 0 adds squeeze-and-excitation after the k×k convolution
 	// (after the second one in basic blocks) with a squeeze width of
 	// round(SERatio × block input width).
@@ -137,10 +153,12 @@ var (
 	BlockKinds  = []string{"bottleneck", "basic"}
 	StemKinds   = []string{"conv", "patchify"}
 	Orders      = []string{"post", "pre"}
-	Namings     = []string{"robarch", "torchvision", "robustbench-wrn", "robustbench-dm"}
+	Namings     = []string{"robarch", "torchvision", "robustbench-wrn", "robustbench-dm", "robustbench-dm-preact"}
 	Paddings    = []string{"symmetric", "asymmetric"}
 	SEPositions = []string{"last", "first"}
 	SEWidthRefs = []string{"input", "output"}
+	// ShortcutInputs are the values of Block.ShortcutInput.
+	ShortcutInputs = []string{"preactivated", "raw"}
 )
 
 // Named values, for code that builds specs.
@@ -158,12 +176,15 @@ const (
 	NamingTorchvision = "torchvision"
 	NamingRBWRN       = "robustbench-wrn"
 	NamingRBDM        = "robustbench-dm"
+	NamingRBDMPreAct  = "robustbench-dm-preact"
 	PadSymmetric      = "symmetric"
 	PadAsymmetric     = "asymmetric"
 	SELast            = "last"
 	SEFirst           = "first"
 	SEFromInput       = "input"
 	SEFromOutput      = "output"
+	ShortcutPreAct    = "preactivated"
+	ShortcutRaw       = "raw"
 )
 
 // Default values filled in by WithDefaults.
@@ -179,7 +200,9 @@ const (
 // kernel 3 and stride 1, stage stride 1, block bottleneck with multiplier
 // 0.25 (1 for basic), kernel 3, dilation 1, post-activation, ReLU and batch
 // norm at every position, batch norm on the shortcut, ReLU in SE with its
-// width from the block input and placed last, symmetric padding.
+// width from the block input and placed last, symmetric padding, a 1×1
+// projection shortcut taking the pre-activated input in pre-activation
+// order.
 func (s Spec) WithDefaults() Spec {
 	s = s.Clone()
 	if s.Naming == "" {
@@ -254,6 +277,12 @@ func (s Spec) WithDefaults() Spec {
 	}
 	if b.Padding == "" {
 		b.Padding = PadSymmetric
+	}
+	if b.ShortcutKernel == 0 {
+		b.ShortcutKernel = 1
+	}
+	if b.ShortcutInput == "" {
+		b.ShortcutInput = ShortcutPreAct
 	}
 	return s
 }

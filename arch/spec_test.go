@@ -2,6 +2,7 @@ package arch_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestListHasEveryPreset(t *testing.T) {
-	want := []string{"micro", "rb-dm-wrn-28-10-silu", "rb-dm-wrn-70-16-silu", "rb-rawrn-70-16", "rb-wrn-28-10", "rb-wrn-34-10", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
+	want := []string{"micro", "rb-dm-preact-resnet-18-silu", "rb-dm-wrn-28-10-silu", "rb-dm-wrn-70-16-silu", "rb-rawrn-70-16", "rb-wrn-28-10", "rb-wrn-34-10", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
 		"resnext50_32x4d", "robarch-l", "robarch-m", "robarch-s", "wide_resnet50_2", "wrn-28-10"}
 	assert.Equal(t, want, arch.List())
 	for _, name := range want {
@@ -167,13 +168,20 @@ func TestValidateWideResNetOptions(t *testing.T) {
 		{"groups divide", func(s *arch.Spec) { s.Stages[1].Groups = 5 }, "stages[1].groups", "divisor of the stage width 432 and of its input width 216"},
 		{"groups negative", func(s *arch.Spec) { s.Stages[0].Groups = -1 }, "stages[0].groups", "0 or 1"},
 		{"naming order", func(s *arch.Spec) { s.Block.Order = arch.PostAct }, "block.order", "pre with naming robustbench-dm"},
-		{"naming shortcut norm", func(s *arch.Spec) { s.Block.ShortcutNorm = arch.BatchNorm }, "block.shortcut_norm", "identity (a bare 1×1 convolution) with naming robustbench-dm"},
+		{"naming shortcut norm", func(s *arch.Spec) { s.Block.ShortcutNorm = arch.BatchNorm }, "block.shortcut_norm", "identity (a bare convolution) with naming robustbench-dm"},
 		{"naming block", func(s *arch.Spec) {
 			s.Block.Padding = arch.PadSymmetric
 			s.Stages[0].Block, s.Stages[0].BottleneckMultiplier = arch.Bottleneck, 0.25
 		}, "stages[0].block", "basic with naming robustbench-dm"},
 		{"classic has no SE", func(s *arch.Spec) { s.Naming = arch.NamingRBWRN }, "block.se_ratio", "use robustbench-dm"},
 		{"naming stem", func(s *arch.Spec) { s.Stem.MaxPool = true }, "stem", "without max-pool"},
+		{"shortcut kernel value", func(s *arch.Spec) { s.Block.ShortcutKernel = 5 }, "block.shortcut_kernel", "1 or 3"},
+		{"shortcut input value", func(s *arch.Spec) { s.Block.ShortcutInput = "norm" }, "block.shortcut_input", "preactivated, raw"},
+		{"raw shortcut post-act", func(s *arch.Spec) {
+			s.Naming, s.Block.Order, s.Block.ShortcutNorm, s.Block.ShortcutInput = arch.NamingRobArch, arch.PostAct, arch.BatchNorm, arch.ShortcutRaw
+		}, "block.shortcut_input", "preactivated (the default) in post-activation order"},
+		{"dm naming wants a 1×1 shortcut", func(s *arch.Spec) { s.Block.ShortcutKernel = 3 }, "block.shortcut_kernel", "1 with naming robustbench-dm"},
+		{"dm naming wants a pre-activated shortcut", func(s *arch.Spec) { s.Block.ShortcutInput = arch.ShortcutRaw }, "block.shortcut_input", "preactivated with naming robustbench-dm"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,6 +200,79 @@ func TestValidateWideResNetOptions(t *testing.T) {
 		})
 	}
 	assert.NoError(t, base.Validate())
+}
+
+// DMPreActResNet's naming fixes its 3×3 raw-input shortcut and refuses
+// what the class does not have.
+func TestValidateDMPreActNaming(t *testing.T) {
+	base, err := arch.Get("rb-dm-preact-resnet-18-silu")
+	require.NoError(t, err)
+	cases := []struct {
+		name   string
+		change func(*arch.Spec)
+		field  string
+		want   string
+	}{
+		{"1×1 shortcut", func(s *arch.Spec) { s.Block.ShortcutKernel = 1 }, "block.shortcut_kernel", "3 with naming robustbench-dm-preact"},
+		{"pre-activated shortcut", func(s *arch.Spec) { s.Block.ShortcutInput = arch.ShortcutPreAct }, "block.shortcut_input", "raw with naming robustbench-dm-preact"},
+		{"no SE", func(s *arch.Spec) { s.Block.SERatio = 0.25 }, "block.se_ratio", "DMPreActResNet has no SE"},
+		{"no groups", func(s *arch.Spec) { s.Stages[1].Groups = 2 }, "stages[1].groups", "DMPreActResNet has no grouped convolutions"},
+		{"pre-activation", func(s *arch.Spec) { s.Block.Order, s.Block.ShortcutInput = arch.PostAct, arch.ShortcutPreAct }, "block.order", "pre with naming robustbench-dm-preact"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := base.Clone()
+			c.change(&s)
+			err := s.Validate()
+			var verr *arch.ValidationError
+			require.True(t, errors.As(err, &verr), "%v", err)
+			var fields []string
+			for _, f := range verr.Fields {
+				fields = append(fields, f.Field)
+			}
+			require.Contains(t, fields, c.field)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+	assert.NoError(t, base.Validate())
+}
+
+// A 3×3 shortcut is padded like the block's first convolution (one-sided
+// at stride 2 with asymmetric padding, one on every side otherwise), keeps
+// the branch's output size, and counts 9× the weights and MACs of a 1×1
+// one at the same output size.
+func TestThreeByThreeShortcutLayout(t *testing.T) {
+	s, err := arch.Get("rb-dm-preact-resnet-18-silu")
+	require.NoError(t, err)
+	l, err := arch.Resolve(s)
+	require.NoError(t, err)
+	strided := l.Stages[1].Blocks[0]
+	require.True(t, strided.Projection)
+	assert.False(t, l.Stages[0].Blocks[0].Projection, "64 → 64 at stride 1: identity")
+	assert.Equal(t, [3]int{3, 0, 1}, [3]int{strided.ShortcutKernel, strided.ShortcutPadLow, strided.ShortcutPadHigh})
+	assert.True(t, strided.ShortcutRaw)
+	assert.Equal(t, []int{32, 16, 8, 4}, []int{l.Stages[0].OutH, l.Stages[1].OutH, l.Stages[2].OutH, l.Stages[3].OutH})
+
+	one := s.Clone()
+	one.Naming, one.Block.ShortcutKernel, one.Block.ShortcutInput = arch.NamingRobArch, 1, arch.ShortcutPreAct
+	l1, err := arch.Resolve(one)
+	require.NoError(t, err)
+	// Three projections: 64→128 at 16×16, 128→256 at 8×8, 256→512 at 4×4.
+	var w, macs int64
+	for _, p := range []struct{ in, out, hw int64 }{{64, 128, 16}, {128, 256, 8}, {256, 512, 4}} {
+		w += p.in * p.out
+		macs += p.in * p.out * p.hw * p.hw
+	}
+	assert.Equal(t, 8*w, l.Total.Params-l1.Total.Params)
+	assert.Equal(t, 8*macs, l.Total.MACs-l1.Total.MACs)
+
+	sym := s.Clone()
+	sym.Block.Padding = arch.PadSymmetric
+	ls, err := arch.Resolve(sym)
+	require.NoError(t, err)
+	b := ls.Stages[1].Blocks[0]
+	assert.Equal(t, [2]int{1, 1}, [2]int{b.ShortcutPadLow, b.ShortcutPadHigh})
+	assert.Equal(t, 16, b.OutH)
 }
 
 // Asymmetric padding keeps CIFAR's even feature maps at the sizes of
@@ -259,11 +340,37 @@ func TestTooSmallInputIsAnError(t *testing.T) {
 	assert.Contains(t, err.Error(), "too small")
 }
 
+// Random specs are valid and cover every option of the design space, the
+// wide-ResNet ones included (they were once left out of the draws, and
+// the property tests then said nothing about them).
 func TestRandomSpecsAreValid(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 7))
+	r := archtest.Rand(7, 7)
+	seen := map[string]bool{}
 	for range 500 {
 		s := archtest.RandomSpec(r)
 		require.NoError(t, arch.Check(s), "%+v", s)
+		b := s.Block
+		seen["naming "+s.Naming] = true
+		seen["padding "+b.Padding] = true
+		seen["order "+b.Order] = true
+		seen["se_width_from "+b.SEWidthFrom] = true
+		seen[fmt.Sprintf("shortcut %d %s", b.ShortcutKernel, b.ShortcutInput)] = true
+		if b.SERatio > 0 {
+			seen["se_position "+b.SEPosition] = true
+		}
+		for _, st := range s.Stages {
+			if st.Block == arch.Basic && st.Groups > 1 {
+				seen["grouped basic"] = true
+			}
+		}
+	}
+	for _, want := range []string{
+		"naming robarch", "naming torchvision", "naming robustbench-wrn", "naming robustbench-dm", "naming robustbench-dm-preact",
+		"padding symmetric", "padding asymmetric", "order pre", "order post", "se_width_from input", "se_width_from output",
+		"se_position first", "se_position last", "shortcut 1 preactivated", "shortcut 3 preactivated", "shortcut 1 raw", "shortcut 3 raw",
+		"grouped basic",
+	} {
+		assert.True(t, seen[want], want)
 	}
 }
 

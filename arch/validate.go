@@ -203,6 +203,13 @@ func (s Spec) Validate() error {
 			}
 		}
 	}
+	if b.ShortcutKernel != 1 && b.ShortcutKernel != 3 {
+		c.fail("block.shortcut_kernel", b.ShortcutKernel, "1 or 3")
+	}
+	c.oneOf("block.shortcut_input", b.ShortcutInput, ShortcutInputs)
+	if b.ShortcutInput == ShortcutRaw && b.Order != PreAct {
+		c.fail("block.shortcut_input", fmt.Sprintf("%q", b.ShortcutInput), "preactivated (the default) in post-activation order, whose shortcut always sees the block's input")
+	}
 	if b.DenseRatio < 0 {
 		c.fail("block.dense_ratio", b.DenseRatio, "0 (off) or a number of earlier blocks >= 1")
 	}
@@ -246,13 +253,13 @@ func IsValidation(err error) bool {
 	return errors.As(err, &v)
 }
 
-// checkNaming rejects specs that RobustBench's wide-ResNet classes cannot
-// express, so that every layer has a name in their state dicts: both
-// namings want pre-activation basic blocks with a bare 1×1 projection
-// shortcut and a plain convolutional stem; the classic WideResNet has no
-// squeeze-and-excitation.
+// checkNaming rejects specs that RobustBench's ResNet classes cannot
+// express, so that every layer has a name in their state dicts: the three
+// namings want pre-activation basic blocks with a bare projection
+// shortcut and a plain convolutional stem; the classic WideResNet and
+// DMPreActResNet have no squeeze-and-excitation.
 func (s Spec) checkNaming(c *checker) {
-	if s.Naming != NamingRBWRN && s.Naming != NamingRBDM {
+	if s.Naming != NamingRBWRN && s.Naming != NamingRBDM && s.Naming != NamingRBDMPreAct {
 		return
 	}
 	why := func(field string, value any, allowed string) {
@@ -267,7 +274,7 @@ func (s Spec) checkNaming(c *checker) {
 		}
 	}
 	if s.Block.ShortcutNorm != Identity {
-		why("block.shortcut_norm", fmt.Sprintf("%q", s.Block.ShortcutNorm), "identity (a bare 1×1 convolution)")
+		why("block.shortcut_norm", fmt.Sprintf("%q", s.Block.ShortcutNorm), "identity (a bare convolution)")
 	}
 	if s.Stem.Kind != StemConv || s.Stem.MaxPool {
 		why("stem", fmt.Sprintf("%s, max_pool %v", s.Stem.Kind, s.Stem.MaxPool), "a conv stem without max-pool")
@@ -277,5 +284,27 @@ func (s Spec) checkNaming(c *checker) {
 	}
 	if s.Naming == NamingRBWRN && s.Block.SERatio != 0 {
 		why("block.se_ratio", s.Block.SERatio, "0 (the classic WideResNet has no SE; use robustbench-dm)")
+	}
+	// The wide ResNets' shortcut is a 1×1 convolution of the
+	// pre-activated input; DMPreActResNet's a 3×3 one of the raw input.
+	// Both would load into the other's names with the wrong function or
+	// shapes, so each naming fixes its own.
+	kernel, input := 1, ShortcutPreAct
+	if s.Naming == NamingRBDMPreAct {
+		kernel, input = 3, ShortcutRaw
+		if s.Block.SERatio != 0 {
+			why("block.se_ratio", s.Block.SERatio, "0 (DMPreActResNet has no SE)")
+		}
+		for i, sg := range s.Stages {
+			if sg.Groups > 1 {
+				why(fmt.Sprintf("stages[%d].groups", i), sg.Groups, "0 or 1 (DMPreActResNet has no grouped convolutions)")
+			}
+		}
+	}
+	if s.Block.ShortcutKernel != kernel {
+		why("block.shortcut_kernel", s.Block.ShortcutKernel, fmt.Sprint(kernel))
+	}
+	if s.Block.ShortcutInput != input {
+		why("block.shortcut_input", fmt.Sprintf("%q", s.Block.ShortcutInput), input)
 	}
 }

@@ -3,10 +3,34 @@
 package archtest
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 
 	"github.com/robarch/robarch/arch"
 )
+
+// SeedEnv names the environment variable that shifts every property
+// test's random draws: unset or 0 gives the fixed specs the tests were
+// written against; ROBARCH_SPEC_SEED=3 go test ./arch/... draws others,
+// to look for failures the fixed draws miss.
+const SeedEnv = "ROBARCH_SPEC_SEED"
+
+// Rand returns the generator a property test draws its specs from: PCG
+// seeded with (a, b), b shifted by SeedEnv. It panics on a malformed
+// SeedEnv, which is a mistake of whoever runs the tests.
+func Rand(a, b uint64) *rand.Rand {
+	shift := uint64(0)
+	if v := os.Getenv(SeedEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			panic(fmt.Sprintf("archtest: %s=%q: want a non-negative integer", SeedEnv, v))
+		}
+		shift = n
+	}
+	return rand.New(rand.NewPCG(a, b+shift*0x9e3779b97f4a7c15))
+}
 
 // RandomSpec returns a small valid spec drawn from r: every option of the
 // design space can appear, widths and inputs stay small enough to build and
@@ -79,6 +103,7 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 		b.SERatio = []float64{0.25, 0.5, 1}[r.IntN(3)]
 		b.SEActivation = pick(arch.Activations)
 	}
+	b.SEWidthFrom = pick(arch.SEWidthRefs)
 	if r.IntN(3) == 0 {
 		b.DenseRatio = 1 + r.IntN(2)
 		// Dense connections need deep stages to matter.
@@ -86,5 +111,65 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 			s.Stages[i].Depth += 3
 		}
 	}
+	if r.IntN(4) == 0 {
+		b.ShortcutKernel = 3
+	}
+	if b.Order == arch.PreAct && r.IntN(4) == 0 {
+		b.ShortcutInput = arch.ShortcutRaw
+	}
+	if r.IntN(3) == 0 {
+		wideResNet(r, &s)
+	}
 	return s.WithDefaults()
+}
+
+// wideResNet turns s into a spec RobustBench's namings can name
+// (pre-activation basic blocks, bare projection shortcuts, a plain stem)
+// with the options those networks use drawn at random: grouped
+// convolutions, SE after the first or last convolution, asymmetric
+// padding, DMPreActResNet's 3×3 shortcut on the raw input.
+func wideResNet(r *rand.Rand, s *arch.Spec) {
+	s.Naming = []string{arch.NamingRBWRN, arch.NamingRBDM, arch.NamingRBDMPreAct}[r.IntN(3)]
+	s.Stem.Kind, s.Stem.Stride, s.Stem.MaxPool = arch.StemConv, 1, false
+	if s.Stem.Kernel%2 == 0 {
+		s.Stem.Kernel = 3
+	}
+	b := &s.Block
+	b.Order, b.ShortcutNorm, b.DenseRatio = arch.PreAct, arch.Identity, 0
+	if s.Naming != arch.NamingRBDM {
+		b.SERatio = 0
+	}
+	b.ShortcutKernel, b.ShortcutInput = 1, arch.ShortcutPreAct
+	if s.Naming == arch.NamingRBDMPreAct {
+		b.ShortcutKernel, b.ShortcutInput = 3, arch.ShortcutRaw
+	}
+	b.SEPosition = []string{arch.SELast, arch.SEFirst}[r.IntN(2)]
+	asym := r.IntN(2) == 0
+	if asym {
+		b.Padding = arch.PadAsymmetric
+		// Even maps at every strided block (the first stage keeps
+		// stride 1, so at most two halvings follow).
+		s.Input.Height, s.Input.Width = 8*(2+r.IntN(3)), 8*(2+r.IntN(3))
+	}
+	in := s.Stem.Width
+	for i := range s.Stages {
+		st := &s.Stages[i]
+		st.Block, st.BottleneckMultiplier, st.GroupWidth = arch.Basic, 1, 0
+		st.Width = 4 * (1 + r.IntN(8))
+		if asym {
+			st.Kernel, st.Dilation = 3, 1
+		}
+		// Groups dividing both the stage's input and output widths.
+		var divs []int
+		for g := 1; g <= min(in, st.Width); g++ {
+			if in%g == 0 && st.Width%g == 0 {
+				divs = append(divs, g)
+			}
+		}
+		st.Groups = divs[r.IntN(len(divs))]
+		if s.Naming == arch.NamingRBDMPreAct {
+			st.Groups = 0
+		}
+		in = st.Width
+	}
 }

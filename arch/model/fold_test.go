@@ -3,7 +3,6 @@ package model_test
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -87,7 +86,10 @@ func TestFoldComputesTheSameFunction(t *testing.T) {
 	pre := micro
 	pre.Block.Order = arch.PreAct
 	specs := map[string]arch.Spec{"micro": micro, "micro-preact": pre}
-	r := rand.New(rand.NewPCG(5, 9))
+	for name, spec := range geluSpecs(t) {
+		specs[name] = spec
+	}
+	r := archtest.Rand(5, 9)
 	for i := range 8 {
 		specs[fmt.Sprintf("random-%d", i)] = archtest.RandomSpec(r)
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
@@ -121,6 +122,43 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 	panic(forwardError{fmt.Errorf("activation %q: want one of %v", name, arch.Activations)})
 }
 
+// layoutSafe returns x ready for activation name in a net whose weights
+// have memory format cl (channels-last when true). libtorch 1.13's CPU
+// GELU (approximate "none") computes a wrong input gradient, different
+// on every call and up to 1e38, when its input is NCHW-contiguous and the
+// gradient arriving from the next layer is channels-last — what happens
+// in a channels-last net wherever an activation comes from a layer whose
+// weights are the same in both layouts (a stem over one input channel, a
+// 1×1 stem, the input normalisation) or from a sum of a channels-last and
+// a contiguous tensor. Reproduced in PyTorch 1.13 alone (F.gelu, then
+// F.conv2d with channels-last weights; TestGELULayoutWorkaround); every
+// other activation and norm here, GELU's tanh form, and GELU with a
+// channels-last input and either gradient layout are correct. So in a
+// channels-last net GELU gets a channels-last input: the values are the
+// same, only the strides change.
+func layoutSafe(name string, x *ts.Tensor, cl bool) *ts.Tensor {
+	if !cl || name != "gelu" || x.Dim() != 4 {
+		return x
+	}
+	shape, err := x.Size()
+	if err != nil {
+		panic(forwardError{err})
+	}
+	if shape[1] == 1 || shape[2]*shape[3] == 1 {
+		return x // the two layouts store these in the same order
+	}
+	if is, err := lib.RobarchIsChannelsLast(x.Ctensor()); err == nil && is {
+		return x
+	}
+	// A contiguous NHWC copy viewed back as NCHW has channels-last
+	// strides; autograd sees a permute and a copy.
+	nhwc := must(x.Permute([]int64{0, 2, 3, 1}, false))
+	dense := must(nhwc.Contiguous(true))
+	y := must(dense.Permute([]int64{0, 3, 1, 2}, true))
+	drop(x)
+	return y
+}
+
 // freshActivation is activation for an x that nothing else holds (a
 // norm's or a convolution's output, a sum): ReLU then runs in place, as in
 // torchvision's ResNets, which saves an allocation and a pass over memory.
@@ -168,6 +206,21 @@ type block struct {
 	seFirst  bool // SE right after the first conv (pre-activation basic blocks)
 	proj     *conv
 	projNorm norm
+	// rawShortcut: in pre-activation order the projection convolves the
+	// block's input itself, not its pre-activation (DMPreActResNet).
+	rawShortcut bool
+	// channelsLast: the net's weights are channels-last (see layoutSafe).
+	channelsLast bool
+}
+
+// act applies the block's activation of position p to x.
+func (b *block) act(p int, x *ts.Tensor) *ts.Tensor {
+	return activation(b.acts[p], layoutSafe(b.acts[p], x, b.channelsLast))
+}
+
+// freshAct is act for an x nothing else holds (see freshActivation).
+func (b *block) freshAct(p int, x *ts.Tensor) *ts.Tensor {
+	return freshActivation(b.acts[p], layoutSafe(b.acts[p], x, b.channelsLast))
 }
 
 // forward borrows x and returns a fresh tensor.
@@ -183,13 +236,13 @@ func (b *block) forward(x *ts.Tensor, train bool) *ts.Tensor {
 			// Bottleneck SE follows the k×k conv's norm and activation,
 			// as in RobArch's BottleneckTransform.
 			h = b.norms[p].apply(h, train)
-			h = freshActivation(b.acts[p], h)
+			h = b.freshAct(p, h)
 			h = b.se.apply(h)
 			continue
 		}
 		h = b.norms[p].apply(h, train)
 		if p < last {
-			h = freshActivation(b.acts[p], h)
+			h = b.freshAct(p, h)
 		}
 	}
 	if b.kind == arch.Basic && b.se != nil {
@@ -203,16 +256,21 @@ func (b *block) forward(x *ts.Tensor, train bool) *ts.Tensor {
 	} else {
 		out = must(h.Add(x, true))
 	}
-	return freshActivation(b.acts[2], out)
+	return b.freshAct(2, out)
 }
 
 // forwardPre is the pre-activation block: norm and activation before each
-// conv; a projection shortcut takes the pre-activated input.
+// conv; a projection shortcut takes the pre-activated input, or the raw
+// one with rawShortcut.
 func (b *block) forwardPre(x *ts.Tensor, train bool) *ts.Tensor {
-	a := activation(b.acts[0], b.norms[0].apply(clone(x), train))
+	a := b.act(0, b.norms[0].apply(clone(x), train))
 	var sc *ts.Tensor
 	if b.proj != nil {
-		sc = b.projNorm.apply(b.proj.apply(clone(a)), train)
+		in := a
+		if b.rawShortcut {
+			in = x
+		}
+		sc = b.projNorm.apply(b.proj.apply(clone(in)), train)
 	}
 	h := b.convs[0].apply(a)
 	if b.seFirst {
@@ -222,7 +280,7 @@ func (b *block) forwardPre(x *ts.Tensor, train bool) *ts.Tensor {
 		if p == 2 && b.se != nil { // bottleneck: SE after the k×k conv
 			h = b.se.apply(h)
 		}
-		h = activation(b.acts[p], b.norms[p].apply(h, train))
+		h = b.act(p, b.norms[p].apply(h, train))
 		h = b.convs[p].apply(h)
 	}
 	if b.kind == arch.Basic && b.se != nil && !b.seFirst {

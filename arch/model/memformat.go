@@ -122,6 +122,11 @@ func (n *Net) SetMemoryFormat(f MemoryFormat) error {
 		return fmt.Errorf("set memory format %s: %w", f, err)
 	}
 	n.format = f
+	for _, st := range n.stages {
+		for _, b := range st.blocks {
+			b.channelsLast = f == ChannelsLast
+		}
+	}
 	return nil
 }
 

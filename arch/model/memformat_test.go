@@ -2,7 +2,6 @@ package model_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -121,8 +120,11 @@ func snap(t *testing.T, net *model.Net, x *ts.Tensor) snapshot {
 func TestChannelsLastComputesTheSameNet(t *testing.T) {
 	micro, err := arch.Get("micro")
 	require.NoError(t, err)
-	r := rand.New(rand.NewPCG(7, 3))
+	r := archtest.Rand(7, 3)
 	specs := map[string]arch.Spec{"micro": micro}
+	for name, spec := range geluSpecs(t) {
+		specs[name] = spec
+	}
 	for i := range 12 {
 		s := archtest.RandomSpec(r)
 		specs[fmt.Sprintf("random-%d", i)] = s
@@ -173,10 +175,27 @@ func TestChannelsLastComputesTheSameNet(t *testing.T) {
 			}
 
 			after := snap(t, net, x)
-			assert.Less(t, maxAbsDiff(before.logits, after.logits), 1e-4)
+			assert.Less(t, relDiff(before.logits, after.logits), 1e-4, "logits")
 			assert.Less(t, l2RelDiff(before.inputGrad, after.inputGrad), 1e-2, "input gradient")
+			// Weight gradients of the training pass go through norms over
+			// 3 images, where rounding is amplified: on one random net
+			// (ROBARCH_SPEC_SEED=7, random-11) the same layout at 1 and 2
+			// threads moves the stem's gradient by 3.3% (L2) and a group
+			// norm's near-zero bias gradient by 200% (0.014, against 2.0
+			// for the net's largest); on another (seed 0, random-2) 1e-6
+			// of noise on the input moves the stem's by 1.8%. Each tensor
+			// passes within 5% (L2) of its own gradient or within 1% of
+			// the net's largest; the GELU bug layoutSafe works around was
+			// off by orders of magnitude more.
+			gmax := 0.0
+			for _, g := range before.grads {
+				gmax = max(gmax, maxAbs(g))
+			}
 			for n, g := range before.grads {
-				assert.Less(t, maxAbsDiff(g, after.grads[n]), 1e-3*(1+maxAbs(g)), n)
+				if l2RelDiff(g, after.grads[n]) < 5e-2 {
+					continue
+				}
+				assert.Less(t, maxAbsDiff(g, after.grads[n]), 1e-2*(1+gmax), "%s: L2 relative difference %.3g", n, l2RelDiff(g, after.grads[n]))
 			}
 
 			require.NoError(t, net.SetMemoryFormat(model.Contiguous))
@@ -231,4 +250,34 @@ func maxAbs(v []float32) float64 {
 		m = max(m, float64(max(x, -x)))
 	}
 	return m
+}
+
+// geluSpecs are nets where libtorch 1.13's GELU meets a contiguous input
+// and a channels-last gradient (see layoutSafe in layers.go): micro in
+// pre-activation order with GELU (its stem convolves one input channel,
+// so the stem's output stays contiguous and reaches the first block's
+// GELU through a batch norm), and a pre-activation block right after a
+// 1×1 stem, the random spec that first showed it (input gradients off by
+// up to 1e38, different on every call).
+func geluSpecs(t *testing.T) map[string]arch.Spec {
+	t.Helper()
+	micro, err := arch.Get("micro")
+	require.NoError(t, err)
+	gelu := micro.Clone()
+	gelu.Block.Order = arch.PreAct
+	gelu.Block.Activations = []string{"gelu", "gelu", "gelu"}
+	stem := arch.Spec{
+		Name:    "gelu-1x1-stem",
+		Classes: 9,
+		Input:   arch.Input{Channels: 2, Height: 25, Width: 31},
+		Stem:    arch.Stem{Width: 8, Kernel: 1},
+		Stages:  []arch.Stage{{Depth: 1, Width: 16, Block: arch.Basic, Kernel: 5}},
+		Block: arch.Block{
+			Order:        arch.PreAct,
+			Activations:  []string{"gelu", "identity", "gelu"},
+			Norms:        []string{arch.Identity, arch.Identity, arch.Identity},
+			ShortcutNorm: arch.Identity,
+		},
+	}
+	return map[string]arch.Spec{"micro-preact-gelu": gelu, "gelu-1x1-stem": stem.WithDefaults()}
 }

@@ -129,7 +129,8 @@ func (n *Net) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 		h = next
 	}
 	if n.finalNorm != nil {
-		h = activation(n.finalAct, n.finalNorm.apply(h, train))
+		h = n.finalNorm.apply(h, train)
+		h = activation(n.finalAct, layoutSafe(n.finalAct, h, n.format == ChannelsLast))
 	}
 	pooled := must(h.MeanDim([]int64{2, 3}, false, h.DType(), true))
 	out := must(ts.Linear(pooled, n.fcW, n.fcB))
@@ -471,11 +472,15 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		}
 	}
 	if bl.Projection {
-		pc, err := b.newConv(nm.projConv(prefix), bl.In, bl.Out, 1, bl.Stride, 0, 1, 1, false)
+		pc, err := b.newConv(nm.projConv(prefix), bl.In, bl.Out, bl.ShortcutKernel, bl.Stride, bl.ShortcutPadLow, 1, 1, false)
 		if err != nil {
 			return nil, err
 		}
+		if bl.ShortcutPadLow != bl.ShortcutPadHigh {
+			pc.asym, pc.pad, pc.padLow, pc.padHigh = true, 0, int64(bl.ShortcutPadLow), int64(bl.ShortcutPadHigh)
+		}
 		blk.proj = &pc
+		blk.rawShortcut = bl.ShortcutRaw
 		if blk.projNorm, err = b.newNorm(nm.projNorm(prefix), s.Block.ShortcutNorm, bl.Out); err != nil {
 			return nil, err
 		}

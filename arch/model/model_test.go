@@ -1,7 +1,6 @@
 package model_test
 
 import (
-	"math/rand/v2"
 	"runtime"
 	"testing"
 
@@ -96,7 +95,7 @@ func TestEveryPresetBuildsWithTheExactCount(t *testing.T) {
 }
 
 func TestRandomSpecsBuildWithTheExactCount(t *testing.T) {
-	r := rand.New(rand.NewPCG(42, 1))
+	r := archtest.Rand(42, 1)
 	for i := range 40 {
 		spec := archtest.RandomSpec(r)
 		want, err := arch.Params(spec)

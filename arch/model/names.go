@@ -48,6 +48,8 @@ func newNamer(naming, order string) (namer, error) {
 		return rbWRNNames{}, nil
 	case arch.NamingRBDM:
 		return rbDMNames{}, nil
+	case arch.NamingRBDMPreAct:
+		return rbDMPreActNames{}, nil
 	}
 	return nil, fmt.Errorf("naming %q: want one of %v", naming, arch.Namings)
 }
@@ -162,3 +164,28 @@ func (rbDMNames) fc() string                    { return "logits" }
 func (rbDMNames) normalization() string         { return "normalization" }
 func (rbDMNames) exportsNormalization() bool    { return false }
 func (rbDMNames) ignored(string) bool           { return false }
+
+// rbDMPreActNames follow RobustBench's DMPreActResNet (dm_wide_resnet.py):
+// conv_2d stem, layer_N.I.{batchnorm_0, conv_2d_1, batchnorm_1, conv_2d_2,
+// shortcut} (an nn.Sequential per stage, so no ".block" level),
+// batchnorm after the last stage, logits. Norm p precedes conv p+1. The
+// input mean and std are not in the state dict.
+type rbDMPreActNames struct{}
+
+func (rbDMPreActNames) stemConv() string        { return "conv_2d" }
+func (rbDMPreActNames) stemNorm() string        { return "init_bn" } // pre-activation: never built
+func (rbDMPreActNames) block(si, bi int) string { return fmt.Sprintf("layer_%d.%d", si, bi) }
+func (rbDMPreActNames) conv(prefix string, p int) string {
+	return fmt.Sprintf("%s.conv_2d_%d", prefix, p+1)
+}
+func (rbDMPreActNames) norm(prefix string, p int) string {
+	return fmt.Sprintf("%s.batchnorm_%d", prefix, p)
+}
+func (rbDMPreActNames) se(prefix string) string       { return prefix + ".se" } // rejected by arch's validation
+func (rbDMPreActNames) projConv(prefix string) string { return prefix + ".shortcut" }
+func (rbDMPreActNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built
+func (rbDMPreActNames) finalNorm() string             { return "batchnorm" }
+func (rbDMPreActNames) fc() string                    { return "logits" }
+func (rbDMPreActNames) normalization() string         { return "normalization" }
+func (rbDMPreActNames) exportsNormalization() bool    { return false }
+func (rbDMPreActNames) ignored(string) bool           { return false }

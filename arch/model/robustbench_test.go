@@ -20,12 +20,12 @@ import (
 // rbKinds are robustbench_ref.py's small instances of RobustBench's three
 // wide-ResNet classes; rbSpec gives each one's Go spec, built from the
 // presets so the test exercises what users get.
-var rbKinds = []string{"rb-wrn-tiny", "rb-dm-tiny", "rb-ra-tiny", "rb-ra-tiny-se1"}
+var rbKinds = []string{"rb-wrn-tiny", "rb-dm-tiny", "rb-ra-tiny", "rb-ra-tiny-se1", "rb-dmpre-tiny"}
 
 func rbSpec(t *testing.T, kind string) arch.Spec {
 	t.Helper()
 	preset := map[string]string{"rb-wrn-tiny": "rb-wrn-28-10", "rb-dm-tiny": "rb-dm-wrn-28-10-silu",
-		"rb-ra-tiny": "rb-rawrn-70-16", "rb-ra-tiny-se1": "rb-rawrn-70-16"}[kind]
+		"rb-ra-tiny": "rb-rawrn-70-16", "rb-ra-tiny-se1": "rb-rawrn-70-16", "rb-dmpre-tiny": "rb-dm-preact-resnet-18-silu"}[kind]
 	s, err := arch.Get(preset)
 	require.NoError(t, err)
 	set := func(stem int, depths, widths, groups []int) {
@@ -45,6 +45,8 @@ func rbSpec(t *testing.T, kind string) arch.Spec {
 		if kind == "rb-ra-tiny-se1" {
 			s.Block.SEPosition = arch.SEFirst
 		}
+	case "rb-dmpre-tiny":
+		set(16, []int{2, 1, 1, 1}, []int{16, 32, 64, 128}, []int{0, 0, 0, 0})
 	default:
 		t.Fatalf("no spec for %s", kind)
 	}
@@ -177,6 +179,27 @@ func TestAsymmetricPaddingChangesTheFunction(t *testing.T) {
 	require.NoError(t, err)
 	defer a.MustDrop()
 	b, err := sym.Forward(x, false)
+	require.NoError(t, err)
+	defer b.MustDrop()
+	assert.Greater(t, maxAbsDiff(tensorValues(t, a), tensorValues(t, b)), 1e-4)
+}
+
+// DMPreActResNet's shortcut convolves the block's raw input; taking the
+// pre-activated input instead (the wide ResNets' choice) is another
+// function of the same weights, so the raw-input test above could catch a
+// builder that mixed the two up.
+func TestRawShortcutChangesTheFunction(t *testing.T) {
+	spec := rbSpec(t, "rb-dmpre-tiny")
+	raw, _ := build(t, spec, 3)
+	spec.Naming, spec.Block.ShortcutInput = arch.NamingRobArch, arch.ShortcutPreAct
+	pre, _ := build(t, spec, 3)
+	x, err := ts.Rand([]int64{2, 3, 32, 32}, gotch.Float, gotch.CPU)
+	require.NoError(t, err)
+	defer x.MustDrop()
+	a, err := raw.Forward(x, false)
+	require.NoError(t, err)
+	defer a.MustDrop()
+	b, err := pre.Forward(x, false)
 	require.NoError(t, err)
 	defer b.MustDrop()
 	assert.Greater(t, maxAbsDiff(tensorValues(t, a), tensorValues(t, b)), 1e-4)

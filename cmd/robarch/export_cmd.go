@@ -19,8 +19,8 @@ func newExportCmd() *cobra.Command {
 		Long: `Read a robarch checkpoint (model.safetensors from robarch train) and write
 exactly the state dict of the Python class its spec's naming follows:
 torchvision's ResNets, RobArch's ConfigurableModel, or RobustBench's
-WideResNet (robustbench-wrn) and DMWideResNet / RaWRN (robustbench-dm),
-including each batch norm's num_batches_tracked. In Python:
+WideResNet (robustbench-wrn), DMWideResNet / RaWRN (robustbench-dm) and
+DMPreActResNet (robustbench-dm-preact), including each batch norm's num_batches_tracked. In Python:
   from safetensors.torch import load_file
   model.load_state_dict(load_file("weights.safetensors"), strict=True)`,
 		Example: `  robarch export --weights runs/wrn/model.safetensors --out wrn-robustbench.safetensors`,

@@ -23,6 +23,15 @@ and what this file reproduces:
            grouped, and torchvision's SqueezeExcitation (fc1, fc2 with bias,
            squeeze width round(ratio * block output width)) after conv_0
            (se_order 1) or after conv_1 (se_order 2).
+  dmpre    DMPreActResNet (dm_wide_resnet.py): stem "conv_2d"; stages
+           "layer_{s}" (an nn.Sequential, so blocks are "layer_{s}.{i}") of
+           pre-activation blocks batchnorm_0/conv_2d_1/batchnorm_1/conv_2d_2
+           with a 3x3 "shortcut" where the stride or width changes, which
+           convolves the block's RAW input (not its pre-activation), padded
+           like conv_2d_1: (1,1,1,1) at stride 1, (0,1,0,1) at stride 2;
+           final "batchnorm", activation, 4x4 average pool, "logits"; CIFAR-10
+           mean/std outside the state dict. RobustBench fixes the widths
+           (64, 128, 256, 512); the class here takes them as arguments.
 
 Kinds (small instances, 32x32 inputs, 10 classes):
   rb-wrn-tiny     classic, depths [2,1,1], widths [32,64,128], ReLU;
@@ -31,6 +40,7 @@ Kinds (small instances, 32x32 inputs, 10 classes):
   rb-ra-tiny      ra, stem 24, depths [2,2,1], widths [24,48,96],
                   groups [1,2,4], SiLU, SE 0.25 (ReLU) at se_order 2
   rb-ra-tiny-se1  the same with se_order 1
+  rb-dmpre-tiny   dmpre, stem 16, depths [2,1,1,1], widths [16,32,64,128], SiLU
 
 Commands (the protocol of interop.py):
   make KIND DIR    DIR/model.pt (torch.save({"state_dict": {"module."+k: v}})),
@@ -164,6 +174,52 @@ class DMStyleWRN(nn.Module):
         return self.logits(h.flatten(1))
 
 
+class DMPreActBlock(nn.Module):
+    def __init__(self, cin, cout, stride, act):
+        super().__init__()
+        self.stride, self.act = stride, act
+        self.batchnorm_0 = nn.BatchNorm2d(cin)
+        self.conv_2d_1 = nn.Conv2d(cin, cout, 3, stride, 0, bias=False)
+        self.batchnorm_1 = nn.BatchNorm2d(cout)
+        self.conv_2d_2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.project = stride != 1 or cin != cout
+        if self.project:
+            self.shortcut = nn.Conv2d(cin, cout, 3, stride, 0, bias=False)
+
+    def pad(self, x):
+        return F.pad(x, (1, 1, 1, 1) if self.stride == 1 else (0, 1, 0, 1))
+
+    def forward(self, x):
+        a = self.act(self.batchnorm_0(x))
+        skip = self.shortcut(self.pad(x)) if self.project else x
+        h = self.conv_2d_1(self.pad(a))
+        return skip + self.conv_2d_2(self.act(self.batchnorm_1(h)))
+
+
+class DMPreActNet(nn.Module):
+    def __init__(self, stem, depths, widths, act, classes=10):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(CIFAR10_MEAN).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CIFAR10_STD).view(3, 1, 1), persistent=False)
+        self.conv_2d = nn.Conv2d(3, stem, 3, 1, 1, bias=False)
+        cin = stem
+        for s, (d, w) in enumerate(zip(depths, widths)):
+            blocks = [DMPreActBlock(cin if i == 0 else w, w, (1 if s == 0 else 2) if i == 0 else 1, act) for i in range(d)]
+            setattr(self, f"layer_{s}", nn.Sequential(*blocks))
+            cin = w
+        self.stages = len(depths)
+        self.batchnorm = nn.BatchNorm2d(cin)
+        self.act = act
+        self.logits = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        h = self.conv_2d((x - self.mean) / self.std)
+        for s in range(self.stages):
+            h = getattr(self, f"layer_{s}")(h)
+        h = F.avg_pool2d(self.act(self.batchnorm(h)), 4)
+        return self.logits(h.flatten(1))
+
+
 def make_model(kind, for_make=False):
     if kind == "rb-wrn-tiny":
         return ClassicWRN([2, 1, 1], [32, 64, 128], sub_block1=for_make)
@@ -172,6 +228,8 @@ def make_model(kind, for_make=False):
     if kind in ("rb-ra-tiny", "rb-ra-tiny-se1"):
         return DMStyleWRN(24, [2, 2, 1], [24, 48, 96], nn.SiLU(), groups=[1, 2, 4], se_ratio=0.25,
                           se_order=1 if kind.endswith("se1") else 2)
+    if kind == "rb-dmpre-tiny":
+        return DMPreActNet(16, [2, 1, 1, 1], [16, 32, 64, 128], nn.SiLU())
     raise SystemExit(f"unknown kind {kind}")
 
 
