@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
 
@@ -108,14 +107,7 @@ func TestKilledAtRandomMomentsResumesToTheSameResult(t *testing.T) {
 	resumed := newModel(42)
 	got, err := Run(context.Background(), resumed, d, killRecipe(), Options{OutDir: dir, Resume: true, Logger: quietLogger()})
 	require.NoError(t, err)
-	assert.Equal(t, want.CleanAcc, got.CleanAcc)
-	assert.Equal(t, want.PGDAcc, got.PGDAcc)
-	require.Len(t, got.History, len(want.History))
-	for i := range want.History {
-		w, g := want.History[i], got.History[i]
-		assert.Equal(t, []float64{w.LR, w.TrainLoss, w.TrainAcc, w.CleanAcc, w.PGDAcc}, []float64{g.LR, g.TrainLoss, g.TrainAcc, g.CleanAcc, g.PGDAcc}, "epoch %d", i+1)
-	}
-	assert.Equal(t, weights(t, straight), weights(t, resumed), "final weights bit for bit")
+	assertSameRun(t, want, got, straight, resumed)
 }
 
 // stateStamp is the state file's modification time, zero when absent.

@@ -73,6 +73,15 @@ func TestKilledRunResumesToTheSameResult(t *testing.T) {
 	got, err := Run(context.Background(), resumed, d, resumeRecipe(), Options{OutDir: dir, Resume: true, Logger: quietLogger()})
 	require.NoError(t, err)
 
+	assertSameRun(t, want, got, straight, resumed)
+	t.Logf("clean %.4f, PGD %.4f after %d epochs, straight and resumed", got.CleanAcc, got.PGDAcc, len(got.History))
+}
+
+// assertSameRun checks that a resumed run (got, model resumed) ended as an
+// uninterrupted one (want, model straight): the same accuracies, history
+// and weights bit for bit.
+func assertSameRun(t *testing.T, want, got *Result, straight, resumed Model) {
+	t.Helper()
 	assert.Equal(t, want.CleanAcc, got.CleanAcc)
 	assert.Equal(t, want.PGDAcc, got.PGDAcc)
 	assert.Equal(t, want.Epoch, got.Epoch)
@@ -82,7 +91,6 @@ func TestKilledRunResumesToTheSameResult(t *testing.T) {
 		assert.Equal(t, []float64{w.LR, w.TrainLoss, w.TrainAcc, w.CleanAcc, w.PGDAcc}, []float64{g.LR, g.TrainLoss, g.TrainAcc, g.CleanAcc, g.PGDAcc}, "epoch %d", i+1)
 	}
 	assert.Equal(t, weights(t, straight), weights(t, resumed), "final weights bit for bit")
-	t.Logf("clean %.4f, PGD %.4f after %d epochs, straight and resumed", got.CleanAcc, got.PGDAcc, len(got.History))
 }
 
 // A resume of a finished run redoes only the final evaluation and gets
