@@ -20,17 +20,18 @@ var updateSpecDoc = flag.Bool("update", false, "rewrite docs/spec.md from the co
 // specAllowed names each enumerated field's allowed values (the package's
 // own lists, so a new value shows up in the page).
 var specAllowed = map[string][]string{
-	"Spec.Naming":        Namings,
-	"Stem.Kind":          StemKinds,
-	"Stage.Block":        BlockKinds,
-	"Block.Order":        Orders,
-	"Block.Activations":  Activations,
-	"Block.Norms":        Norms,
-	"Block.ShortcutNorm": Norms,
-	"Block.SEActivation": Activations,
-	"Block.SEWidthFrom":  SEWidthRefs,
-	"Block.SEPosition":   SEPositions,
-	"Block.Padding":      Paddings,
+	"Spec.Naming":         Namings,
+	"Stem.Kind":           StemKinds,
+	"Stage.Block":         BlockKinds,
+	"Block.Order":         Orders,
+	"Block.Activations":   Activations,
+	"Block.Norms":         Norms,
+	"Block.ShortcutNorm":  Norms,
+	"Block.SEActivation":  Activations,
+	"Block.SEWidthFrom":   SEWidthRefs,
+	"Block.SEPosition":    SEPositions,
+	"Block.Padding":       Paddings,
+	"Block.ShortcutInput": ShortcutInputs,
 }
 
 // specComments maps "Type" and "Type.Field" to their doc comments in spec.go.
