@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
@@ -102,26 +103,34 @@ func parseCheckpointMeta(path string, md map[string]string) (Checkpoint, error) 
 	return c, nil
 }
 
-// LoadCheckpoint builds the checkpoint's network in vs and loads its
-// weights.
-func LoadCheckpoint(vs *nn.VarStore, path string) (*Net, Checkpoint, error) {
+// LoadCheckpoint builds the checkpoint's network through New on device,
+// loads its weights, then puts them in memory format f (auto picks per net
+// and device). The caller destroys the VarStore.
+func LoadCheckpoint(path string, device gotch.Device, f MemoryFormat) (*nn.VarStore, *Net, Checkpoint, error) {
 	tensors, md, err := ReadSafetensors(path)
 	if err != nil {
-		return nil, Checkpoint{}, fmt.Errorf("load checkpoint: %w", err)
+		return nil, nil, Checkpoint{}, fmt.Errorf("load checkpoint: %w", err)
 	}
 	defer freeAll(tensors)
 	c, err := parseCheckpointMeta(path, md)
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, nil, Checkpoint{}, err
 	}
-	net, err := Build(vs, c.Spec)
+	// Weights are loaded into contiguous tensors and only then converted,
+	// the order a user's torch.load + .to(memory_format) takes.
+	vs, net, err := New(c.Spec, device, Contiguous)
+	if err == nil {
+		if err = net.LoadStateDict(tensors); err == nil {
+			err = net.SetMemoryFormat(f)
+		}
+		if err != nil {
+			vs.Destroy()
+		}
+	}
 	if err != nil {
-		return nil, Checkpoint{}, fmt.Errorf("load checkpoint %s: %w", path, err)
+		return nil, nil, Checkpoint{}, fmt.Errorf("load checkpoint %s: %w", path, err)
 	}
-	if err := net.LoadStateDict(tensors); err != nil {
-		return nil, Checkpoint{}, fmt.Errorf("load checkpoint %s: %w", path, err)
-	}
-	return net, c, nil
+	return vs, net, c, nil
 }
 
 // ImportWeights loads a state dict file into net: a PyTorch file written

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
@@ -333,11 +332,10 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	assert.Equal(t, spec, info.Spec)
 	assert.Equal(t, map[string]string{"epoch": "4"}, info.Meta)
 
-	vs := nn.NewVarStore(gotch.CPU)
-	defer vs.Destroy()
 	torchrt.Seed(12345) // different initial weights: the file must overwrite them
-	back, c, err := model.LoadCheckpoint(vs, path)
+	vs, back, c, err := model.LoadCheckpoint(path, gotch.CPU, model.Contiguous)
 	require.NoError(t, err)
+	defer vs.Destroy()
 	assert.Equal(t, "4", c.Meta["epoch"])
 	out2, err := back.Forward(x, false)
 	require.NoError(t, err)

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
-	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
@@ -222,10 +221,9 @@ func TestChannelsLastCheckpointRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "net.safetensors")
 	require.NoError(t, model.SaveCheckpoint(path, net, nil))
 
-	vs := nn.NewVarStore(gotch.CPU)
-	defer vs.Destroy()
-	loaded, _, err := model.LoadCheckpoint(vs, path)
+	vs, loaded, _, err := model.LoadCheckpoint(path, gotch.CPU, model.Contiguous)
 	require.NoError(t, err)
+	defer vs.Destroy()
 	assert.Equal(t, model.Contiguous, loaded.MemoryFormat())
 	torchrt.Seed(12)
 	x, err := ts.Rand([]int64{4, 1, 28, 28}, gotch.Float, gotch.CPU)

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch/model"
@@ -128,7 +127,8 @@ func main() {
 }
 
 func loadNet(c config) (*model.Net, attack.Model, error) {
-	net, _, err := model.LoadCheckpoint(nn.NewVarStore(gotch.CPU), c.weights)
+	// The VarStore lives as long as this one-shot command.
+	_, net, _, err := model.LoadCheckpoint(c.weights, gotch.CPU, model.Contiguous)
 	if err != nil {
 		return nil, nil, err
 	}

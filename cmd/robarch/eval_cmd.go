@@ -297,13 +297,8 @@ func loadEvalModel(device gotch.Device, f model.MemoryFormat, name, weights stri
 		if _, _, err := arch.ForData(info.Spec, splits.Shape(), false); err != nil {
 			return nil, nil, "", fmt.Errorf("--weights %s: %w", weights, err)
 		}
-		vs := nn.NewVarStore(device)
-		net, _, err := model.LoadCheckpoint(vs, weights)
-		if err == nil {
-			err = net.SetMemoryFormat(f)
-		}
+		vs, net, _, err := model.LoadCheckpoint(weights, device, f)
 		if err != nil {
-			vs.Destroy()
 			return nil, nil, "", err
 		}
 		return vs, net, info.Spec.Name, nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
@@ -38,11 +37,11 @@ DMPreActResNet (robustbench-dm-preact), including each batch norm's num_batches_
 			w := torchrt.NewWorker()
 			defer w.Close()
 			return w.Do(func() error {
-				vs := nn.NewVarStore(gotch.CPU)
-				net, _, err := model.LoadCheckpoint(vs, in)
+				vs, net, _, err := model.LoadCheckpoint(in, gotch.CPU, model.Contiguous)
 				if err != nil {
 					return err
 				}
+				defer vs.Destroy()
 				if err := model.ExportWeights(net, out); err != nil {
 					return err
 				}
