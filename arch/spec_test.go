@@ -130,15 +130,7 @@ func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
 			s := base.Clone()
 			c.change(&s)
 			err := s.Validate()
-			require.Error(t, err)
-			var verr *arch.ValidationError
-			require.True(t, errors.As(err, &verr))
-			var fields []string
-			for _, f := range verr.Fields {
-				fields = append(fields, f.Field)
-			}
-			require.Contains(t, fields, c.field)
-			assert.Contains(t, err.Error(), c.want)
+			requireFieldError(t, err, c.field, c.want)
 			_, err = arch.Params(s)
 			assert.True(t, arch.IsValidation(err))
 		})
@@ -188,15 +180,7 @@ func TestValidateWideResNetOptions(t *testing.T) {
 			s := base.Clone()
 			c.change(&s)
 			err := s.Validate()
-			require.Error(t, err)
-			var verr *arch.ValidationError
-			require.True(t, errors.As(err, &verr))
-			var fields []string
-			for _, f := range verr.Fields {
-				fields = append(fields, f.Field)
-			}
-			require.Contains(t, fields, c.field)
-			assert.Contains(t, err.Error(), c.want)
+			requireFieldError(t, err, c.field, c.want)
 		})
 	}
 	assert.NoError(t, base.Validate())
@@ -223,15 +207,7 @@ func TestValidateDMPreActNaming(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := base.Clone()
 			c.change(&s)
-			err := s.Validate()
-			var verr *arch.ValidationError
-			require.True(t, errors.As(err, &verr), "%v", err)
-			var fields []string
-			for _, f := range verr.Fields {
-				fields = append(fields, f.Field)
-			}
-			require.Contains(t, fields, c.field)
-			assert.Contains(t, err.Error(), c.want)
+			requireFieldError(t, s.Validate(), c.field, c.want)
 		})
 	}
 	assert.NoError(t, base.Validate())
@@ -394,4 +370,18 @@ func TestParseInput(t *testing.T) {
 		_, _, _, err := arch.ParseInput(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// requireFieldError checks that err is a validation error naming field,
+// with want in its message.
+func requireFieldError(t *testing.T, err error, field, want string) {
+	t.Helper()
+	var verr *arch.ValidationError
+	require.True(t, errors.As(err, &verr), "want a validation error, got %v", err)
+	var fields []string
+	for _, f := range verr.Fields {
+		fields = append(fields, f.Field)
+	}
+	require.Contains(t, fields, field)
+	assert.Contains(t, err.Error(), want)
 }
