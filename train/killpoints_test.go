@@ -71,20 +71,18 @@ func TestKilledAtRandomMomentsResumesToTheSameResult(t *testing.T) {
 		// Kill at a random moment of the epoch after the child's first
 		// checkpoint: the child's libtorch start-up would otherwise
 		// swallow most random delays.
-		timer := waitForCheckpoint(dir, before, done)
-		delay := time.Duration(rng.Float64() * float64(epoch))
-		select {
-		case err := <-timer:
+		exited, err := waitForCheckpoint(dir, before, done)
+		if exited {
 			require.NoError(t, err, "child %d ended on its own with an error", i)
 			finished = true
 			continue
-		case <-time.After(delay):
 		}
+		require.NoError(t, err)
 		select {
 		case err := <-done:
 			require.NoError(t, err, "child %d ended on its own with an error", i)
 			finished = true
-		default:
+		case <-time.After(time.Duration(rng.Float64() * float64(epoch))):
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-done
 			killed++
@@ -119,22 +117,18 @@ func stateStamp(dir string) time.Time {
 	return st.ModTime()
 }
 
-// waitForCheckpoint returns a channel that is closed once the state file
-// changes from before, or that passes on the child's exit when the child
-// ends first.
-func waitForCheckpoint(dir string, before time.Time, done <-chan error) <-chan error {
-	out := make(chan error, 1)
+// waitForCheckpoint waits until the state file changes from before; if
+// the child exits first it reports that and the child's error.
+func waitForCheckpoint(dir string, before time.Time, done <-chan error) (exited bool, err error) {
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		select {
 		case err := <-done:
-			out <- err
-			return out
+			return true, err
 		default:
 		}
 		if !stateStamp(dir).Equal(before) {
-			return make(chan error) // never ready: the caller goes on to the kill
+			return false, nil
 		}
 	}
-	out <- errors.New("no checkpoint within 2 minutes")
-	return out
+	return false, errors.New("no checkpoint within 2 minutes")
 }
