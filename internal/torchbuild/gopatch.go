@@ -147,10 +147,15 @@ func PatchPickle(src string) (string, int, error) {
 	if strings.Count(src, pickleReadAlloc) != 1 || strings.Count(src, pickleFrameAlloc) != 1 {
 		return "", 0, fmt.Errorf("%s: the unpickler's read or loadFrame allocation is not where gotch v0.9.1 has it; this gotch version needs a new patch", pickleFile)
 	}
-	limit := fmt.Sprintf("if %%[1]s < 0 || %%[1]s > %d { // robarch: see internal/torchbuild\n\t\treturn %%[2]sfmt.Errorf(\"pickle: an item of %%%%d bytes: corrupt file (the limit is %d)\", %%[1]s)\n\t}\n\t", maxPickleItem, maxPickleItem)
+	// guard refuses a length over maxPickleItem before it is allocated;
+	// ret is what the function returns besides the error.
+	guard := func(length, ret string) string {
+		return fmt.Sprintf("if %s < 0 || %s > %d { // robarch: see internal/torchbuild\n\t\treturn %sfmt.Errorf(\"pickle: an item of %%d bytes: corrupt file (the limit is %d)\", %s)\n\t}\n\t",
+			length, length, maxPickleItem, ret, maxPickleItem, length)
+	}
 	r := strings.NewReplacer(
-		pickleReadAlloc, strings.Replace(pickleReadAlloc, "data :=", fmt.Sprintf(limit, "n", "nil, ")+"data :=", 1),
-		pickleFrameAlloc, strings.Replace(pickleFrameAlloc, "buf :=", fmt.Sprintf(limit, "frameSize", "")+"buf :=", 1),
+		pickleReadAlloc, strings.Replace(pickleReadAlloc, "data :=", guard("n", "nil, ")+"data :=", 1),
+		pickleFrameAlloc, strings.Replace(pickleFrameAlloc, "buf :=", guard("frameSize", "")+"buf :=", 1),
 	)
 	return r.Replace(src), 2, nil
 }
