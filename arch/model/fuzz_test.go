@@ -63,9 +63,9 @@ func FuzzReadPyTorch(f *testing.F) {
 	})
 }
 
-// gotch's legacy loader loops forever on a file a tar reader sees as an
-// empty archive; ReadPyTorch refuses such files first (found by
-// FuzzReadPyTorch: an empty file hung it).
+// gotch's legacy loader looped forever on a file a tar reader sees as an
+// empty archive (found by FuzzReadPyTorch: an empty file hung it);
+// torchbuild's PatchLegacyLoader makes it an error.
 func TestReadPyTorchRefusesEmptyArchives(t *testing.T) {
 	for name, data := range map[string][]byte{"empty": {}, "zero blocks": make([]byte, 1024)} {
 		t.Run(name, func(t *testing.T) {

@@ -1,12 +1,8 @@
 package model
 
 import (
-	"archive/tar"
-	"archive/zip"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"sort"
 
@@ -14,26 +10,6 @@ import (
 	"github.com/sugarme/gotch/pickle"
 	"github.com/sugarme/gotch/ts"
 )
-
-// checkTorchFile refuses what gotch v0.9.1's legacy loader would loop on
-// forever: a file that is not a zip archive and that a tar reader sees as
-// an empty archive (an empty file, or one starting with a zero block) —
-// its loop's "break" on io.EOF leaves the switch, not the loop. Found by
-// FuzzReadPyTorch.
-func checkTorchFile(path string) error {
-	if z, err := zip.OpenReader(path); err == nil {
-		return z.Close()
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	if _, err := tar.NewReader(f).Next(); errors.Is(err, io.EOF) {
-		return fmt.Errorf("read %s: not a torch.save file: empty, or an empty tar archive", path)
-	}
-	return nil
-}
 
 // stateDictWrappers are the keys under which training scripts commonly
 // nest the state dict in a torch.save'd checkpoint (RobArch saves
@@ -53,9 +29,6 @@ func ReadPyTorch(path string) (_ map[string]*ts.Tensor, err error) {
 			err = fmt.Errorf("read %s: not a readable torch.save file (corrupt or truncated?): %v", path, r)
 		}
 	}()
-	if err := checkTorchFile(path); err != nil {
-		return nil, err
-	}
 	obj, err := pickle.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler { return pickle.NewUnpickler(r) })
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

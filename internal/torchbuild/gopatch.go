@@ -78,8 +78,8 @@ func PatchTensorAlloc(src string) (string, error) {
 	return strings.Replace(src, tensorBallast, "\t// robarch: no 100 kB ballast per tensor (see internal/torchbuild)\n", 1), nil
 }
 
-// patchGotchGo applies PatchGeneratedOps, PatchTensorAlloc, PatchPickle and
-// PatchStorage to the gotch
+// patchGotchGo applies PatchGeneratedOps, PatchTensorAlloc, PatchPickle,
+// PatchStorage and PatchLegacyLoader to the gotch
 // copy in dir and returns how many sites it patched.
 func patchGotchGo(dir string) (int, error) {
 	ops, err := patchFile(filepath.Join(dir, generatedOps), PatchGeneratedOps)
@@ -101,7 +101,11 @@ func patchGotchGo(dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ops + alloc + pickle + storage, nil
+	legacy, err := patchFile(filepath.Join(dir, serializationFile), PatchLegacyLoader)
+	if err != nil {
+		return 0, err
+	}
+	return ops + alloc + pickle + storage + legacy, nil
 }
 
 // patchFile rewrites path with patch.
@@ -122,8 +126,9 @@ func patchFile(path string, patch func(string) (string, int, error)) (int, error
 
 // Files of gotch's pure-Go pickle reader (ReadPyTorch's unpickler).
 const (
-	pickleFile  = "pickle/pickle.go"
-	storageFile = "pickle/storage.go"
+	pickleFile        = "pickle/pickle.go"
+	storageFile       = "pickle/storage.go"
+	serializationFile = "pickle/serialization.go"
 )
 
 // maxPickleItem bounds one pickled item or frame. gotch allocates a
@@ -158,6 +163,20 @@ func PatchPickle(src string) (string, int, error) {
 		pickleFrameAlloc, strings.Replace(pickleFrameAlloc, "buf :=", guard("frameSize", "")+"buf :=", 1),
 	)
 	return r.Replace(src), 2, nil
+}
+
+// legacyTarEOF is the loop of gotch v0.9.1's legacy loader that never
+// ends on a file a tar reader sees as an empty archive (an empty file, or
+// one starting with a zero block): its "break" leaves the switch, not the
+// loop. Found by FuzzReadPyTorch.
+const legacyTarEOF = "\t\tcase io.EOF:\n\t\t\tbreak // End of archive\n"
+
+// PatchLegacyLoader makes that case an error.
+func PatchLegacyLoader(src string) (string, int, error) {
+	if strings.Count(src, legacyTarEOF) != 1 {
+		return "", 0, fmt.Errorf("%s: the legacy loader's tar EOF case is not where gotch v0.9.1 has it; this gotch version needs a new patch", serializationFile)
+	}
+	return strings.Replace(src, legacyTarEOF, "\t\tcase io.EOF: // robarch: an empty archive is not a torch.save file (see internal/torchbuild)\n\t\t\treturn nil, fmt.Errorf(\"not a torch.save file: empty, or an empty tar archive\")\n", 1), 1, nil
 }
 
 // storageTypes are the element types of gotch v0.9.1's typed storages,

@@ -144,3 +144,15 @@ func TestPatchStorageGrowsAsRead(t *testing.T) {
 	_, _, err = PatchStorage(storageFixture)
 	require.ErrorContains(t, err, "want 10 of each")
 }
+
+func TestPatchLegacyLoaderEndsOnAnEmptyArchive(t *testing.T) {
+	src := "\tfor {\n\t\tswitch err {\n\t\tcase io.EOF:\n\t\t\tbreak // End of archive\n\t\t}\n\t}\n"
+	out, n, err := PatchLegacyLoader(src)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.NotContains(t, out, "break // End of archive")
+	assert.Contains(t, out, "return nil, fmt.Errorf(\"not a torch.save file: empty, or an empty tar archive\")")
+
+	_, _, err = PatchLegacyLoader("package pickle\n")
+	require.ErrorContains(t, err, "needs a new patch")
+}

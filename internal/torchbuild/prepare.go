@@ -28,7 +28,7 @@ const GotchModule = "github.com/sugarme/gotch"
 
 // formatVersion changes whenever the prepared copy would differ for the same
 // inputs, so that an old copy is rebuilt.
-const formatVersion = 8
+const formatVersion = 9
 
 // maxPasses bounds the compile/stub loop; in practice one pass finds all.
 const maxPasses = 5
@@ -171,7 +171,7 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("patched gotch (generated ops free their output arrays, in-place ops keep their handle, no per-tensor ballast, pickle lengths bounded)", "sites", patched)
+	log.Info("patched gotch (generated ops free their output arrays, in-place ops keep their handle, no per-tensor ballast, pickle lengths bounded, no endless loop on empty archives)", "sites", patched)
 	b := Build{Key: key, GotchVersion: gotchVersion, Libtorch: *lt, Flags: flags, Compiler: compiler,
 		Stubbed: stubbed, PreparedAt: time.Now().UTC().Format(time.RFC3339)}
 	stamp, err := json.MarshalIndent(b, "", "  ")
