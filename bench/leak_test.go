@@ -42,6 +42,13 @@ func TestStepsDropEveryTensor(t *testing.T) {
 	rc := leakRunnerConfig()
 	for _, w := range Workloads() {
 		t.Run(string(w), func(t *testing.T) {
+			// A subtest is a goroutine of its own: unlocked, its torch work
+			// could move between threads, and gotch's ts.NoGrad, which sets
+			// the thread-local grad mode off and back on, would then leave
+			// one thread with gradients off (the rare "does not require
+			// grad" error or crash in backward this test used to show).
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			r, err := newRunner(w, rc)
 			require.NoError(t, err)
 			defer r.close()
@@ -71,6 +78,13 @@ func TestTrainingMethodsDropEveryTensor(t *testing.T) {
 	require.NoError(t, err)
 	for _, m := range recipe.Methods() {
 		t.Run(string(m), func(t *testing.T) {
+			// A subtest is a goroutine of its own: unlocked, its torch work
+			// could move between threads, and gotch's ts.NoGrad, which sets
+			// the thread-local grad mode off and back on, would then leave
+			// one thread with gradients off (the rare "does not require
+			// grad" error or crash in backward this test used to show).
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			vs, net, err := netOf(rc)
 			require.NoError(t, err)
 			defer vs.Destroy()
