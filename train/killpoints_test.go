@@ -78,14 +78,12 @@ func TestKilledAtRandomMomentsResumesToTheSameResult(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err)
-		select {
-		case err := <-done:
-			require.NoError(t, err, "child %d ended on its own with an error", i)
-			finished = true
-		case <-time.After(time.Duration(rng.Float64() * float64(epoch))):
-			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-			<-done
+		wasKilled, err := killAfter(cmd, done, time.Duration(rng.Float64()*float64(epoch)))
+		require.NoError(t, err, "child %d ended on its own with an error", i)
+		if wasKilled {
 			killed++
+		} else {
+			finished = true
 		}
 		st, err := readState(dir)
 		require.NoError(t, err, "after kill %d the state file must be whole", i)
@@ -131,4 +129,36 @@ func waitForCheckpoint(dir string, before time.Time, done <-chan error) (exited 
 		}
 	}
 	return false, errors.New("no checkpoint within 2 minutes")
+}
+
+// killAfter sends SIGKILL to the child after delay unless it ends first.
+// It reports whether the signal is what ended the child; otherwise err is
+// the child's own exit error. A child that finishes between the timer and
+// the signal is reaped already, and Signal then says so.
+func killAfter(cmd *exec.Cmd, done <-chan error, delay time.Duration) (killed bool, err error) {
+	select {
+	case err := <-done:
+		return false, err
+	case <-time.After(delay):
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); errors.Is(err, os.ErrProcessDone) {
+		return false, <-done
+	} else if err != nil {
+		return false, err
+	}
+	err = <-done
+	if isKilled(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// isKilled reports whether a child's Wait error says SIGKILL ended it.
+func isKilled(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
