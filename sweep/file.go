@@ -7,7 +7,6 @@
 package sweep
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
 	"github.com/robarch/robarch/arch"
@@ -106,93 +104,48 @@ type CheckConfig struct {
 
 // LoadFile reads a sweep definition: a shipped name (configs/sweeps) or a
 // YAML/JSON path. Keys the file leaves out keep the defaults.
-func LoadFile(nameOrPath string) (*File, error) {
-	v, err := NewViper(nameOrPath)
-	if err != nil {
-		return nil, err
-	}
-	return Decode(v)
-}
+func LoadFile(nameOrPath string) (*File, error) { return Load(nameOrPath, nil) }
 
-// NewViper reads a sweep definition into a viper instance whose keys can
-// be overridden by ROBARCH_* environment variables (ROBARCH_TRAIN_EPOCHS
-// for train.epochs) and by v.Set from command-line flags before Decode.
-func NewViper(nameOrPath string) (*viper.Viper, error) {
+// Load reads a sweep definition and, before decoding, replaces the keys
+// named in set (dotted: "train.epochs"); values may be text, as a flag
+// gives them. It is how `robarch sweep`'s flags override a file: the
+// command line, its ROBARCH_SWEEP_* variables and --config reach a sweep
+// only through those flags, so there is one config path.
+func Load(nameOrPath string, set map[string]any) (*File, error) {
 	data, err := readSweepSource(nameOrPath)
 	if err != nil {
 		return nil, err
-	}
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
+	if raw == nil {
+		raw = map[string]any{}
+	}
 	if err := checkKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
-	v.SetEnvPrefix("ROBARCH")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	// AutomaticEnv only answers for keys viper already knows, so keys the
-	// file leaves out are bound explicitly.
-	for _, key := range fileKeys(reflect.TypeOf(File{}), "") {
-		if err := v.BindEnv(key); err != nil {
-			return nil, err
-		}
+	for key, value := range set {
+		setKey(raw, key, value)
 	}
-	return v, nil
-}
-
-// fileKeys lists the dotted keys of a struct's json tags, nested structs
-// included (slices of structs, such as factors, are left to the file).
-func fileKeys(t reflect.Type, prefix string) []string {
-	var keys []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		if f.Type.Kind() == reflect.Struct {
-			keys = append(keys, fileKeys(f.Type, prefix+name+".")...)
-			continue
-		}
-		keys = append(keys, prefix+name)
-	}
-	return keys
-}
-
-// Decode builds a File from viper settings (file, env and flags merged).
-func Decode(v *viper.Viper) (*File, error) {
-	// A seed list from a flag or ROBARCH_SEEDS replaces the file's seeds
-	// even when the file writes a policy (a mapping), whose sub-keys
-	// viper would otherwise keep.
-	rawSeeds := v.Get("seeds")
-	if err := parseEpsKeys(v); err != nil {
+	if err := parseEpsKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep file: %w", err)
 	}
 	var f File
-	err := v.Unmarshal(&f, func(c *mapstructure.DecoderConfig) {
-		c.TagName = "json"
-		c.ErrorUnused = true
-		c.WeaklyTypedInput = true
-		c.Squash = true
-		c.DecodeHook = mapstructure.ComposeDecodeHookFunc(seedsHook, c.DecodeHook)
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:          "json",
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Squash:           true,
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(seedsHook, mapstructure.StringToSliceHookFunc(",")),
+		Result:           &f,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sweep file: %w", err)
+		return nil, err
 	}
-	switch rawSeeds.(type) {
-	case string, []string, []any, []int64:
-		s, err := seedsHook(nil, reflect.TypeOf(study.Seeds{}), rawSeeds)
-		if err != nil {
-			return nil, fmt.Errorf("sweep file: %w", err)
-		}
-		f.Seeds = s.(study.Seeds)
+	if err := dec.Decode(raw); err != nil {
+		return nil, fmt.Errorf("sweep file: %w", err)
 	}
 	f = f.WithDefaults()
 	if err := f.Validate(); err != nil {
@@ -201,8 +154,36 @@ func Decode(v *viper.Viper) (*File, error) {
 	return &f, nil
 }
 
-// seedsHook reads `seeds` as a list ([0, 1], or "0,1" from a flag or
-// ROBARCH_SEEDS) or as a policy mapping.
+// getKey and setKey read and write a dotted key of nested YAML mappings;
+// setKey creates the mappings it needs and replaces whatever was there.
+func getKey(m map[string]any, key string) any {
+	head, rest, nested := strings.Cut(key, ".")
+	if !nested {
+		return m[head]
+	}
+	sub, _ := m[head].(map[string]any)
+	if sub == nil {
+		return nil
+	}
+	return getKey(sub, rest)
+}
+
+func setKey(m map[string]any, key string, value any) {
+	head, rest, nested := strings.Cut(key, ".")
+	if !nested {
+		m[head] = value
+		return
+	}
+	sub, _ := m[head].(map[string]any)
+	if sub == nil {
+		sub = map[string]any{}
+		m[head] = sub
+	}
+	setKey(sub, rest, value)
+}
+
+// seedsHook reads `seeds` as a list ([0, 1], or "0,1" from a flag) or as
+// a policy mapping.
 func seedsHook(from, to reflect.Type, data any) (any, error) {
 	if to != reflect.TypeOf(study.Seeds{}) {
 		return data, nil

@@ -64,15 +64,20 @@ func sweepFileReference(t *testing.T) string {
 recipe/recipe.go and the factor vocabulary (sweep/factors.go). Do not edit by hand. -->
 
 A sweep file (YAML or JSON; ` + "`configs/sweeps/*.yaml`" + ` are the shipped ones) says
-what to vary and how to train and score each variant. Every key can be
-overridden by an environment variable (` + "`ROBARCH_` + the key upper-cased, dots as\nunderscores: `ROBARCH_TRAIN_EPOCHS=3`" + `) and the common ones by ` + "`robarch sweep`" + `
-flags; flags win over the environment, which wins over the file.
+what to vary and how to train and score each variant. The keys with a
+flag can be replaced by that ` + "`robarch sweep`" + ` flag, given on the command line,
+as ` + "`ROBARCH_SWEEP_<FLAG>`" + ` or in the ` + "`--config`" + ` file (docs/configuration.md);
+the others are the file's alone.
 
 ## Keys
 
-| key | type | default | meaning |
-| --- | --- | --- | --- |
+| key | type | default | flag | meaning |
+| --- | --- | --- | --- | --- |
 `)
+	flags := map[string]string{}
+	for flag, key := range FlagKeys {
+		flags[key] = "`--" + flag + "`"
+	}
 	var walk func(rt reflect.Type, rv reflect.Value, prefix string)
 	walk = func(rt reflect.Type, rv reflect.Value, prefix string) {
 		for i := range rt.NumField() {
@@ -84,7 +89,7 @@ flags; flags win over the environment, which wins over the file.
 			key := prefix + name
 			if f.Type.Name() == "Seeds" {
 				// A list, or a mapping whose keys follow.
-				fmt.Fprintf(&b, "| `%s` | list or policy | `[0]` | %s |\n", key, comments[rt.Name()+"."+f.Name])
+				fmt.Fprintf(&b, "| `%s` | list or policy | `[0]` | %s | %s |\n", key, flags[key], comments[rt.Name()+"."+f.Name])
 			}
 			if f.Type.Kind() == reflect.Struct {
 				walk(f.Type, rv.Field(i), key+".")
@@ -94,7 +99,7 @@ flags; flags win over the environment, which wins over the file.
 			if v := rv.Field(i); !v.IsZero() {
 				def = fmt.Sprintf("`%v`", v.Interface())
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", key, f.Type.String(), def, comments[rt.Name()+"."+f.Name])
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", key, f.Type.String(), def, flags[key], comments[rt.Name()+"."+f.Name])
 		}
 	}
 	walk(reflect.TypeOf(defaults), reflect.ValueOf(defaults), "")
@@ -135,8 +140,8 @@ func TestSweepFileReference(t *testing.T) {
 	want, err := os.ReadFile(path)
 	require.NoError(t, err, "run go test ./sweep -run TestSweepFileReference -update")
 	assert.Equal(t, string(want), got, "docs/sweep-file.md is stale: go test ./sweep -run TestSweepFileReference -update")
-	for _, key := range fileKeys(reflect.TypeOf(File{}), "") {
-		assert.Contains(t, got, "`"+key+"`", "every key the loader knows is documented")
+	for _, key := range FlagKeys {
+		assert.Contains(t, got, "| `"+key+"` |", "every key a flag replaces is documented")
 	}
 	for _, name := range FactorNames() {
 		assert.Contains(t, got, "| `"+name+"` |")

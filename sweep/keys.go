@@ -61,18 +61,26 @@ func unknownKeys(m map[string]any, t reflect.Type, prefix string) []error {
 	return errs
 }
 
+// FlagKeys maps `robarch sweep`'s flags to the sweep-file keys they
+// replace when given (on the command line, as ROBARCH_SWEEP_<FLAG> or in
+// the --config file); docs/sweep-file.md shows each beside its key.
+var FlagKeys = map[string]string{
+	"budget": "budget", "tolerance": "tolerance", "design": "design", "samples": "samples",
+	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
+	"train-size": "dataset.train_size", "test-size": "dataset.test_size",
+	"method": "train.method", "epochs": "train.epochs", "eps": "train.eps", "precision": "train.precision",
+	"eval-eps": "eval.eps", "eval-size": "eval.size", "attacks": "eval.attacks", "device": "device",
+}
+
 // epsKeys are the sweep-file keys that take a radius, written as train,
 // eval and bench take it: 8/255, 8px or 0.03.
 var epsKeys = []string{"train.eps", "train.step_size", "train.eval_eps", "eval.eps"}
 
 // parseEpsKeys replaces a radius written as text with its exact value (8/255
 // is stored as the float 8/255, not a rounded decimal).
-func parseEpsKeys(v interface {
-	Get(string) any
-	Set(string, any)
-}) error {
+func parseEpsKeys(m map[string]any) error {
 	for _, key := range epsKeys {
-		s, ok := v.Get(key).(string)
+		s, ok := getKey(m, key).(string)
 		if !ok {
 			continue
 		}
@@ -80,7 +88,7 @@ func parseEpsKeys(v interface {
 		if err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
-		v.Set(key, eps)
+		setKey(m, key, eps)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 )
 
 func TestShippedSweepsLoad(t *testing.T) {
@@ -124,14 +125,31 @@ func TestRandomDesign(t *testing.T) {
 	assert.Equal(t, p.Variants, again.Variants, "same seed, same sample")
 }
 
-func TestEnvironmentOverridesSweepFile(t *testing.T) {
-	t.Setenv("ROBARCH_TRAIN_EPOCHS", "7")
-	t.Setenv("ROBARCH_BUDGET", "300K")
-	f, err := LoadFile("fashion-mnist-micro")
+// Load's replacements are how flags reach a sweep file; environment
+// variables named after sweep-file keys are not read (the command's own
+// ROBARCH_SWEEP_* variables are, through its flags), so a variable meant
+// for `robarch train` cannot change a sweep.
+func TestLoadReplacesKeysAndIgnoresKeyNamedVariables(t *testing.T) {
+	t.Setenv("ROBARCH_TRAIN_EPOCHS", "9")
+	t.Setenv("ROBARCH_BUDGET", "1M")
+	shipped, err := LoadFile("fashion-mnist-micro")
+	require.NoError(t, err)
+	f, err := Load("fashion-mnist-micro", map[string]any{
+		"train.epochs": "7", "budget": "300K", "eval.attacks": []string{"pgd10", "aa"},
+		"train.eps": "8/255", "seeds": []string{"4", "5"}, "train.precision": "fp32",
+	})
 	require.NoError(t, err)
 	assert.Equal(t, 7, f.Train.Epochs)
 	assert.Equal(t, "300K", f.Budget)
-	assert.Equal(t, "fashion-mnist", f.Dataset.Name, "keys without a variable keep the file's value")
+	assert.Equal(t, []string{"pgd10", "aa"}, f.Eval.Attacks)
+	assert.Equal(t, 8.0/255, f.Train.Eps, "a radius given as text is parsed exactly")
+	assert.Equal(t, study.Seeds{List: []int64{4, 5}}, f.Seeds, "a seed list replaces the file's policy")
+	assert.Equal(t, shipped.Dataset, f.Dataset, "keys not replaced keep the file's value")
+	assert.NotEqual(t, 9, shipped.Train.Epochs)
+	assert.NotEqual(t, "1M", shipped.Budget)
+
+	_, err = Load("fashion-mnist-micro", map[string]any{"train.epochs": "many"})
+	assert.ErrorContains(t, err, "epochs")
 }
 
 // The WRN depth/width study plans at the baseline's CIFAR budget, and every

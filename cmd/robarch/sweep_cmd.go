@@ -25,18 +25,6 @@ import (
 	"github.com/robarch/robarch/sweep/sweeprun"
 )
 
-// sweepOverrides maps flags to sweep-file keys; a flag given in any way
-// (bindFlags: command line, ROBARCH_SWEEP_*, --config) wins over the key's
-// own ROBARCH_* variable, which wins over the sweep file
-// (docs/configuration.md).
-var sweepOverrides = map[string]string{
-	"budget": "budget", "tolerance": "tolerance", "design": "design", "samples": "samples",
-	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
-	"train-size": "dataset.train_size", "test-size": "dataset.test_size",
-	"method": "train.method", "epochs": "train.epochs", "eps": "train.eps",
-	"eval-eps": "eval.eps", "eval-size": "eval.size", "attacks": "eval.attacks", "device": "device",
-}
-
 func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.String("sweep", "fashion-mnist-micro", "sweep: a shipped name ("+strings.Join(sweep.ShippedSweeps(), ", ")+") or a YAML file")
 	fs.String("budget", "", "parameter budget, e.g. 26M, 500K, 1.5M, 26143228 (default: the sweep file's)")
@@ -55,29 +43,28 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.String("eval-eps", "", "evaluation radius, written as --eps")
 	fs.Int("eval-size", 0, "test examples attacked in the final evaluation")
 	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
+	fs.String("precision", "", "training precision: fp32, bf16 or auto (evaluations stay fp32)")
 	fs.String("device", "", "cpu, cuda or cuda:N")
 }
 
-// loadSweep reads the sweep file and applies env and flag overrides.
+// loadSweep reads the sweep file; the flags of sweep.FlagKeys that were
+// given (flag, ROBARCH_SWEEP_*, --config: bindFlags) replace its keys.
 func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
 	name, _ := cmd.Flags().GetString("sweep")
-	v, err := sweep.NewViper(name)
-	if err != nil {
-		return nil, err
-	}
-	for flag, key := range sweepOverrides {
+	set := map[string]any{}
+	for flag, key := range sweep.FlagKeys {
 		fl := cmd.Flags().Lookup(flag)
 		if fl == nil || !fl.Changed {
 			continue
 		}
 		switch fl.Value.Type() {
 		case "int64Slice", "stringSlice":
-			v.Set(key, strings.Split(strings.Trim(fl.Value.String(), "[]"), ","))
+			set[key] = strings.Split(strings.Trim(fl.Value.String(), "[]"), ",")
 		default:
-			v.Set(key, fl.Value.String())
+			set[key] = fl.Value.String()
 		}
 	}
-	f, err := sweep.Decode(v)
+	f, err := sweep.Load(name, set)
 	if err != nil {
 		return nil, err
 	}

@@ -12,13 +12,13 @@ import (
 	"github.com/robarch/robarch/sweep"
 )
 
-// train.precision is a sweep-file key (and ROBARCH_TRAIN_PRECISION, which
-// overrides it): aliases become their names, fp32 is the recipe's unset
+// train.precision is a sweep-file key (and robarch sweep --precision,
+// which replaces it): aliases become their names, fp32 is the recipe's unset
 // value, unknown values are refused naming the key, and auto resolves for
 // the device.
 func TestTrainPrecisionKey(t *testing.T) {
 	for _, tc := range []struct {
-		env  string
+		set  string
 		want amp.Precision
 		err  string
 	}{
@@ -28,11 +28,12 @@ func TestTrainPrecisionKey(t *testing.T) {
 		{"auto", amp.Auto, ""},
 		{"int8", "", "train.precision \"int8\""},
 	} {
-		t.Run(tc.env, func(t *testing.T) {
-			if tc.env != "" {
-				t.Setenv("ROBARCH_TRAIN_PRECISION", tc.env)
+		t.Run(tc.set, func(t *testing.T) {
+			set := map[string]any{}
+			if tc.set != "" {
+				set["train.precision"] = tc.set
 			}
-			f, err := sweep.LoadFile("fashion-mnist-micro")
+			f, err := sweep.Load("fashion-mnist-micro", set)
 			if tc.err != "" {
 				assert.ErrorContains(t, err, tc.err)
 				return

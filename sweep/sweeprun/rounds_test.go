@@ -60,9 +60,8 @@ train: {method: fgsm-rs, eps: 0.1, epochs: 1}
 			assert.Equal(t, f.Seeds, back.Seeds)
 		})
 	}
-	t.Run("env list", func(t *testing.T) {
-		t.Setenv("ROBARCH_SEEDS", "4,5")
-		f, err := sweep.LoadFile("fashion-mnist-micro")
+	t.Run("flag list", func(t *testing.T) {
+		f, err := sweep.Load("fashion-mnist-micro", map[string]any{"seeds": "4,5"})
 		require.NoError(t, err)
 		assert.Equal(t, study.Seeds{List: []int64{4, 5}}, f.Seeds)
 	})
