@@ -3,9 +3,6 @@ package arch
 import (
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"reflect"
 	"strings"
@@ -13,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/internal/structdoc"
 )
 
 var updateSpecDoc = flag.Bool("update", false, "rewrite docs/spec.md from the code")
@@ -37,29 +36,8 @@ var specAllowed = map[string][]string{
 // specComments maps "Type" and "Type.Field" to their doc comments in spec.go.
 func specComments(t *testing.T) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	file, err := parser.ParseFile(token.NewFileSet(), "spec.go", nil, parser.ParseComments)
+	out, err := structdoc.Comments("spec.go")
 	require.NoError(t, err)
-	oneLine := func(s string) string { return strings.Join(strings.Fields(s), " ") }
-	for _, d := range file.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.TYPE {
-			continue
-		}
-		for _, s := range g.Specs {
-			ts := s.(*ast.TypeSpec)
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				continue
-			}
-			out[ts.Name.Name] = g.Doc.Text()
-			for _, f := range st.Fields.List {
-				for _, name := range f.Names {
-					out[ts.Name.Name+"."+name.Name] = oneLine(f.Doc.Text() + " " + f.Comment.Text())
-				}
-			}
-		}
-	}
 	return out
 }
 

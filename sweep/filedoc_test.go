@@ -3,9 +3,6 @@ package sweep
 import (
 	"flag"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"reflect"
 	"strings"
@@ -13,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/internal/structdoc"
 
 	"github.com/robarch/robarch/recipe"
 )
@@ -25,30 +24,8 @@ var docSources = []string{"file.go", "../recipe/recipe.go", "../study/seeds.go"}
 // fieldComments maps "Type.Field" to the field's doc or line comment.
 func fieldComments(t *testing.T) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	fset := token.NewFileSet()
-	for _, path := range docSources {
-		file, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
-		require.NoError(t, err)
-		ast.Inspect(file, func(n ast.Node) bool {
-			ts, ok := n.(*ast.TypeSpec)
-			if !ok {
-				return true
-			}
-			st, ok := ts.Type.(*ast.StructType)
-			if !ok {
-				return false
-			}
-			for _, f := range st.Fields.List {
-				text := strings.TrimSpace(f.Doc.Text() + " " + f.Comment.Text())
-				text = strings.Join(strings.Fields(text), " ")
-				for _, name := range f.Names {
-					out[ts.Name.Name+"."+name.Name] = text
-				}
-			}
-			return false
-		})
-	}
+	out, err := structdoc.Comments(docSources...)
+	require.NoError(t, err)
 	return out
 }
 
