@@ -3,10 +3,12 @@ package model_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +17,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/archtest"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
 )
@@ -22,24 +25,39 @@ import (
 // Debian's PyTorch; a pyenv python3 earlier on PATH would lack torch.
 const systemPython = "/usr/bin/python3"
 
-func requirePyTorch(t *testing.T) {
+// requirePyTorch skips the test in -short mode or where systemPython
+// cannot import torch and torchvision.
+func requirePyTorch(t *testing.T) { requireImports(t, "torch", "torchvision") }
+
+// requireImports skips the test in -short mode or where systemPython
+// cannot import the modules (Debian packages python3-MODULE).
+func requireImports(t *testing.T, modules ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("PyTorch interop skipped in -short mode")
 	}
-	out, err := exec.Command(systemPython, "-c", "import torch, torchvision").CombinedOutput()
+	list := strings.Join(modules, ", ")
+	out, err := exec.Command(systemPython, "-c", "import "+list).CombinedOutput()
 	if err != nil {
-		t.Skipf("skipping PyTorch interop: %s cannot import torch and torchvision (apt-get install python3-torch python3-torchvision): %v\n%s", systemPython, err, out)
+		t.Skipf("skipping PyTorch interop: %s cannot import %s (apt-get install python3-%s): %v\n%s",
+			systemPython, list, strings.Join(modules, " python3-"), err, out)
 	}
 }
 
 func runPython(t *testing.T, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(systemPython, append([]string{filepath.Join("testdata", "interop.py")}, args...)...)
+	return runScript(t, filepath.Join("testdata", "interop.py"), args...)
+}
+
+// runScript runs a Python script with systemPython and returns its
+// standard output, failing the test with its standard error.
+func runScript(t *testing.T, script string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(systemPython, append([]string{script}, args...)...)
 	out, err := cmd.Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		t.Fatalf("interop.py %v: %v\n%s", args, err, ee.Stderr)
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(script), args, err, ee.Stderr)
 	}
 	require.NoError(t, err)
 	return out
@@ -175,60 +193,124 @@ func TestInteropGoToPyTorch(t *testing.T) {
 	requirePyTorch(t)
 	for _, kind := range []string{"tv-resnet18", "tv-resnext", "robarch-tiny", "wrn-tiny"} {
 		t.Run(kind, func(t *testing.T) {
-			dir := t.TempDir()
-			spec := interopSpec(t, kind)
-			net, _ := build(t, spec, 5)
-			torchrt.Seed(6)
-			x, err := ts.Rand([]int64{2, 3, int64(spec.Input.Height), int64(spec.Input.Width)}, gotch.Float, gotch.CPU)
-			require.NoError(t, err)
-			defer x.MustDrop()
-			// Move the running statistics off their initial 0 and 1.
-			ts.NoGrad(func() {
-				for range 3 {
-					net.ForwardT(x, true).MustDrop()
-				}
+			goToPyTorch(t, interopSpec(t, kind), 2, func(weights, input, logits string) []byte {
+				return runPython(t, "check", kind, weights, input, logits)
 			})
-			out, err := net.Forward(x, false)
-			require.NoError(t, err)
-			defer out.MustDrop()
-
-			// Input gradients of a fixed linear function of the logits, in
-			// evaluation mode (what attacks use) and in training mode (batch
-			// statistics, as in adversarial training), after the logits above
-			// so that both sides see the same running statistics.
-			// The weights are exported first: the training-mode pass updates
-			// the running statistics (and PyTorch's pass does so after it has
-			// compared the logits).
-			weights := filepath.Join(dir, "weights.safetensors")
-			require.NoError(t, model.ExportWeights(net, weights))
-			gradEval := inputGrad(t, net, x, false)
-			defer gradEval.MustDrop()
-			gradTrain := inputGrad(t, net, x, true)
-			defer gradTrain.MustDrop()
-
-			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "input.safetensors"), []model.Named{{Name: "x", Tensor: x}}, nil))
-			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "logits.safetensors"), []model.Named{
-				{Name: "logits", Tensor: out}, {Name: "grad_eval", Tensor: gradEval}, {Name: "grad_train", Tensor: gradTrain},
-			}, nil))
-			var res struct {
-				MaxAbsDiff      float64 `json:"max_abs_diff"`
-				MaxAbsLogit     float64 `json:"max_abs_logit"`
-				MaxAbsGradDiff  float64 `json:"max_abs_grad_diff"`
-				MaxAbsGrad      float64 `json:"max_abs_grad"`
-				MaxAbsTrainDiff float64 `json:"max_abs_train_grad_diff"`
-				MaxAbsTrainGrad float64 `json:"max_abs_train_grad"`
-			}
-			require.NoError(t, json.Unmarshal(runPython(t, "check", kind, weights,
-				filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")), &res))
-			t.Logf("%s: max |Δlogit| = %.2g (max |logit| %.2g); max |Δ input grad| eval %.2g (of %.2g), train %.2g (of %.2g)",
-				kind, res.MaxAbsDiff, res.MaxAbsLogit, res.MaxAbsGradDiff, res.MaxAbsGrad, res.MaxAbsTrainDiff, res.MaxAbsTrainGrad)
-			assert.Less(t, res.MaxAbsDiff, 1e-4)
-			assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
-			for _, g := range [][2]float64{{res.MaxAbsGradDiff, res.MaxAbsGrad}, {res.MaxAbsTrainDiff, res.MaxAbsTrainGrad}} {
-				assert.Greater(t, g[1], 1e-6, "input gradients are not trivially zero")
-				assert.Less(t, g[0], 1e-4*max(1, g[1]), "input gradients agree with PyTorch's")
-			}
 		})
+	}
+}
+
+// specNet is bench/peer/specnet.py, the Python builder of a spec that
+// robarch bench's PyTorch peer and bench/reference use.
+var specNet = filepath.Join("..", "..", "bench", "peer", "specnet.py")
+
+// specNet builds the same network as robarch from the spec alone: the
+// weights robarch exports load into it with strict=True (so its
+// state-dict names are robarch's) and give the same eval-mode logits and
+// input gradients in evaluation and training mode (so it computes the
+// same function, not only the same parameter count), for presets, small
+// instances of the interop layouts (bottleneck SE and dense connections;
+// RaWRN's grouped convolutions, SE after the first convolution and
+// asymmetric padding; DMPreActResNet's 3×3 shortcut on the raw input) and
+// random specs of every option (archtest.RandomSpec; ROBARCH_SPEC_SEED
+// draws others).
+func TestSpecNetMatchesRobarch(t *testing.T) {
+	requireImports(t, "torch")
+	specs := map[string]arch.Spec{}
+	for _, name := range []string{"micro", "resnet18-cifar"} {
+		s, err := arch.Get(name)
+		require.NoError(t, err)
+		specs[name] = s
+	}
+	for _, kind := range []string{"robarch-tiny", "wrn-tiny"} {
+		specs[kind] = interopSpec(t, kind)
+	}
+	for _, kind := range []string{"rb-ra-tiny-se1", "rb-dmpre-tiny"} {
+		specs[kind] = rbSpec(t, kind)
+	}
+	r := archtest.Rand(17, 5)
+	for i := range 6 {
+		specs[fmt.Sprintf("random-%d", i)] = archtest.RandomSpec(r)
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			js, err := json.Marshal(spec.WithDefaults())
+			require.NoError(t, err)
+			path := filepath.Join(dir, "spec.json")
+			require.NoError(t, os.WriteFile(path, js, 0o644))
+			goToPyTorch(t, spec, 3, func(weights, input, logits string) []byte {
+				return runScript(t, specNet, "check", path, weights, input, logits)
+			})
+		})
+	}
+}
+
+// goToPyTorch builds spec, moves its running statistics, exports its
+// weights and writes an input batch of n images with robarch's eval-mode
+// logits and input gradients; check runs the Python side on the three
+// files (weights, input, logits) and returns its JSON, whose differences
+// must be within 1e-4 of the largest value (or absolutely, below 1).
+func goToPyTorch(t *testing.T, spec arch.Spec, n int64, check func(weights, input, logits string) []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	net, _ := build(t, spec, 5)
+	in := net.Spec().Input
+	torchrt.Seed(6)
+	x, err := ts.Rand([]int64{n, int64(in.Channels), int64(in.Height), int64(in.Width)}, gotch.Float, gotch.CPU)
+	require.NoError(t, err)
+	defer x.MustDrop()
+	// Move the running statistics off their initial 0 and 1.
+	ts.NoGrad(func() {
+		for range 3 {
+			net.ForwardT(x, true).MustDrop()
+		}
+	})
+	out, err := net.Forward(x, false)
+	require.NoError(t, err)
+	defer out.MustDrop()
+
+	// Input gradients of a fixed linear function of the logits, in
+	// evaluation mode (what attacks use) and in training mode (batch
+	// statistics, as in adversarial training), after the logits above
+	// so that both sides see the same running statistics.
+	// The weights are exported first: the training-mode pass updates
+	// the running statistics (and PyTorch's pass does so after it has
+	// compared the logits).
+	weights := filepath.Join(dir, "weights.safetensors")
+	require.NoError(t, model.ExportWeights(net, weights))
+	gradEval := inputGrad(t, net, x, false)
+	defer gradEval.MustDrop()
+	gradTrain := inputGrad(t, net, x, true)
+	defer gradTrain.MustDrop()
+
+	input, logits := filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")
+	require.NoError(t, model.WriteSafetensors(input, []model.Named{{Name: "x", Tensor: x}}, nil))
+	require.NoError(t, model.WriteSafetensors(logits, []model.Named{
+		{Name: "logits", Tensor: out}, {Name: "grad_eval", Tensor: gradEval}, {Name: "grad_train", Tensor: gradTrain},
+	}, nil))
+	var res struct {
+		MaxAbsDiff      float64 `json:"max_abs_diff"`
+		MaxAbsLogit     float64 `json:"max_abs_logit"`
+		MaxAbsGradDiff  float64 `json:"max_abs_grad_diff"`
+		MaxAbsGrad      float64 `json:"max_abs_grad"`
+		MaxAbsTrainDiff float64 `json:"max_abs_train_grad_diff"`
+		MaxAbsTrainGrad float64 `json:"max_abs_train_grad"`
+	}
+	require.NoError(t, json.Unmarshal(check(weights, input, logits), &res))
+	t.Logf("max |Δlogit| = %.2g (max |logit| %.2g); max |Δ input grad| eval %.2g (of %.2g), train %.2g (of %.2g)",
+		res.MaxAbsDiff, res.MaxAbsLogit, res.MaxAbsGradDiff, res.MaxAbsGrad, res.MaxAbsTrainDiff, res.MaxAbsTrainGrad)
+	assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
+	for _, c := range []struct {
+		what       string
+		diff, size float64
+	}{
+		{"logits", res.MaxAbsDiff, res.MaxAbsLogit},
+		{"eval-mode input gradients", res.MaxAbsGradDiff, res.MaxAbsGrad},
+		{"train-mode input gradients", res.MaxAbsTrainDiff, res.MaxAbsTrainGrad},
+	} {
+		assert.Greater(t, c.size, 1e-6, "%s are not trivially zero", c.what)
+		assert.Less(t, c.diff, 1e-4*max(1, c.size), "%s agree with PyTorch's", c.what)
 	}
 }
 
