@@ -47,7 +47,9 @@ Commands (the protocol of interop.py):
                    DIR/input.safetensors (x), DIR/logits.safetensors (eval logits)
   check KIND WEIGHTS INPUT LOGITS
                    load WEIGHTS with strict=True into the sub_block1=False model,
-                   print {"max_abs_diff", "max_abs_logit"} as JSON
+                   print {"max_abs_diff", "max_abs_logit"} as JSON, with the input
+                   gradients' differences where LOGITS holds grad_eval / grad_train
+                   (specnet.compare)
   names KIND       print {"params": N, "shapes": {name: shape}}
 """
 
