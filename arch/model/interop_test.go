@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -244,6 +245,41 @@ func TestSpecNetMatchesRobarch(t *testing.T) {
 			})
 		})
 	}
+}
+
+// specnet.py knows every field of arch.Spec (a field added there must be
+// taught to it as well) and refuses a spec with a field it does not know,
+// rather than building some other network.
+func TestSpecNetKnowsEverySpecField(t *testing.T) {
+	requireImports(t, "torch")
+	want := map[string][]string{}
+	for section, v := range map[string]any{"spec": arch.Spec{}, "input": arch.Input{}, "stem": arch.Stem{},
+		"stages[]": arch.Stage{}, "block": arch.Block{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			want[section] = append(want[section], strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+		}
+		slices.Sort(want[section])
+	}
+	var got map[string][]string
+	require.NoError(t, json.Unmarshal(runScript(t, "-c", "import json, sys; sys.path.insert(0, sys.argv[1]); import specnet; "+
+		"print(json.dumps({k: sorted(v) for k, v in specnet.FIELDS.items()}))", filepath.Dir(specNet)), &got))
+	assert.Equal(t, want, got)
+
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	js, err := json.Marshal(spec.WithDefaults())
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(js, &m))
+	m["block"].(map[string]any)["new_option"] = 1
+	js, err = json.Marshal(m)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "spec.json")
+	require.NoError(t, os.WriteFile(path, js, 0o644))
+	out, err := exec.Command(systemPython, specNet, "check", path, "weights", "input", "logits").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "spec block has new_option, which bench/peer/specnet.py cannot build")
 }
 
 // goToPyTorch builds spec, moves its running statistics, exports its

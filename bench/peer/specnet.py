@@ -84,8 +84,9 @@ def load_safetensors(path):
 # --- the spec: what this builder knows --------------------------------------
 
 # Every field of arch.Spec by section (its JSON names), to refuse a spec
-# that uses one this file has not learnt.
-_FIELDS = {
+# that uses one this file has not learnt; arch/model's
+# TestSpecNetKnowsEverySpecField keeps it equal to arch.Spec's fields.
+FIELDS = {
     "spec": {"name", "description", "naming", "input", "classes", "stem", "stages", "block"},
     "input": {"channels", "height", "width", "mean", "std"},
     "stem": {"kind", "width", "kernel", "stride", "max_pool"},
@@ -124,30 +125,37 @@ _CHOICES = {
 }
 
 
+def _field(section, key):
+    """A field's path in messages: naming, block.padding, stages[].kernel."""
+    return key if section == "spec" else section + "." + key
+
+
 def _check(section, d):
     """Refuses unknown fields and values of one section of a spec."""
+    where = "spec" if section == "spec" else "spec " + section
     if not isinstance(d, dict):
-        raise ValueError("spec %s: want an object, got %r" % (section, d))
-    unknown = sorted(set(d) - _FIELDS[section])
+        raise ValueError("%s: want an object, got %r" % (where, d))
+    unknown = sorted(set(d) - FIELDS[section])
     if unknown:
-        raise ValueError("spec %s has %s, which bench/peer/specnet.py cannot build (it knows %s)"
-                         % (section, ", ".join(unknown), ", ".join(sorted(_FIELDS[section]))))
+        raise ValueError("%s has %s, which bench/peer/specnet.py cannot build (it knows %s)"
+                         % (where, ", ".join(unknown), ", ".join(sorted(FIELDS[section]))))
     for (sec, key), allowed in _CHOICES.items():
         if sec == section and key in d and d[key] not in allowed:
-            raise ValueError("spec %s.%s = %r: bench/peer/specnet.py builds %s" % (section, key, d[key], list(allowed)))
+            raise ValueError("spec field %s = %r: bench/peer/specnet.py builds %s"
+                             % (_field(section, key), d[key], list(allowed)))
 
 
 def _need(section, d, key):
     if key not in d:
-        raise ValueError("spec %s lacks %s: specnet builds a spec with robarch's defaults filled in "
-                         "(arch.Spec.WithDefaults)" % (section, key))
+        raise ValueError("spec field %s is missing: specnet builds a spec with robarch's defaults filled in "
+                         "(arch.Spec.WithDefaults)" % _field(section, key))
     return d[key]
 
 
 def _need_list(section, d, key, allowed):
     v = _need(section, d, key)
     if len(v) != 3 or any(x not in allowed for x in v):
-        raise ValueError("spec %s.%s = %r: want three of %s" % (section, key, v, list(allowed)))
+        raise ValueError("spec field %s = %r: want three of %s" % (_field(section, key), v, list(allowed)))
     return v
 
 
