@@ -205,16 +205,16 @@ func TestInteropGoToPyTorch(t *testing.T) {
 // robarch bench's PyTorch peer and bench/reference use.
 var specNet = filepath.Join("..", "..", "bench", "peer", "specnet.py")
 
-// specNet builds the same network as robarch from the spec alone: the
-// weights robarch exports load into it with strict=True (so its
-// state-dict names are robarch's) and give the same eval-mode logits and
-// input gradients in evaluation and training mode (so it computes the
-// same function, not only the same parameter count), for presets, small
-// instances of the interop layouts (bottleneck SE and dense connections;
-// RaWRN's grouped convolutions, SE after the first convolution and
-// asymmetric padding; DMPreActResNet's 3×3 shortcut on the raw input) and
-// random specs of every option (archtest.RandomSpec; ROBARCH_SPEC_SEED
-// draws others).
+// TestSpecNetMatchesRobarch: specnet.py builds the same network as
+// robarch from the spec alone. The weights robarch exports load into it
+// with strict=True (so its state-dict names are robarch's) and give the
+// same eval-mode logits and input gradients in evaluation and training
+// mode (so it computes the same function, not only the same parameter
+// count), for presets, small instances of the interop layouts (bottleneck
+// SE and dense connections; RaWRN's grouped convolutions, SE after the
+// first convolution and asymmetric padding; DMPreActResNet's 3×3 shortcut
+// on the raw input) and random specs of every option
+// (archtest.RandomSpec; ROBARCH_SPEC_SEED draws others).
 func TestSpecNetMatchesRobarch(t *testing.T) {
 	requireImports(t, "torch")
 	specs := map[string]arch.Spec{}

@@ -47,7 +47,6 @@ respect to the input only.
 """
 
 import json
-import os
 import resource
 import sys
 import time

@@ -255,10 +255,6 @@ def norm(kind, channels, groups):
     raise ValueError("norm %r: want batchnorm, groupnorm or identity" % kind)
 
 
-def conv_out(size, k, stride, pad, dilation):
-    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-
-
 class SE(nn.Module):
     """Squeeze-and-excitation (torchvision's SqueezeExcitation): global
     average, 1x1 conv, activation, 1x1 conv, sigmoid, channel-wise scale."""
