@@ -131,7 +131,7 @@ func TestRobustBenchGoToPyTorch(t *testing.T) {
 	requirePyTorch(t)
 	for _, kind := range rbKinds {
 		t.Run(kind, func(t *testing.T) {
-			goToPyTorch(t, rbSpec(t, kind), 3, func(weights, input, logits string) []byte {
+			goToPyTorch(t, rbSpec(t, kind), 3, false, func(weights, input, logits string) []byte {
 				return runRB(t, "check", kind, weights, input, logits)
 			})
 		})
