@@ -220,7 +220,7 @@ func startTestPeer(t *testing.T) *peer {
 func TestPeerBuildsTheSameNetwork(t *testing.T) {
 	p := startTestPeer(t)
 	specs := map[string]arch.Spec{}
-	for _, name := range []string{"micro", "resnet18-cifar", "resnet50", "robarch-s", "wrn-28-10"} {
+	for _, name := range []string{"micro", "resnet18-cifar", "resnet50", "robarch-s", "wrn-28-10", "rb-dm-preact-resnet-18-silu"} {
 		spec, err := arch.Get(name)
 		require.NoError(t, err)
 		specs[name] = spec

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,12 +16,6 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/torchrt"
 )
-
-// loaderPeerScript is the torchvision ImageFolder + DataLoader peer of the
-// image-folder loader benchmark.
-//
-//go:embed peer/loader_peer.py
-var loaderPeerScript []byte
 
 // The image-folder loader's transforms.
 const (
@@ -172,7 +165,7 @@ func RunFolder(ctx context.Context, cfg FolderConfig) (*FolderReport, error) {
 		rep.Prefetch = l.Config().Prefetch
 		var p *peer
 		if cfg.Peer {
-			if p, err = startPeerScript(cfg.Python, loaderPeerScript); err != nil {
+			if p, err = startPeerScript(cfg.Python, "loader_peer.py"); err != nil {
 				return nil, err
 			}
 			_, err = p.call(map[string]any{"cmd": "setup", "dir": dir, "transform": tf, "size": cfg.Size,

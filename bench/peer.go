@@ -3,7 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,11 +20,14 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
-// peerScript is the PyTorch peer, written to a temporary file at run time
-// so that the binary works from any folder.
+// peerFiles are the PyTorch peers (peer.py for the workloads,
+// loader_peer.py for the image-folder loader) and specnet.py, the builder
+// of a spec that peer.py imports (shared with bench/reference and
+// arch/model's interop tests). They are written to a temporary directory
+// at run time so that the binary works from any folder.
 //
-//go:embed peer/peer.py
-var peerScript []byte
+//go:embed peer/peer.py peer/specnet.py peer/loader_peer.py
+var peerFiles embed.FS
 
 // SystemPython is Debian's interpreter, which has python3-torch; a pyenv
 // or virtualenv python3 earlier on PATH usually lacks it.
@@ -67,12 +70,13 @@ type peerReply struct {
 	PeakRSS    int64   `json:"peak_rss_bytes"`
 }
 
-// startPeer writes the script to a temporary directory and starts it with
-// python (SystemPython when empty), waiting for its greeting.
-func startPeer(python string) (*peer, error) { return startPeerScript(python, peerScript) }
+// startPeer writes the peer's files to a temporary directory and starts
+// peer.py with python (SystemPython when empty), waiting for its greeting.
+func startPeer(python string) (*peer, error) { return startPeerScript(python, "peer.py") }
 
-// startPeerScript starts one of the embedded peer scripts.
-func startPeerScript(python string, peerScript []byte) (*peer, error) {
+// startPeerScript starts one of the embedded peer scripts (a file name of
+// peerFiles), with every file of peerFiles beside it.
+func startPeerScript(python, name string) (*peer, error) {
 	if python == "" {
 		python = SystemPython
 	}
@@ -80,11 +84,11 @@ func startPeerScript(python string, peerScript []byte) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
-	script := filepath.Join(dir, "peer.py")
-	if err := os.WriteFile(script, peerScript, 0o644); err != nil {
+	if err := writePeerFiles(dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("peer: %w", err)
 	}
+	script := filepath.Join(dir, name)
 	p := &peer{dir: dir, stderr: &tailBuffer{max: 8 << 10}}
 	p.cmd = exec.Command(python, script)
 	// The same malloc settings as robarch's own, so that the ratio compares
@@ -122,6 +126,24 @@ func startPeerScript(python string, peerScript []byte) (*peer, error) {
 	}
 	p.torch = hello.Torch
 	return p, nil
+}
+
+// writePeerFiles writes every file of peerFiles into dir.
+func writePeerFiles(dir string) error {
+	entries, err := peerFiles.ReadDir("peer")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := peerFiles.ReadFile("peer/" + e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // read returns the next answer of the peer.
@@ -185,7 +207,7 @@ func (p *peer) memory() (rss, peak int64, err error) {
 	return r.RSS, r.PeakRSS, err
 }
 
-// close asks the peer to quit, waits for it and removes the script.
+// close asks the peer to quit, waits for it and removes its files.
 func (p *peer) close() {
 	if p.in != nil {
 		_, _ = p.in.Write([]byte(`{"cmd": "quit"}` + "\n"))

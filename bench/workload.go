@@ -5,11 +5,15 @@
 // over repeated steps after warm-up), achieved GFLOP/s and the fraction of
 // the machine's matrix-multiply ceiling it is, peak RSS and RSS growth.
 //
-// The PyTorch peer (peer/peer.py, embedded in the binary) builds the same
+// The PyTorch peer (peer/peer.py, embedded in the binary with
+// peer/specnet.py, the Python builder of a spec it imports) builds the same
 // network from the spec, checks that its parameter count equals
-// arch.Params, and runs each workload's steps interleaved with robarch's,
-// one step each in turn, so that load from other processes falls on both
-// sides alike.
+// arch.Params and its MACs arch.MACs, and runs each workload's steps
+// interleaved with robarch's, one step each in turn, so that load from
+// other processes falls on both sides alike. That the builder computes
+// robarch's function, not only its counts, is arch/model's
+// TestSpecNetMatchesRobarch: robarch's exported weights give the same
+// logits and input gradients in specnet's net.
 package bench
 
 import (

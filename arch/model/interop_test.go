@@ -3,10 +3,13 @@ package model_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +18,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/arch/archtest"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
 )
@@ -22,24 +26,39 @@ import (
 // Debian's PyTorch; a pyenv python3 earlier on PATH would lack torch.
 const systemPython = "/usr/bin/python3"
 
-func requirePyTorch(t *testing.T) {
+// requirePyTorch skips the test in -short mode or where systemPython
+// cannot import torch and torchvision.
+func requirePyTorch(t *testing.T) { requireImports(t, "torch", "torchvision") }
+
+// requireImports skips the test in -short mode or where systemPython
+// cannot import the modules (Debian packages python3-MODULE).
+func requireImports(t *testing.T, modules ...string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("PyTorch interop skipped in -short mode")
 	}
-	out, err := exec.Command(systemPython, "-c", "import torch, torchvision").CombinedOutput()
+	list := strings.Join(modules, ", ")
+	out, err := exec.Command(systemPython, "-c", "import "+list).CombinedOutput()
 	if err != nil {
-		t.Skipf("skipping PyTorch interop: %s cannot import torch and torchvision (apt-get install python3-torch python3-torchvision): %v\n%s", systemPython, err, out)
+		t.Skipf("skipping PyTorch interop: %s cannot import %s (apt-get install python3-%s): %v\n%s",
+			systemPython, list, strings.Join(modules, " python3-"), err, out)
 	}
 }
 
 func runPython(t *testing.T, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(systemPython, append([]string{filepath.Join("testdata", "interop.py")}, args...)...)
+	return runScript(t, filepath.Join("testdata", "interop.py"), args...)
+}
+
+// runScript runs a Python script with systemPython and returns its
+// standard output, failing the test with its standard error.
+func runScript(t *testing.T, script string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(systemPython, append([]string{script}, args...)...)
 	out, err := cmd.Output()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		t.Fatalf("interop.py %v: %v\n%s", args, err, ee.Stderr)
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(script), args, err, ee.Stderr)
 	}
 	require.NoError(t, err)
 	return out
@@ -175,65 +194,173 @@ func TestInteropGoToPyTorch(t *testing.T) {
 	requirePyTorch(t)
 	for _, kind := range []string{"tv-resnet18", "tv-resnext", "robarch-tiny", "wrn-tiny"} {
 		t.Run(kind, func(t *testing.T) {
-			dir := t.TempDir()
-			spec := interopSpec(t, kind)
-			net, _ := build(t, spec, 5)
-			torchrt.Seed(6)
-			x, err := ts.Rand([]int64{2, 3, int64(spec.Input.Height), int64(spec.Input.Width)}, gotch.Float, gotch.CPU)
-			require.NoError(t, err)
-			defer x.MustDrop()
-			// Move the running statistics off their initial 0 and 1.
-			ts.NoGrad(func() {
-				for range 3 {
-					net.ForwardT(x, true).MustDrop()
-				}
+			goToPyTorch(t, interopSpec(t, kind), 2, false, func(weights, input, logits string) []byte {
+				return runPython(t, "check", kind, weights, input, logits)
 			})
-			out, err := net.Forward(x, false)
-			require.NoError(t, err)
-			defer out.MustDrop()
-
-			// Input gradients of a fixed linear function of the logits, in
-			// evaluation mode (what attacks use) and in training mode (batch
-			// statistics, as in adversarial training), after the logits above
-			// so that both sides see the same running statistics.
-			// The weights are exported first: the training-mode pass updates
-			// the running statistics (and PyTorch's pass does so after it has
-			// compared the logits).
-			weights := filepath.Join(dir, "weights.safetensors")
-			require.NoError(t, model.ExportWeights(net, weights))
-			gradEval := inputGrad(t, net, x, false)
-			defer gradEval.MustDrop()
-			gradTrain := inputGrad(t, net, x, true)
-			defer gradTrain.MustDrop()
-
-			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "input.safetensors"), []model.Named{{Name: "x", Tensor: x}}, nil))
-			require.NoError(t, model.WriteSafetensors(filepath.Join(dir, "logits.safetensors"), []model.Named{
-				{Name: "logits", Tensor: out}, {Name: "grad_eval", Tensor: gradEval}, {Name: "grad_train", Tensor: gradTrain},
-			}, nil))
-			var res struct {
-				MaxAbsDiff      float64 `json:"max_abs_diff"`
-				MaxAbsLogit     float64 `json:"max_abs_logit"`
-				MaxAbsGradDiff  float64 `json:"max_abs_grad_diff"`
-				MaxAbsGrad      float64 `json:"max_abs_grad"`
-				MaxAbsTrainDiff float64 `json:"max_abs_train_grad_diff"`
-				MaxAbsTrainGrad float64 `json:"max_abs_train_grad"`
-			}
-			require.NoError(t, json.Unmarshal(runPython(t, "check", kind, weights,
-				filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")), &res))
-			t.Logf("%s: max |Δlogit| = %.2g (max |logit| %.2g); max |Δ input grad| eval %.2g (of %.2g), train %.2g (of %.2g)",
-				kind, res.MaxAbsDiff, res.MaxAbsLogit, res.MaxAbsGradDiff, res.MaxAbsGrad, res.MaxAbsTrainDiff, res.MaxAbsTrainGrad)
-			assert.Less(t, res.MaxAbsDiff, 1e-4)
-			assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
-			for _, g := range [][2]float64{{res.MaxAbsGradDiff, res.MaxAbsGrad}, {res.MaxAbsTrainDiff, res.MaxAbsTrainGrad}} {
-				assert.Greater(t, g[1], 1e-6, "input gradients are not trivially zero")
-				assert.Less(t, g[0], 1e-4*max(1, g[1]), "input gradients agree with PyTorch's")
-			}
 		})
 	}
 }
 
+// specNet is bench/peer/specnet.py, the Python builder of a spec that
+// robarch bench's PyTorch peer and bench/reference use.
+var specNet = filepath.Join("..", "..", "bench", "peer", "specnet.py")
+
+// TestSpecNetMatchesRobarch: specnet.py builds the same network as
+// robarch from the spec alone. The weights robarch exports load into it
+// with strict=True (so its state-dict names are robarch's) and give the
+// same eval-mode logits and input gradients in evaluation and training
+// mode (so it computes the same function, not only the same parameter
+// count), for presets, small instances of the interop layouts (bottleneck
+// SE and dense connections; RaWRN's grouped convolutions, SE after the
+// first convolution and asymmetric padding; DMPreActResNet's 3×3 shortcut
+// on the raw input) and random specs of every option
+// (archtest.RandomSpec; ROBARCH_SPEC_SEED draws others).
+func TestSpecNetMatchesRobarch(t *testing.T) {
+	requireImports(t, "torch")
+	specs := map[string]arch.Spec{}
+	for _, name := range []string{"micro", "resnet18-cifar"} {
+		s, err := arch.Get(name)
+		require.NoError(t, err)
+		specs[name] = s
+	}
+	for _, kind := range []string{"robarch-tiny", "wrn-tiny"} {
+		specs[kind] = interopSpec(t, kind)
+	}
+	for _, kind := range []string{"rb-ra-tiny-se1", "rb-dmpre-tiny"} {
+		specs[kind] = rbSpec(t, kind)
+	}
+	r := archtest.Rand(17, 5)
+	for i := range 6 {
+		specs[fmt.Sprintf("random-%d", i)] = archtest.RandomSpec(r)
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			js, err := json.Marshal(spec.WithDefaults())
+			require.NoError(t, err)
+			path := filepath.Join(dir, "spec.json")
+			require.NoError(t, os.WriteFile(path, js, 0o644))
+			// A random net may ignore its input (ROBARCH_SPEC_SEED=1
+			// random-1: a final group norm of one channel per group, whose
+			// average pool is its bias): zero gradients are no failure
+			// there, different ones are.
+			random := strings.HasPrefix(name, "random-")
+			goToPyTorch(t, spec, 3, random, func(weights, input, logits string) []byte {
+				return runScript(t, specNet, "check", path, weights, input, logits)
+			})
+		})
+	}
+}
+
+// specnet.py knows every field of arch.Spec (a field added there must be
+// taught to it as well) and refuses a spec with a field it does not know,
+// rather than building some other network.
+func TestSpecNetKnowsEverySpecField(t *testing.T) {
+	requireImports(t, "torch")
+	want := map[string][]string{}
+	for section, v := range map[string]any{"spec": arch.Spec{}, "input": arch.Input{}, "stem": arch.Stem{},
+		"stages[]": arch.Stage{}, "block": arch.Block{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			want[section] = append(want[section], strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+		}
+		slices.Sort(want[section])
+	}
+	var got map[string][]string
+	require.NoError(t, json.Unmarshal(runScript(t, "-c", "import json, sys; sys.path.insert(0, sys.argv[1]); import specnet; "+
+		"print(json.dumps({k: sorted(v) for k, v in specnet.FIELDS.items()}))", filepath.Dir(specNet)), &got))
+	assert.Equal(t, want, got)
+
+	spec, err := arch.Get("micro")
+	require.NoError(t, err)
+	js, err := json.Marshal(spec.WithDefaults())
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(js, &m))
+	m["block"].(map[string]any)["new_option"] = 1
+	js, err = json.Marshal(m)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "spec.json")
+	require.NoError(t, os.WriteFile(path, js, 0o644))
+	out, err := exec.Command(systemPython, specNet, "check", path, "weights", "input", "logits").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "spec block has new_option, which bench/peer/specnet.py cannot build")
+}
+
+// goToPyTorch builds spec, moves its running statistics, exports its
+// weights and writes an input batch of n images with robarch's eval-mode
+// logits and input gradients; check runs the Python side on the three
+// files (weights, input, logits) and returns its JSON, whose differences
+// must be within 1e-4 of the largest value (or absolutely, below 1). The
+// input gradients must not be trivially zero unless zeroGradsOK.
+func goToPyTorch(t *testing.T, spec arch.Spec, n int64, zeroGradsOK bool, check func(weights, input, logits string) []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	net, _ := build(t, spec, 5)
+	in := net.Spec().Input
+	torchrt.Seed(6)
+	x, err := ts.Rand([]int64{n, int64(in.Channels), int64(in.Height), int64(in.Width)}, gotch.Float, gotch.CPU)
+	require.NoError(t, err)
+	defer x.MustDrop()
+	// Move the running statistics off their initial 0 and 1.
+	ts.NoGrad(func() {
+		for range 3 {
+			net.ForwardT(x, true).MustDrop()
+		}
+	})
+	out, err := net.Forward(x, false)
+	require.NoError(t, err)
+	defer out.MustDrop()
+
+	// Input gradients of a fixed linear function of the logits, in
+	// evaluation mode (what attacks use) and in training mode (batch
+	// statistics, as in adversarial training), after the logits above
+	// so that both sides see the same running statistics.
+	// The weights are exported first: the training-mode pass updates
+	// the running statistics (and PyTorch's pass does so after it has
+	// compared the logits).
+	weights := filepath.Join(dir, "weights.safetensors")
+	require.NoError(t, model.ExportWeights(net, weights))
+	gradEval := inputGrad(t, net, x, false)
+	defer gradEval.MustDrop()
+	gradTrain := inputGrad(t, net, x, true)
+	defer gradTrain.MustDrop()
+
+	input, logits := filepath.Join(dir, "input.safetensors"), filepath.Join(dir, "logits.safetensors")
+	require.NoError(t, model.WriteSafetensors(input, []model.Named{{Name: "x", Tensor: x}}, nil))
+	require.NoError(t, model.WriteSafetensors(logits, []model.Named{
+		{Name: "logits", Tensor: out}, {Name: "grad_eval", Tensor: gradEval}, {Name: "grad_train", Tensor: gradTrain},
+	}, nil))
+	var res struct {
+		MaxAbsDiff      float64 `json:"max_abs_diff"`
+		MaxAbsLogit     float64 `json:"max_abs_logit"`
+		MaxAbsGradDiff  float64 `json:"max_abs_grad_diff"`
+		MaxAbsGrad      float64 `json:"max_abs_grad"`
+		MaxAbsTrainDiff float64 `json:"max_abs_train_grad_diff"`
+		MaxAbsTrainGrad float64 `json:"max_abs_train_grad"`
+	}
+	require.NoError(t, json.Unmarshal(check(weights, input, logits), &res))
+	t.Logf("max |Δlogit| = %.2g (max |logit| %.2g); max |Δ input grad| eval %.2g (of %.2g), train %.2g (of %.2g)",
+		res.MaxAbsDiff, res.MaxAbsLogit, res.MaxAbsGradDiff, res.MaxAbsGrad, res.MaxAbsTrainDiff, res.MaxAbsTrainGrad)
+	assert.Greater(t, res.MaxAbsLogit, 1e-3, "logits are not trivially zero")
+	for _, c := range []struct {
+		what       string
+		diff, size float64
+	}{
+		{"logits", res.MaxAbsDiff, res.MaxAbsLogit},
+		{"eval-mode input gradients", res.MaxAbsGradDiff, res.MaxAbsGrad},
+		{"train-mode input gradients", res.MaxAbsTrainDiff, res.MaxAbsTrainGrad},
+	} {
+		if c.what != "logits" && !zeroGradsOK {
+			assert.Greater(t, c.size, 1e-6, "%s are not trivially zero", c.what)
+		}
+		assert.Less(t, c.diff, 1e-4*max(1, c.size), "%s agree with PyTorch's", c.what)
+	}
+}
+
 // gradCoef is the fixed weighting of the logits whose sum inputGrad
-// differentiates; interop.py builds the same: ((7i + 3j) mod 5 − 2) / 2.
+// differentiates; specnet.py's input_grad (interop.py's too) builds the
+// same: ((7i + 3j) mod 5 − 2) / 2.
 func gradCoef(t *testing.T, n, classes int64) *ts.Tensor {
 	t.Helper()
 	vals := make([]float32, 0, n*classes)

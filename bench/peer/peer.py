@@ -17,9 +17,13 @@ stdin/stdout, one JSON object per line each way:
 
 Any failure answers {"ok": false, "error": MESSAGE}. SPEC is an arch.Spec
 with defaults filled in (robarch's JSON field names); the network is built
-from it here, independently of robarch's code, and setup fails unless its
-parameter count equals N (arch.Params) and its multiply-accumulates per
-image equal M (arch.MACs), so both sides do the same work.
+from it by specnet.py (robarch writes it next to this file), independently
+of robarch's Go code: the same layers and forward pass, under robarch's
+state-dict names (arch/model's TestSpecNetMatchesRobarch checks its logits
+against robarch's on the same weights). Setup fails unless its parameter
+count equals N (arch.Params) and its multiply-accumulates per image equal M
+(arch.MACs), so both sides do the same work; a spec specnet cannot build
+fails setup with its reason.
 
 Workloads (each step is one batch):
   train    forward (train mode), cross-entropy, backward, SGD step
@@ -43,8 +47,6 @@ respect to the input only.
 """
 
 import json
-import math
-import os
 import resource
 import sys
 import time
@@ -64,231 +66,9 @@ except ImportError as e:  # robarch turns this into advice to install python3-to
     sys.exit(3)
 
 
-# --- the network, built from robarch's spec ---------------------------------
-
-ACTIVATIONS = {
-    "relu": lambda x: F.relu(x),
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
-    "elu": lambda x: F.elu(x),
-    "gelu": lambda x: F.gelu(x),
-    "silu": lambda x: F.silu(x),
-    "mish": lambda x: F.mish(x),
-    "softplus": lambda x: F.softplus(x),
-    "hardswish": lambda x: F.hardswish(x),
-    "sigmoid": lambda x: torch.sigmoid(x),
-    "identity": lambda x: x,
-}
-
-
-def act(name, x, fresh=False):
-    """Applies activation name; ReLU runs in place on a fresh tensor (a
-    norm's output or a sum), as torchvision's ResNets do."""
-    if name == "relu" and fresh:
-        return F.relu(x, inplace=True)
-    return ACTIVATIONS[name](x)
-
-
-def conv(cin, cout, k, stride=1, pad=0, dilation=1, groups=1, bias=False):
-    c = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, groups=groups, bias=bias)
-    # torchvision's init: kaiming_normal_(mode="fan_out", nonlinearity="relu")
-    nn.init.kaiming_normal_(c.weight, mode="fan_out", nonlinearity="relu")
-    return c
-
-
-def norm(kind, channels, groups):
-    if kind == "batchnorm":
-        return nn.BatchNorm2d(channels)
-    if kind == "groupnorm":
-        return nn.GroupNorm(math.gcd(groups, channels), channels)
-    if kind == "identity":
-        return nn.Identity()
-    raise ValueError("norm %r: want batchnorm, groupnorm or identity" % kind)
-
-
-def conv_out(size, k, stride, pad, dilation):
-    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-
-
-class SE(nn.Module):
-    def __init__(self, channels, squeeze, activation):
-        super().__init__()
-        self.fc1 = conv(channels, squeeze, 1, bias=True)
-        self.fc2 = conv(squeeze, channels, 1, bias=True)
-        # PyTorch's default init for these (the conv helper's kaiming is for
-        # the bias-free convolutions); parameter count is what matters here.
-        self.fc1.reset_parameters()
-        self.fc2.reset_parameters()
-        self.activation = activation
-
-    def forward(self, x):
-        g = x.mean((2, 3), keepdim=True)
-        g = torch.sigmoid(self.fc2(act(self.activation, self.fc1(g))))
-        return x * g
-
-
-class Block(nn.Module):
-    def __init__(self, kind, cin, cout, mid, stride, kernel, dilation, groups, se, blk):
-        super().__init__()
-        self.kind, self.pre = kind, blk["order"] == "pre"
-        self.acts = blk["activations"]
-        ngroups = blk.get("norm_groups", 32)
-        pad = (kernel - 1) // 2 * dilation
-        if kind == "bottleneck":
-            convs = [(cin, mid, 1, 1, 0, 1, 1), (mid, mid, kernel, stride, pad, dilation, groups), (mid, cout, 1, 1, 0, 1, 1)]
-            widths = [cin, mid, mid] if self.pre else [mid, mid, cout]
-        else:
-            convs = [(cin, mid, kernel, stride, pad, dilation, 1), (mid, cout, kernel, 1, pad, dilation, 1)]
-            widths = [cin, mid] if self.pre else [mid, cout]
-        self.convs = nn.ModuleList(conv(*c) for c in convs)
-        self.norms = nn.ModuleList(norm(blk["norms"][p], widths[p], ngroups) for p in range(len(convs)))
-        self.se = None
-        if se > 0:
-            self.se = SE(mid if kind == "bottleneck" else cout, se, blk.get("se_activation", "relu"))
-        self.proj = None
-        if cin != cout or stride != 1:
-            self.proj = conv(cin, cout, 1, stride=stride)
-            self.proj_norm = norm(blk.get("shortcut_norm", "batchnorm"), cout, ngroups)
-
-    def forward(self, x):
-        if self.pre:
-            return self.forward_pre(x)
-        h = x
-        last = len(self.convs) - 1
-        for p, (c, n) in enumerate(zip(self.convs, self.norms)):
-            h = n(c(h))
-            if p == 1 and self.kind == "bottleneck" and self.se is not None:
-                h = self.se(act(self.acts[p], h, fresh=True))
-                continue
-            if p < last:
-                h = act(self.acts[p], h, fresh=True)
-        if self.kind == "basic" and self.se is not None:
-            h = self.se(h)
-        sc = self.proj_norm(self.proj(x)) if self.proj is not None else x
-        return act(self.acts[2], h + sc, fresh=True)
-
-    def forward_pre(self, x):
-        a = act(self.acts[0], self.norms[0](x))
-        sc = self.proj_norm(self.proj(a)) if self.proj is not None else x
-        h = self.convs[0](a)
-        for p in range(1, len(self.convs)):
-            if p == 2 and self.se is not None:
-                h = self.se(h)
-            h = self.convs[p](act(self.acts[p], self.norms[p](h)))
-        if self.kind == "basic" and self.se is not None:
-            h = self.se(h)
-        return h + sc
-
-
-class Stage(nn.Module):
-    def __init__(self, blocks, dense):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-        self.dense = dense
-
-    def forward(self, x):
-        if not self.dense:
-            for b in self.blocks:
-                x = b(x)
-            return x
-        # block i > 2 also receives up to `dense` earlier blocks' outputs
-        # (features[-3-j]); so does the stage's output.
-        features = [x]
-        for i, b in enumerate(self.blocks):
-            inp = features[-1]
-            if i > 2:
-                for j in range(self.dense):
-                    if j + 4 > len(features):
-                        break
-                    inp = inp + features[-3 - j]
-            features.append(b(inp))
-        out = features[-1]
-        for k in range(self.dense):
-            if k + 4 > len(features):
-                break
-            out = out + features[-3 - k]
-        return out
-
-
-class Net(nn.Module):
-    def __init__(self, spec):
-        super().__init__()
-        inp, stem, blk = spec["input"], spec["stem"], spec["block"]
-        self.pre = blk["order"] == "pre"
-        mean, std = inp.get("mean") or [], inp.get("std") or []
-        self.normalize = bool(mean)
-        if self.normalize:
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        k = stem["kernel"]
-        if stem["kind"] == "patchify":
-            stride, pad, self.max_pool = k, 0, False
-        else:
-            stride, pad, self.max_pool = stem["stride"], (k - 1) // 2, bool(stem.get("max_pool"))
-        self.stem = conv(inp["channels"], stem["width"], k, stride=stride, pad=pad)
-        self.stem_norm = None if self.pre else nn.BatchNorm2d(stem["width"])
-        h = conv_out(inp["height"], k, stride, pad, 1)
-        if self.max_pool:
-            h = conv_out(h, 3, 2, 1, 1)
-        cin = stem["width"]
-        stages = []
-        for st in spec["stages"]:
-            blocks = []
-            for i in range(st["depth"]):
-                cout = st["width"]
-                kind = st["block"]
-                if kind == "bottleneck":
-                    mid = round(cout * st["bottleneck_multiplier"])  # half to even, as Go's
-                    groups = mid // st["group_width"] if st.get("group_width") else 1
-                else:
-                    mid, groups = cout, 1
-                se_ratio = blk.get("se_ratio", 0) or 0
-                se = round(se_ratio * cin) if se_ratio > 0 else 0
-                blocks.append(Block(kind, cin, cout, mid, st["stride"] if i == 0 else 1,
-                                    st["kernel"], st["dilation"], groups, se, blk))
-                cin = cout
-            stages.append(Stage(blocks, blk.get("dense_ratio", 0) or 0))
-        self.stages = nn.ModuleList(stages)
-        self.final_norm = norm(blk["norms"][0], cin, blk.get("norm_groups", 32)) if self.pre else None
-        self.final_act = blk["activations"][0]
-        self.fc = nn.Linear(cin, spec["classes"])
-
-    def forward(self, x):
-        if self.normalize:
-            x = (x - self.mean) / self.std
-        x = self.stem(x)
-        if self.stem_norm is not None:
-            x = F.relu(self.stem_norm(x), inplace=True)
-        if self.max_pool:
-            x = F.max_pool2d(x, 3, 2, 1)
-        for s in self.stages:
-            x = s(x)
-        if self.final_norm is not None:
-            x = act(self.final_act, self.final_norm(x), fresh=True)
-        return self.fc(x.mean((2, 3)))
-
-
-def count_params(net):
-    return sum(p.numel() for p in net.parameters())
-
-
-def count_macs(net, shape):
-    """Multiply-accumulates of the convolutions and linear layers for one
-    image (robarch's convention), counted on a forward pass."""
-    total = [0]
-
-    def hook(m, inp, out):
-        if isinstance(m, nn.Conv2d):
-            total[0] += out[0].numel() * m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
-        else:
-            total[0] += m.in_features * m.out_features
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    net.eval()
-    with torch.no_grad():
-        net(torch.rand((1,) + tuple(shape)))
-    for h in handles:
-        h.remove()
-    return total[0]
+# The network, built from robarch's spec by the shared builder that robarch
+# writes next to this file.
+from specnet import Net, count_macs, count_params  # noqa: E402
 
 
 # --- attacks -----------------------------------------------------------------

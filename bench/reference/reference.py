@@ -11,88 +11,26 @@ checkout of github.com/fra31/auto-attack as AUTOATTACK_DIR.
   reference.py table OUT                    the markdown tables of the doc from OUT/*.json
 
 OUT holds what `go run ./bench/reference -mode prepare` wrote: points.safetensors
-(x, y), weights.safetensors (the model's state dict) and spec.json.
+(x, y), weights.safetensors (the model's state dict) and spec.json. The
+network is built from spec.json by bench/peer/specnet.py (robarch's layers
+and state-dict names) and loads the weights with strict=True.
 """
 
 import json
-import math
 import os
-import struct
 import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.models.resnet import BasicBlock
+
+# robarch's Python builder of a spec and its safetensors reader, shared
+# with robarch bench's PyTorch peer.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peer"))
+from specnet import Net, load_safetensors  # noqa: E402
 
 THREADS = int(os.environ.get("THREADS", "2"))
 torch.set_num_threads(THREADS)
-
-_TORCH = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(body[begin:end]), dtype=_TORCH[e["dtype"]])
-        out[name] = t.reshape(e["shape"]).clone()
-    return out
-
-
-class Net(nn.Module):
-    """A torchvision-named ResNet of basic blocks built from a robarch spec
-    (the subset the reference model uses: conv stem, post-activation basic
-    blocks, ReLU, batch norm, input normalisation inside the model)."""
-
-    def __init__(self, spec):
-        super().__init__()
-        blk = spec["block"]
-        assert spec.get("naming") == "torchvision", "torchvision naming only"
-        assert blk.get("order", "post") == "post"
-        assert set(blk["activations"]) == {"relu"} and set(blk["norms"]) == {"batchnorm"}
-        stem = spec["stem"]
-        assert stem.get("kind", "conv") == "conv"
-        inp = spec["input"]
-        self.register_buffer("mean", torch.tensor(inp["mean"]).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(inp["std"]).view(1, -1, 1, 1), persistent=False)
-        k = stem["kernel"]
-        self.conv1 = nn.Conv2d(inp["channels"], stem["width"], k, stem.get("stride", 1), (k - 1) // 2, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem["width"])
-        self.maxpool = nn.MaxPool2d(3, 2, 1) if stem.get("max_pool") else None
-        width = stem["width"]
-        self.stages = []
-        for i, st in enumerate(spec["stages"]):
-            assert st.get("block", "basic") == "basic" and st.get("kernel", 3) == 3
-            blocks = []
-            for j in range(st["depth"]):
-                stride = st.get("stride", 1) if j == 0 else 1
-                down = None
-                if stride != 1 or width != st["width"]:
-                    down = nn.Sequential(nn.Conv2d(width, st["width"], 1, stride, bias=False), nn.BatchNorm2d(st["width"]))
-                blocks.append(BasicBlock(width, st["width"], stride, down))
-                width = st["width"]
-            name = "layer%d" % (i + 1)
-            setattr(self, name, nn.Sequential(*blocks))
-            self.stages.append(name)
-        self.fc = nn.Linear(width, spec["classes"])
-
-    def forward(self, x):
-        h = (x - self.mean) / self.std
-        h = F.relu(self.bn1(self.conv1(h)))
-        if self.maxpool is not None:
-            h = self.maxpool(h)
-        for name in self.stages:
-            h = getattr(self, name)(h)
-        return self.fc(h.mean((2, 3)))
 
 
 def load(out):

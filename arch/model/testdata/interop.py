@@ -22,7 +22,7 @@ Commands:
 """
 
 import json
-import struct
+import os
 import sys
 from collections import OrderedDict
 
@@ -35,44 +35,11 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
 
-# --- safetensors, written and read by hand (the library is not in Debian) ---
-
-_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.int32: "I32"}
-_TORCH = {v: k for k, v in _DTYPES.items()}
-
-
-def save_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = e["data_offsets"]
-        t = torch.frombuffer(bytearray(body[begin:end]), dtype=_TORCH[e["dtype"]])
-        out[name] = t.reshape(e["shape"]).clone()
-    return out
+# The safetensors reader/writer, the input gradient and the comparison of a
+# check are robarch's shared ones (bench/peer/specnet.py); the models here
+# are not built from a spec but from torchvision's and RobArch's own layouts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bench", "peer"))
+from specnet import compare, load_safetensors, save_safetensors  # noqa: E402
 
 
 # --- a model with RobArch ConfigurableModel's module names ---
@@ -263,20 +230,6 @@ def calibrate(model, shape):
     model.eval()
 
 
-def input_grad(model, x, train):
-    """Gradient with respect to x of sum(logits * c), c[i, j] = ((7i + 3j) mod 5 - 2) / 2
-    (the Go test's gradCoef), in training or evaluation mode."""
-    model.train(train)
-    x = x.clone().requires_grad_(True)
-    z = model(x)
-    i = torch.arange(z.shape[0]).view(-1, 1)
-    j = torch.arange(z.shape[1]).view(1, -1)
-    c = ((7 * i + 3 * j) % 5 - 2).float() / 2
-    (g,) = torch.autograd.grad((z * c).sum(), [x])
-    model.eval()
-    return g
-
-
 def main():
     cmd, kind = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)
@@ -298,19 +251,7 @@ def main():
     elif cmd == "check":
         weights, inp, logits = sys.argv[3:6]
         load(model, load_safetensors(weights))
-        model.eval()
-        x = load_safetensors(inp)["x"]
-        want = load_safetensors(logits)["logits"]
-        with torch.no_grad():
-            got = model(x)
-        res = {"max_abs_diff": (got - want).abs().max().item(), "max_abs_logit": want.abs().max().item()}
-        ref = load_safetensors(logits)
-        for mode, key, train in (("grad", "grad_eval", False), ("train_grad", "grad_train", True)):
-            if key in ref:
-                g = input_grad(model, x, train)
-                res["max_abs_%s_diff" % mode] = (g - ref[key]).abs().max().item()
-                res["max_abs_%s" % mode] = ref[key].abs().max().item()
-        print(json.dumps(res))
+        print(json.dumps(compare(model, inp, logits)))
     else:
         raise SystemExit(f"unknown command {cmd}")
 

@@ -47,7 +47,9 @@ Commands (the protocol of interop.py):
                    DIR/input.safetensors (x), DIR/logits.safetensors (eval logits)
   check KIND WEIGHTS INPUT LOGITS
                    load WEIGHTS with strict=True into the sub_block1=False model,
-                   print {"max_abs_diff", "max_abs_logit"} as JSON
+                   print {"max_abs_diff", "max_abs_logit"} as JSON, with the input
+                   gradients' differences where LOGITS holds grad_eval / grad_train
+                   (specnet.compare)
   names KIND       print {"params": N, "shapes": {name: shape}}
 """
 
@@ -61,8 +63,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.ops.misc import SqueezeExcitation
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interop import load_safetensors, save_safetensors  # noqa: E402
+# robarch's shared safetensors reader/writer and check (bench/peer/specnet.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bench", "peer"))
+from specnet import compare, load_safetensors, save_safetensors  # noqa: E402
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2471, 0.2435, 0.2616)
@@ -270,12 +273,7 @@ def main():
         weights, inp, logits = sys.argv[3:6]
         model = make_model(kind)
         model.load_state_dict(load_safetensors(weights), strict=True)
-        model.eval()
-        x = load_safetensors(inp)["x"]
-        want = load_safetensors(logits)["logits"]
-        with torch.no_grad():
-            got = model(x)
-        print(json.dumps({"max_abs_diff": (got - want).abs().max().item(), "max_abs_logit": want.abs().max().item()}))
+        print(json.dumps(compare(model, inp, logits)))
     else:
         raise SystemExit(f"unknown command {cmd}")
 
