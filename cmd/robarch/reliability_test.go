@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
+
+	"github.com/robarch/robarch/sweep"
 )
 
 // These tests run robarch as a separate process, as a user does: the
@@ -80,6 +82,29 @@ func writeSweep(t *testing.T, dir, text string) string {
 	path := filepath.Join(dir, "sweep.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
 	return path
+}
+
+// enqueuedSweeps enqueues tinySweep with the extra flags into a fresh
+// store and returns the sweep config stored with each trial.
+func enqueuedSweeps(t *testing.T, flags ...string) []sweep.File {
+	t.Helper()
+	dir := t.TempDir()
+	sw := writeSweep(t, dir, tinySweep)
+	r := robarch(t, dir, append([]string{"sweep", "enqueue", "--sweep", sw, "--store", "r.db"}, flags...)...)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = robarch(t, dir, "results", "export", "--store", "r.db", "--format", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var trials []struct {
+		Config struct {
+			Sweep sweep.File `json:"sweep"`
+		} `json:"config"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &trials))
+	out := make([]sweep.File, len(trials))
+	for i, tr := range trials {
+		out[i] = tr.Config.Sweep
+	}
+	return out
 }
 
 // Problem 1: a typo in what a trial needs is reported when the sweep is
@@ -161,26 +186,14 @@ func TestUnknownKeysAndSweepFileAsConfig(t *testing.T) {
 // Problem 6: one ε syntax in sweep files and flags; the stored config
 // keeps the exact value.
 func TestSweepEpsSyntax(t *testing.T) {
+	trials := enqueuedSweeps(t, "--eps", "4/255", "--eval-eps", "4px")
+	require.Len(t, trials, 2)
+	assert.Equal(t, 4.0/255, trials[0].Train.Eps)
+	assert.Equal(t, 4.0/255, trials[0].Eval.Eps)
+
 	dir := t.TempDir()
 	sw := writeSweep(t, dir, tinySweep)
-	r := robarch(t, dir, "sweep", "enqueue", "--sweep", sw, "--store", "r.db", "--eps", "4/255", "--eval-eps", "4px")
-	require.Equal(t, 0, r.code, r.stderr)
-	r = robarch(t, dir, "results", "export", "--store", "r.db", "--format", "json")
-	require.Equal(t, 0, r.code, r.stderr)
-	var trials []struct {
-		Config struct {
-			Sweep struct {
-				Train struct{ Eps float64 } `json:"train"`
-				Eval  struct{ Eps float64 } `json:"eval"`
-			} `json:"sweep"`
-		} `json:"config"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &trials))
-	require.Len(t, trials, 2)
-	assert.Equal(t, 4.0/255, trials[0].Config.Sweep.Train.Eps)
-	assert.Equal(t, 4.0/255, trials[0].Config.Sweep.Eval.Eps)
-
-	r = robarch(t, dir, "sweep", "plan", "--sweep", sw, "--eps", "300")
+	r := robarch(t, dir, "sweep", "plan", "--sweep", sw, "--eps", "300")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "train.eps")
 	assert.Contains(t, r.stderr, "300/255 or 300px")

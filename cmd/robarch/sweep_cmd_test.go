@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,26 +27,10 @@ func TestSweepFileKeysChangeOnlyThroughSweepFlags(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			dir := t.TempDir()
-			sw := writeSweep(t, dir, tinySweep)
-			r := robarch(t, dir, append([]string{"sweep", "enqueue", "--sweep", sw, "--store", "r.db"}, tc.args...)...)
-			require.Equal(t, 0, r.code, r.stderr)
-			r = robarch(t, dir, "results", "export", "--store", "r.db", "--format", "json")
-			require.Equal(t, 0, r.code, r.stderr)
-			var trials []struct {
-				Config struct {
-					Sweep struct {
-						Train struct {
-							Epochs    int
-							Precision string
-						} `json:"train"`
-					} `json:"sweep"`
-				} `json:"config"`
-			}
-			require.NoError(t, json.Unmarshal([]byte(r.stdout), &trials))
+			trials := enqueuedSweeps(t, tc.args...)
 			require.NotEmpty(t, trials)
-			assert.Equal(t, tc.epochs, trials[0].Config.Sweep.Train.Epochs)
-			assert.Equal(t, tc.precision, trials[0].Config.Sweep.Train.Precision)
+			assert.Equal(t, tc.epochs, trials[0].Train.Epochs)
+			assert.Equal(t, tc.precision, string(trials[0].Train.Precision))
 		})
 	}
 }
