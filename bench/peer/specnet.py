@@ -97,12 +97,20 @@ FIELDS = {
               "dense_ratio"},
 }
 
+def silu(x):
+    """SiLU, in fp32 when x is bf16 (under autocast), as robarch computes it:
+    libtorch 1.13's bf16 SiLU is slower than casting to fp32 and back."""
+    if x.dtype == torch.bfloat16:
+        return F.silu(x.float()).to(torch.bfloat16)
+    return F.silu(x)
+
+
 ACTIVATIONS = {
     "relu": lambda x: F.relu(x),
     "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
     "elu": lambda x: F.elu(x),
     "gelu": lambda x: F.gelu(x),
-    "silu": lambda x: F.silu(x),
+    "silu": lambda x: silu(x),
     "mish": lambda x: F.mish(x),
     "softplus": lambda x: F.softplus(x),
     "hardswish": lambda x: F.hardswish(x),
