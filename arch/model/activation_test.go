@@ -51,3 +51,21 @@ func TestSiLUInBF16IsFP32Rounded(t *testing.T) {
 		require.InDelta(t, w[i], gv[i], 1e-2*(1+math.Abs(w[i])), "element %d", i)
 	}
 }
+
+// TestMishTrainsInBF16 checks mish accepts a bf16 tensor (libtorch 1.13 has
+// no bf16 CPU Mish kernel, so a bf16 mish net failed in its first step) and
+// returns fp32 Mish rounded once.
+func TestMishTrainsInBF16(t *testing.T) {
+	x := ts.MustRandn([]int64{2, 4, 3, 3}, gotch.Float, gotch.CPU).MustTotype(gotch.BFloat16, true)
+	defer x.MustDrop()
+	y := mish(x.MustShallowClone())
+	defer y.MustDrop()
+	require.Equal(t, gotch.BFloat16, y.DType())
+	xf := x.MustTotype(gotch.Float, false)
+	defer xf.MustDrop()
+	ref := xf.MustMish(false).MustTotype(gotch.BFloat16, true).MustTotype(gotch.Float, true)
+	defer ref.MustDrop()
+	got := y.MustTotype(gotch.Float, false)
+	defer got.MustDrop()
+	require.Equal(t, ref.Float64Values(), got.Float64Values())
+}

@@ -111,7 +111,7 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 	case "silu":
 		return silu(x)
 	case "mish":
-		return must(x.Mish(true))
+		return mish(x)
 	case "softplus":
 		return must(x.Softplus(true))
 	case "hardswish":
@@ -129,12 +129,22 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 // casting to fp32, applying it and casting back (docs/precision.md), and the
 // fp32 result rounded once is at least as exact.
 func silu(x *ts.Tensor) *ts.Tensor {
-	dt, err := amp.DTypeOf(x)
-	if err != nil || dt != gotch.BFloat16 {
-		return must(x.Silu(true))
+	return inFP32IfBF16(x, func(t *ts.Tensor) *ts.Tensor { return must(t.Silu(true)) })
+}
+
+// mish applies Mish, in fp32 when x is bf16: libtorch 1.13 has no bf16 CPU
+// Mish kernel ("mish_cpu" not implemented for 'BFloat16').
+func mish(x *ts.Tensor) *ts.Tensor {
+	return inFP32IfBF16(x, func(t *ts.Tensor) *ts.Tensor { return must(t.Mish(true)) })
+}
+
+// inFP32IfBF16 applies f (which consumes its input) to x, through an fp32
+// copy rounded back to bf16 when x is bf16; x is consumed.
+func inFP32IfBF16(x *ts.Tensor, f func(*ts.Tensor) *ts.Tensor) *ts.Tensor {
+	if dt, err := amp.DTypeOf(x); err != nil || dt != gotch.BFloat16 {
+		return f(x)
 	}
-	f := must(x.Totype(gotch.Float, true))
-	y := must(f.Silu(true))
+	y := f(must(x.Totype(gotch.Float, true)))
 	return must(y.Totype(gotch.BFloat16, true))
 }
 

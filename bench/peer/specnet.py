@@ -111,7 +111,7 @@ ACTIVATIONS = {
     "elu": lambda x: F.elu(x),
     "gelu": lambda x: F.gelu(x),
     "silu": lambda x: silu(x),
-    "mish": lambda x: F.mish(x),
+    "mish": lambda x: F.mish(x.float()).to(torch.bfloat16) if x.dtype == torch.bfloat16 else F.mish(x),  # no bf16 CPU kernel in 1.13
     "softplus": lambda x: F.softplus(x),
     "hardswish": lambda x: F.hardswish(x),
     "sigmoid": lambda x: torch.sigmoid(x),
