@@ -97,12 +97,11 @@ FIELDS = {
               "dense_ratio"},
 }
 
-def silu(x):
-    """SiLU, in fp32 when x is bf16 (under autocast), as robarch computes it:
-    libtorch 1.13's bf16 SiLU is slower than casting to fp32 and back."""
-    if x.dtype == torch.bfloat16:
-        return F.silu(x.float()).to(torch.bfloat16)
-    return F.silu(x)
+def in_fp32_if_bf16(f):
+    """f computed on an fp32 copy, rounded back once, when its input is bf16
+    (under autocast), as robarch does for SiLU (libtorch 1.13's bf16 kernel
+    is slower than the casts) and Mish (no bf16 CPU kernel in 1.13)."""
+    return lambda x: f(x.float()).to(torch.bfloat16) if x.dtype == torch.bfloat16 else f(x)
 
 
 ACTIVATIONS = {
@@ -110,8 +109,8 @@ ACTIVATIONS = {
     "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
     "elu": lambda x: F.elu(x),
     "gelu": lambda x: F.gelu(x),
-    "silu": lambda x: silu(x),
-    "mish": lambda x: F.mish(x.float()).to(torch.bfloat16) if x.dtype == torch.bfloat16 else F.mish(x),  # no bf16 CPU kernel in 1.13
+    "silu": in_fp32_if_bf16(F.silu),
+    "mish": in_fp32_if_bf16(F.mish),
     "softplus": lambda x: F.softplus(x),
     "hardswish": lambda x: F.hardswish(x),
     "sigmoid": lambda x: torch.sigmoid(x),
