@@ -46,6 +46,10 @@ type Config struct {
 	// the train workload only.
 	RSSSteps     int
 	RSSWorkloads []Workload
+	// ProfileSteps, when positive, runs that many more steps of every
+	// workload after the timed ones under libtorch's operator profiler, on
+	// robarch's side and the peer's (Result.Profile).
+	ProfileSteps int
 	// Threads is libtorch's intra-op thread count for robarch and the peer
 	// (0: one per CPU core).
 	Threads int
@@ -135,6 +139,9 @@ func (c Config) Validate() error {
 	if c.RSSSteps < 0 {
 		return fmt.Errorf("rss steps %d: must not be negative", c.RSSSteps)
 	}
+	if c.ProfileSteps < 0 {
+		return fmt.Errorf("profile steps %d: must not be negative (0 = no profile)", c.ProfileSteps)
+	}
 	if c.Threads < 0 {
 		return fmt.Errorf("threads %d: must not be negative (0 = one per CPU core)", c.Threads)
 	}
@@ -223,6 +230,8 @@ type Result struct {
 	PeerCeilingFraction   float64 `json:"peer_ceiling_fraction,omitempty"`
 	PeerPeakRSSBytes      int64   `json:"peer_peak_rss_bytes,omitempty"`
 	PeerCPUSecondsPerStep float64 `json:"peer_cpu_s_per_step,omitempty"`
+	// Profile is the operator profile of Config.ProfileSteps more steps.
+	Profile *Profile `json:"profile,omitempty"`
 	// Ratio is ImagesPerS / PeerImagesPerS: above 1, robarch is faster.
 	Ratio float64 `json:"ratio,omitempty"`
 	Torch string  `json:"peer_torch,omitempty"`
@@ -434,6 +443,16 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 	res.RSSGrowthSteps = window
 	if rssBefore > 0 {
 		res.RSSGrowth = float64(rssAfter-rssBefore) / float64(rssBefore)
+	}
+	// After the memory figures: the profiler's event lists would count in them.
+	if cfg.ProfileSteps > 0 {
+		peer := p
+		if !usePeer {
+			peer = nil
+		}
+		if res.Profile, err = profile(cfg.ProfileSteps, r, peer); err != nil {
+			return res, err
+		}
 	}
 	res.Spread = Summarize(rates)
 	res.ImagesPerS = res.Spread.Median

@@ -83,7 +83,17 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, res := range r.Results {
+		if res.Profile != nil {
+			if err := writeProfile(w, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func orFP32(p amp.Precision) amp.Precision {

@@ -17,6 +17,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/opprof"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -68,6 +69,8 @@ type peerReply struct {
 	Images     int     `json:"images"`
 	RSS        int64   `json:"rss_bytes"`
 	PeakRSS    int64   `json:"peak_rss_bytes"`
+	// Ops is the answer to "profile": the operators of the profiled steps.
+	Ops opprof.Table `json:"ops"`
 }
 
 // startPeer writes the peer's files to a temporary directory and starts

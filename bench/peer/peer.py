@@ -266,6 +266,20 @@ class Bench:
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - start, time.process_time() - cpu
 
+    def profile(self, steps):
+        """Runs steps more steps under libtorch's (legacy) operator profiler,
+        the one robarch bench --profile records its own steps with; returns
+        every operator's calls and self and total microseconds, and the wall
+        seconds."""
+        with torch.autograd.profiler.profile(use_kineto=False) as prof:
+            start = time.perf_counter()
+            for _ in range(steps):
+                self.step()
+            sec = time.perf_counter() - start
+        ops = [{"name": e.key, "calls": e.count, "self_us": e.self_cpu_time_total, "total_us": e.cpu_time_total}
+               for e in prof.key_averages()]
+        return ops, sec
+
     def update(self, x, y):
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
@@ -338,6 +352,9 @@ def main():
             elif cmd == "step":
                 sec, cpu = bench.step()
                 reply({"ok": True, "seconds": sec, "cpu_seconds": cpu, "images": bench.batch})
+            elif cmd == "profile":
+                ops, sec = bench.profile(msg["steps"])
+                reply({"ok": True, "ops": ops, "seconds": sec})
             elif cmd == "memory":
                 reply(dict(ok=True, **memory()))
             else:
