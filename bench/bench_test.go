@@ -17,6 +17,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/opprof"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -83,6 +84,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"batch", func(c *Config) { c.Batch = 1 }, "batch 1: must be at least 2"},
 		{"steps", func(c *Config) { c.Steps = 0 }, "steps 0: must be at least 1"},
 		{"rss steps", func(c *Config) { c.RSSSteps = -1 }, "rss steps -1"},
+		{"profile steps", func(c *Config) { c.ProfileSteps = -1 }, "profile steps -1: must not be negative"},
 		{"threads", func(c *Config) { c.Threads = -2 }, "threads -2"},
 		{"eps", func(c *Config) { c.Eps = 2 }, "eps 2: must be in [0,1]"},
 		{"memory format", func(c *Config) { c.MemoryFormat = "nhwc" }, `memory format "nhwc": want one of [auto contiguous channels-last]`},
@@ -325,6 +327,48 @@ func TestRunWithPeerInBF16(t *testing.T) {
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "robarch: channels-last weights, bf16 forward")
 	assert.Contains(t, buf.String(), "PyTorch: channels-last weights, bf16 forward")
+}
+
+// TestProfileSeesTheSameConvolutionsOnBothSides profiles a training and
+// an fgsm-rs step on each side: both frameworks run micro's convolutions
+// forward and backward the same number of times per step (the like-with-
+// like premise of the comparison), the attack's extra pass shows as more
+// convolutions than training, and the table prints them.
+func TestProfileSeesTheSameConvolutionsOnBothSides(t *testing.T) {
+	startTestPeer(t)
+	rep, err := Run(context.Background(), Config{
+		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Train, FGSMRS},
+		Batch: 8, Steps: 1, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
+		PeerMemoryFormat: model.ChannelsLast, ProfileSteps: 2,
+	})
+	require.NoError(t, err)
+	convs := map[Workload]float64{}
+	for _, res := range rep.Results {
+		pr := res.Profile
+		require.NotNil(t, pr, res.Workload)
+		assert.Equal(t, 2, pr.Steps)
+		count := func(tab opprof.Table, name string) float64 {
+			for _, op := range tab {
+				if op.Name == name {
+					return op.Calls
+				}
+			}
+			return 0
+		}
+		for _, name := range []string{"aten::convolution", "aten::convolution_backward"} {
+			assert.Positive(t, count(pr.Ops, name), "%s %s", res.Workload, name)
+			assert.Equal(t, count(pr.PeerOps, name), count(pr.Ops, name), "%s %s", res.Workload, name)
+		}
+		convs[res.Workload] = count(pr.Ops, "aten::convolution")
+		assert.Positive(t, pr.StepMS)
+		assert.Positive(t, pr.PeerStepMS)
+		assert.Positive(t, pr.Ops.SelfUS(), "time inside operators")
+	}
+	assert.Equal(t, 2*convs[Train], convs[FGSMRS], "fgsm-rs runs the network forward twice")
+	var buf bytes.Buffer
+	require.NoError(t, WriteTable(&buf, rep))
+	assert.Contains(t, buf.String(), "operator profile, fgsm-rs: 2 steps")
+	assert.Contains(t, buf.String(), "PyTorch self ms")
 }
 
 // TestPeerWithoutTorch shadows torch with a module that fails to import:
