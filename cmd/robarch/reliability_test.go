@@ -318,3 +318,30 @@ func TestFailingTrialFailsAloneAndRetryRequeues(t *testing.T) {
 	assert.Contains(t, r.stdout, "1 trial(s) re-queued")
 	assert.Equal(t, "pending", rowsOf(t, dir, "r.db")["tiny/baseline/0"].Status)
 }
+
+// --workers 2 runs the two trials at once in two processes (this one and
+// a helper `sweep worker`), each on its own lease, and stores the rows one
+// worker would: the trials are the same computations, only side by side.
+func TestWorkersRunTrialsSideBySideWithTheSameRows(t *testing.T) {
+	dir := t.TempDir()
+	sw := writeSweep(t, dir, tinySweep)
+	one := robarch(t, dir, "sweep", "--sweep", sw, "--store", "one.db", "--work", "one", "--progress", "lines")
+	require.Equal(t, 0, one.code, one.stderr)
+	two := robarch(t, dir, "sweep", "--sweep", sw, "--store", "two.db", "--work", "two", "--progress", "lines", "--workers", "2")
+	require.Equal(t, 0, two.code, two.stderr)
+	assert.Contains(t, two.stderr, "helper workers started")
+	assert.Contains(t, two.stderr, "worker 2: ", "the helper's lines reach this process's log")
+	assert.Equal(t, rowsOf(t, dir, "one.db"), rowsOf(t, dir, "two.db"))
+
+	r := robarch(t, dir, "results", "export", "--store", "two.db", "--format", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var trials []struct{ Worker string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &trials))
+	require.Len(t, trials, 2)
+	assert.NotEqual(t, trials[0].Worker, trials[1].Worker, "each worker took one trial")
+
+	bad := robarch(t, dir, "sweep", "--sweep", sw, "--store", "bad.db", "--workers", "0")
+	assert.Equal(t, 1, bad.code)
+	assert.Contains(t, bad.stderr, "--workers 0: must be at least 1")
+	assert.NoFileExists(t, filepath.Join(dir, "bad.db"), "refused before the store is made")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -211,6 +212,7 @@ func addRunFlags(fs *pflag.FlagSet) {
 	fs.Duration("lease", 2*time.Minute, "how long a claimed trial stays ours without a heartbeat")
 	fs.Bool("no-wait", false, "stop when nothing is pending, even while other workers still run trials (default: wait for them, taking over any whose worker dies)")
 	fs.String("progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bar, lines, none")
+	fs.Int("workers", 1, "trials run at once on this machine: this process and N-1 helper `sweep worker` processes on the same store, --threads split among them (on 2 cores 2 workers of 1 thread finish make run's study sooner than 1 of 2: docs/precision.md)")
 }
 
 func openStore(cmd *cobra.Command) (store.Store, error) {
@@ -305,7 +307,19 @@ func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweepr
 	return p, nil
 }
 
+// workersFlag is --workers, checked.
+func workersFlag(cmd *cobra.Command) (int, error) {
+	n, _ := cmd.Flags().GetInt("workers")
+	if n < 1 {
+		return 0, fmt.Errorf("--workers %d: must be at least 1 (trials run at once on this machine)", n)
+	}
+	return n, nil
+}
+
 func runSweep(cmd *cobra.Command, v *viper.Viper) error {
+	if _, err := workersFlag(cmd); err != nil {
+		return err // before the store is touched
+	}
 	f, err := loadSweep(cmd)
 	if err != nil {
 		return err
@@ -335,7 +349,7 @@ func runWorker(cmd *cobra.Command, v *viper.Viper) error {
 	return work(cmd, v, s, name)
 }
 
-func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) error {
+func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (err error) {
 	format, err := memoryFormat(v)
 	if err != nil {
 		return err
@@ -347,7 +361,15 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 		return fmt.Errorf("--progress %q: allowed values are auto, bar, lines, none", progress)
 	}
 	noWait, _ := cmd.Flags().GetBool("no-wait")
-	rt := torchrt.Init(v.GetInt("threads"))
+	workers, err := workersFlag(cmd)
+	if err != nil {
+		return err
+	}
+	threads := v.GetInt("threads")
+	if workers > 1 {
+		threads = workerThreads(threads, workers)
+	}
+	rt := torchrt.Init(threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
@@ -357,6 +379,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 		Env: trialEnv(format),
 	}
 	stderr := cmd.ErrOrStderr()
+	logTo := stderr // where helper workers' lines go
 	switch {
 	case progress == "bar" || (progress == "auto" && isTerminal(stderr)):
 		// Log lines scroll above the two bars; per-step lines give way to
@@ -367,8 +390,19 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 		slog.SetDefault(slog.New(slog.NewTextHandler(d, &slog.HandlerOptions{Level: logLevel(v)})))
 		defer slog.SetDefault(restore)
 		r.OnProgress, exec.OnStep, exec.LogEvery = d.Sweep, d.Step, -1
+		logTo = d
 	case progress == "none":
 		exec.LogEvery = -1
+	}
+	if workers > 1 {
+		dsn, _ := cmd.Flags().GetString("store")
+		h, serr := startHelpers(cmd.Context(), workers-1, helperArgs{store: dsn, work: workDir, sweep: sweepName,
+			memoryFormat: string(format), logLevel: v.GetString("log-level"), lease: lease, threads: threads}, logTo)
+		if serr != nil {
+			return serr
+		}
+		slog.Info("helper workers started", "workers", workers, "threads_each", threads)
+		defer func() { err = errors.Join(err, h.wait()) }()
 	}
 	st, err := r.Work(cmd.Context(), sweepName)
 	slog.Info("worker stopped", "done", st.Done, "failed", st.Failed, "seconds", fmt.Sprintf("%.0f", st.Seconds))
