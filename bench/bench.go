@@ -50,6 +50,9 @@ type Config struct {
 	// workload after the timed ones under libtorch's operator profiler, on
 	// robarch's side and the peer's (Result.Profile).
 	ProfileSteps int
+	// Block is how many steps each side runs in a row before the other's
+	// turn (0 or 1: they alternate step by step).
+	Block int
 	// Threads is libtorch's intra-op thread count for robarch and the peer
 	// (0: one per CPU core).
 	Threads int
@@ -139,6 +142,9 @@ func (c Config) Validate() error {
 	if c.RSSSteps < 0 {
 		return fmt.Errorf("rss steps %d: must not be negative", c.RSSSteps)
 	}
+	if c.Block < 0 {
+		return fmt.Errorf("block %d: must not be negative (0 or 1 = alternate step by step)", c.Block)
+	}
 	if c.ProfileSteps < 0 {
 		return fmt.Errorf("profile steps %d: must not be negative (0 = no profile)", c.ProfileSteps)
 	}
@@ -183,8 +189,10 @@ type Result struct {
 	Batch    int      `json:"batch"`
 	Steps    int      `json:"steps"`
 	Warmup   int      `json:"warmup"`
-	Threads  int      `json:"threads"`
-	Params   int64    `json:"params"`
+	// Block is how many steps each side ran in a row (with a peer).
+	Block   int   `json:"block,omitempty"`
+	Threads int   `json:"threads"`
+	Params  int64 `json:"params"`
 	// MACs per image at the spec's input size; Passes the forward-pass
 	// equivalents per image of the workload (see Workload.Passes).
 	MACs   int64   `json:"macs"`
@@ -372,6 +380,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *peer) (Result, error) {
 	res := Result{Workload: w, Batch: cfg.Batch, Steps: cfg.Steps, Warmup: cfg.Warmup, Passes: w.Passes()}
 	usePeer := p != nil && w.HasPeer()
+	if usePeer {
+		res.Block = max(cfg.Block, 1)
+	}
 	r, err := newRunner(w, rc)
 	if err != nil {
 		return res, err
@@ -392,22 +403,32 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		return res, err
 	}
 	var rates, peerRates, cpu, peerCPU []float64
-	for i := range cfg.Steps {
-		if err := ctx.Err(); err != nil {
-			return res, err
+	// Blocks of cfg.Block steps, robarch's then the peer's: 1 alternates
+	// step by step (drift cancels best); longer blocks let each side run
+	// several steps in a row, as it would alone.
+	for i := 0; i < cfg.Steps; {
+		block := min(max(cfg.Block, 1), cfg.Steps-i)
+		for k := range block {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			cpu0 := cpuSeconds()
+			start := time.Now()
+			n, err := r.step()
+			if err == nil {
+				err = syncDevice(cfg.Device)
+			}
+			if err != nil {
+				return res, fmt.Errorf("step %d: %w", i+k+1, err)
+			}
+			rates = append(rates, float64(n)/time.Since(start).Seconds())
+			cpu = append(cpu, cpuSeconds()-cpu0)
+			cfg.Logger.Debug("bench step", "workload", w, "step", i+k+1, "images_per_s", round1(rates[i+k]))
 		}
-		cpu0 := cpuSeconds()
-		start := time.Now()
-		n, err := r.step()
-		if err == nil {
-			err = syncDevice(cfg.Device)
-		}
-		if err != nil {
-			return res, fmt.Errorf("step %d: %w", i+1, err)
-		}
-		rates = append(rates, float64(n)/time.Since(start).Seconds())
-		cpu = append(cpu, cpuSeconds()-cpu0)
-		if usePeer {
+		for range block {
+			if !usePeer {
+				break
+			}
 			pr, err := p.step()
 			if err != nil {
 				return res, err
@@ -415,7 +436,7 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 			peerRates = append(peerRates, float64(pr.Images)/pr.Seconds)
 			peerCPU = append(peerCPU, pr.CPUSeconds)
 		}
-		cfg.Logger.Debug("bench step", "workload", w, "step", i+1, "images_per_s", round1(rates[i]))
+		i += block
 	}
 	window := cfg.Steps
 	if slices.Contains(cfg.RSSWorkloads, w) {

@@ -85,6 +85,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"steps", func(c *Config) { c.Steps = 0 }, "steps 0: must be at least 1"},
 		{"rss steps", func(c *Config) { c.RSSSteps = -1 }, "rss steps -1"},
 		{"profile steps", func(c *Config) { c.ProfileSteps = -1 }, "profile steps -1: must not be negative"},
+		{"block", func(c *Config) { c.Block = -1 }, "block -1: must not be negative"},
 		{"threads", func(c *Config) { c.Threads = -2 }, "threads -2"},
 		{"eps", func(c *Config) { c.Eps = 2 }, "eps 2: must be in [0,1]"},
 		{"memory format", func(c *Config) { c.MemoryFormat = "nhwc" }, `memory format "nhwc": want one of [auto contiguous channels-last]`},
@@ -338,12 +339,14 @@ func TestProfileSeesTheSameConvolutionsOnBothSides(t *testing.T) {
 	startTestPeer(t)
 	rep, err := Run(context.Background(), Config{
 		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Train, FGSMRS},
-		Batch: 8, Steps: 1, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
+		Batch: 8, Steps: 3, Block: 2, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
 		PeerMemoryFormat: model.ChannelsLast, ProfileSteps: 2,
 	})
 	require.NoError(t, err)
 	convs := map[Workload]float64{}
 	for _, res := range rep.Results {
+		assert.Equal(t, 2, res.Block, "blocks of 2 steps per side (the last one 1)")
+		assert.Positive(t, res.PeerImagesPerS)
 		pr := res.Profile
 		require.NotNil(t, pr, res.Workload)
 		assert.Equal(t, 2, pr.Steps)

@@ -97,6 +97,7 @@ fixtures writes a folder to try it on.`,
 	f.Int("steps", 20, "timed steps per workload")
 	f.Int("warmup", bench.DefaultWarmup, "untimed warm-up steps per workload (0 = none)")
 	f.Int("rss-steps", 1000, "steps after warm-up over which RSS growth is measured (see above; 0 = the timed steps)")
+	f.Int("block", 1, "with --peer: steps each side runs in a row before the other's turn (1 = alternate step by step)")
 	f.Int("profile", 0, "after the timed steps, this many more per workload under libtorch's operator profiler, on both sides; prints the operators whose time differs most (0 = none)")
 	f.String("eps", "8/255", "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
 	f.Float64("lr", bench.DefaultLR, "learning rate of the training steps")
@@ -211,7 +212,7 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	cfg := bench.Config{
 		Model: name, Spec: spec, Workloads: workloads,
 		Batch: v.GetInt("batch"), Steps: v.GetInt("steps"), Warmup: warmup,
-		RSSSteps: v.GetInt("rss-steps"), ProfileSteps: v.GetInt("profile"), Threads: v.GetInt("threads"),
+		RSSSteps: v.GetInt("rss-steps"), ProfileSteps: v.GetInt("profile"), Block: v.GetInt("block"), Threads: v.GetInt("threads"),
 		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),

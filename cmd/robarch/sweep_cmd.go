@@ -212,7 +212,7 @@ func addRunFlags(fs *pflag.FlagSet) {
 	fs.Duration("lease", 2*time.Minute, "how long a claimed trial stays ours without a heartbeat")
 	fs.Bool("no-wait", false, "stop when nothing is pending, even while other workers still run trials (default: wait for them, taking over any whose worker dies)")
 	fs.String("progress", "auto", "progress display: auto (bars on a terminal, log lines otherwise), bar, lines, none")
-	fs.Int("workers", 1, "trials run at once on this machine: this process and N-1 helper `sweep worker` processes on the same store, --threads split among them (on 2 cores 2 workers of 1 thread finish make run's study sooner than 1 of 2: docs/precision.md)")
+	fs.Int("workers", 1, "trials run at once on this machine: this process and N-1 helper `sweep worker` processes on the same store, --threads split among them (results depend on each trial's thread count; docs/precision.md)")
 }
 
 func openStore(cmd *cobra.Command) (store.Store, error) {
