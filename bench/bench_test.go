@@ -351,12 +351,8 @@ func TestProfileSeesTheSameConvolutionsOnBothSides(t *testing.T) {
 		require.NotNil(t, pr, res.Workload)
 		assert.Equal(t, 2, pr.Steps)
 		count := func(tab opprof.Table, name string) float64 {
-			for _, op := range tab {
-				if op.Name == name {
-					return op.Calls
-				}
-			}
-			return 0
+			op, _ := tab.Find(name)
+			return op.Calls
 		}
 		for _, name := range []string{"aten::convolution", "aten::convolution_backward"} {
 			assert.Positive(t, count(pr.Ops, name), "%s %s", res.Workload, name)

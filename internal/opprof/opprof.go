@@ -86,6 +86,16 @@ func (t Table) PerStep(steps int) Table {
 	return out
 }
 
+// Find is the operator called name, if the record has it.
+func (t Table) Find(name string) (Op, bool) {
+	for _, op := range t {
+		if op.Name == name {
+			return op, true
+		}
+	}
+	return Op{}, false
+}
+
 // SelfUS is the sum of self times: the record's time inside operators.
 func (t Table) SelfUS() float64 {
 	var s float64

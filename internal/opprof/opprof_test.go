@@ -18,15 +18,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func find(t Table, name string) (opprof.Op, bool) {
-	for _, op := range t {
-		if op.Name == name {
-			return op, true
-		}
-	}
-	return opprof.Op{}, false
-}
-
 type Table = opprof.Table
 
 // TestRecordCountsOperatorsAndBackward profiles 3 matrix products and one
@@ -52,11 +43,11 @@ func TestRecordCountsOperatorsAndBackward(t *testing.T) {
 		return s.Backward()
 	})
 	require.NoError(t, err)
-	mm, ok := find(tab, "aten::mm")
+	mm, ok := tab.Find("aten::mm")
 	require.True(t, ok, "aten::mm recorded: %v", tab)
 	// 3 forward products and 1 in MmBackward (the gradient for a; b needs none).
 	assert.Equal(t, 4.0, mm.Calls)
-	bw, ok := find(tab, "autograd::engine::evaluate_function: MmBackward0")
+	bw, ok := tab.Find("autograd::engine::evaluate_function: MmBackward0")
 	require.True(t, ok, "backward recorded: %v", tab)
 	assert.Equal(t, 1.0, bw.Calls)
 	for _, op := range tab {
@@ -66,16 +57,8 @@ func TestRecordCountsOperatorsAndBackward(t *testing.T) {
 	// MmBackward0 calls aten::mm (via mm's derivative), so its total
 	// includes more than its own self time.
 	assert.Greater(t, bw.TotalUS, bw.SelfUS)
-	assert.InDelta(t, 4.0/2, tab.PerStep(2)[indexOf(tab, "aten::mm")].Calls, 1e-9)
-}
-
-func indexOf(t Table, name string) int {
-	for i, op := range t {
-		if op.Name == name {
-			return i
-		}
-	}
-	return -1
+	half, _ := tab.PerStep(2).Find("aten::mm")
+	assert.InDelta(t, 4.0/2, half.Calls, 1e-9)
 }
 
 // TestRecordReturnsTheWorksError stops the profiler and hands fn's error
@@ -88,7 +71,7 @@ func TestRecordReturnsTheWorksError(t *testing.T) {
 		return x.Drop()
 	})
 	require.NoError(t, err)
-	_, ok := find(tab, "aten::ones")
+	_, ok := tab.Find("aten::ones")
 	assert.True(t, ok, "aten::ones recorded: %v", tab)
 }
 
