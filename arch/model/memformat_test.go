@@ -152,16 +152,20 @@ func TestChannelsLastComputesTheSameNet(t *testing.T) {
 			for _, v := range net.Vars() {
 				assert.Equal(t, weights[v.Name], tensorValues(t, v.Tensor), v.Name)
 				shape := v.Tensor.MustSize()
-				if len(shape) != 4 || shape[1] == 1 || shape[2]*shape[3] == 1 {
-					continue // NCHW and NHWC strides coincide (or are equivalent)
+				if len(shape) != 4 || shape[2]*shape[3] == 1 {
+					continue // 1×1 kernels: NCHW and NHWC strides are equivalent
 				}
+				// A stem over one input channel too: contiguous in both
+				// formats, it must still get channels-last strides (as
+				// PyTorch's module.to gives it), or oneDNN runs the stem
+				// and the first residual sum in NCHW.
 				cl, err := lib.RobarchIsChannelsLast(v.Tensor.Ctensor())
 				require.NoError(t, err)
 				assert.True(t, cl, "%s %v strides %v", v.Name, shape, v.Tensor.MustStride())
 				convs++
 			}
 			if name == "micro" {
-				assert.Equal(t, 18, convs) // the 3×3 convs of the 9 blocks
+				assert.Equal(t, 19, convs) // the stem's and the 3×3 convs of the 9 blocks
 			}
 			// The VarStore holds the very tensors, so an optimiser built
 			// on it updates what the net convolves with.

@@ -20,8 +20,14 @@ extern "C" char *robarch_set_memory_format(void **tensors, int n, int channels_l
     const auto f = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     for (int i = 0; i < n; i++) {
       at::Tensor &t = *static_cast<at::Tensor *>(tensors[i]);
-      if (t.dim() != 4 || t.is_contiguous(f)) continue;
-      t.set_data(t.contiguous(f));
+      // suggest_memory_format, not is_contiguous(f): a weight with one
+      // input channel (a stem over a grey image) is contiguous in both
+      // formats, and contiguous(f) would keep its NCHW strides, which
+      // oneDNN then follows: the stem's output, its norm and activation
+      // and the first residual sum ran NCHW or mixed. PyTorch's
+      // module.to(memory_format=...) gives it channels-last strides.
+      if (t.dim() != 4 || t.suggest_memory_format() == f) continue;
+      t.set_data(at::empty_like(t, t.options(), f).copy_(t));
     }
   } catch (const std::exception &e) {
     return strdup(e.what());
