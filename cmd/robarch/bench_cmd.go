@@ -42,8 +42,12 @@ weights costs 2 forward passes, one for the input gradient only 1).
 With --peer, PyTorch eager (Debian's python3-torch, the same libtorch) builds
 the same network from the spec, checks that its parameter count equals
 robarch's, and runs the same workloads with the same batch size and thread
-count, one step of each side in turn; ratio is robarch's images/s over
-PyTorch's (above 1: robarch is faster).
+count, one step of each side in turn (--block K: K steps each); ratio is
+robarch's images/s over PyTorch's (above 1: robarch is faster). --profile N
+then runs N more steps per workload under libtorch's operator profiler on
+both sides and lists the operators whose time differs most; the call
+counts compare exactly, the times only within a side (profiling slows
+robarch's steps more than the peer's).
 
 robarch runs as its commands do: weights in --memory-format (auto:
 channels-last on the CPU for nets whose convolutions have channels in
@@ -73,6 +77,7 @@ fixtures writes a folder to try it on.`,
   robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
   robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold
   robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last
+  robarch bench --model micro --workload fgsm-rs --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last --profile 10
   robarch bench --workload loader --dataset imagefolder:fixtures --workers 2 --epochs 3 --peer`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
