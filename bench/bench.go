@@ -425,10 +425,7 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 			cpu = append(cpu, cpuSeconds()-cpu0)
 			cfg.Logger.Debug("bench step", "workload", w, "step", i+k+1, "images_per_s", round1(rates[i+k]))
 		}
-		for range block {
-			if !usePeer {
-				break
-			}
+		for k := 0; usePeer && k < block; k++ {
 			pr, err := p.step()
 			if err != nil {
 				return res, err

@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/amp"
 )
 
 // TestActivationsInBF16AreFP32Rounded checks the activations computed in
@@ -23,7 +25,7 @@ func TestActivationsInBF16AreFP32Rounded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			xb, xf := bf16Input(t)
-			y := activation(tc.name, xb.MustShallowClone())
+			y := inBF16Autocast(t, func() *ts.Tensor { return activation(tc.name, xb.MustShallowClone()) })
 			defer y.MustDrop()
 			require.Equal(t, gotch.BFloat16, y.DType())
 			ref := tc.fp32(xf).MustTotype(gotch.BFloat16, true).MustTotype(gotch.Float, true)
@@ -36,12 +38,13 @@ func TestActivationsInBF16AreFP32Rounded(t *testing.T) {
 }
 
 // TestSiLUInBF16HasSiLUsGradient checks the input gradient through the
-// fp32 detour is SiLU's derivative to bf16 precision.
+// fp32 detour is SiLU's derivative to bf16 precision (the backward pass
+// runs outside autocast, as in training).
 func TestSiLUInBF16HasSiLUsGradient(t *testing.T) {
 	xb, xf := bf16Input(t)
 	leaf := xb.MustSetRequiresGrad(true, false)
 	defer leaf.MustDrop()
-	y := activation("silu", leaf.MustShallowClone())
+	y := inBF16Autocast(t, func() *ts.Tensor { return activation("silu", leaf.MustShallowClone()) })
 	defer y.MustDrop()
 	loss := y.MustTotype(gotch.Float, false).MustSum(gotch.Float, true)
 	defer loss.MustDrop()
@@ -60,6 +63,14 @@ func TestSiLUInBF16HasSiLUsGradient(t *testing.T) {
 	for i := range w {
 		require.InDelta(t, w[i], gv[i], 1e-2*(1+math.Abs(w[i])), "element %d", i)
 	}
+}
+
+// inBF16Autocast runs f under CPU bf16 autocast, where a net's bf16
+// activations are applied (torchbuild's autocast kernels for SiLU and Mish).
+func inBF16Autocast(t *testing.T, f func() *ts.Tensor) *ts.Tensor {
+	var y *ts.Tensor
+	require.NoError(t, amp.Do(gotch.CPU, amp.BF16, func() error { y = f(); return nil }))
+	return y
 }
 
 // bf16Input is a random bf16 tensor spanning the activations' curved range,

@@ -3,12 +3,10 @@ package model
 import (
 	"fmt"
 
-	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
-	"github.com/robarch/robarch/internal/amp"
 )
 
 // Ownership convention of the forward pass: every apply(x) consumes x (it
@@ -108,10 +106,10 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 		return must(x.Elu(true))
 	case "gelu":
 		return must(x.Gelu("none", true))
-	case "silu": // libtorch 1.13's bf16 SiLU is 1.5–2.5× slower than the casts plus fp32 SiLU (docs/precision.md)
-		return inFP32IfBF16(x, (*ts.Tensor).Silu)
-	case "mish": // libtorch 1.13 has no bf16 CPU Mish kernel
-		return inFP32IfBF16(x, (*ts.Tensor).Mish)
+	case "silu": // under bf16 autocast in fp32, rounded once (torchbuild's autocast kernels)
+		return must(x.Silu(true))
+	case "mish":
+		return must(x.Mish(true))
 	case "softplus":
 		return must(x.Softplus(true))
 	case "hardswish":
@@ -122,17 +120,6 @@ func activation(name string, x *ts.Tensor) *ts.Tensor {
 		return x
 	}
 	panic(forwardError{fmt.Errorf("activation %q: want one of %v", name, arch.Activations)})
-}
-
-// inFP32IfBF16 applies op to x, consuming it; when x is bf16 (under
-// autocast) op runs on an fp32 copy whose result is rounded back to bf16
-// once, at least as exact as the bf16 kernel.
-func inFP32IfBF16(x *ts.Tensor, op func(t *ts.Tensor, del bool) (*ts.Tensor, error)) *ts.Tensor {
-	if dt, err := amp.DTypeOf(x); err != nil || dt != gotch.BFloat16 {
-		return must(op(x, true))
-	}
-	y := must(op(must(x.Totype(gotch.Float, true)), true))
-	return must(y.Totype(gotch.BFloat16, true))
 }
 
 // layoutSafe returns x ready for activation name in a net whose weights

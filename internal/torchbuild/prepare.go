@@ -28,7 +28,7 @@ const GotchModule = "github.com/sugarme/gotch"
 
 // formatVersion changes whenever the prepared copy would differ for the same
 // inputs, so that an old copy is rebuilt.
-const formatVersion = 11
+const formatVersion = 12
 
 // maxPasses bounds the compile/stub loop; in practice one pass finds all.
 const maxPasses = 5
