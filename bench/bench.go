@@ -242,7 +242,14 @@ type Result struct {
 	Profile *Profile `json:"profile,omitempty"`
 	// Ratio is ImagesPerS / PeerImagesPerS: above 1, robarch is faster.
 	Ratio float64 `json:"ratio,omitempty"`
-	Torch string  `json:"peer_torch,omitempty"`
+	// PairedRatio is the median of the step-by-step ratios (robarch's
+	// step i over the peer's step i, run next to it) and RatioInterval its
+	// distribution-free 95% interval (PairedRatio, the function): the
+	// figure to judge a target by, since pairing cancels the machine's
+	// drift. No interval with fewer than 6 steps.
+	PairedRatio   float64   `json:"paired_ratio,omitempty"`
+	RatioInterval *Interval `json:"paired_ratio_interval,omitempty"`
+	Torch         string    `json:"peer_torch,omitempty"`
 }
 
 // Report is a whole invocation: the machine's ceiling and every
@@ -368,7 +375,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			res.Torch = rep.Torch
 		}
 		cfg.Logger.Info("bench done", "workload", w, "images_per_s", round1(res.ImagesPerS),
-			"peer_images_per_s", round1(res.PeerImagesPerS), "ratio", math.Round(res.Ratio*100)/100)
+			"peer_images_per_s", round1(res.PeerImagesPerS), "ratio", round2(res.Ratio), "paired_ratio", round2(res.PairedRatio))
 		rep.Results = append(rep.Results, res)
 	}
 	rep.MallocArenas = torchrt.MallocArenas()
@@ -480,6 +487,11 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		res.PeerSpread = &s
 		res.PeerImagesPerS = s.Median
 		res.PeerCPUSecondsPerStep = Summarize(peerCPU).Median
+		var iv Interval
+		var ok bool
+		if res.PairedRatio, iv, ok = PairedRatio(rates, peerRates, RatioLevel); ok {
+			res.RatioInterval = &iv
+		}
 		if _, res.PeerPeakRSSBytes, err = p.memory(); err != nil {
 			return res, err
 		}

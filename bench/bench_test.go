@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -115,7 +116,7 @@ func TestProcStatusReadsMemory(t *testing.T) {
 // those --peer adds.
 var (
 	requiredFields = []string{"model", "workload", "batch", "images_per_s", "gflops", "peak_rss_bytes"}
-	peerFields     = []string{"peer_images_per_s", "ratio"}
+	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio"}
 )
 
 func decodeLines(t *testing.T, out []byte) []map[string]any {
@@ -286,6 +287,8 @@ func TestRunWithPeer(t *testing.T) {
 		assert.Greater(t, res.PeerImagesPerS, 0.0, res.Workload)
 		assert.Equal(t, res.Workload == PGD10 || res.Workload == Infer, res.FoldedBN, res.Workload)
 		assert.InDelta(t, res.ImagesPerS/res.PeerImagesPerS, res.Ratio, 1e-9)
+		assert.Greater(t, res.PairedRatio, 0.0, res.Workload)
+		assert.Nil(t, res.RatioInterval, "2 steps are too few for a 95 percent interval")
 		assert.Greater(t, res.PeerPeakRSSBytes, int64(0))
 	}
 	var buf bytes.Buffer
@@ -302,6 +305,28 @@ func TestRunWithPeer(t *testing.T) {
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "ratio")
 	assert.Contains(t, buf.String(), "channels-last weights, fp32 forward")
+}
+
+// TestRunWithPeerGivesTheRatiosInterval: with 6 steps or more the paired
+// ratio comes with its interval, which holds it, in the result and in the
+// table.
+func TestRunWithPeerGivesTheRatiosInterval(t *testing.T) {
+	startTestPeer(t)
+	rep, err := Run(context.Background(), Config{
+		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Infer},
+		Batch: 8, Steps: 6, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
+	})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	res := rep.Results[0]
+	require.NotNil(t, res.RatioInterval)
+	assert.LessOrEqual(t, res.RatioInterval.Lo, res.PairedRatio)
+	assert.GreaterOrEqual(t, res.RatioInterval.Hi, res.PairedRatio)
+	assert.Equal(t, RatioLevel, res.RatioInterval.Level)
+	var buf bytes.Buffer
+	require.NoError(t, WriteTable(&buf, rep))
+	assert.Contains(t, buf.String(), "paired [95%]")
+	assert.Contains(t, buf.String(), fmt.Sprintf("%.2fx [%.2f, %.2f]", res.PairedRatio, res.RatioInterval.Lo, res.RatioInterval.Hi))
 }
 
 // With --precision bf16 and --peer-precision bf16 both sides run their

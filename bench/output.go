@@ -56,7 +56,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"workload", "images/s", "[min, max]", "GFLOP/s", "of ceiling", "peak RSS", "RSS growth", "(steps)"}
 	if peer {
-		head = append(head, "PyTorch img/s", "[min, max]", "PyTorch of ceiling", "ratio")
+		head = append(head, "PyTorch img/s", "[min, max]", "PyTorch of ceiling", "ratio", "paired [95%]")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, res := range r.Results {
@@ -76,9 +76,10 @@ func WriteTable(w io.Writer, r *Report) error {
 					fmt.Sprintf("%.1f", res.PeerImagesPerS),
 					fmt.Sprintf("[%.1f, %.1f]", res.PeerSpread.Min, res.PeerSpread.Max),
 					percent(res.PeerCeilingFraction, res.Passes),
-					fmt.Sprintf("%.2fx", res.Ratio))
+					fmt.Sprintf("%.2fx", res.Ratio),
+					pairedRatio(res))
 			} else {
-				row = append(row, "-", "-", "-", "-")
+				row = append(row, "-", "-", "-", "-", "-")
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
@@ -94,6 +95,15 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 	}
 	return nil
+}
+
+// pairedRatio is the median step-by-step ratio and its interval, or the
+// median alone when there were too few steps for one.
+func pairedRatio(res Result) string {
+	if res.RatioInterval == nil {
+		return fmt.Sprintf("%.2fx", res.PairedRatio)
+	}
+	return fmt.Sprintf("%.2fx [%.2f, %.2f]", res.PairedRatio, res.RatioInterval.Lo, res.RatioInterval.Hi)
 }
 
 func orFP32(p amp.Precision) amp.Precision {

@@ -43,7 +43,10 @@ With --peer, PyTorch eager (Debian's python3-torch, the same libtorch) builds
 the same network from the spec, checks that its parameter count equals
 robarch's, and runs the same workloads with the same batch size and thread
 count, one step of each side in turn (--block K: K steps each); ratio is
-robarch's images/s over PyTorch's (above 1: robarch is faster). --profile N
+robarch's median images/s over PyTorch's (above 1: robarch is faster), and
+"paired" the median of the step-by-step ratios with its distribution-free
+95% interval (6 steps or more): pairing cancels the machine's drift, so
+judge a speed target by that interval. --profile N
 then runs N more steps per workload under libtorch's operator profiler on
 both sides and lists the operators whose time differs most; the call
 counts compare exactly, the times only within a side (profiling slows
