@@ -409,6 +409,14 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 	if err != nil {
 		return res, err
 	}
+	// settledRSS handed malloc's free memory back to the system, so the
+	// next step faults it in again: untimed, or robarch's first timed step
+	// ran at a third to a half of the others' rate (2026-12-03).
+	if cfg.Warmup > 0 {
+		if _, err := r.step(); err != nil {
+			return res, fmt.Errorf("warm-up step after the RSS reading: %w", err)
+		}
+	}
 	var rates, peerRates, cpu, peerCPU []float64
 	// Blocks of cfg.Block steps, robarch's then the peer's: 1 alternates
 	// step by step (drift cancels best); longer blocks let each side run
