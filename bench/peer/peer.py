@@ -268,17 +268,24 @@ class Bench:
 
     def profile(self, steps):
         """Runs steps more steps under libtorch's (legacy) operator profiler,
-        the one robarch bench --profile records its own steps with; returns
-        every operator's calls and self and total microseconds, and the wall
-        seconds."""
-        with torch.autograd.profiler.profile(use_kineto=False) as prof:
-            start = time.perf_counter()
-            for _ in range(steps):
-                self.step()
-            sec = time.perf_counter() - start
-        ops = [{"name": e.key, "calls": e.count, "self_us": e.self_cpu_time_total, "total_us": e.cpu_time_total}
-               for e in prof.key_averages()]
-        return ops, sec
+        the one robarch bench --profile records its own steps with, in the
+        same way: one record per step, after one thrown away (see
+        bench/profile.go for why); returns every operator's calls and self
+        and total microseconds, summed, and the steps' wall seconds."""
+        totals, sec = {}, 0.0
+        for i in range(-1, steps):
+            with torch.autograd.profiler.profile(use_kineto=False) as prof:
+                took, _ = self.step()
+            if i < 0:
+                continue
+            sec += took
+            for e in prof.key_averages():
+                t = totals.setdefault(e.key, {"name": e.key, "calls": 0, "self_us": 0.0, "total_us": 0.0})
+                t["calls"] += e.count
+                t["self_us"] += e.self_cpu_time_total
+                t["total_us"] += e.cpu_time_total
+            del prof
+        return list(totals.values()), sec
 
     def update(self, x, y):
         logits = self.model(x)

@@ -86,6 +86,28 @@ func (t Table) PerStep(steps int) Table {
 	return out
 }
 
+// Add is t and u together: calls and times summed operator by operator,
+// in t's order, then the operators only u has.
+func (t Table) Add(u Table) Table {
+	out := slices.Clone(t)
+	at := make(map[string]int, len(out))
+	for i, op := range out {
+		at[op.Name] = i
+	}
+	for _, op := range u {
+		i, ok := at[op.Name]
+		if !ok {
+			at[op.Name] = len(out)
+			out = append(out, op)
+			continue
+		}
+		out[i].Calls += op.Calls
+		out[i].SelfUS += op.SelfUS
+		out[i].TotalUS += op.TotalUS
+	}
+	return out
+}
+
 // Find is the operator called name, if the record has it.
 func (t Table) Find(name string) (Op, bool) {
 	for _, op := range t {

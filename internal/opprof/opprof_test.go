@@ -111,3 +111,16 @@ func TestCompareOrdersByDifference(t *testing.T) {
 	assert.Equal(t, 0.0, got[1].B.Calls, "relu is robarch's alone")
 	assert.Equal(t, 1150.0, a.SelfUS())
 }
+
+func TestAddSumsByName(t *testing.T) {
+	a := Table{{Name: "aten::mm", Calls: 2, SelfUS: 10, TotalUS: 12}, {Name: "aten::add", Calls: 1, SelfUS: 1, TotalUS: 1}}
+	b := Table{{Name: "aten::relu", Calls: 3, SelfUS: 4, TotalUS: 5}, {Name: "aten::mm", Calls: 1, SelfUS: 6, TotalUS: 7}}
+	sum := a.Add(b)
+	assert.Equal(t, Table{
+		{Name: "aten::mm", Calls: 3, SelfUS: 16, TotalUS: 19},
+		{Name: "aten::add", Calls: 1, SelfUS: 1, TotalUS: 1},
+		{Name: "aten::relu", Calls: 3, SelfUS: 4, TotalUS: 5},
+	}, sum)
+	assert.Equal(t, 2.0, a[0].Calls, "a is left as it was")
+	assert.Equal(t, b, Table(nil).Add(b))
+}
