@@ -34,8 +34,9 @@ type Profile struct {
 // split them, so every step's activations need fresh memory from the
 // kernel: over 30 recorded micro training steps the heap grew to 6.7 GB,
 // 57 thousand page faults a step, and a step took 5× its unprofiled time
-// (PyTorch 1.4×, as its steps allocate less). Stopped after every step,
-// the blocks are freed and the holes close again (2026-12-03).
+// (PyTorch's 1.4×). Stopped after every step, the blocks are freed and
+// the holes close again: 1.4× for both (2026-12-03). A two-pass step
+// (fgsm-rs) still fragments within itself: 3× on robarch's side.
 func profile(steps int, r runner, p *peer) (*Profile, error) {
 	pr := &Profile{Steps: steps}
 	var wall time.Duration
@@ -45,6 +46,9 @@ func profile(steps int, r runner, p *peer) (*Profile, error) {
 			start := time.Now()
 			_, err := r.step()
 			took = time.Since(start)
+			if err != nil && i < 0 {
+				return fmt.Errorf("profiled warm-up step: %w", err)
+			}
 			if err != nil {
 				return fmt.Errorf("profiled step %d: %w", i+1, err)
 			}
