@@ -14,11 +14,12 @@ import (
 // Steps steps on each side, every figure per step. Both sides are timed
 // by the same profiler in the same libtorch, so an operator whose time
 // differs is one the two frameworks call differently (more often, on
-// other shapes or layouts), not an artefact of the instrument.
+// other shapes or layouts) — or, in a step that allocates much, page
+// faults the profiler's own allocations cause (see profile).
 type Profile struct {
 	Steps int `json:"steps"`
 	// StepMS is the wall time of a profiled step (profiler overhead
-	// included); Ops the operators.
+	// included, the profiler's start and stop not); Ops the operators.
 	StepMS     float64      `json:"step_ms"`
 	Ops        opprof.Table `json:"ops"`
 	PeerStepMS float64      `json:"peer_step_ms,omitempty"`

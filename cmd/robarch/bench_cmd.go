@@ -50,7 +50,9 @@ judge a speed target by that interval. --profile N
 then runs N more steps per workload under libtorch's operator profiler on
 both sides and lists the operators whose time differs most; the call
 counts compare exactly, the times only within a side (profiling slows
-robarch's steps more than the peer's).
+robarch's steps more than the peer's: its allocations fragment the heap
+around the profiler's, so a step that allocates much, like fgsm-rs, also
+counts page faults).
 
 robarch runs as its commands do: weights in --memory-format (auto:
 channels-last on the CPU for nets whose convolutions have channels in
