@@ -73,6 +73,12 @@ type Config struct {
 	// than with its batch norms folded into the convolutions
 	// (model.Net.Fold), which is how robarch's evaluations run.
 	NoFold bool
+	// PeerFold folds the peer's batch norms into its convolutions for
+	// pgd10, apgd-ce and infer (specnet's fold_batch_norms, with PyTorch's
+	// own fusion helper), so that evaluation compares like with like
+	// with robarch's folded net; off, the peer runs them as a PyTorch
+	// script does, batch norms as layers. Needs Peer.
+	PeerFold bool
 	// Precision is robarch's forward-pass precision for every workload
 	// (""/fp32, bf16; fp16 on CUDA only), as train --precision runs it;
 	// PeerPrecision the peer's: bf16 runs its forward passes under
@@ -160,6 +166,9 @@ func (c Config) Validate() error {
 	if _, err := model.ParseMemoryFormat(string(c.MemoryFormat)); err != nil {
 		return err
 	}
+	if c.PeerFold && !c.Peer {
+		return fmt.Errorf("peer fold: folds the PyTorch peer's batch norms, so it needs --peer")
+	}
 	if f := c.PeerMemoryFormat; f != "" && f != model.Contiguous && f != model.ChannelsLast {
 		return fmt.Errorf("peer memory format %q: want %s or %s (the peer runs on the CPU)", f, model.Contiguous, model.ChannelsLast)
 	}
@@ -198,11 +207,13 @@ type Result struct {
 	MACs   int64   `json:"macs"`
 	Passes float64 `json:"forward_passes"`
 	// MemoryFormat is robarch's weight layout, PeerMemoryFormat the
-	// peer's; FoldedBN says whether robarch ran this workload with batch
-	// norms folded into convolutions (evaluation workloads only).
+	// peer's; FoldedBN and PeerFoldedBN say whether robarch and the peer
+	// ran this workload with batch norms folded into convolutions
+	// (evaluation workloads only).
 	MemoryFormat     model.MemoryFormat `json:"memory_format"`
 	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
 	FoldedBN         bool               `json:"folded_bn"`
+	PeerFoldedBN     bool               `json:"peer_folded_bn"`
 	// Precision and PeerPrecision are the two sides' forward-pass
 	// precisions (fp32, bf16).
 	Precision     amp.Precision `json:"precision"`
@@ -281,8 +292,10 @@ type Report struct {
 	PeerPrecision amp.Precision `json:"peer_precision,omitempty"`
 	// Device is where both sides ran: cpu or cuda:N.
 	Device string `json:"device"`
-	// FoldBN is whether evaluation workloads ran with folded batch norms.
+	// FoldBN and PeerFoldBN are whether evaluation workloads ran with
+	// folded batch norms in robarch and in the peer.
 	FoldBN        bool     `json:"fold_bn"`
+	PeerFoldBN    bool     `json:"peer_fold_bn"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`
@@ -332,10 +345,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer p.close()
-		if _, err := p.setup(spec, rep.Params, rep.MACs, threads, cfg.Batch, cfg.Eps, cfg.LR, cfg.Seed, cfg.PeerMemoryFormat, cfg.PeerPrecision, rep.Device); err != nil {
+		if _, err := p.setup(peerSetup{Spec: spec, Params: rep.Params, MACs: rep.MACs, Threads: threads,
+			Batch: cfg.Batch, Eps: cfg.Eps, LR: cfg.LR, Seed: cfg.Seed, MemoryFormat: cfg.PeerMemoryFormat,
+			Precision: cfg.PeerPrecision, Device: rep.Device, Fold: cfg.PeerFold}); err != nil {
 			return nil, err
 		}
 		rep.Torch, rep.PeerMemoryFormat, rep.PeerPrecision = p.torch, cfg.PeerMemoryFormat, cfg.PeerPrecision
+		rep.PeerFoldBN = cfg.PeerFold
 	}
 	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed,
 		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold, precision: cfg.Precision, device: cfg.Device}
@@ -362,6 +378,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			res.PeerPrecision = rep.PeerPrecision
 		}
 		res.FoldedBN = rep.FoldBN && w.evaluates()
+		res.PeerFoldedBN = rep.PeerFoldBN && w.evaluates() && w.HasPeer()
 		res.GFLOPS = res.ImagesPerS * 2 * float64(rep.MACs) * res.Passes / 1e9
 		if rep.CeilingGFLOPS > 0 {
 			res.CeilingFraction = res.GFLOPS / rep.CeilingGFLOPS
@@ -401,8 +418,12 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 		}
 	}
 	if usePeer {
-		if err := p.prepare(w, cfg.Warmup); err != nil {
+		folded, err := p.prepare(w, cfg.Warmup)
+		if err != nil {
 			return res, err
+		}
+		if mine, ok := foldedNorms(r); ok && cfg.PeerFold && folded != mine {
+			return res, fmt.Errorf("the PyTorch peer folded %d batch norms, robarch %d: the builders disagree", folded, mine)
 		}
 	}
 	rssBefore, err := settledRSS()

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/sugarme/gotch"
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/arch"
@@ -91,6 +93,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"eps", func(c *Config) { c.Eps = 2 }, "eps 2: must be in [0,1]"},
 		{"memory format", func(c *Config) { c.MemoryFormat = "nhwc" }, `memory format "nhwc": want one of [auto contiguous channels-last]`},
 		{"peer memory format", func(c *Config) { c.PeerMemoryFormat = model.AutoFormat }, `peer memory format "auto": want contiguous or channels-last`},
+		{"peer fold without peer", func(c *Config) { c.PeerFold = true }, "peer fold: folds the PyTorch peer's batch norms, so it needs --peer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +119,7 @@ func TestProcStatusReadsMemory(t *testing.T) {
 // those --peer adds.
 var (
 	requiredFields = []string{"model", "workload", "batch", "images_per_s", "gflops", "peak_rss_bytes"}
-	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio"}
+	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio", "peer_folded_bn"}
 )
 
 func decodeLines(t *testing.T, out []byte) []map[string]any {
@@ -243,26 +246,62 @@ func TestPeerBuildsTheSameNetwork(t *testing.T) {
 			require.NoError(t, err)
 			macs, err := arch.MACs(spec, 0, 0)
 			require.NoError(t, err)
-			r, err := p.setup(spec.WithDefaults(), want, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
+			s := peerSetup{Spec: spec.WithDefaults(), Params: want, MACs: macs, Threads: 1, Batch: 2,
+				Eps: DefaultEps, LR: DefaultLR, MemoryFormat: model.Contiguous, Precision: amp.FP32, Device: "cpu"}
+			r, err := p.setup(s)
 			require.NoError(t, err)
 			assert.Equal(t, want, r.Params)
 			assert.Equal(t, macs, r.MACs)
 			// Its forward pass runs (SE, dense connections, pre-activation).
-			require.NoError(t, p.prepare(Infer, 0))
+			folded, err := p.prepare(Infer, 0)
+			require.NoError(t, err)
+			assert.Zero(t, folded, "no folding unless asked")
 			r, err = p.step()
 			require.NoError(t, err)
 			assert.Greater(t, r.Seconds, 0.0)
 			assert.Greater(t, r.CPUSeconds, 0.0)
 			assert.Equal(t, 2, r.Images)
 
-			_, err = p.setup(spec.WithDefaults(), want+1, macs, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
+			// Folded, it folds as many batch norms as robarch's Fold
+			// (which ones, and that the function stays: arch/model's
+			// TestSpecNetMatchesRobarch), and still runs.
+			fold := s
+			fold.Fold = true
+			_, err = p.setup(fold)
+			require.NoError(t, err)
+			folded, err = p.prepare(Infer, 1)
+			require.NoError(t, err)
+			assert.Equal(t, robarchFolds(t, spec), folded)
+			folded, err = p.prepare(Train, 0)
+			require.NoError(t, err)
+			assert.Zero(t, folded, "training runs batch statistics: nothing folded")
+
+			bad := s
+			bad.Params++
+			_, err = p.setup(bad)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "parameters, arch.Params says")
-			_, err = p.setup(spec.WithDefaults(), want, macs-1, 1, 2, DefaultEps, DefaultLR, 0, model.Contiguous, amp.FP32, "cpu")
+			bad = s
+			bad.MACs--
+			_, err = p.setup(bad)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "MACs per image, arch.MACs says")
 		})
 	}
+}
+
+// robarchFolds is how many batch norms robarch's Fold folds in spec.
+func robarchFolds(t *testing.T, spec arch.Spec) int {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	vs, net, err := model.New(spec, gotch.CPU, model.Contiguous)
+	require.NoError(t, err)
+	defer vs.Destroy()
+	f, err := net.Fold()
+	require.NoError(t, err)
+	defer f.Close()
+	return f.Norms
 }
 
 // TestRunWithPeer is a tiny side-by-side run: the peer's rates and the
@@ -272,13 +311,14 @@ func TestRunWithPeer(t *testing.T) {
 	rep, err := Run(context.Background(), Config{
 		Model: "micro", Spec: microSpec(t), Workloads: []Workload{Train, FGSMRS, PGD10, Infer, Loader},
 		Batch: 8, Steps: 2, Warmup: 1, Threads: 1, Peer: true, Logger: quiet(),
-		PeerMemoryFormat: model.ChannelsLast,
+		PeerMemoryFormat: model.ChannelsLast, PeerFold: true,
 	})
 	require.NoError(t, err)
 	assert.NotEmpty(t, rep.Torch)
 	assert.Equal(t, model.ChannelsLast, rep.MemoryFormat, "auto on the CPU")
 	assert.Equal(t, model.ChannelsLast, rep.PeerMemoryFormat)
 	assert.True(t, rep.FoldBN)
+	assert.True(t, rep.PeerFoldBN)
 	for _, res := range rep.Results {
 		if res.Workload == Loader {
 			assert.Zero(t, res.PeerImagesPerS)
@@ -286,6 +326,7 @@ func TestRunWithPeer(t *testing.T) {
 		}
 		assert.Greater(t, res.PeerImagesPerS, 0.0, res.Workload)
 		assert.Equal(t, res.Workload == PGD10 || res.Workload == Infer, res.FoldedBN, res.Workload)
+		assert.Equal(t, res.FoldedBN, res.PeerFoldedBN, "both sides fold the same workloads: %s", res.Workload)
 		assert.InDelta(t, res.ImagesPerS/res.PeerImagesPerS, res.Ratio, 1e-9)
 		assert.Greater(t, res.PairedRatio, 0.0, res.Workload)
 		assert.Nil(t, res.RatioInterval, "2 steps are too few for a 95 percent interval")
@@ -304,7 +345,7 @@ func TestRunWithPeer(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "ratio")
-	assert.Contains(t, buf.String(), "channels-last weights, fp32 forward")
+	assert.Contains(t, buf.String(), "; PyTorch: channels-last weights, fp32 forward, batch norms folded in pgd10/apgd-ce/infer")
 }
 
 // TestRunWithPeerGivesTheRatiosInterval: with 6 steps or more the paired
@@ -352,7 +393,7 @@ func TestRunWithPeerInBF16(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "robarch: channels-last weights, bf16 forward")
-	assert.Contains(t, buf.String(), "PyTorch: channels-last weights, bf16 forward")
+	assert.Contains(t, buf.String(), "PyTorch: channels-last weights, bf16 forward, batch norms as layers")
 }
 
 // TestProfileSeesTheSameConvolutionsOnBothSides profiles a training and

@@ -49,7 +49,11 @@ func WriteTable(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(w, "; robarch: %s weights, %s forward, %s", r.MemoryFormat, orFP32(r.Precision), fold)
 		if r.PeerMemoryFormat != "" {
-			fmt.Fprintf(w, "; PyTorch: %s weights, %s forward", r.PeerMemoryFormat, orFP32(r.PeerPrecision))
+			peerFold := "batch norms as layers"
+			if r.PeerFoldBN {
+				peerFold = "batch norms folded in pgd10/apgd-ce/infer"
+			}
+			fmt.Fprintf(w, "; PyTorch: %s weights, %s forward, %s", r.PeerMemoryFormat, orFP32(r.PeerPrecision), peerFold)
 		}
 	}
 	fmt.Fprintln(w)

@@ -69,6 +69,8 @@ type peerReply struct {
 	Images     int     `json:"images"`
 	RSS        int64   `json:"rss_bytes"`
 	PeakRSS    int64   `json:"peak_rss_bytes"`
+	// Folded is the answer to "prepare": how many batch norms it folded.
+	Folded int `json:"folded"`
 	// Ops is the answer to "profile": the operators of the profiled steps.
 	Ops opprof.Table `json:"ops"`
 }
@@ -182,20 +184,38 @@ func (p *peer) call(cmd map[string]any) (peerReply, error) {
 	return r, nil
 }
 
-// setup builds the peer's network from spec and checks its parameter
+// peerSetup is what the peer's "setup" command takes: the network
+// (checked against robarch's parameter count and MACs per image) and how
+// to run it; Fold folds batch norms into convolutions in evaluation
+// workloads.
+type peerSetup struct {
+	Spec           arch.Spec
+	Params, MACs   int64
+	Threads, Batch int
+	Eps, LR        float64
+	Seed           int64
+	MemoryFormat   model.MemoryFormat
+	Precision      amp.Precision
+	Device         string
+	Fold           bool
+}
+
+// setup builds the peer's network from s.Spec and checks its parameter
 // count and MACs per image against robarch's.
-func (p *peer) setup(spec arch.Spec, params, macs int64, threads, batch int, eps, lr float64, seed int64,
-	format model.MemoryFormat, precision amp.Precision, device string) (peerReply, error) {
+func (p *peer) setup(s peerSetup) (peerReply, error) {
 	return p.call(map[string]any{
-		"cmd": "setup", "spec": spec, "params": params, "macs": macs, "threads": threads,
-		"batch": batch, "eps": eps, "lr": lr, "seed": seed, "memory_format": string(format),
-		"precision": string(precision), "device": device,
+		"cmd": "setup", "spec": s.Spec, "params": s.Params, "macs": s.MACs, "threads": s.Threads,
+		"batch": s.Batch, "eps": s.Eps, "lr": s.LR, "seed": s.Seed, "memory_format": string(s.MemoryFormat),
+		"precision": string(s.Precision), "device": s.Device, "fold": s.Fold,
 	})
 }
 
-func (p *peer) prepare(w Workload, warmup int) error {
-	_, err := p.call(map[string]any{"cmd": "prepare", "workload": string(w), "warmup": warmup})
-	return err
+// prepare builds a fresh network for w and runs warmup steps; folded is
+// how many batch norms the peer folded (0 unless setup asked it to and w
+// evaluates).
+func (p *peer) prepare(w Workload, warmup int) (folded int, err error) {
+	r, err := p.call(map[string]any{"cmd": "prepare", "workload": string(w), "warmup": warmup})
+	return r.Folded, err
 }
 
 // step times one step in the peer: the answer holds the seconds and CPU

@@ -252,6 +252,16 @@ func (r *evalRunner) step() (int, error) {
 	return n, adv.Drop()
 }
 
+// foldedNorms is how many batch norms r's network had folded, and
+// whether it is a folded evaluation network at all.
+func foldedNorms(r runner) (int, bool) {
+	er, ok := r.(*evalRunner)
+	if !ok || er.folded == nil {
+		return 0, false
+	}
+	return er.folded.Norms, true
+}
+
 func (r *evalRunner) close() {
 	for _, t := range append(r.xs, r.ys...) {
 		_ = t.Drop()

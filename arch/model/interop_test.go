@@ -214,7 +214,8 @@ var specNet = filepath.Join("..", "..", "bench", "peer", "specnet.py")
 // SE and dense connections; RaWRN's grouped convolutions, SE after the
 // first convolution and asymmetric padding; DMPreActResNet's 3×3 shortcut
 // on the raw input) and random specs of every option
-// (archtest.RandomSpec; ROBARCH_SPEC_SEED draws others).
+// (archtest.RandomSpec; ROBARCH_SPEC_SEED draws others); folded, it folds
+// the same batch norms as robarch and keeps its eval-mode logits.
 func TestSpecNetMatchesRobarch(t *testing.T) {
 	requireImports(t, "torch")
 	specs := map[string]arch.Spec{}
@@ -245,9 +246,26 @@ func TestSpecNetMatchesRobarch(t *testing.T) {
 			// average pool is its bias): zero gradients are no failure
 			// there, different ones are.
 			random := strings.HasPrefix(name, "random-")
+			var out []byte
 			goToPyTorch(t, spec, 3, random, func(weights, input, logits string) []byte {
-				return runScript(t, specNet, "check", path, weights, input, logits)
+				out = runScript(t, specNet, "check", path, weights, input, logits)
+				return out
 			})
+			// specnet's fold_batch_norms (what bench --peer-fold runs)
+			// folds the norms robarch's Fold folds and keeps the
+			// eval-mode logits.
+			var folded struct {
+				Norms       int     `json:"folded_norms"`
+				MaxAbsDiff  float64 `json:"max_abs_folded_diff"`
+				MaxAbsLogit float64 `json:"max_abs_logit"`
+			}
+			require.NoError(t, json.Unmarshal(out, &folded))
+			net, _ := build(t, spec, 5)
+			f, err := net.Fold()
+			require.NoError(t, err)
+			defer f.Close()
+			assert.Equal(t, f.Norms, folded.Norms, "batch norms folded by specnet and by robarch")
+			assert.Less(t, folded.MaxAbsDiff, 1e-4*max(1, folded.MaxAbsLogit), "folded logits agree with robarch's")
 		})
 	}
 }

@@ -7,10 +7,10 @@ stdin/stdout, one JSON object per line each way:
   (start)                       -> {"ok": true, "torch": VERSION}
   {"cmd": "setup", "spec": SPEC, "params": N, "macs": M, "threads": T,
    "batch": B, "eps": E, "lr": LR, "seed": S, "memory_format": F,
-   "precision": P, "device": D}
+   "precision": P, "device": D, "fold": FOLD}
                                 -> {"ok": true, "params": N, "macs": M, "threads": T}
   {"cmd": "prepare", "workload": W, "warmup": K}
-                                -> {"ok": true}   (builds a fresh model, K warm-up steps)
+                                -> {"ok": true, "folded": N}   (builds a fresh model, K warm-up steps)
   {"cmd": "step"}               -> {"ok": true, "seconds": S, "cpu_seconds": C, "images": B}
   {"cmd": "memory"}             -> {"ok": true, "rss_bytes": R, "peak_rss_bytes": P}
   {"cmd": "quit"}
@@ -39,7 +39,10 @@ precision "bf16" runs every forward pass of the network under
 torch.autocast(device, dtype=torch.bfloat16) and hands back fp32 logits, as
 robarch does (losses, perturbations and backward passes outside autocast);
 "fp16" (CUDA only) uses float16 and torch.cuda.amp.GradScaler for the
-training steps. device "cuda:N" runs everything there and synchronises
+training steps. fold true folds, for pgd10, apgd-ce and infer, every batch
+norm that directly follows a convolution into it (specnet.fold_batch_norms,
+PyTorch's torch.nn.utils.fusion: what robarch's evaluations do) and prepare
+answers how many. device "cuda:N" runs everything there and synchronises
 before each step's time is taken.
 SGD: momentum 0.9, weight decay 5e-4 on parameters of 2+ dimensions only,
 as robarch's optimiser. Attack gradients come from torch.autograd.grad with
@@ -68,7 +71,7 @@ except ImportError as e:  # robarch turns this into advice to install python3-to
 
 # The network, built from robarch's spec by the shared builder that robarch
 # writes next to this file.
-from specnet import Net, count_macs, count_params  # noqa: E402
+from specnet import Net, count_macs, count_params, fold_batch_norms  # noqa: E402
 
 
 # --- attacks -----------------------------------------------------------------
@@ -195,6 +198,7 @@ class Bench:
         if fmt not in ("contiguous", "channels-last"):
             raise ValueError("memory_format %r: the peer runs contiguous or channels-last" % fmt)
         self.channels_last = fmt == "channels-last"
+        self.fold = bool(msg.get("fold"))
         self.precision = msg.get("precision") or "fp32"
         self.device = torch.device(msg.get("device") or "cpu")
         if self.precision not in ("fp32", "bf16", "fp16"):
@@ -224,6 +228,11 @@ class Bench:
                          torch.randint(0, self.classes, (self.batch,)).to(self.device))
                         for _ in range(4)]
         self.model = self.model.to(self.device)
+        self.folded = 0
+        if self.fold and workload in ("pgd10", "apgd-ce", "infer"):
+            self.model.eval()
+            with torch.no_grad():
+                self.folded = fold_batch_norms(self.model)
         if self.channels_last:  # before the optimiser takes the parameters
             self.model = self.model.to(memory_format=torch.channels_last)
             self.batches = [(x.contiguous(memory_format=torch.channels_last), y) for x, y in self.batches]
@@ -355,7 +364,7 @@ def main():
                 raise ValueError("command %r before setup" % cmd)
             elif cmd == "prepare":
                 bench.prepare(msg["workload"], msg.get("warmup", 0))
-                reply({"ok": True})
+                reply({"ok": True, "folded": bench.folded})
             elif cmd == "step":
                 sec, cpu = bench.step()
                 reply({"ok": True, "seconds": sec, "cpu_seconds": cpu, "images": bench.batch})

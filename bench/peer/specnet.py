@@ -24,7 +24,9 @@ Command (arch/model's TestSpecNetMatchesRobarch):
         x in eval mode and print as JSON the max abs difference to LOGITS'
         logits; where LOGITS also holds grad_eval / grad_train (input
         gradients of a fixed weighting of the logits, eval / train mode),
-        their differences too (see compare)
+        their differences too (see compare); then fold its batch norms
+        (fold_batch_norms) and add how many it folded and the max abs
+        difference of the folded net's logits
 """
 
 import json
@@ -478,6 +480,45 @@ class Net(nn.Module):
         return p["fc"](x.mean((2, 3)))
 
 
+def fold_batch_norms(net):
+    """Folds every batch norm that directly follows a convolution into that
+    convolution, for evaluation only, as robarch's model.Net.Fold does (the
+    same norms: after the stem, after each conv of a post-activation
+    block, between two convs of a pre-activation block unless SE sits
+    between them, after a projection), with PyTorch's own
+    torch.nn.utils.fusion.fuse_conv_bn_weights, which a PyTorch user can
+    call too; the norm becomes an identity. Returns how many it folded."""
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    folded = 0
+
+    def fold(conv, n):
+        nonlocal folded
+        if not isinstance(n, nn.BatchNorm2d):
+            return n
+        conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, n.running_mean, n.running_var,
+                                                      n.eps, n.weight, n.bias)
+        folded += 1
+        return nn.Identity()
+
+    p = net._parts
+    if "stem_norm" in p:
+        p["stem_norm"] = fold(p["stem"], p["stem_norm"])
+    for stage in net._stages:
+        for b in stage.blocks:
+            if b.pre:
+                for i in range(1, len(b.convs)):
+                    if (i == 2 and b.se is not None) or (i == 1 and b.se_first):
+                        continue
+                    b.norms[i] = fold(b.convs[i - 1], b.norms[i])
+            else:
+                for i, c in enumerate(b.convs):
+                    b.norms[i] = fold(c, b.norms[i])
+            if b.proj is not None:
+                b.proj_norm = fold(b.proj, b.proj_norm)
+    return folded
+
+
 def count_params(net):
     return sum(p.numel() for p in net.parameters())
 
@@ -548,7 +589,17 @@ def main(argv):
         torch.manual_seed(0)
         model = Net(spec)
         model.load_state_dict(load_safetensors(argv[3]), strict=True)
-        print(json.dumps(compare(model, argv[4], argv[5])))
+        res = compare(model, argv[4], argv[5])
+        # Then folded (fold_batch_norms): the same eval-mode logits. The
+        # weights again: compare's training-mode pass moved the running
+        # statistics.
+        model.load_state_dict(load_safetensors(argv[3]), strict=True)
+        model.eval()
+        with torch.no_grad():
+            res["folded_norms"] = fold_batch_norms(model)
+            got = model(load_safetensors(argv[4])["x"])
+        res["max_abs_folded_diff"] = (got - load_safetensors(argv[5])["logits"]).abs().max().item()
+        print(json.dumps(res))
         return 0
     sys.stderr.write(__doc__)
     return 2

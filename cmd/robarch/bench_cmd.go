@@ -58,9 +58,10 @@ robarch runs as its commands do: weights in --memory-format (auto:
 channels-last on the CPU for nets whose convolutions have channels in
 multiples of 8 and no group norms) and, for pgd10,
 apgd-ce and infer, batch norms folded into the convolutions (--no-fold
-turns that off). The peer runs NCHW weights, as a PyTorch script does
-unless it asks otherwise; --peer-memory-format channels-last compares like
-with like. --precision bf16 runs robarch's forward passes under bf16
+turns that off). The peer runs NCHW weights and batch norms as layers, as
+a PyTorch script does unless it asks otherwise; --peer-memory-format
+channels-last and --peer-fold (its batch norms folded with PyTorch's own
+torch.nn.utils.fusion) compare like with like. --precision bf16 runs robarch's forward passes under bf16
 autocast (perturbations, losses and weights stay fp32); --peer-precision
 bf16 does the same in the peer with torch.autocast.
 
@@ -81,6 +82,7 @@ fixtures writes a folder to try it on.`,
   robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
   robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
   robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold
+  robarch bench --model micro --workload pgd10,infer --peer --peer-memory-format channels-last --peer-fold
   robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last
   robarch bench --model micro --workload fgsm-rs --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last --profile 10
   robarch bench --workload loader --dataset imagefolder:fixtures --workers 2 --epochs 3 --peer`,
@@ -115,6 +117,7 @@ fixtures writes a folder to try it on.`,
 	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
 	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
 	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
+	f.Bool("peer-fold", false, "with --peer: fold the peer's batch norms into its convolutions for pgd10, apgd-ce and infer, as robarch does")
 	f.String("peer-memory-format", string(model.Contiguous),
 		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
 	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
@@ -226,7 +229,7 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
-		NoFold:    v.GetBool("no-fold"),
+		NoFold: v.GetBool("no-fold"), PeerFold: v.GetBool("peer-fold"),
 		Precision: prec, PeerPrecision: peerPrec, Device: device,
 	}
 	if cmd.Flags().Changed("rss-steps") {
