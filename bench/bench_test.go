@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/sugarme/gotch"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
