@@ -468,6 +468,7 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 			}
 			peerRates = append(peerRates, float64(pr.Images)/pr.Seconds)
 			peerCPU = append(peerCPU, pr.CPUSeconds)
+			cfg.Logger.Debug("bench peer step", "workload", w, "step", i+k+1, "images_per_s", round1(peerRates[i+k]))
 		}
 		i += block
 	}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 )
 
 // glibc's malloc serves every block above its mmap threshold (128 KiB at
@@ -67,6 +68,22 @@ const (
 	MmapMax = 0
 )
 
+// GlibcTunables are the settings above as glibc tunables, plus
+// glibc.malloc.hugetlb=1 (malloc advises its heap for transparent huge
+// pages; glibc 2.35 and later, ignored before). glibc reads them only when
+// a program starts, so the robarch command runs itself again with them
+// (package onearena) and marks that run with TunablesMarker; its PyTorch
+// peers inherit them.
+const GlibcTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1"
+
+// TunablesMarker is set in a process started with GlibcTunables by robarch.
+const TunablesMarker = "ROBARCH_MALLOC_TUNABLES"
+
+// underOwnTunables says whether this process was started with GlibcTunables.
+func underOwnTunables() bool {
+	return os.Getenv(TunablesMarker) != "" && os.Getenv("GLIBC_TUNABLES") == GlibcTunables
+}
+
 // allocatorEnv are the environment variables through which a user tunes
 // glibc's malloc; when any is set, TuneAllocator leaves malloc alone.
 var allocatorEnv = []string{"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"}
@@ -95,12 +112,35 @@ func TuneAllocator() string {
 		C.mallopt(C.M_ARENA_MAX, C.int(Arenas)) != 1 || C.mallopt(C.M_MMAP_MAX, C.int(MmapMax)) != 1 {
 		return "glibc defaults (mallopt refused)"
 	}
-	return fmt.Sprintf("mmap threshold %d MiB, trim threshold %d MiB, no mmap'd blocks, arenas limited to %d", MmapThreshold>>20, TrimThreshold>>20, Arenas)
+	d := fmt.Sprintf("mmap threshold %d MiB, trim threshold %d MiB, no mmap'd blocks, arenas limited to %d", MmapThreshold>>20, TrimThreshold>>20, Arenas)
+	if underOwnTunables() {
+		d += ", heap advised for huge pages (THP " + thpMode() + ")"
+	}
+	return d
+}
+
+// thpMode is the kernel's transparent-huge-page mode (the bracketed word
+// of /sys/kernel/mm/transparent_hugepage/enabled): with "never" the
+// heap's advice does nothing.
+func thpMode() string {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "unknown"
+	}
+	s := string(b)
+	i, j := strings.IndexByte(s, '['), strings.IndexByte(s, ']')
+	if i < 0 || j < i {
+		return "unknown"
+	}
+	return s[i+1 : j]
 }
 
 // leftAlone says whether the user's environment keeps malloc's settings
 // out of TuneAllocator's hands, and which settings then apply.
 func leftAlone() (string, bool) {
+	if underOwnTunables() {
+		return "", false
+	}
 	if os.Getenv(AllocatorEnvOptOut) == "default" {
 		return "glibc defaults (" + AllocatorEnvOptOut + "=default)", true
 	}
@@ -120,8 +160,12 @@ func AllocatorEnv() []string {
 	if _, left := leftAlone(); left {
 		return nil
 	}
-	return []string{fmt.Sprintf("MALLOC_MMAP_THRESHOLD_=%d", MmapThreshold), fmt.Sprintf("MALLOC_TRIM_THRESHOLD_=%d", TrimThreshold),
+	env := []string{fmt.Sprintf("MALLOC_MMAP_THRESHOLD_=%d", MmapThreshold), fmt.Sprintf("MALLOC_TRIM_THRESHOLD_=%d", TrimThreshold),
 		fmt.Sprintf("MALLOC_MMAP_MAX_=%d", MmapMax), fmt.Sprintf("MALLOC_ARENA_MAX=%d", Arenas)}
+	if underOwnTunables() { // the heap in huge pages too, as this process's
+		env = append(env, "GLIBC_TUNABLES="+GlibcTunables)
+	}
+	return env
 }
 
 // MallocInUse is the number of bytes glibc's malloc has handed out and not

@@ -17,6 +17,16 @@
 // the one it has. A C constructor runs before the Go runtime starts any
 // thread.
 //
+// Before that, it runs the program again (once, the same arguments, via
+// /proc/self/exe) with GLIBC_TUNABLES holding torchrt's malloc settings
+// plus glibc.malloc.hugetlb=1, which glibc reads only at start: malloc then
+// advises its heap for transparent huge pages. Why: on 4 KiB pages
+// robarch's libtorch kernels ran 20-25% slower in some runs and not in
+// others, a state that held for a whole run (resnet18-cifar inference,
+// 2026-12-03: 214-278 images/s in one run, 300-320 in the next, the
+// PyTorch peer at 295-330 in both); with the heap in huge pages every run
+// was at the fast rate (docs/precision.md).
+//
 // It leaves malloc alone, as torchrt.TuneAllocator does, when
 // ROBARCH_MALLOC=default or the user tuned malloc through its environment
 // (MALLOC_*_ variables, MALLOC_ARENA_MAX, GLIBC_TUNABLES).
@@ -26,6 +36,7 @@ package onearena
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int robarch_arena_limited;
 
@@ -35,23 +46,62 @@ static const char *const robarch_user_vars[] = {"MALLOC_MMAP_THRESHOLD_", "MALLO
 	"MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"};
 static const int robarch_nuser_vars = sizeof robarch_user_vars / sizeof robarch_user_vars[0];
 
-__attribute__((constructor)) static void robarch_limit_arenas(void) {
+// robarch's malloc settings as glibc tunables (torchrt.GlibcTunables, which
+// a test checks this against), and the variable that marks a process
+// started with them (torchrt.TunablesMarker).
+#define ROBARCH_TUNABLES "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1"
+#define ROBARCH_MARKER "ROBARCH_MALLOC_TUNABLES"
+
+static int robarch_ours(void) {
+	const char *t = getenv("GLIBC_TUNABLES");
+	return getenv(ROBARCH_MARKER) != NULL && t != NULL && strcmp(t, ROBARCH_TUNABLES) == 0;
+}
+
+// glibc passes constructors the program's arguments (a GNU extension).
+__attribute__((constructor)) static void robarch_limit_arenas(int argc, char **argv, char **envp) {
+	(void)argc;
+	(void)envp;
+	if (robarch_ours()) {  // started again below: glibc read the tunables
+		robarch_arena_limited = 1;
+		return;
+	}
 	const char *opt = getenv("ROBARCH_MALLOC");
 	if (opt != NULL && strcmp(opt, "default") == 0) return;
 	for (int i = 0; i < robarch_nuser_vars; i++) {
 		if (getenv(robarch_user_vars[i]) != NULL) return;
 	}
+	// glibc reads its tunables only at start: run this program again with
+	// them, once (the marker stops a second try, e.g. where glibc ignores
+	// GLIBC_TUNABLES). Failing that, limit the arenas in this process.
+	if (getenv(ROBARCH_MARKER) == NULL && argv != NULL) {
+		setenv("GLIBC_TUNABLES", ROBARCH_TUNABLES, 1);
+		setenv(ROBARCH_MARKER, "1", 1);
+		execv("/proc/self/exe", argv);
+		unsetenv("GLIBC_TUNABLES");
+	}
 	robarch_arena_limited = mallopt(M_ARENA_MAX, 1) == 1;
 }
 
 static int robarch_arenas_limited(void) { return robarch_arena_limited; }
+static const char *robarch_tunables(void) { return ROBARCH_TUNABLES; }
+static const char *robarch_marker(void) { return ROBARCH_MARKER; }
 static int robarch_user_var_count(void) { return robarch_nuser_vars; }
 static const char *robarch_user_var(int i) { return robarch_user_vars[i]; }
 */
 import "C"
 
-// Limited says whether the constructor limited malloc to one arena.
+// Limited says whether malloc is limited to one arena: by robarch's glibc
+// tunables, or by the constructor's mallopt where it could not run the
+// program with them.
 func Limited() bool { return C.robarch_arenas_limited() != 0 }
+
+// Tunables and Marker are the constructor's copies of
+// torchrt.GlibcTunables and torchrt.TunablesMarker.
+func Tunables() string { return C.GoString(C.robarch_tunables()) }
+
+// Marker is the variable the constructor sets before it runs the program
+// again.
+func Marker() string { return C.GoString(C.robarch_marker()) }
 
 // UserVariables are the environment variables whose presence makes the
 // constructor leave malloc alone (besides ROBARCH_MALLOC=default).

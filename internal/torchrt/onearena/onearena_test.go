@@ -1,7 +1,10 @@
 package onearena_test
 
 import (
+	"os"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -55,4 +58,39 @@ func TestEveryThreadUsesTheMainArena(t *testing.T) {
 // its own copy of the variables that opt out; it must match torchrt's.
 func TestOptOutMatchesTorchrt(t *testing.T) {
 	assert.ElementsMatch(t, torchrt.AllocatorEnvVars(), onearena.UserVariables())
+}
+
+// mappingHeader is the address range that opens each mapping in smaps.
+var mappingHeader = regexp.MustCompile(`^[0-9a-f]+-[0-9a-f]+$`)
+
+// The constructor's copies of the tunables and their marker are torchrt's.
+func TestTunablesMatchTorchrt(t *testing.T) {
+	assert.Equal(t, torchrt.GlibcTunables, onearena.Tunables())
+	assert.Equal(t, torchrt.TunablesMarker, onearena.Marker())
+}
+
+// This test binary imports the package, so it was started again under
+// robarch's tunables: the environment holds them, and malloc advised its
+// heap for huge pages ("hg" in the heap mapping's VmFlags), which is what
+// took robarch's kernels out of their slow runs.
+func TestRunsUnderRobarchsTunables(t *testing.T) {
+	require.Equal(t, torchrt.GlibcTunables, os.Getenv("GLIBC_TUNABLES"))
+	require.Equal(t, "1", os.Getenv(torchrt.TunablesMarker))
+	x, err := ts.Rand([]int64{1024, 1024}, gotch.Float, gotch.CPU) // 4 MiB from the heap
+	require.NoError(t, err)
+	defer x.MustDrop()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	require.NoError(t, err)
+	var heapFlags string
+	inHeap := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && mappingHeader.MatchString(f[0]) {
+			inHeap = f[len(f)-1] == "[heap]"
+		}
+		if inHeap && strings.HasPrefix(line, "VmFlags:") {
+			heapFlags = line
+		}
+	}
+	require.NotEmpty(t, heapFlags, "a [heap] mapping")
+	assert.Contains(t, strings.Fields(heapFlags), "hg", "the heap is advised for huge pages")
 }
