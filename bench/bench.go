@@ -213,7 +213,7 @@ type Result struct {
 	MemoryFormat     model.MemoryFormat `json:"memory_format"`
 	PeerMemoryFormat model.MemoryFormat `json:"peer_memory_format,omitempty"`
 	FoldedBN         bool               `json:"folded_bn"`
-	PeerFoldedBN     bool               `json:"peer_folded_bn"`
+	PeerFoldedBN     bool               `json:"peer_folded_bn,omitempty"`
 	// Precision and PeerPrecision are the two sides' forward-pass
 	// precisions (fp32, bf16).
 	Precision     amp.Precision `json:"precision"`
@@ -295,7 +295,7 @@ type Report struct {
 	// FoldBN and PeerFoldBN are whether evaluation workloads ran with
 	// folded batch norms in robarch and in the peer.
 	FoldBN        bool     `json:"fold_bn"`
-	PeerFoldBN    bool     `json:"peer_fold_bn"`
+	PeerFoldBN    bool     `json:"peer_fold_bn,omitempty"`
 	CeilingGFLOPS float64  `json:"ceiling_gflops"`
 	Torch         string   `json:"peer_torch,omitempty"`
 	Results       []Result `json:"results"`

@@ -119,7 +119,7 @@ func TestProcStatusReadsMemory(t *testing.T) {
 // those --peer adds.
 var (
 	requiredFields = []string{"model", "workload", "batch", "images_per_s", "gflops", "peak_rss_bytes"}
-	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio", "peer_folded_bn"}
+	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio"}
 )
 
 func decodeLines(t *testing.T, out []byte) []map[string]any {
@@ -341,6 +341,8 @@ func TestRunWithPeer(t *testing.T) {
 		for _, f := range append(requiredFields, peerFields...) {
 			assert.Contains(t, obj, f)
 		}
+		evaluates := obj["workload"] == string(PGD10) || obj["workload"] == string(Infer)
+		assert.Equal(t, evaluates, obj["peer_folded_bn"] == true, obj["workload"])
 	}
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rep))
