@@ -74,7 +74,8 @@ const (
 // a program starts, so the robarch command runs itself again with them
 // (package onearena) and marks that run with TunablesMarker; its PyTorch
 // peers inherit them.
-const GlibcTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_max=0:glibc.malloc.arena_max=1:glibc.malloc.hugetlb=1"
+var GlibcTunables = fmt.Sprintf("glibc.malloc.mmap_threshold=%d:glibc.malloc.trim_threshold=%d:glibc.malloc.mmap_max=%d:glibc.malloc.arena_max=%d:glibc.malloc.hugetlb=1",
+	MmapThreshold, TrimThreshold, MmapMax, Arenas)
 
 // TunablesMarker is set in a process started with GlibcTunables by robarch.
 const TunablesMarker = "ROBARCH_MALLOC_TUNABLES"
