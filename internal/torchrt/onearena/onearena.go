@@ -24,8 +24,9 @@
 // robarch's libtorch kernels ran 20-25% slower in some runs and not in
 // others, a state that held for a whole run (resnet18-cifar inference,
 // 2026-12-03: 214-278 images/s in one run, 300-320 in the next, the
-// PyTorch peer at 295-330 in both); with the heap in huge pages every run
-// was at the fast rate (docs/precision.md).
+// PyTorch peer at 295-330 in both); with the heap in huge pages the runs
+// that followed were all at the fast rate, and resnet18-cifar bf16
+// training went 0.68-0.71x PyTorch to 0.93-0.96x (docs/precision.md).
 //
 // It leaves malloc alone, as torchrt.TuneAllocator does, when
 // ROBARCH_MALLOC=default or the user tuned malloc through its environment
