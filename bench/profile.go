@@ -47,10 +47,10 @@ func profile(steps int, r runner, p *peer) (*Profile, error) {
 			start := time.Now()
 			_, err := r.step()
 			took = time.Since(start)
-			if err != nil && i < 0 {
+			switch {
+			case err != nil && i < 0:
 				return fmt.Errorf("profiled warm-up step: %w", err)
-			}
-			if err != nil {
+			case err != nil:
 				return fmt.Errorf("profiled step %d: %w", i+1, err)
 			}
 			return nil

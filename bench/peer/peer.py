@@ -187,6 +187,11 @@ class Autocast(nn.Module):
         return z.float()
 
 
+# The workloads that run the network in evaluation mode (bench's
+# Workload.evaluates): attacks and inference, foldable.
+EVAL_WORKLOADS = ("pgd10", "apgd-ce", "infer")
+
+
 class Bench:
     def __init__(self, msg):
         self.spec = msg["spec"]
@@ -229,7 +234,7 @@ class Bench:
                         for _ in range(4)]
         self.model = self.model.to(self.device)
         self.folded = 0
-        if self.fold and workload in ("pgd10", "apgd-ce", "infer"):
+        if self.fold and workload in EVAL_WORKLOADS:
             self.model.eval()
             with torch.no_grad():
                 self.folded = fold_batch_norms(self.model)
@@ -250,7 +255,7 @@ class Bench:
                                         {"params": rest, "weight_decay": 0}], lr=self.lr, momentum=0.9)
             self.model.train()
             self.step_fn = self.train_step if workload == "train" else self.fgsm_rs_step
-        elif workload in ("pgd10", "apgd-ce", "infer"):
+        elif workload in EVAL_WORKLOADS:
             self.model.eval()
             if workload == "apgd-ce":  # attack every sample: label by prediction
                 with torch.no_grad():

@@ -588,12 +588,13 @@ def main(argv):
             spec = json.load(f)
         torch.manual_seed(0)
         model = Net(spec)
-        model.load_state_dict(load_safetensors(argv[3]), strict=True)
+        weights = load_safetensors(argv[3])
+        model.load_state_dict(weights, strict=True)
         res = compare(model, argv[4], argv[5])
         # Then folded (fold_batch_norms): the same eval-mode logits. The
         # weights again: compare's training-mode pass moved the running
         # statistics.
-        model.load_state_dict(load_safetensors(argv[3]), strict=True)
+        model.load_state_dict(weights, strict=True)
         model.eval()
         with torch.no_grad():
             res["folded_norms"] = fold_batch_norms(model)
