@@ -34,6 +34,7 @@
 package onearena
 
 /*
+#include <limits.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,18 @@ __attribute__((constructor)) static void robarch_limit_arenas(int argc, char **a
 	// glibc reads its tunables only at start: run this program again with
 	// them, once (the marker stops a second try, e.g. where glibc ignores
 	// GLIBC_TUNABLES). Failing that, limit the arenas in this process.
+	// The program's own path, not /proc/self/exe: the kernel names a
+	// process after the file it executes, and ps, top and pkill would see
+	// "exe". /proc/self/exe is the fallback (the file was replaced).
 	if (getenv(ROBARCH_MARKER) == NULL && argv != NULL) {
 		setenv("GLIBC_TUNABLES", ROBARCH_TUNABLES, 1);
 		setenv(ROBARCH_MARKER, "1", 1);
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n > 0) {
+			self[n] = 0;
+			execv(self, argv);
+		}
 		execv("/proc/self/exe", argv);
 		unsetenv("GLIBC_TUNABLES");
 	}

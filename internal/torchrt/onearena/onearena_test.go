@@ -2,6 +2,7 @@ package onearena_test
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -93,4 +94,19 @@ func TestRunsUnderRobarchsTunables(t *testing.T) {
 	}
 	require.NotEmpty(t, heapFlags, "a [heap] mapping")
 	assert.Contains(t, strings.Fields(heapFlags), "hg", "the heap is advised for huge pages")
+}
+
+// The process started again keeps its program's name (ps, top and pkill
+// read it), not that of /proc/self/exe.
+func TestRunsAgainUnderItsOwnName(t *testing.T) {
+	require.Equal(t, "1", os.Getenv(torchrt.TunablesMarker), "the constructor ran the test binary again")
+	self, err := os.Executable()
+	require.NoError(t, err)
+	comm, err := os.ReadFile("/proc/self/comm")
+	require.NoError(t, err)
+	name := filepath.Base(self)
+	if len(name) > 15 { // the kernel keeps 15 bytes of it
+		name = name[:15]
+	}
+	assert.Equal(t, name, strings.TrimSpace(string(comm)))
 }
