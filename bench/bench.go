@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,11 @@ type Config struct {
 	// with robarch's folded net; off, the peer runs them as a PyTorch
 	// script does, batch norms as layers. Needs Peer.
 	PeerFold bool
+	// PeerMalloc is the peer's allocator: PeerMallocRobarch ("" too)
+	// starts it with robarch's malloc settings, so that the ratio compares
+	// the frameworks rather than two allocator configurations;
+	// PeerMallocDefault with glibc's defaults, as a PyTorch script runs.
+	PeerMalloc PeerMalloc
 	// Precision is robarch's forward-pass precision for every workload
 	// (""/fp32, bf16; fp16 on CUDA only), as train --precision runs it;
 	// PeerPrecision the peer's: bf16 runs its forward passes under
@@ -169,6 +175,15 @@ func (c Config) Validate() error {
 	if c.PeerFold && !c.Peer {
 		return fmt.Errorf("peer fold: folds the PyTorch peer's batch norms, so it needs --peer")
 	}
+	switch c.PeerMalloc {
+	case "", PeerMallocRobarch:
+	case PeerMallocDefault:
+		if !c.Peer {
+			return fmt.Errorf("peer malloc %s: sets the PyTorch peer's allocator, so it needs --peer", c.PeerMalloc)
+		}
+	default:
+		return fmt.Errorf("peer malloc %q: want %s (robarch's settings) or %s (glibc's)", c.PeerMalloc, PeerMallocRobarch, PeerMallocDefault)
+	}
 	if f := c.PeerMemoryFormat; f != "" && f != model.Contiguous && f != model.ChannelsLast {
 		return fmt.Errorf("peer memory format %q: want %s or %s (the peer runs on the CPU)", f, model.Contiguous, model.ChannelsLast)
 	}
@@ -218,6 +233,9 @@ type Result struct {
 	// precisions (fp32, bf16).
 	Precision     amp.Precision `json:"precision"`
 	PeerPrecision amp.Precision `json:"peer_precision,omitempty"`
+	// PeerMalloc is the peer's allocator: robarch's settings or glibc's
+	// defaults.
+	PeerMalloc PeerMalloc `json:"peer_malloc,omitempty"`
 
 	ImagesPerS float64 `json:"images_per_s"` // median
 	Spread     Spread  `json:"images_per_s_spread"`
@@ -294,11 +312,14 @@ type Report struct {
 	Device string `json:"device"`
 	// FoldBN and PeerFoldBN are whether evaluation workloads ran with
 	// folded batch norms in robarch and in the peer.
-	FoldBN        bool     `json:"fold_bn"`
-	PeerFoldBN    bool     `json:"peer_fold_bn,omitempty"`
-	CeilingGFLOPS float64  `json:"ceiling_gflops"`
-	Torch         string   `json:"peer_torch,omitempty"`
-	Results       []Result `json:"results"`
+	FoldBN     bool `json:"fold_bn"`
+	PeerFoldBN bool `json:"peer_fold_bn,omitempty"`
+	// PeerMalloc is the peer's allocator (PeerMallocRobarch or
+	// PeerMallocDefault).
+	PeerMalloc    PeerMalloc `json:"peer_malloc,omitempty"`
+	CeilingGFLOPS float64    `json:"ceiling_gflops"`
+	Torch         string     `json:"peer_torch,omitempty"`
+	Results       []Result   `json:"results"`
 }
 
 // Run measures cfg's workloads. Torch work runs on the calling goroutine,
@@ -341,7 +362,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	var p *peer
 	if cfg.Peer && slices.ContainsFunc(cfg.Workloads, Workload.HasPeer) {
-		if p, err = startPeer(cfg.Python); err != nil {
+		if p, err = startPeer(cfg.Python, cfg.PeerMalloc); err != nil {
 			return nil, err
 		}
 		defer p.close()
@@ -351,7 +372,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.Torch, rep.PeerMemoryFormat, rep.PeerPrecision = p.torch, cfg.PeerMemoryFormat, cfg.PeerPrecision
-		rep.PeerFoldBN = cfg.PeerFold
+		rep.PeerFoldBN, rep.PeerMalloc = cfg.PeerFold, cmp.Or(cfg.PeerMalloc, PeerMallocRobarch)
 	}
 	rc := runnerConfig{spec: spec, batch: cfg.Batch, eps: cfg.Eps, lr: cfg.LR, seed: cfg.Seed,
 		format: cfg.MemoryFormat, resolved: new(model.MemoryFormat), noFold: cfg.NoFold, precision: cfg.Precision, device: cfg.Device}
@@ -375,7 +396,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			res.Precision = rep.Precision
 		}
 		if p != nil && w.HasPeer() {
-			res.PeerPrecision = rep.PeerPrecision
+			res.PeerPrecision, res.PeerMalloc = rep.PeerPrecision, rep.PeerMalloc
 		}
 		res.FoldedBN = rep.FoldBN && w.evaluates()
 		res.PeerFoldedBN = rep.PeerFoldBN && w.evaluates() && w.HasPeer()

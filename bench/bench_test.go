@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/opprof"
+	"github.com/robarch/robarch/internal/torchrt"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -94,6 +96,8 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"memory format", func(c *Config) { c.MemoryFormat = "nhwc" }, `memory format "nhwc": want one of [auto contiguous channels-last]`},
 		{"peer memory format", func(c *Config) { c.PeerMemoryFormat = model.AutoFormat }, `peer memory format "auto": want contiguous or channels-last`},
 		{"peer fold without peer", func(c *Config) { c.PeerFold = true }, "peer fold: folds the PyTorch peer's batch norms, so it needs --peer"},
+		{"peer malloc without peer", func(c *Config) { c.PeerMalloc = PeerMallocDefault }, "peer malloc default: sets the PyTorch peer's allocator, so it needs --peer"},
+		{"peer malloc", func(c *Config) { c.Peer, c.PeerMalloc = true, "jemalloc" }, `peer malloc "jemalloc": want robarch (robarch's settings) or default (glibc's)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,7 +123,7 @@ func TestProcStatusReadsMemory(t *testing.T) {
 // those --peer adds.
 var (
 	requiredFields = []string{"model", "workload", "batch", "images_per_s", "gflops", "peak_rss_bytes"}
-	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio"}
+	peerFields     = []string{"peer_images_per_s", "ratio", "paired_ratio", "peer_malloc"}
 )
 
 func decodeLines(t *testing.T, out []byte) []map[string]any {
@@ -209,7 +213,7 @@ func TestRSSWindow(t *testing.T) {
 // startTestPeer starts the peer or skips the test when torch is missing.
 func startTestPeer(t *testing.T) *peer {
 	t.Helper()
-	p, err := startPeer("")
+	p, err := startPeer("", PeerMallocRobarch)
 	if err != nil && strings.Contains(err.Error(), ErrNoTorch.Error()) {
 		t.Skipf("skipping the PyTorch peer: %v", err)
 	}
@@ -219,6 +223,42 @@ func startTestPeer(t *testing.T) *peer {
 	require.NoError(t, err)
 	t.Cleanup(p.close)
 	return p
+}
+
+// TestPeerStartsWithTheAskedAllocator: the peer process gets robarch's
+// malloc settings, or no malloc variable at all (glibc's defaults), even
+// one of the user's own.
+func TestPeerStartsWithTheAskedAllocator(t *testing.T) {
+	startTestPeer(t) // skip early when torch is missing
+	peerMallocEnv := func(t *testing.T, m PeerMalloc) (malloc, env []string) {
+		p, err := startPeer("", m)
+		require.NoError(t, err)
+		defer p.close()
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+		require.NoError(t, err)
+		env = strings.Split(string(raw), "\x00")
+		for _, kv := range env {
+			name, _, _ := strings.Cut(kv, "=")
+			if slices.Contains(torchrt.AllocatorEnvVars(), name) || name == torchrt.TunablesMarker {
+				malloc = append(malloc, kv)
+			}
+		}
+		return malloc, env
+	}
+	t.Run("robarch", func(t *testing.T) {
+		want := torchrt.AllocatorEnv()
+		require.NotEmpty(t, want, "robarch tunes malloc here (is a MALLOC_* variable set?)")
+		malloc, _ := peerMallocEnv(t, PeerMallocRobarch)
+		for _, kv := range want {
+			assert.Contains(t, malloc, kv)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		t.Setenv("MALLOC_TOP_PAD_", "65536")
+		malloc, env := peerMallocEnv(t, PeerMallocDefault)
+		assert.Empty(t, malloc, "glibc's defaults: no malloc variable")
+		assert.Contains(t, env, "PATH="+os.Getenv("PATH"), "the rest of the environment is kept")
+	})
 }
 
 // TestPeerBuildsTheSameNetwork: the peer's own builder, fed the spec,
@@ -319,6 +359,7 @@ func TestRunWithPeer(t *testing.T) {
 	assert.Equal(t, model.ChannelsLast, rep.PeerMemoryFormat)
 	assert.True(t, rep.FoldBN)
 	assert.True(t, rep.PeerFoldBN)
+	assert.Equal(t, PeerMallocRobarch, rep.PeerMalloc, "robarch's settings unless asked")
 	for _, res := range rep.Results {
 		if res.Workload == Loader {
 			assert.Zero(t, res.PeerImagesPerS)
@@ -347,7 +388,7 @@ func TestRunWithPeer(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rep))
 	assert.Contains(t, buf.String(), "ratio")
-	assert.Contains(t, buf.String(), "; PyTorch: channels-last weights, fp32 forward, batch norms folded in pgd10/apgd-ce/infer")
+	assert.Contains(t, buf.String(), "; PyTorch: channels-last weights, fp32 forward, batch norms folded in pgd10/apgd-ce/infer, robarch's malloc settings")
 }
 
 // TestRunWithPeerGivesTheRatiosInterval: with 6 steps or more the paired
@@ -448,13 +489,13 @@ func TestPeerWithoutTorch(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "torch"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "torch", "__init__.py"), []byte("raise ImportError('no torch here')\n"), 0o644))
 	t.Setenv("PYTHONPATH", dir)
-	_, err := startPeer("")
+	_, err := startPeer("", PeerMallocRobarch)
 	require.ErrorIs(t, err, ErrNoTorch)
 	assert.Contains(t, err.Error(), "apt-get install python3-torch")
 }
 
 func TestPeerWithoutPython(t *testing.T) {
-	_, err := startPeer(filepath.Join(t.TempDir(), "no-python"))
+	_, err := startPeer(filepath.Join(t.TempDir(), "no-python"), PeerMallocRobarch)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "apt-get install python3 python3-torch")
 }

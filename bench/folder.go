@@ -165,7 +165,7 @@ func RunFolder(ctx context.Context, cfg FolderConfig) (*FolderReport, error) {
 		rep.Prefetch = l.Config().Prefetch
 		var p *peer
 		if cfg.Peer {
-			if p, err = startPeerScript(cfg.Python, "loader_peer.py"); err != nil {
+			if p, err = startPeerScript(cfg.Python, "loader_peer.py", PeerMallocRobarch); err != nil {
 				return nil, err
 			}
 			_, err = p.call(map[string]any{"cmd": "setup", "dir": dir, "transform": tf, "size": cfg.Size,

@@ -53,7 +53,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			if r.PeerFoldBN {
 				peerFold = "batch norms folded in pgd10/apgd-ce/infer"
 			}
-			fmt.Fprintf(w, "; PyTorch: %s weights, %s forward, %s", r.PeerMemoryFormat, orFP32(r.PeerPrecision), peerFold)
+			fmt.Fprintf(w, "; PyTorch: %s weights, %s forward, %s, %s", r.PeerMemoryFormat, orFP32(r.PeerPrecision), peerFold, peerMallocText(r.PeerMalloc))
 		}
 	}
 	fmt.Fprintln(w)
@@ -196,4 +196,12 @@ func WriteFolderTable(w io.Writer, r *FolderReport) error {
 	}
 	_, err := fmt.Fprintf(w, "* over the epochs after the first; robarch peak RSS %d MiB\n", r.PeakRSSBytes>>20)
 	return err
+}
+
+// peerMallocText says which allocator settings the peer ran with.
+func peerMallocText(m PeerMalloc) string {
+	if m == PeerMallocDefault {
+		return "glibc's malloc defaults"
+	}
+	return "robarch's malloc settings"
 }

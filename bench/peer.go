@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -77,11 +78,37 @@ type peerReply struct {
 
 // startPeer writes the peer's files to a temporary directory and starts
 // peer.py with python (SystemPython when empty), waiting for its greeting.
-func startPeer(python string) (*peer, error) { return startPeerScript(python, "peer.py") }
+func startPeer(python string, m PeerMalloc) (*peer, error) {
+	return startPeerScript(python, "peer.py", m)
+}
+
+// PeerMalloc is the allocator the PyTorch peer starts with.
+type PeerMalloc string
+
+const (
+	// PeerMallocRobarch gives the peer robarch's malloc settings
+	// (torchrt.AllocatorEnv): like with like.
+	PeerMallocRobarch PeerMalloc = "robarch"
+	// PeerMallocDefault starts the peer without any malloc variable, on
+	// glibc's defaults, as a PyTorch script runs.
+	PeerMallocDefault PeerMalloc = "default"
+)
+
+// peerEnv is the environment the peer starts with under m.
+func peerEnv(m PeerMalloc) []string {
+	if m != PeerMallocDefault {
+		return append(os.Environ(), torchrt.AllocatorEnv()...)
+	}
+	drop := append(torchrt.AllocatorEnvVars(), torchrt.TunablesMarker, torchrt.AllocatorEnvOptOut)
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(drop, name)
+	})
+}
 
 // startPeerScript starts one of the embedded peer scripts (a file name of
 // peerFiles), with every file of peerFiles beside it.
-func startPeerScript(python, name string) (*peer, error) {
+func startPeerScript(python, name string, m PeerMalloc) (*peer, error) {
 	if python == "" {
 		python = SystemPython
 	}
@@ -96,9 +123,7 @@ func startPeerScript(python, name string) (*peer, error) {
 	script := filepath.Join(dir, name)
 	p := &peer{dir: dir, stderr: &tailBuffer{max: 8 << 10}}
 	p.cmd = exec.Command(python, script)
-	// The same malloc settings as robarch's own, so that the ratio compares
-	// the two frameworks rather than two allocator configurations.
-	p.cmd.Env = append(os.Environ(), torchrt.AllocatorEnv()...)
+	p.cmd.Env = peerEnv(m)
 	p.cmd.Stderr = p.stderr
 	if p.in, err = p.cmd.StdinPipe(); err != nil {
 		os.RemoveAll(dir)

@@ -63,7 +63,10 @@ a PyTorch script does unless it asks otherwise; --peer-memory-format
 channels-last and --peer-fold (its batch norms folded with PyTorch's own
 torch.nn.utils.fusion) compare like with like. --precision bf16 runs robarch's forward passes under bf16
 autocast (perturbations, losses and weights stay fp32); --peer-precision
-bf16 does the same in the peer with torch.autocast.
+bf16 does the same in the peer with torch.autocast. The peer starts with
+robarch's malloc settings (--peer-malloc robarch); --peer-malloc default
+starts it on glibc's defaults, as a PyTorch script runs, which on this
+kind of machine is much slower (docs/precision.md).
 
 RSS growth is measured over --rss-steps steps after warm-up for the train
 workload and over the timed steps for the others; giving --rss-steps
@@ -118,6 +121,7 @@ fixtures writes a folder to try it on.`,
 	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
 	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
 	f.Bool("peer-fold", false, "with --peer: fold the peer's batch norms into its convolutions for pgd10, apgd-ce and infer, as robarch does")
+	f.String("peer-malloc", string(bench.PeerMallocRobarch), "with --peer: the peer's allocator, robarch (robarch's malloc settings) or default (glibc's, as a PyTorch script runs)")
 	f.String("peer-memory-format", string(model.Contiguous),
 		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
 	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
@@ -229,7 +233,7 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 		Eps: eps, LR: lr, Seed: v.GetInt64("seed"),
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
-		NoFold: v.GetBool("no-fold"), PeerFold: v.GetBool("peer-fold"),
+		NoFold: v.GetBool("no-fold"), PeerFold: v.GetBool("peer-fold"), PeerMalloc: bench.PeerMalloc(v.GetString("peer-malloc")),
 		Precision: prec, PeerPrecision: peerPrec, Device: device,
 	}
 	if cmd.Flags().Changed("rss-steps") {
