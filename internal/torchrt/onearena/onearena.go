@@ -18,7 +18,7 @@
 // thread.
 //
 // Before that, it runs the program again (once, the same arguments, via
-// /proc/self/exe) with GLIBC_TUNABLES holding torchrt's malloc settings
+// the path /proc/self/exe points to) with GLIBC_TUNABLES holding torchrt's malloc settings
 // plus glibc.malloc.hugetlb=1, which glibc reads only at start: malloc then
 // advises its heap for transparent huge pages. Why: on 4 KiB pages
 // robarch's libtorch kernels ran 20-25% slower in some runs and not in
