@@ -175,14 +175,8 @@ func (c Config) Validate() error {
 	if c.PeerFold && !c.Peer {
 		return fmt.Errorf("peer fold: folds the PyTorch peer's batch norms, so it needs --peer")
 	}
-	switch c.PeerMalloc {
-	case "", PeerMallocRobarch:
-	case PeerMallocDefault:
-		if !c.Peer {
-			return fmt.Errorf("peer malloc %s: sets the PyTorch peer's allocator, so it needs --peer", c.PeerMalloc)
-		}
-	default:
-		return fmt.Errorf("peer malloc %q: want %s (robarch's settings) or %s (glibc's)", c.PeerMalloc, PeerMallocRobarch, PeerMallocDefault)
+	if err := c.PeerMalloc.validate(c.Peer); err != nil {
+		return err
 	}
 	if f := c.PeerMemoryFormat; f != "" && f != model.Contiguous && f != model.ChannelsLast {
 		return fmt.Errorf("peer memory format %q: want %s or %s (the peer runs on the CPU)", f, model.Contiguous, model.ChannelsLast)

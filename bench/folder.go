@@ -46,7 +46,9 @@ type FolderConfig struct {
 	Decoder data.Decoder
 	Peer    bool
 	Python  string
-	Logger  *slog.Logger
+	// PeerMalloc is the peer's allocator, as Config.PeerMalloc.
+	PeerMalloc PeerMalloc
+	Logger     *slog.Logger
 }
 
 func (c FolderConfig) withDefaults() FolderConfig {
@@ -71,6 +73,9 @@ func (c FolderConfig) withDefaults() FolderConfig {
 // Validate names the first bad field.
 func (c FolderConfig) Validate() error {
 	c = c.withDefaults()
+	if err := c.PeerMalloc.validate(c.Peer); err != nil {
+		return err
+	}
 	for _, t := range c.Transforms {
 		if t != TransformTrain && t != TransformEval {
 			return fmt.Errorf("transform %q: allowed values are %s, %s", t, TransformTrain, TransformEval)
@@ -165,7 +170,7 @@ func RunFolder(ctx context.Context, cfg FolderConfig) (*FolderReport, error) {
 		rep.Prefetch = l.Config().Prefetch
 		var p *peer
 		if cfg.Peer {
-			if p, err = startPeerScript(cfg.Python, "loader_peer.py", PeerMallocRobarch); err != nil {
+			if p, err = startPeerScript(cfg.Python, "loader_peer.py", cfg.PeerMalloc); err != nil {
 				return nil, err
 			}
 			_, err = p.call(map[string]any{"cmd": "setup", "dir": dir, "transform": tf, "size": cfg.Size,

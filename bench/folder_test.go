@@ -55,6 +55,8 @@ func TestFolderConfigValidate(t *testing.T) {
 		{FolderConfig{Dir: "x", Transforms: []string{"test"}}, `transform "test": allowed values are train, eval`},
 		{FolderConfig{Dir: "x", Workers: -1}, "workers -1 must be positive"},
 		{FolderConfig{Dir: "x", Decoder: "pil"}, `decoder "pil"`},
+		{FolderConfig{Dir: "x", PeerMalloc: PeerMallocDefault}, "peer malloc default: sets the PyTorch peer's allocator, so it needs --peer"},
+		{FolderConfig{Dir: "x", Peer: true, PeerMalloc: "tcmalloc"}, `peer malloc "tcmalloc": want robarch`},
 	} {
 		assert.ErrorContains(t, tc.cfg.Validate(), tc.want)
 	}

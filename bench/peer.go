@@ -94,6 +94,20 @@ const (
 	PeerMallocDefault PeerMalloc = "default"
 )
 
+// validate refuses an unknown value, and default without a peer.
+func (m PeerMalloc) validate(peer bool) error {
+	switch m {
+	case "", PeerMallocRobarch:
+	case PeerMallocDefault:
+		if !peer {
+			return fmt.Errorf("peer malloc %s: sets the PyTorch peer's allocator, so it needs --peer", m)
+		}
+	default:
+		return fmt.Errorf("peer malloc %q: want %s (robarch's settings) or %s (glibc's)", m, PeerMallocRobarch, PeerMallocDefault)
+	}
+	return nil
+}
+
 // peerEnv is the environment the peer starts with under m.
 func peerEnv(m PeerMalloc) []string {
 	if m != PeerMallocDefault {

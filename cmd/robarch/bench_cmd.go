@@ -162,7 +162,7 @@ func runFolderBench(cmd *cobra.Command, v *viper.Viper) error {
 		Dir: dir, Transforms: transforms, Size: v.GetInt("image-size"), Batch: v.GetInt("batch"),
 		Workers: v.GetInt("workers"), Prefetch: v.GetInt("prefetch"), Epochs: v.GetInt("epochs"),
 		Threads: v.GetInt("threads"), Seed: v.GetInt64("seed"), Decoder: dec,
-		Peer: v.GetBool("peer"), Python: v.GetString("python"),
+		Peer: v.GetBool("peer"), Python: v.GetString("python"), PeerMalloc: bench.PeerMalloc(v.GetString("peer-malloc")),
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
