@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
@@ -113,11 +112,7 @@ func peerEnv(m PeerMalloc) []string {
 	if m != PeerMallocDefault {
 		return append(os.Environ(), torchrt.AllocatorEnv()...)
 	}
-	drop := append(torchrt.AllocatorEnvVars(), torchrt.TunablesMarker, torchrt.AllocatorEnvOptOut)
-	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		name, _, _ := strings.Cut(kv, "=")
-		return slices.Contains(drop, name)
-	})
+	return torchrt.WithoutAllocatorEnv(os.Environ())
 }
 
 // startPeerScript starts one of the embedded peer scripts (a file name of

@@ -169,6 +169,17 @@ func AllocatorEnv() []string {
 	return env
 }
 
+// WithoutAllocatorEnv is env (KEY=VALUE entries) without any variable that
+// sets glibc's malloc: the user's (AllocatorEnvVars), robarch's marker and
+// its opt-out. A process started with it runs on glibc's defaults.
+func WithoutAllocatorEnv(env []string) []string {
+	drop := append(AllocatorEnvVars(), TunablesMarker, AllocatorEnvOptOut)
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(drop, name)
+	})
+}
+
 // MallocInUse is the number of bytes glibc's malloc has handed out and not
 // had back, over all arenas: libtorch's tensors and gotch's small blocks.
 // Tests use it to catch leaks of C memory, which Go's heap figures miss.

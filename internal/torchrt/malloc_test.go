@@ -40,3 +40,10 @@ func TestTuneAllocator(t *testing.T) {
 		})
 	}
 }
+
+func TestWithoutAllocatorEnvKeepsTheRest(t *testing.T) {
+	env := []string{"PATH=/bin", "MALLOC_ARENA_MAX=1", "GLIBC_TUNABLES=" + GlibcTunables, TunablesMarker + "=1",
+		AllocatorEnvOptOut + "=default", "MALLOC_TOP_PAD_=65536", "HOME=/root"}
+	assert.Equal(t, []string{"PATH=/bin", "HOME=/root"}, WithoutAllocatorEnv(env))
+	assert.Equal(t, "MALLOC_ARENA_MAX=1", env[1], "the caller's slice is left as it was")
+}

@@ -106,12 +106,11 @@ import "C"
 // program with them.
 func Limited() bool { return C.robarch_arenas_limited() != 0 }
 
-// Tunables and Marker are the constructor's copies of
-// torchrt.GlibcTunables and torchrt.TunablesMarker.
+// Tunables is the constructor's copy of torchrt.GlibcTunables.
 func Tunables() string { return C.GoString(C.robarch_tunables()) }
 
-// Marker is the variable the constructor sets before it runs the program
-// again.
+// Marker is the constructor's copy of torchrt.TunablesMarker, the variable
+// it sets before it runs the program again.
 func Marker() string { return C.GoString(C.robarch_marker()) }
 
 // UserVariables are the environment variables whose presence makes the
