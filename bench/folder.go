@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -113,15 +114,17 @@ type FolderEpoch struct {
 
 // FolderReport is a whole image-folder loader benchmark.
 type FolderReport struct {
-	Dir      string        `json:"dir"`
-	Size     int           `json:"size"`
-	Batch    int           `json:"batch"`
-	Workers  int           `json:"workers"`
-	Prefetch int           `json:"prefetch"`
-	Threads  int           `json:"threads"`
-	Decoder  string        `json:"decoder"`
-	Torch    string        `json:"peer_torch,omitempty"`
-	Epochs   []FolderEpoch `json:"epochs"`
+	Dir      string `json:"dir"`
+	Size     int    `json:"size"`
+	Batch    int    `json:"batch"`
+	Workers  int    `json:"workers"`
+	Prefetch int    `json:"prefetch"`
+	Threads  int    `json:"threads"`
+	Decoder  string `json:"decoder"`
+	Torch    string `json:"peer_torch,omitempty"`
+	// PeerMalloc is the peer's allocator, set when a peer ran.
+	PeerMalloc PeerMalloc    `json:"peer_malloc,omitempty"`
+	Epochs     []FolderEpoch `json:"epochs"`
 	// PeakRSSBytes is robarch's peak RSS over the run.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 }
@@ -179,7 +182,7 @@ func RunFolder(ctx context.Context, cfg FolderConfig) (*FolderReport, error) {
 				p.close()
 				return nil, err
 			}
-			rep.Torch = p.torch
+			rep.Torch, rep.PeerMalloc = p.torch, cmp.Or(cfg.PeerMalloc, PeerMallocRobarch)
 		}
 		err = func() error {
 			if p != nil {

@@ -42,6 +42,8 @@ func TestRunFolderWithPeer(t *testing.T) {
 	var table, lines bytes.Buffer
 	require.NoError(t, WriteFolderTable(&table, rep))
 	assert.Contains(t, table.String(), "median*")
+	assert.Equal(t, PeerMallocRobarch, rep.PeerMalloc, "the default")
+	assert.Contains(t, table.String(), "robarch's malloc settings)")
 	require.NoError(t, WriteFolderJSON(&lines, rep))
 	assert.Equal(t, 6, bytes.Count(lines.Bytes(), []byte("\n")))
 }

@@ -170,7 +170,7 @@ func WriteFolderTable(w io.Writer, r *FolderReport) error {
 	fmt.Fprintf(w, "loader on %s: %d×%d, batch %d, %d workers, prefetch %d batches, %d libtorch threads, JPEG decoder %s",
 		r.Dir, r.Size, r.Size, r.Batch, r.Workers, r.Prefetch, r.Threads, r.Decoder)
 	if r.Torch != "" {
-		fmt.Fprintf(w, "; peer: torchvision ImageFolder + DataLoader (PyTorch %s)", r.Torch)
+		fmt.Fprintf(w, "; peer: torchvision ImageFolder + DataLoader (PyTorch %s, %s)", r.Torch, peerMallocText(r.PeerMalloc))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
