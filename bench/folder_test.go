@@ -46,6 +46,7 @@ func TestRunFolderWithPeer(t *testing.T) {
 	assert.Contains(t, table.String(), "robarch's malloc settings)")
 	require.NoError(t, WriteFolderJSON(&lines, rep))
 	assert.Equal(t, 6, bytes.Count(lines.Bytes(), []byte("\n")))
+	assert.Equal(t, 2, bytes.Count(lines.Bytes(), []byte(`"peer_malloc":"robarch"`)), "on each summary line")
 }
 
 func TestFolderConfigValidate(t *testing.T) {

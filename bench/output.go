@@ -155,8 +155,9 @@ func WriteFolderJSON(w io.Writer, r *FolderReport) error {
 		line := struct {
 			Summary bool `json:"summary"`
 			FolderSummary
-			PeakRSSBytes int64 `json:"peak_rss_bytes"`
-		}{true, s, r.PeakRSSBytes}
+			PeakRSSBytes int64      `json:"peak_rss_bytes"`
+			PeerMalloc   PeerMalloc `json:"peer_malloc,omitempty"`
+		}{true, s, r.PeakRSSBytes, r.PeerMalloc}
 		if err := enc.Encode(line); err != nil {
 			return fmt.Errorf("write bench JSON: %w", err)
 		}
