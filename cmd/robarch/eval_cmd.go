@@ -235,6 +235,7 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 	if err := amp.Check(c.precision, device); err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
+	warnIfEmulated(c.precision, device)
 	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed, Precision: string(c.precision)}
 	w := torchrt.NewWorker()
 	defer w.Close()

@@ -307,6 +307,20 @@ func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweepr
 	return p, nil
 }
 
+// logTrainPrecision says what this machine's trials train in and why
+// (train.precision auto differs between machines), with a warning when
+// that precision has no hardware support here.
+func logTrainPrecision(f *sweep.File) {
+	r, err := sweeprun.ResolveTrainPrecision(f)
+	if err != nil {
+		return // Preflight has reported it
+	}
+	slog.Info("training precision", "precision", r.Precision, "why", r.Why)
+	if r.Emulated != "" {
+		slog.Warn(r.Emulated, "precision", r.Precision)
+	}
+}
+
 // workersFlag is --workers, checked.
 func workersFlag(cmd *cobra.Command) (int, error) {
 	n, _ := cmd.Flags().GetInt("workers")
@@ -336,6 +350,7 @@ func runSweep(cmd *cobra.Command, v *viper.Viper) error {
 	if _, err := enqueueSweep(cmd, s, f, sweeprun.PreflightOptions{DeviceAvailable: true}); err != nil {
 		return err
 	}
+	logTrainPrecision(f)
 	return work(cmd, v, s, f.Name)
 }
 

@@ -205,7 +205,16 @@ func resolvePrecision(p amp.Precision, device gotch.Device) (amp.Precision, erro
 	if err := amp.Check(got, device); err != nil {
 		return "", fmt.Errorf("--precision: %w", err)
 	}
+	warnIfEmulated(got, device)
 	return got, nil
+}
+
+// warnIfEmulated logs, before any torch work, that p has no hardware
+// support on device and will run far slower than fp32.
+func warnIfEmulated(p amp.Precision, device gotch.Device) {
+	if why := amp.Emulated(p, device, amp.Detect(device)); why != "" {
+		slog.Warn(why, "precision", p)
+	}
 }
 
 // runTrain opens the data, builds the model on the chosen device and

@@ -78,7 +78,37 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// This project's machines have AVX512-BF16 (PLATFORM.md); the detection
+// bf16 without bf16 instructions is flagged (and only that): on the CPU
+// without avx512_bf16/amx_bf16, never on CUDA, never for fp32.
+func TestEmulated(t *testing.T) {
+	cuda := gotch.CudaBuilder(0)
+	withBF16 := amp.Hardware{CPUBF16: true, CPUFlag: "avx512_bf16"}
+	for _, tc := range []struct {
+		name string
+		p    amp.Precision
+		dev  gotch.Device
+		h    amp.Hardware
+		want bool
+	}{
+		{"bf16 on a cpu without", amp.BF16, gotch.CPU, amp.Hardware{}, true},
+		{"bf16 on a cpu with", amp.BF16, gotch.CPU, withBF16, false},
+		{"fp32 on a cpu without", amp.FP32, gotch.CPU, amp.Hardware{}, false},
+		{"bf16 on cuda", amp.BF16, cuda, amp.Hardware{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			why := amp.Emulated(tc.p, tc.dev, tc.h)
+			assert.Equal(t, tc.want, why != "", why)
+			if tc.want {
+				assert.Contains(t, why, "auto")
+			}
+			// auto never resolves to an emulated precision.
+			got, _ := amp.Resolve(amp.Auto, tc.dev, tc.h)
+			assert.Empty(t, amp.Emulated(got, tc.dev, tc.h))
+		})
+	}
+}
+
+// Some of this project's machines have AVX512-BF16, some do not; the detection
 // must agree with /proc/cpuinfo.
 func TestDetectCPUAgreesWithCPUInfo(t *testing.T) {
 	b, err := os.ReadFile("/proc/cpuinfo")

@@ -22,7 +22,7 @@ func TestTrainPrecisionKey(t *testing.T) {
 		want amp.Precision
 		err  string
 	}{
-		{"", amp.BF16, ""}, // the shipped study's own train.precision
+		{"", amp.Auto, ""}, // the shipped study's own train.precision
 		{"fp32", "", ""},
 		{"bfloat16", amp.BF16, ""},
 		{"auto", amp.Auto, ""},
