@@ -2,6 +2,7 @@ package guidelines
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -287,4 +288,42 @@ func TestCheckFlagsOnlyAVanishingGain(t *testing.T) {
 	e := effectOf(t, a, "activation=silu")
 	assert.InDelta(t, 0.04, e.Check.PGDGain, 1e-9)
 	assert.InDelta(t, -0.01, e.Check.AAGain, 1e-9)
+}
+
+// Two stores compared level by level: the same trials agree everywhere; a
+// store trained in bf16 against one in fp32 (train.precision auto on two
+// machines) is named in a note, and only then.
+func TestCompareNotesDifferentPrecisions(t *testing.T) {
+	withPrecision := func(trials []results.Trial, p string) []results.Trial {
+		out := slices.Clone(trials)
+		for i := range out {
+			out[i].Env = map[string]string{"precision": p}
+		}
+		return out
+	}
+	trials := synthSweep(t, 3, false, silu, kernel5)
+	for _, tc := range []struct {
+		name  string
+		a, b  string
+		noted bool
+	}{
+		{"same precision", "bf16", "bf16", false},
+		{"unrecorded is fp32", "", "fp32", false},
+		{"bf16 against fp32", "bf16", "fp32", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Analyze(withPrecision(trials, tc.a), Options{Seed: 7})
+			require.NoError(t, err)
+			b, err := Analyze(withPrecision(trials, tc.b), Options{Seed: 7})
+			require.NoError(t, err)
+			r := Compare(a, b, "A", "B")
+			assert.Equal(t, len(r.Levels), r.Agree, "identical metrics agree on every level")
+			if !tc.noted {
+				assert.Empty(t, r.Notes)
+				return
+			}
+			require.Len(t, r.Notes, 1)
+			assert.Contains(t, r.Notes[0], "A: bf16; B: fp32")
+		})
+	}
 }

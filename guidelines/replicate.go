@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/robarch/robarch/results"
 )
@@ -19,6 +20,10 @@ type Replication struct {
 	Levels []ReplicatedLevel `json:"levels"`
 	// Tally of Levels by Agreement.
 	Agree, Consistent, SignDiffers, Contradict int
+	// Notes on what else differs between the two analyses (training
+	// precision: a sweep file with train.precision auto trains in bf16 on
+	// one machine and fp32 on another).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ReplicatedLevel is one level in both analyses.
@@ -76,6 +81,10 @@ func Compare(a, b *Analysis, nameA, nameB string) *Replication {
 			r.Contradict++
 		}
 		r.Levels = append(r.Levels, lv)
+	}
+	if !slices.Equal(a.Precisions, b.Precisions) {
+		r.Notes = append(r.Notes, fmt.Sprintf("trained at different precisions (%s: %s; %s: %s): a disagreement can come from precision as well as from seeds",
+			nameA, strings.Join(a.Precisions, ", "), nameB, strings.Join(b.Precisions, ", ")))
 	}
 	return r
 }

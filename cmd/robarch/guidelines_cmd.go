@@ -153,4 +153,7 @@ func printReplication(w io.Writer, r *guidelines.Replication) {
 		}
 		fmt.Fprintf(w, "  %-36s %-24s %-24s %s\n", l.Label, side(l.A), side(l.B), l.Agreement)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
