@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -129,4 +131,24 @@ func TestEvalCommandRejectsBadFlags(t *testing.T) {
 		_, err := runEvalCmd(t, tc.args...)
 		assert.ErrorContains(t, err, tc.want, "%v", tc.args)
 	}
+}
+
+// bf16 on a CPU without bf16 instructions still runs, but the process
+// says before any torch work that it is emulated; fp32 never does. doctor
+// names what auto picks on this CPU. Which branch holds depends on the
+// machine: both are asserted.
+func TestEmulatedBF16IsWarnedAbout(t *testing.T) {
+	ckpt, _ := microWeights(t)
+	dir := t.TempDir()
+	cpu := amp.DetectCPU()
+	emulated := amp.Emulated(amp.BF16, gotch.CPU, cpu) != ""
+	for _, p := range []string{"bf16", "fp32"} {
+		r := robarch(t, dir, "eval", "--weights", ckpt, "--dataset", "synthetic", "--size", "8", "--batch-size", "8",
+			"--eps", "0.1", "--attacks", "pgd2", "--precision", p)
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, emulated && p == "bf16", strings.Contains(r.stderr, "it is emulated"), "%s: %s", p, r.stderr)
+	}
+	want, _ := amp.Resolve(amp.Auto, gotch.CPU, cpu)
+	r := robarch(t, dir, "doctor")
+	assert.Contains(t, r.stdout, "precision auto  "+string(want)+" for training on the CPU")
 }
