@@ -210,9 +210,10 @@ func resolvePrecision(p amp.Precision, device gotch.Device) (amp.Precision, erro
 }
 
 // warnIfEmulated logs, before any torch work, that p has no hardware
-// support on device and will run far slower than fp32.
+// support on device and will run far slower than fp32. Only a CPU can
+// lack it, so only the CPU is read (cpuid; no nvidia-smi call).
 func warnIfEmulated(p amp.Precision, device gotch.Device) {
-	if why := amp.Emulated(p, device, amp.Detect(device)); why != "" {
+	if why := amp.Emulated(p, device, amp.DetectCPU()); why != "" {
 		slog.Warn(why, "precision", p)
 	}
 }
