@@ -86,7 +86,7 @@ func runDoctor(w io.Writer, threads int) error {
 	fmt.Fprintf(w, "Go sysmon       %s\n", rt.Sysmon)
 	fmt.Fprintf(w, "matmul 1024²    %.1f GFLOP/s (float32, CPU, best of 5)\n", gflops)
 	autoCPU, why := amp.Resolve(amp.Auto, gotch.CPU, amp.DetectCPU())
-	fmt.Fprintf(w, "precision auto  %s for training on the CPU (%s)\n", autoCPU, strings.TrimPrefix(why, "auto: "))
+	fmt.Fprintf(w, "precision auto  %s for training on the CPU: %s\n", autoCPU, strings.TrimPrefix(why, "auto: "))
 	fmt.Fprintf(w, "gotch           %s, prepared %s, %d wrappers stubbed (not available in this libtorch)\n", b.GotchVersion, b.PreparedAt, len(b.Stubbed))
 	if strings.Contains(blas, "libblas.so") && !strings.Contains(blas, "openblas") {
 		problems = append(problems, "reference BLAS is in use (about 15x slower): apt-get install libopenblas0-pthread")

@@ -118,12 +118,12 @@ func Resolve(p Precision, device gotch.Device, h Hardware) (Precision, string) {
 	if h.CPUBF16 {
 		return BF16, "auto: CPU has " + h.CPUFlag + "; bf16 training measured 1.45x faster with robust accuracy unchanged (docs/precision.md)"
 	}
-	return FP32, "auto: CPU has neither avx512_bf16 nor amx_bf16 (bf16 would be emulated, " + emulatedCost + "): fp32"
+	return FP32, "auto: CPU has neither avx512_bf16 nor amx_bf16; bf16 would be emulated, " + emulatedCost
 }
 
 // emulatedCost is what bf16 without bf16 instructions was measured to cost
 // (docs/precision.md, "A CPU without bf16 instructions").
-const emulatedCost = "measured 24x slower than fp32 for micro on an AVX2 CPU (PyTorch alike)"
+const emulatedCost = "measured 24x slower than fp32 for micro on an AVX2 CPU, PyTorch alike"
 
 // Emulated returns why p runs without hardware support on device with
 // hardware h, or "" when it does not: bf16 on a CPU with neither
