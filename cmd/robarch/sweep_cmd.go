@@ -311,14 +311,16 @@ func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweepr
 // (train.precision auto differs between machines), with a warning when
 // that precision has no hardware support here.
 func logTrainPrecision(f *sweep.File) {
-	r, err := sweeprun.ResolveTrainPrecision(f)
+	device, err := torchrt.ParseDevice(f.Device)
 	if err != nil {
 		return // Preflight has reported it
 	}
-	slog.Info("training precision", "precision", r.Precision, "why", r.Why)
-	if r.Emulated != "" {
-		slog.Warn(r.Emulated, "precision", r.Precision)
+	p, why, err := sweeprun.ResolveTrainPrecision(f)
+	if err != nil {
+		return // Preflight has reported it
 	}
+	slog.Info("training precision", "precision", p, "why", why)
+	warnIfEmulated(p, device)
 }
 
 // workersFlag is --workers, checked.

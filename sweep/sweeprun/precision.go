@@ -14,32 +14,22 @@ import (
 // train.precision with auto resolved for the sweep's device (evaluations
 // stay fp32).
 func TrainPrecision(f *sweep.File) (amp.Precision, error) {
-	p, err := ResolveTrainPrecision(f)
-	return p.Precision, err
+	p, _, err := ResolveTrainPrecision(f)
+	return p, err
 }
 
-// ResolvedPrecision is a training precision with what led to it here.
-type ResolvedPrecision struct {
-	Precision amp.Precision
-	// Why is auto's reason, or "as asked".
-	Why string
-	// Emulated is non-empty when Precision has no hardware support on
-	// this machine (amp.Emulated): a warning, not an error.
-	Emulated string
-}
-
-// ResolveTrainPrecision is TrainPrecision with its reasons, for the log.
-func ResolveTrainPrecision(f *sweep.File) (ResolvedPrecision, error) {
+// ResolveTrainPrecision is TrainPrecision with auto's reason ("as asked"
+// for a concrete precision), for the log.
+func ResolveTrainPrecision(f *sweep.File) (p amp.Precision, why string, err error) {
 	device, err := torchrt.ParseDevice(f.Device)
 	if err != nil {
-		return ResolvedPrecision{}, err
+		return "", "", err
 	}
-	h := amp.Detect(device)
-	p, why := amp.Resolve(cmp.Or(f.Train.Precision, amp.FP32), device, h)
+	p, why = amp.Resolve(cmp.Or(f.Train.Precision, amp.FP32), device, amp.Detect(device))
 	if err := amp.Check(p, device); err != nil {
-		return ResolvedPrecision{}, fmt.Errorf("train.precision: %w", err)
+		return "", "", fmt.Errorf("train.precision: %w", err)
 	}
-	return ResolvedPrecision{Precision: p, Why: why, Emulated: amp.Emulated(p, device, h)}, nil
+	return p, why, nil
 }
 
 // withTrialEnv is the worker's environment plus what the trial ran with:
