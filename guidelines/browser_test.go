@@ -34,7 +34,11 @@ func findChromium() string {
 type loadedPage struct {
 	title, heading, body string
 	images, decoded      int
-	problems             []string // exceptions, console errors/warnings, failed requests
+	// overflow is how many CSS pixels the widest table (or the page)
+	// sticks out of its container in a 1300×900 window: > 0 means a
+	// reader must scroll sideways or loses columns.
+	overflow int
+	problems []string // exceptions, console errors/warnings, failed requests
 }
 
 // loadInChromium opens file in headless Chromium and reports what it saw;
@@ -92,7 +96,7 @@ func loadInChromium(t *testing.T, file string) loadedPage {
 
 	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
 	require.NoError(t, err, "start %s", bin)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("file://"+file), chromedp.WaitReady("body")))
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1300, 900), chromedp.Navigate("file://"+file), chromedp.WaitReady("body")))
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	require.NoError(t, err)
 	heading, err := chromedp.Run(ctx, chromedp.TextContent("h1"))
@@ -105,11 +109,21 @@ func loadInChromium(t *testing.T, file string) loadedPage {
 	decoded, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length`))
 	require.NoError(t, err)
 	// Let late events (a failing image, a deferred error) arrive.
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Math.max(document.documentElement.scrollWidth - window.innerWidth,
+		...Array.from(document.querySelectorAll('table')).map(t => Math.ceil(t.getBoundingClientRect().right - t.parentElement.getBoundingClientRect().right)))`))
+	require.NoError(t, err)
+	// ROBARCH_SCREENSHOT=page.png keeps a picture of the page for a
+	// person to look at.
+	if shot := os.Getenv("ROBARCH_SCREENSHOT"); shot != "" {
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(shot, buf, 0o644))
+	}
 	time.Sleep(200 * time.Millisecond)
 
 	mu.Lock()
 	defer mu.Unlock()
-	lp.title, lp.heading, lp.body, lp.images, lp.decoded = title, heading, body, images, decoded
+	lp.title, lp.heading, lp.body, lp.images, lp.decoded, lp.overflow = title, heading, body, images, decoded, overflow
 	return lp
 }
 
@@ -125,13 +139,14 @@ func TestReportLoadsInChromium(t *testing.T) {
 	want := "robarch guidelines report: " + a.Sweep
 	assert.Equal(t, want, lp.title)
 	assert.Equal(t, want, lp.heading)
-	for _, s := range []string{"Guidelines, ranked by effect on AutoAttack accuracy", "activation=silu", "The RobArch paper's findings",
+	for _, s := range []string{"Guidelines, ranked by effect on AutoAttack accuracy", "activation=silu", "The RobArch paper's 18 guidelines",
 		"Recommended architecture", "1 trial(s) missing"} {
 		assert.True(t, strings.Contains(lp.body, s), "the page shows %q", s)
 	}
 	assert.GreaterOrEqual(t, lp.images, 8, "every plot is on the page")
 	assert.Equal(t, lp.images, lp.decoded, "every embedded plot decodes")
 	assert.Empty(t, lp.problems, "the page loads without errors")
+	assert.LessOrEqual(t, lp.overflow, 0, "every table fits a 1300-px-wide window")
 }
 
 // The check above can fail: a page with a script error, a broken image
@@ -140,6 +155,7 @@ func TestChromiumCheckCatchesBrokenPage(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "broken.html")
 	page := `<!DOCTYPE html><html><head><title>broken</title></head><body><h1>broken</h1>
 <img src="data:image/png;base64,bm90IGEgcG5n" alt="bad"><img src="missing.png" alt="missing">
+<table><tr><td style="white-space:nowrap">` + strings.Repeat("wide ", 400) + `</td></tr></table>
 <script>console.error("boom"); undefinedFunction();</script></body></html>`
 	require.NoError(t, os.WriteFile(file, []byte(page), 0o644))
 	lp := loadInChromium(t, file)
@@ -150,4 +166,5 @@ func TestChromiumCheckCatchesBrokenPage(t *testing.T) {
 	assert.Contains(t, joined, "console error: \"boom\"")
 	assert.Contains(t, joined, "undefinedFunction")
 	assert.Contains(t, joined, "request failed")
+	assert.Greater(t, lp.overflow, 0, "a table wider than the window is caught")
 }

@@ -23,8 +23,9 @@ const RandomFactor = "random"
 // network's shape first, then its blocks' components.
 var reportOrder = []string{
 	sweep.FactorDepthWidth, sweep.FactorStageDepths, sweep.FactorGroupWidth, sweep.FactorBottleneckMult,
-	sweep.FactorStemWidth, sweep.FactorStemType, sweep.FactorDownsample, sweep.FactorKernel,
-	sweep.FactorActivation, sweep.FactorSERatio, sweep.FactorNorm, sweep.FactorPreact, sweep.FactorDenseRatio,
+	sweep.FactorStemWidth, sweep.FactorStemType, sweep.FactorStemKernel, sweep.FactorDownsample, sweep.FactorKernel,
+	sweep.FactorDilation, sweep.FactorActivation, sweep.FactorSERatio, sweep.FactorNorm, sweep.FactorPreact,
+	sweep.FactorDenseRatio, sweep.FactorSpec,
 }
 
 // Verdicts of a level's effect on robust accuracy (package study owns

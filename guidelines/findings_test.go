@@ -1,6 +1,7 @@
 package guidelines
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,8 +33,8 @@ func TestFindingsAgainstSweep(t *testing.T) {
 			edit: func(s *arch.Spec) { s.Block.DenseRatio = 1 }},
 		level{factor: sweep.FactorNorm, level: "identity,batchnorm,batchnorm", robust: 0.02,
 			edit: func(s *arch.Spec) { s.Block.Norms = []string{"identity", "batchnorm", "batchnorm"} }},
-		level{factor: sweep.FactorStageDepths, level: "2,5,1", robust: 0.03,
-			edit: func(s *arch.Spec) { s.SetDepths(2, 5, 1) }},
+		level{factor: sweep.FactorStageDepths, level: "2,6,1", robust: 0.03,
+			edit: func(s *arch.Spec) { s.SetDepths(2, 6, 1) }},
 		level{factor: sweep.FactorStageDepths, level: "5,2,2", robust: -0.03,
 			edit: func(s *arch.Spec) { s.SetDepths(5, 2, 2) }},
 		level{factor: sweep.FactorDepthWidth, level: "deeper-narrower", robust: 0.03,
@@ -59,7 +60,7 @@ func TestFindingsAgainstSweep(t *testing.T) {
 		{"no-preact", Agrees, 1},            // pre-activation: no clear effect
 		{"no-dense", Disagrees, 1},          // dense connections helped
 		{"fewer-norms", Agrees, 1},          // dropping a norm helped
-		{"stage-depths", Agrees, 1},         // 2,5,1 helped; 5,2,2 is unrelated (baseline 3,3,3 is not stage-3 heavy either)
+		{"stage-depths", Agrees, 1},         // 2,6,1 helped; 5,2,2 is unrelated (baseline 3,3,3 is not stage-3 heavy either)
 		{"deeper-narrower", Agrees, 2},      // deeper helped, shallower hurt
 		{"wide-stem", NotConclusive, 1},     // wider stem: no clear effect
 		{"kernel-3x3", NotConclusive, 2},    // 5 hurt (agrees) but 7 helped (disagrees)
@@ -76,7 +77,7 @@ func TestFindingsAgainstSweep(t *testing.T) {
 			assert.Len(t, f.Evidence, tt.evidence)
 		})
 	}
-	assert.Equal(t, "the sweep did not vary group_width", findingOf(t, a, "two-groups").Summary)
+	assert.Equal(t, "no variant of the sweep changes what this finding is about (usually varied by group_width)", findingOf(t, a, "two-groups").Summary)
 	assert.Equal(t, "the sweep's levels (activation=elu) do not bear on this finding", findingOf(t, a, "smooth-activation").Summary)
 	assert.Contains(t, findingOf(t, a, "no-dense").Evidence[0], "dense_ratio=1: PGD +2.0")
 	assert.Contains(t, findingOf(t, a, "no-dense").Evidence[0], "(n=3 vs 3); expected no gain, helps → disagrees")
@@ -142,63 +143,193 @@ func TestJudgeLevel(t *testing.T) {
 	}
 }
 
-func TestLevelExpectations(t *testing.T) {
-	r50, err := arch.Get("resnet50")
-	require.NoError(t, err)
-	robarchS, err := arch.Get("robarch-s")
-	require.NoError(t, err)
-	tests := []struct {
-		name   string
-		expect func(string, *arch.Spec) direction
-		level  string
-		base   *arch.Spec
-		want   direction
-	}{
-		{"deeper", expectDepthWidth, "deeper-narrower", &r50, expectUp},
-		{"x1.5", expectDepthWidth, "x1.5", &r50, expectUp},
-		{"x0.5", expectDepthWidth, "x0.5", &r50, expectDown},
-		{"x1", expectDepthWidth, "x1", &r50, unrelated},
-		{"garbage depth", expectDepthWidth, "tall", &r50, unrelated},
-		{"stage 3 heavy", expectStageDepths, "3,4,12,1", &r50, expectUp},
-		{"stage 3 heavy from heavy base", expectStageDepths, "3,4,12,1", &robarchS, unrelated},
-		{"losing stage 3 weight", expectStageDepths, "3,4,6,3", &robarchS, expectDown},
-		{"two groups", expectTwoGroups, "groups:2", &r50, expectUp},
-		{"32 groups", expectTwoGroups, "groups:32", &r50, unrelated},
-		{"group width giving two groups", expectTwoGroups, "32", &r50, unrelated}, // 64/32=2 in stage 1 only
-		{"one group from two", expectTwoGroups, "groups:1", &robarchS, expectDown},
-		{"wider stem", expectWideStem, "96", &r50, expectUp},
-		{"narrower stem", expectWideStem, "32", &r50, expectDown},
-		{"postponed", expectPostponed, "postponed", &r50, expectUp},
-		{"strides", expectPostponed, "1,2,2,2", &r50, unrelated},
-		{"patchify", expectConvStem, "patchify:4", &r50, expectDown},
-		{"kernel 5", expectSmallKernel, "5", &r50, expectNoGain},
-		{"kernel 3", expectSmallKernel, "3", &r50, unrelated},
-		{"silu", expectSmoothActivation, "silu", &r50, expectUp},
-		{"gelu per position", expectSmoothActivation, "gelu,silu,gelu", &r50, expectUp},
-		{"mixed with relu", expectSmoothActivation, "relu,silu,silu", &r50, unrelated},
-		{"silu from silu base", expectSmoothActivation, "gelu", &robarchS, unrelated},
-		{"prelu", expectParametric, "prelu", &r50, expectNoGain},
-		{"se 0.25", expectSE, "0.25", &r50, expectUp},
-		{"se 0.0625", expectSE, "0.0625", &r50, unrelated},
-		{"se off from 0.25", expectSE, "0", &robarchS, expectDown},
-		{"first norm off", expectFewerNorms, "identity,batchnorm,batchnorm", &r50, expectUp},
-		{"shortcut norm off", expectFewerNorms, "shortcut:identity", &r50, expectUp},
-		{"groupnorm", expectFewerNorms, "groupnorm", &r50, unrelated},
-		{"back to three norms", expectFewerNorms, "batchnorm", &robarchS, expectDown},
-		{"preact", expectNoPreact, "true", &r50, expectNoGain},
-		{"postact", expectNoPreact, "false", &r50, unrelated},
-		{"dense", expectNoDense, "1", &r50, expectNoGain},
-		{"no dense", expectNoDense, "0", &r50, unrelated},
-		{"no baseline spec", expectWideStem, "96", nil, expectUp},
+// TestFindingPredictions is the table of every finding over pairs of
+// specs: what it predicts for a variant (level) against the network it
+// is compared with (base), judged from the specs alone.
+func TestFindingPredictions(t *testing.T) {
+	get := func(name string) arch.Spec {
+		s, err := arch.Get(name)
+		require.NoError(t, err)
+		return s.WithDefaults()
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var base *arch.Spec
-			if tt.base != nil {
-				b := tt.base.WithDefaults()
-				base = &b
+	r50, robarchS, micro := get("resnet50"), get("robarch-s"), get("micro")
+	budget, err := arch.Params(r50)
+	require.NoError(t, err)
+	microBudget, err := arch.Params(micro)
+	require.NoError(t, err)
+	// edit returns a copy of s changed by f and refitted to the budget,
+	// as the sweep planner does.
+	edit := func(s arch.Spec, f func(*arch.Spec)) arch.Spec {
+		c := s.Clone()
+		f(&c)
+		b := budget
+		if s.Name == micro.Name {
+			b = microBudget
+		}
+		fitted, _, err := arch.Fit(c, b, arch.FitOptions{Quantum: 8, Tolerance: 0.03})
+		require.NoError(t, err)
+		return fitted.WithDefaults()
+	}
+	act := func(a ...string) func(*arch.Spec) {
+		return func(s *arch.Spec) { s.Block.Activations = a }
+	}
+	norms := func(n ...string) func(*arch.Spec) {
+		return func(s *arch.Spec) { s.Block.Norms = n }
+	}
+	depths := func(d ...int) func(*arch.Spec) { return func(s *arch.Spec) { s.SetDepths(d...) } }
+	groups := func(g int) func(*arch.Spec) {
+		return func(s *arch.Spec) {
+			for i, st := range s.Stages {
+				s.Stages[i].GroupWidth = arch.BottleneckWidth(st.Width, st.BottleneckMultiplier) / g
 			}
-			assert.Equal(t, tt.want, tt.expect(tt.level, base))
+		}
+	}
+	postponed := func(s *arch.Spec) { s.Stem.MaxPool = false; s.Stages[0].Stride *= 2 }
+	withRecipe := func(s *arch.Spec) { require.NoError(t, sweep.PaperRecipe(s)) }
+
+	tests := []struct {
+		finding     string
+		name        string
+		base, level arch.Spec
+		want        direction
+	}{
+		// 1: deeper and narrower, whichever factor made it.
+		{"deeper-narrower", "x1.5 depth, refitted", r50, edit(r50, depths(5, 6, 9, 5)), expectUp},
+		{"deeper-narrower", "shallower, refitted", r50, edit(r50, depths(2, 2, 3, 2)), expectDown},
+		// regression (issue 34): stage_depths=1,1,1 on micro is shallower
+		// and wider at the same budget, so deeper-narrower bears on it.
+		{"deeper-narrower", "stage_depths 1,1,1 on micro", micro, edit(micro, depths(1, 1, 1)), expectDown},
+		{"deeper-narrower", "same depth, other kernel", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), unrelated},
+		{"deeper-narrower", "deeper without refit (wider budget)", r50, func() arch.Spec { c := r50.Clone(); c.SetDepths(4, 5, 7, 3); return c }(), unrelated},
+		// 3: stage-3-heavy is a property of a depth list.
+		{"stage-depths", "to 3,4,12,1", r50, edit(r50, depths(3, 4, 12, 1)), expectUp},
+		{"stage-depths", "RobArch-S to ResNet's 3,4,6,3", robarchS, edit(robarchS, depths(3, 4, 6, 3)), expectDown},
+		// regression (issue 34): 1,1,1 is not stage-3-heavy, nor is 3,3,3.
+		{"stage-depths", "micro 3,3,3 to 1,1,1", micro, edit(micro, depths(1, 1, 1)), unrelated},
+		{"stage-depths", "equal depths", r50, edit(r50, depths(4, 4, 4, 4)), unrelated},
+		// 4
+		{"two-groups", "groups:2", r50, edit(r50, groups(2)), expectUp},
+		{"two-groups", "groups:4", r50, edit(r50, groups(4)), unrelated},
+		{"two-groups", "RobArch-S to one group", robarchS, edit(robarchS, groups(1)), expectDown},
+		// 5
+		{"wide-stem", "96", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), expectUp},
+		{"wide-stem", "32", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 32 }), expectDown},
+		{"wide-stem", "patchify of the same width", r50, edit(r50, func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: 96, Kernel: 4} }), unrelated},
+		// 6
+		{"postponed-downsampling", "max-pool to stage 1 stride", r50, edit(r50, postponed), expectUp},
+		{"postponed-downsampling", "stride 1 in the last stage (less in total)", r50, edit(r50, func(s *arch.Spec) { s.Stages[3].Stride = 1 }), unrelated},
+		{"postponed-downsampling", "RobArch-S with the max-pool back", robarchS, edit(robarchS, func(s *arch.Spec) { s.Stem.MaxPool = true; s.Stages[0].Stride = 1 }), expectDown},
+		{"postponed-downsampling", "earlier: max-pool back", func() arch.Spec { c := r50.Clone(); postponed(&c); return c }(), r50, expectDown},
+		// 7
+		{"conv-stem", "patchify", r50, edit(r50, func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: 64, Kernel: 4} }), expectDown},
+		{"conv-stem", "conv stem, other width", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), unrelated},
+		// 8, 9
+		{"kernel-3x3", "5", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), expectNoGain},
+		{"kernel-3x3", "back to 3", edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), r50, expectUp},
+		{"no-dilation", "2", r50, edit(r50, func(s *arch.Spec) {
+			for i := range s.Stages {
+				s.Stages[i].Dilation = 2
+			}
+		}), expectNoGain},
+		{"no-dilation", "kernel only", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), unrelated},
+		// 10, 11
+		{"smooth-activation", "silu", r50, edit(r50, act("silu", "silu", "silu")), expectUp},
+		{"smooth-activation", "gelu and silu", r50, edit(r50, act("gelu", "silu", "gelu")), expectUp},
+		{"smooth-activation", "partly relu", r50, edit(r50, act("relu", "silu", "silu")), unrelated},
+		{"smooth-activation", "elu", r50, edit(r50, act("elu", "elu", "elu")), unrelated},
+		{"smooth-activation", "back to relu", robarchS, edit(robarchS, act("relu", "relu", "relu")), expectDown},
+		{"parametric-activation", "prelu vs relu", r50, edit(r50, act("prelu", "prelu", "prelu")), expectNoGain},
+		{"parametric-activation", "psilu vs silu", robarchS, edit(robarchS, act("psilu", "psilu", "psilu")), expectNoGain},
+		{"parametric-activation", "pssilu at one position", robarchS, edit(robarchS, act("silu", "pssilu", "silu")), expectNoGain},
+		{"parametric-activation", "psilu vs relu (not its counterpart)", r50, edit(r50, act("psilu", "psilu", "psilu")), unrelated},
+		{"parametric-activation", "silu vs relu", r50, edit(r50, act("silu", "silu", "silu")), unrelated},
+		// 12
+		{"se-0.25", "0.25", r50, edit(r50, func(s *arch.Spec) { s.Block.SERatio = 0.25 }), expectUp},
+		{"se-0.25", "0.0625", r50, edit(r50, func(s *arch.Spec) { s.Block.SERatio = 0.0625 }), unrelated},
+		{"se-0.25", "off from 0.25", robarchS, edit(robarchS, func(s *arch.Spec) { s.Block.SERatio = 0 }), expectDown},
+		// 13, 14
+		{"fewer-norms", "first norm off", r50, edit(r50, norms("identity", "batchnorm", "batchnorm")), expectUp},
+		{"fewer-norms", "back to three", robarchS, edit(robarchS, norms("batchnorm", "batchnorm", "batchnorm")), expectDown},
+		{"fewer-norms", "group norm everywhere", r50, edit(r50, norms("groupnorm", "groupnorm", "groupnorm")), unrelated},
+		{"fewer-norms", "shortcut norm off (guideline 18's)", r50, edit(r50, func(s *arch.Spec) { s.Block.ShortcutNorm = arch.Identity }), unrelated},
+		{"norm-type", "group norm everywhere", r50, edit(r50, norms("groupnorm", "groupnorm", "groupnorm")), expectNoGain},
+		{"norm-type", "group norm at one position", r50, edit(r50, norms("batchnorm", "groupnorm", "batchnorm")), expectNoGain},
+		{"norm-type", "first norm off", r50, edit(r50, norms("identity", "batchnorm", "batchnorm")), unrelated},
+		// 15
+		{"bottleneck-0.25", "0.5", r50, edit(r50, func(s *arch.Spec) {
+			for i := range s.Stages {
+				s.Stages[i].BottleneckMultiplier = 0.5
+			}
+		}), expectNoGain},
+		// 16, 17
+		{"no-preact", "pre-activation", r50, edit(r50, func(s *arch.Spec) { s.Block.Order = arch.PreAct }), expectNoGain},
+		{"no-dense", "dense 1", r50, edit(r50, func(s *arch.Spec) { s.Block.DenseRatio = 1 }), expectNoGain},
+		{"no-dense", "dense 1 with two-block stages (a no-op)", edit(r50, depths(2, 2, 2, 2)), edit(r50, func(s *arch.Spec) { s.SetDepths(2, 2, 2, 2); s.Block.DenseRatio = 1 }), unrelated},
+		// 18
+		{"shortcut-norm-stem-kernel", "shortcut norm off", r50, edit(r50, func(s *arch.Spec) { s.Block.ShortcutNorm = arch.Identity }), expectNoGain},
+		{"shortcut-norm-stem-kernel", "stem kernel 3", r50, edit(r50, func(s *arch.Spec) { s.Stem.Kernel = 3 }), expectNoGain},
+		{"shortcut-norm-stem-kernel", "stem width only", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), unrelated},
+	}
+	findings := map[string]Finding{}
+	for _, f := range Findings() {
+		findings[f.ID] = f
+	}
+	tested := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(tt.finding+"/"+tt.name, func(t *testing.T) {
+			f, ok := findings[tt.finding]
+			require.True(t, ok, "no finding %s", tt.finding)
+			require.NotNil(t, f.predict)
+			assert.Equal(t, tt.want, f.predict(tt.base, tt.level))
+			tested[tt.finding] = true
 		})
 	}
+	for _, f := range Findings() {
+		if f.predict != nil {
+			assert.True(t, tested[f.ID], "finding %s has spec-pair cases", f.ID)
+		}
+	}
+
+	// The paper's recipe applied to ResNet-50 is RobArch-S's depths and
+	// bears on most adopted guidelines at once (not deeper-narrower: like
+	// RobArch-S against ResNet-50 it is deeper and wider, the grouped
+	// convolutions and the one-block last stage pay for it): findings leave the spec
+	// factor's variants out (specPairs), but the recipe itself is right.
+	rec := edit(r50, withRecipe)
+	assert.Equal(t, []int{5, 8, 13, 1}, rec.Depths())
+	for _, id := range []string{"stage-depths", "two-groups", "wide-stem", "postponed-downsampling", "smooth-activation", "se-0.25", "fewer-norms"} {
+		assert.NotEqual(t, unrelated, findings[id].predict(r50, rec), id)
+	}
+}
+
+func TestEighteenGuidelines(t *testing.T) {
+	fs := Findings()
+	require.Len(t, fs, 18)
+	for i, f := range fs {
+		assert.Equal(t, i+1, f.Guideline, f.ID)
+		assert.NotEmpty(t, f.Source, f.ID)
+		assert.NotEmpty(t, f.Claim, f.ID)
+		assert.True(t, (f.predict == nil) != (f.custom == nil), "%s: one way of judging", f.ID)
+	}
+}
+
+// regression (issue 34): the ratio band is a basic-block WideResNet
+// figure; a sweep of bottleneck networks gets the ratios, no verdict.
+func TestRatioFindingOutOfScope(t *testing.T) {
+	trials := synthSweep(t, 3, false,
+		level{factor: sweep.FactorDepthWidth, level: "deeper-narrower", robust: 0.03,
+			edit: func(s *arch.Spec) { s.SetDepths(5, 5, 5) }})
+	r50, err := arch.Get("resnet50")
+	require.NoError(t, err)
+	js, err := json.Marshal(r50.WithDefaults())
+	require.NoError(t, err)
+	for i := range trials {
+		trials[i].Spec = js // a bottleneck baseline (and variant)
+	}
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	f := findingOf(t, a, "width-depth-ratio")
+	assert.Equal(t, NotTested, f.Outcome)
+	assert.Contains(t, f.Summary, "basic-block WideResNets on CIFAR-10")
+	assert.Contains(t, f.Evidence[0]+f.Evidence[1], "ratio")
 }

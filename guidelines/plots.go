@@ -75,7 +75,7 @@ func Figures(a *Analysis) ([]Figure, error) {
 			kind = "clean"
 		}
 		if err := add("effects-"+kind, "Effect on "+MetricName(m),
-			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %.0f%% bootstrap intervals (no whisker: a single seed). Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.", MetricName(m), 100*a.Confidence),
+			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %s (no whisker: a single seed). Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.", MetricName(m), whiskerKind(a)),
 			p, width, effH, err); err != nil {
 			return nil, err
 		}
@@ -111,6 +111,15 @@ func Figures(a *Analysis) ([]Figure, error) {
 		}
 	}
 	return out, nil
+}
+
+// whiskerKind names the intervals the effects plots draw: the table's
+// unadjusted ones, from the paired model when the analysis has one.
+func whiskerKind(a *Analysis) string {
+	if a.Model != nil {
+		return fmt.Sprintf("the table's %.0f%% Student-t intervals from the paired model (unadjusted; verdicts read the adjusted interval)", 100*a.Confidence)
+	}
+	return fmt.Sprintf("%.0f%% percentile-bootstrap intervals", 100*a.Confidence)
 }
 
 func render(p *plot.Plot, w, h vg.Length, format string) ([]byte, error) {

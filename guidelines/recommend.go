@@ -48,8 +48,26 @@ var transplants = map[string]transplant{
 	sweep.FactorDepthWidth:  {owns: []string{"depths"}, apply: copyDepths},
 	sweep.FactorStageDepths: {owns: []string{"depths"}, apply: copyDepths},
 	sweep.FactorKernel: {owns: []string{"kernel"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
-		d.Kernel, d.Dilation = s.Kernel, s.Dilation
+		d.Kernel = s.Kernel
 	})},
+	sweep.FactorDilation: {owns: []string{"dilation"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
+		d.Dilation = s.Dilation
+	})},
+	sweep.FactorStemKernel: {owns: []string{"stem.kernel"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+		dst.Stem.Kernel = d.Stem.Kernel
+		return nil
+	}},
+	// A whole alternative network replaces everything the others change.
+	sweep.FactorSpec: {owns: allParts, apply: func(dst *arch.Spec, d arch.Spec, groups []int) error {
+		in, classes := dst.Input, dst.Classes
+		*dst = d.Clone()
+		dst.Input, dst.Classes = in, classes
+		if len(groups) != len(d.Stages) {
+			return errStages
+		}
+		copy(groups, groupsOf(d))
+		return nil
+	}},
 	sweep.FactorBottleneckMult: {owns: []string{"bottleneck"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
 		d.BottleneckMultiplier = s.BottleneckMultiplier
 	})},
@@ -77,7 +95,7 @@ var transplants = map[string]transplant{
 		dst.Stem.Width = d.Stem.Width
 		return nil
 	}},
-	sweep.FactorStemType: {owns: []string{"stem.layout"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
+	sweep.FactorStemType: {owns: []string{"stem.layout", "stem.kernel"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
 		w := dst.Stem.Width
 		dst.Stem = d.Stem
 		dst.Stem.Width = w
@@ -102,6 +120,10 @@ var transplants = map[string]transplant{
 		return nil
 	}},
 }
+
+// allParts are the parts of a network the factors own.
+var allParts = []string{"depths", "kernel", "dilation", "bottleneck", "groups", "activations", "se", "norms",
+	"stem.width", "stem.layout", "stem.kernel", "strides", "dense", "order"}
 
 var errStages = errors.New("the winning variant has a different number of stages")
 

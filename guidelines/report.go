@@ -183,6 +183,26 @@ var funcs = map[string]any{
 		}
 		return formatEffect(est)
 	},
+	// estCell and adjustedCell are est and adjusted for an HTML table
+	// cell: the interval on its own line, so the table fits a laptop
+	// window. They hold only formatted numbers.
+	"estCell": func(e Effect, m string) htmltemplate.HTML {
+		est, ok := e.Estimate(m)
+		if !ok {
+			return "—"
+		}
+		if est.CI == nil {
+			return htmltemplate.HTML(fmt.Sprintf("%+.2f pts<br><span class=\"small\">no interval</span>", Points(est.Effect)))
+		}
+		return htmltemplate.HTML(fmt.Sprintf("%+.2f pts<br><span class=\"small\">%s</span>", Points(est.Effect), formatInterval(est.CI)))
+	},
+	"adjustedCell": func(e Effect, m string) htmltemplate.HTML {
+		est, _ := e.Estimate(m)
+		if est.AdjustedCI == nil {
+			return "—"
+		}
+		return htmltemplate.HTML(fmt.Sprintf("%s<br><span class=\"small\">α = %.4f</span>", formatInterval(est.AdjustedCI), est.TestLevel))
+	},
 	"counts": func(e Effect, m string) string {
 		est, _ := e.Estimate(m)
 		if est.Paired > 0 {

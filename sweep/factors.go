@@ -33,7 +33,14 @@ const (
 	FactorGroupWidth     = "group_width"
 	FactorDenseRatio     = "dense_ratio"
 	FactorPreact         = "preact"
+	FactorDilation       = "dilation"
+	FactorStemKernel     = "stem_kernel"
+	FactorSpec           = "spec"
 )
+
+// RecipeLevel is the spec factor's level that applies the RobArch paper's
+// recipe to the sweep's baseline (see PaperRecipe).
+const RecipeLevel = "robarch-recipe"
 
 var factors = map[string]factor{
 	FactorDepthWidth: {
@@ -223,6 +230,49 @@ var factors = map[string]factor{
 				return fmt.Errorf("want an integer >= 0")
 			}
 			s.Block.DenseRatio = r
+			return nil
+		},
+	},
+	FactorDilation: {
+		help: `dilation of every block's k×k convolution: "1", "2"`,
+		apply: func(s *arch.Spec, level string) error {
+			d, err := strconv.Atoi(level)
+			if err != nil || d < 1 {
+				return fmt.Errorf("want a positive integer dilation")
+			}
+			for i := range s.Stages {
+				s.Stages[i].Dilation = d
+			}
+			return nil
+		},
+	},
+	FactorStemKernel: {
+		help: `kernel of a conv stem: "3", "5", "7" (ResNet-50's)`,
+		apply: func(s *arch.Spec, level string) error {
+			k, err := strconv.Atoi(level)
+			if err != nil || k < 1 || k%2 == 0 {
+				return fmt.Errorf("want an odd positive kernel size")
+			}
+			if s.Stem.Kind != arch.StemConv {
+				return fmt.Errorf("the baseline's stem is %s; stem_kernel changes a conv stem", s.Stem.Kind)
+			}
+			s.Stem.Kernel = k
+			return nil
+		},
+	},
+	FactorSpec: {
+		help: `a whole alternative network, refitted to the budget: "` + RecipeLevel + `" (the RobArch paper's recipe applied to the baseline), a preset name ("micro") or a spec file ("specs/mine.yaml"); input and classes stay the baseline's`,
+		apply: func(s *arch.Spec, level string) error {
+			if level == RecipeLevel {
+				return PaperRecipe(s)
+			}
+			alt, err := arch.GetOrLoad(level)
+			if err != nil {
+				return err
+			}
+			alt = alt.WithDefaults()
+			alt.Input, alt.Classes = s.Input, s.Classes
+			*s = alt
 			return nil
 		},
 	},

@@ -84,6 +84,30 @@ func TestApplyLevel(t *testing.T) {
 		}, ""},
 		{FactorPreact, "true", func(t *testing.T, s arch.Spec) { assert.Equal(t, arch.PreAct, s.Block.Order) }, ""},
 		{FactorDepthWidth, "deeper-narrower", func(t *testing.T, s arch.Spec) { assert.Equal(t, []int{5, 6, 9, 5}, s.Depths()) }, ""},
+		{FactorDilation, "2", func(t *testing.T, s arch.Spec) {
+			for _, st := range s.Stages {
+				assert.Equal(t, 2, st.Dilation)
+			}
+		}, ""},
+		{FactorDilation, "0", nil, "want a positive integer dilation"},
+		{FactorStemKernel, "3", func(t *testing.T, s arch.Spec) { assert.Equal(t, 3, s.Stem.Kernel) }, ""},
+		{FactorStemKernel, "4", nil, "want an odd positive kernel size"},
+		{FactorSpec, "robarch-s", func(t *testing.T, s arch.Spec) {
+			assert.Equal(t, []int{5, 8, 13, 1}, s.Depths())
+			assert.Equal(t, base.Input, s.Input, "the baseline's input is kept")
+		}, ""},
+		{FactorSpec, RecipeLevel, func(t *testing.T, s arch.Spec) {
+			// RobArch-S's changes to ResNet-50, from the paper's code.
+			assert.Equal(t, []int{5, 8, 13, 1}, s.Depths())
+			assert.Equal(t, 96, s.Stem.Width)
+			assert.False(t, s.Stem.MaxPool)
+			assert.Equal(t, []int{2, 2, 2, 2}, []int{s.Stages[0].Stride, s.Stages[1].Stride, s.Stages[2].Stride, s.Stages[3].Stride})
+			assert.Equal(t, []string{"silu", "silu", "silu"}, s.Block.Activations)
+			assert.Equal(t, []string{"identity", "batchnorm", "batchnorm"}, s.Block.Norms)
+			assert.Equal(t, 0.25, s.Block.SERatio)
+			assert.Equal(t, 32, s.Stages[0].GroupWidth, "two groups of the 64-wide bottleneck")
+		}, ""},
+		{FactorSpec, "no-such-preset", nil, "neither a preset"},
 		{"colour", "red", nil, "want one of"},
 	} {
 		t.Run(tc.factor+"="+tc.level, func(t *testing.T) {
@@ -97,6 +121,29 @@ func TestApplyLevel(t *testing.T) {
 			assert.NoError(t, s.Validate())
 		})
 	}
+}
+
+func TestApportion(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want []int
+	}{
+		{26, []int{5, 8, 13}},  // RobArch-S
+		{36, []int{7, 11, 18}}, // RobArch-M: 7,11,18
+		{13, []int{2, 4, 7}},   // 2.5, 4, 6.5: the tie goes to the deeper stage
+		{3, []int{1, 1, 1}},
+	} {
+		got := apportion(tc.n, recipeShares)
+		assert.Equal(t, tc.want, got, "n=%d", tc.n)
+		assert.Equal(t, tc.n, sumInts(got))
+	}
+}
+
+func TestPaperRecipeRefusesOtherShapes(t *testing.T) {
+	micro, err := arch.Get("micro")
+	require.NoError(t, err)
+	_, err = ApplyLevel(micro, FactorSpec, RecipeLevel)
+	assert.ErrorContains(t, err, "four stages; the baseline has 3")
 }
 
 func TestFileValidationNamesFields(t *testing.T) {
