@@ -9,7 +9,7 @@ OUT ?= out
 # SEED_OFFSET=100 replicates the study with seeds disjoint from the default's.
 SEED_OFFSET ?= 0
 
-.PHONY: all setup build test test-short run bench gpu-check lint doctor clean fuzz
+.PHONY: all setup build test test-short run findings bench gpu-check lint doctor clean fuzz
 
 all: test
 
@@ -44,6 +44,13 @@ fuzz: setup
 run: build
 	$(ROBARCH) sweep --sweep fashion-mnist-micro --seed-offset $(SEED_OFFSET) --store $(OUT)/results.db --work $(OUT)/trials
 	$(ROBARCH) guidelines report --store $(OUT)/results.db --out $(OUT)/report --split-seeds
+
+## findings: the findings study (every RobArch guideline testable at 28x28,
+## docs/findings.md) and its report; SEED_OFFSET=100 replicates it
+FINDINGS_OUT ?= $(OUT)/findings-$(SEED_OFFSET)
+findings: build
+	$(ROBARCH) sweep --sweep fashion-mnist-findings --seed-offset $(SEED_OFFSET) --store $(FINDINGS_OUT)/results.db --work $(FINDINGS_OUT)/trials
+	$(ROBARCH) guidelines report --store $(FINDINGS_OUT)/results.db --out $(FINDINGS_OUT)/report
 
 ## bench: Go benchmarks of the hot paths, then robarch bench against PyTorch
 bench: build
