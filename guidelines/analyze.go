@@ -229,10 +229,14 @@ type Analysis struct {
 	Effects  []Effect        `json:"effects"`
 	Factors  []FactorSummary `json:"factors"`
 	// Incomplete lists variants with trials not done, as "variant: d/n done".
-	Incomplete     []string        `json:"incomplete,omitempty"`
-	WidthDepth     WidthDepth      `json:"width_depth"`
-	EDFs           []FactorEDFs    `json:"edfs"`
-	Findings       []FindingResult `json:"findings"`
+	Incomplete []string        `json:"incomplete,omitempty"`
+	WidthDepth WidthDepth      `json:"width_depth"`
+	EDFs       []FactorEDFs    `json:"edfs"`
+	Findings   []FindingResult `json:"findings"`
+	// Combined is every whole alternative network the sweep scored
+	// against the baseline (spec factor levels: the paper's recipe, a
+	// recommendation), one line each with its effect and verdict.
+	Combined       []string        `json:"combined,omitempty"`
 	Recommendation *Recommendation `json:"recommendation,omitempty"`
 	// References is, for a random design, each factor's reference level
 	// (effects are relative to it).
@@ -353,6 +357,7 @@ func Analyze(trials []results.Trial, opts Options) (*Analysis, error) {
 	a.widthDepth()
 	a.edfs()
 	a.Findings = a.compareFindings()
+	a.Combined = a.combined()
 	return a, nil
 }
 

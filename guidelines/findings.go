@@ -163,6 +163,19 @@ func (a *Analysis) compareFindings() []FindingResult {
 	return out
 }
 
+// combined describes the spec factor's levels: whole networks scored
+// against the baseline, the paper's headline test (RobArch-S against
+// ResNet-50 at one budget).
+func (a *Analysis) combined() []string {
+	var out []string
+	for _, e := range a.Effects {
+		if e.Factor == sweep.FactorSpec {
+			out = append(out, fmt.Sprintf("%s: %s, %s", e.Label(), a.describe(e), e.Verdict))
+		}
+	}
+	return out
+}
+
 // specPair is one effect with the two specs it compares.
 type specPair struct {
 	effect      Effect

@@ -333,3 +333,41 @@ func TestRatioFindingOutOfScope(t *testing.T) {
 	assert.Contains(t, f.Summary, "basic-block WideResNets on CIFAR-10")
 	assert.Contains(t, f.Evidence[0]+f.Evidence[1], "ratio")
 }
+
+// regression (issue 34): make run's study varies stage_depths=1,1,1, a
+// shallower and wider net at the same budget; the report must read it
+// as the deeper-narrower guideline, not as a stage-3-heavy level.
+func TestMakeRunStudyFindings(t *testing.T) {
+	trials := synthSweep(t, 3, false,
+		level{factor: sweep.FactorStageDepths, level: "1,1,1", robust: -0.03,
+			edit: func(s *arch.Spec) { s.SetDepths(1, 1, 1) }},
+		level{factor: sweep.FactorStemType, level: "patchify:4", robust: -0.045,
+			edit: func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: s.Stem.Width, Kernel: 4} }})
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	dn := findingOf(t, a, "deeper-narrower")
+	assert.Equal(t, Agrees, dn.Outcome, dn.Evidence)
+	require.Len(t, dn.Evidence, 1)
+	assert.Contains(t, dn.Evidence[0], "stage_depths=1,1,1")
+	assert.Contains(t, dn.Evidence[0], "expected to hurt, hurts → agrees")
+	assert.Equal(t, NotTested, findingOf(t, a, "stage-depths").Outcome)
+	assert.Equal(t, Agrees, findingOf(t, a, "conv-stem").Outcome)
+	// patchify:4 also downsamples more in the stem, but stems of
+	// different kinds are the conv-stem finding's alone.
+	assert.Equal(t, NotTested, findingOf(t, a, "postponed-downsampling").Outcome)
+}
+
+// The spec factor's levels are the guidelines combined: reported on
+// their own, never as evidence for one guideline.
+func TestCombinedSpecIsReportedApart(t *testing.T) {
+	trials := synthSweep(t, 3, false,
+		level{factor: sweep.FactorSpec, level: "mine", robust: 0.04,
+			edit: func(s *arch.Spec) { s.Block.Activations = []string{"silu", "silu", "silu"}; s.SetDepths(2, 6, 1) }})
+	a, err := Analyze(trials, Options{})
+	require.NoError(t, err)
+	require.Len(t, a.Combined, 1)
+	assert.Contains(t, a.Combined[0], "spec=mine: PGD +4.0")
+	assert.Contains(t, a.Combined[0], Helps)
+	assert.Equal(t, NotTested, findingOf(t, a, "smooth-activation").Outcome)
+	assert.Equal(t, NotTested, findingOf(t, a, "stage-depths").Outcome)
+}

@@ -180,3 +180,17 @@ func trimLabels(ls []string) []string {
 	}
 	return out
 }
+
+// Every factor a sweep can vary has a transplant, so a recommendation
+// never skips a helpful level for want of one.
+func TestEveryFactorHasATransplant(t *testing.T) {
+	for _, name := range sweep.FactorNames() {
+		_, ok := transplants[name]
+		assert.True(t, ok, "factor %s has no transplant", name)
+	}
+	for _, tr := range transplants {
+		for _, part := range tr.owns {
+			assert.Contains(t, allParts, part)
+		}
+	}
+}
