@@ -115,7 +115,7 @@ func loadInChromium(t *testing.T, file string) loadedPage {
 	// ROBARCH_SCREENSHOT=page.png keeps a picture of the page for a
 	// person to look at.
 	if shot := os.Getenv("ROBARCH_SCREENSHOT"); shot != "" {
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(shot, buf, 0o644))
 	}

@@ -75,7 +75,7 @@ func Figures(a *Analysis) ([]Figure, error) {
 			kind = "clean"
 		}
 		if err := add("effects-"+kind, "Effect on "+MetricName(m),
-			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %s (no whisker: a single seed). Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.", MetricName(m), whiskerKind(a)),
+			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %s; no whisker: a single seed. Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.", MetricName(m), whiskerKind(a)),
 			p, width, effH, err); err != nil {
 			return nil, err
 		}
