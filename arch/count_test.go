@@ -92,3 +92,47 @@ func TestMACsMatchRobustBenchDMPreAct(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(605_754_368), m)
 }
+
+// Parametric activations add their scalars once per activation instance
+// (prelu and psilu 1, pssilu 2) and the norms instancenorm and layernorm
+// a weight and bias of C each, like batch norm; MACs do not change. The
+// counts are the published ones above plus the activations' scalars,
+// counted by hand: post-activation bottlenecks use all three positions,
+// post-activation basic blocks positions 0 and 2, pre-activation basic
+// blocks 0 and 1 plus the final activation (position 0) after the last
+// stage. TestInteropNamesMatchPyTorch checks a count against PyTorch's.
+func TestParamsCountParametricActivationsAndNewNorms(t *testing.T) {
+	cases := []struct {
+		preset   string
+		acts     []string
+		norms    []string
+		shortcut string
+		want     int64
+	}{
+		// 8 basic blocks × (prelu 1 + pssilu 2).
+		{"resnet18-cifar", []string{"prelu", "psilu", "pssilu"}, []string{"instancenorm", "layernorm", "instancenorm"}, "layernorm", 11_173_962 + 8*3},
+		// 16 bottlenecks × (1 + 2 + 1).
+		{"resnet50", []string{"psilu", "pssilu", "prelu"}, []string{"layernorm", "layernorm", "layernorm"}, "instancenorm", 25_557_032 + 16*4},
+		// 27 bottlenecks × 3 × 2 (SE keeps its ReLU).
+		{"robarch-s", []string{"pssilu", "pssilu", "pssilu"}, []string{"identity", "instancenorm", "layernorm"}, "batchnorm", 26_143_228 + 27*6},
+		// 8 pre-activation basic blocks × (pssilu 2 + prelu 1), final pssilu 2.
+		{"rb-dm-preact-resnet-18-silu", []string{"pssilu", "prelu", "psilu"}, []string{"layernorm", "instancenorm", "batchnorm"}, "identity", 12_548_426 + 8*3 + 2},
+		// 12 blocks × (prelu 1 + psilu 1), final prelu 1.
+		{"rb-wrn-28-10", []string{"prelu", "psilu", "relu"}, []string{"batchnorm", "batchnorm", "batchnorm"}, "identity", 36_479_194 + 12*2 + 1},
+	}
+	for _, c := range cases {
+		t.Run(c.preset, func(t *testing.T) {
+			s, err := Get(c.preset)
+			require.NoError(t, err)
+			base, err := MACs(s, 0, 0)
+			require.NoError(t, err)
+			s.Block.Activations, s.Block.Norms, s.Block.ShortcutNorm = c.acts, c.norms, c.shortcut
+			got, err := Params(s)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+			m, err := MACs(s, 0, 0)
+			require.NoError(t, err)
+			assert.Equal(t, base, m, "activations and norms add no MACs")
+		})
+	}
+}

@@ -14,10 +14,10 @@ type Layout struct {
 	Stem   StemLayout
 	Stages []StageLayout
 	// FinalNorm is true in pre-activation order: a norm and activation
-	// after the last stage.
+	// (Block.Norms[0], Block.Activations[0]) after the last stage.
 	FinalNorm  bool
 	FinalWidth int
-	Head       Count // the classifier (and FinalNorm)
+	Head       Count // the classifier (and FinalNorm's norm and activation)
 	Total      Count
 }
 
@@ -91,13 +91,43 @@ func conv(in, out, kernel, groups, outH, outW int) Count {
 	return Count{Params: w, MACs: w * int64(outH) * int64(outW)}
 }
 
-// normParams counts an affine norm layer's weight and bias; identity has
-// none.
+// normParams counts an affine norm layer's weight and bias (every kind
+// but identity has both, of one value per channel; instancenorm is
+// affine, see Block.Norms); identity has none.
 func normParams(kind string, channels int) int64 {
 	if kind == Identity {
 		return 0
 	}
 	return 2 * int64(channels)
+}
+
+// ActivationParams is the number of learnable parameters of one instance
+// of activation name: 1 for prelu (its slope) and psilu (alpha), 2 for
+// pssilu (alpha and beta), 0 for the others.
+func ActivationParams(name string) int64 {
+	switch name {
+	case PReLU, PSiLU:
+		return 1
+	case PSSiLU:
+		return 2
+	}
+	return 0
+}
+
+// ActivationPositions lists the positions of Block.Activations that a
+// block of kind uses in order (post or pre; see Block): every one in a
+// bottleneck; 0 and 2 (after the residual add) in a post-activation basic
+// block; 0 and 1 in a pre-activation basic block, where nothing follows
+// the add. Each used position is its own activation instance, with its
+// own parameters where it has any.
+func ActivationPositions(kind, order string) []int {
+	switch {
+	case kind == Bottleneck:
+		return []int{0, 1, 2}
+	case order == PreAct:
+		return []int{0, 1}
+	}
+	return []int{0, 2}
 }
 
 // roundHalfEven rounds like Python 3's round(), which the RobArch and
@@ -239,7 +269,7 @@ func resolve(s Spec) (Layout, error) {
 	l.FinalWidth = in
 	l.FinalNorm = pre
 	if pre {
-		l.Head.Params += normParams(b.Norms[0], in)
+		l.Head.Params += normParams(b.Norms[0], in) + ActivationParams(b.Activations[0])
 	}
 	fc := int64(in) * int64(s.Classes)
 	l.Head.Params += fc + int64(s.Classes)
@@ -281,6 +311,9 @@ func blockCount(bl BlockLayout, b Block) Count {
 	if bl.Projection {
 		hw(conv(bl.In, bl.Out, bl.ShortcutKernel, 1, bl.OutH, bl.OutW))
 		c.Params += normParams(b.ShortcutNorm, bl.Out)
+	}
+	for _, p := range ActivationPositions(bl.Kind, b.Order) {
+		c.Params += ActivationParams(b.Activations[p])
 	}
 	return c
 }

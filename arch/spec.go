@@ -92,9 +92,29 @@ type Block struct {
 	// a bare convolution, a final norm and activation of position 0
 	// follow the last stage, and a projection shortcut sees the
 	// pre-activated input).
-	Order       string   `yaml:"order,omitempty" json:"order,omitempty" mapstructure:"order"`
-	Activations []string `yaml:"activations,omitempty" json:"activations,omitempty" mapstructure:"activations"` // activation at each of the three positions (above)
-	Norms       []string `yaml:"norms,omitempty" json:"norms,omitempty" mapstructure:"norms"`                   // norm at each of the three positions (above)
+	Order string `yaml:"order,omitempty" json:"order,omitempty" mapstructure:"order"`
+	// Activations is the activation at each of the three positions
+	// (above). "prelu", "psilu" and "pssilu" are the RobArch code's
+	// parametric ones, each instance with its own learnable scalars:
+	// prelu is torch.nn.PReLU() (one slope, weight, init 0.25), psilu is
+	// x·σ(αx) (alpha, init 1), pssilu is x·(σ(αx) − β)/(1 − β + 1e-6)
+	// (alpha, init 1, and beta, init 1e-4, whose value is clamped to [0,1]
+	// at every forward pass as RobArch's PSSiLU does).
+	Activations []string `yaml:"activations,omitempty" json:"activations,omitempty" mapstructure:"activations"`
+	// Norms is the norm at each of the three positions (above).
+	// "instancenorm" is torch.nn.InstanceNorm2d(C, affine=True) without
+	// running statistics: PyTorch's default (and the RobArch code's) is
+	// affine=False, but with a weight and bias of C like every other
+	// norm here, the norms compared at one parameter budget differ only
+	// in what they normalise over (at initialisation the two compute the
+	// same function). "layernorm" normalises over the C channels at each
+	// pixel with a weight and bias of C, as torchvision's LayerNorm2d
+	// (ConvNeXt's; eps 1e-5, PyTorch's default, where ConvNeXt passes
+	// 1e-6); the RobArch code's nn.LayerNorm(C) applied to an NCHW
+	// tensor would normalise over the width axis instead, which is not
+	// what is meant. Neither keeps running statistics, so both compute
+	// the same in training and evaluation, and folding leaves them alone.
+	Norms []string `yaml:"norms,omitempty" json:"norms,omitempty" mapstructure:"norms"`
 	// NormGroups is the group count of "groupnorm" (default 32); a layer
 	// with C channels uses gcd(NormGroups, C) groups so any width works.
 	NormGroups int `yaml:"norm_groups,omitempty" json:"norm_groups,omitempty" mapstructure:"norm_groups"`
@@ -119,8 +139,10 @@ type Block struct {
 	// SERatio > 0 adds squeeze-and-excitation after the k×k convolution
 	// (after the second one in basic blocks) with a squeeze width of
 	// round(SERatio × block input width).
-	SERatio      float64 `yaml:"se_ratio,omitempty" json:"se_ratio,omitempty" mapstructure:"se_ratio"`
-	SEActivation string  `yaml:"se_activation,omitempty" json:"se_activation,omitempty" mapstructure:"se_activation"` // activation inside squeeze-and-excitation
+	SERatio float64 `yaml:"se_ratio,omitempty" json:"se_ratio,omitempty" mapstructure:"se_ratio"`
+	// SEActivation is the activation inside squeeze-and-excitation; the
+	// parametric activations are not offered there.
+	SEActivation string `yaml:"se_activation,omitempty" json:"se_activation,omitempty" mapstructure:"se_activation"`
 	// SEWidthFrom is the width the squeeze width is a ratio of: "input"
 	// (the default; the block's input width, as RobArch's
 	// BottleneckTransform) or "output" (the block's output width, as
@@ -148,15 +170,19 @@ type Block struct {
 
 // The allowed values of the design space's enumerations.
 var (
-	Activations = []string{"relu", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus", "hardswish", "identity"}
-	Norms       = []string{"batchnorm", "groupnorm", "identity"}
-	BlockKinds  = []string{"bottleneck", "basic"}
-	StemKinds   = []string{"conv", "patchify"}
-	Orders      = []string{"post", "pre"}
-	Namings     = []string{"robarch", "torchvision", "robustbench-wrn", "robustbench-dm", "robustbench-dm-preact"}
-	Paddings    = []string{"symmetric", "asymmetric"}
-	SEPositions = []string{"last", "first"}
-	SEWidthRefs = []string{"input", "output"}
+	Activations = []string{"relu", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus", "hardswish", "prelu", "psilu", "pssilu", "identity"}
+	// ParametricActivations are the Activations with learnable
+	// parameters; SEActivations the ones allowed inside SE (the others).
+	ParametricActivations = []string{"prelu", "psilu", "pssilu"}
+	SEActivations         = []string{"relu", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus", "hardswish", "identity"}
+	Norms                 = []string{"batchnorm", "groupnorm", "instancenorm", "layernorm", "identity"}
+	BlockKinds            = []string{"bottleneck", "basic"}
+	StemKinds             = []string{"conv", "patchify"}
+	Orders                = []string{"post", "pre"}
+	Namings               = []string{"robarch", "torchvision", "robustbench-wrn", "robustbench-dm", "robustbench-dm-preact"}
+	Paddings              = []string{"symmetric", "asymmetric"}
+	SEPositions           = []string{"last", "first"}
+	SEWidthRefs           = []string{"input", "output"}
 	// ShortcutInputs are the values of Block.ShortcutInput.
 	ShortcutInputs = []string{"preactivated", "raw"}
 )
@@ -171,6 +197,11 @@ const (
 	PreAct            = "pre"
 	BatchNorm         = "batchnorm"
 	GroupNorm         = "groupnorm"
+	InstanceNorm      = "instancenorm"
+	LayerNorm         = "layernorm"
+	PReLU             = "prelu"
+	PSiLU             = "psilu"
+	PSSiLU            = "pssilu"
 	Identity          = "identity"
 	NamingRobArch     = "robarch"
 	NamingTorchvision = "torchvision"

@@ -16,7 +16,7 @@ import (
 )
 
 func TestListHasEveryPreset(t *testing.T) {
-	want := []string{"micro", "rb-dm-preact-resnet-18-silu", "rb-dm-wrn-28-10-silu", "rb-dm-wrn-70-16-silu", "rb-rawrn-70-16", "rb-wrn-28-10", "rb-wrn-34-10", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
+	want := []string{"micro", "rb-dm-preact-resnet-18-silu", "rb-dm-wrn-28-10-silu", "rb-dm-wrn-70-16-silu", "rb-rawrn-70-16", "rb-wrn-28-10", "rb-wrn-34-10", "resnet-fmnist", "resnet101", "resnet152", "resnet18", "resnet18-cifar", "resnet34", "resnet50",
 		"resnext50_32x4d", "robarch-l", "robarch-m", "robarch-s", "wide_resnet50_2", "wrn-28-10"}
 	assert.Equal(t, want, arch.List())
 	for _, name := range want {
@@ -103,12 +103,14 @@ func TestValidateNamesFieldAndAllowedValues(t *testing.T) {
 	}{
 		{"negative depth", func(s *arch.Spec) { s.Stages[1].Depth = -1 }, "stages[1].depth", ">= 1"},
 		{"group width", func(s *arch.Spec) { s.Stages[0].GroupWidth = 24 }, "stages[0].group_width", "divisor of the bottleneck width 64"},
-		{"activation", func(s *arch.Spec) { s.Block.Activations[2] = "swish" }, "block.activations[2]", "relu, leaky_relu, elu, gelu, silu, mish, softplus, hardswish, identity"},
+		{"activation", func(s *arch.Spec) { s.Block.Activations[2] = "swish" }, "block.activations[2]", "relu, leaky_relu, elu, gelu, silu, mish, softplus, hardswish, prelu, psilu, pssilu, identity"},
 		{"even kernel", func(s *arch.Spec) { s.Stages[3].Kernel = 4 }, "stages[3].kernel", "odd"},
-		{"norm", func(s *arch.Spec) { s.Block.Norms[0] = "instancenorm" }, "block.norms[0]", "batchnorm, groupnorm, identity"},
+		{"norm", func(s *arch.Spec) { s.Block.Norms[0] = "layernorm2d" }, "block.norms[0]", "batchnorm, groupnorm, instancenorm, layernorm, identity"},
 		{"shortcut norm", func(s *arch.Spec) { s.Block.ShortcutNorm = "bn" }, "block.shortcut_norm", "batchnorm"},
 		{"order", func(s *arch.Spec) { s.Block.Order = "middle" }, "block.order", "post, pre"},
 		{"se activation", func(s *arch.Spec) { s.Block.SERatio = 0.25; s.Block.SEActivation = "tanh" }, "block.se_activation", "silu"},
+		{"parametric se activation", func(s *arch.Spec) { s.Block.SERatio = 0.25; s.Block.SEActivation = "prelu" }, "block.se_activation",
+			`"prelu" is invalid; want one of relu, leaky_relu, elu, gelu, silu, mish, softplus, hardswish, identity (parametric activations are not offered inside squeeze-and-excitation)`},
 		{"se ratio", func(s *arch.Spec) { s.Block.SERatio = -1 }, "block.se_ratio", "0 (off)"},
 		{"block kind", func(s *arch.Spec) { s.Stages[0].Block = "dense" }, "stages[0].block", "bottleneck, basic"},
 		{"basic groups", func(s *arch.Spec) {
@@ -331,6 +333,12 @@ func TestRandomSpecsAreValid(t *testing.T) {
 		seen["order "+b.Order] = true
 		seen["se_width_from "+b.SEWidthFrom] = true
 		seen[fmt.Sprintf("shortcut %d %s", b.ShortcutKernel, b.ShortcutInput)] = true
+		for _, a := range b.Activations {
+			seen["activation "+a] = true
+		}
+		for _, n := range append(b.Norms, b.ShortcutNorm) {
+			seen["norm "+n] = true
+		}
 		if b.SERatio > 0 {
 			seen["se_position "+b.SEPosition] = true
 		}
@@ -345,6 +353,7 @@ func TestRandomSpecsAreValid(t *testing.T) {
 		"padding symmetric", "padding asymmetric", "order pre", "order post", "se_width_from input", "se_width_from output",
 		"se_position first", "se_position last", "shortcut 1 preactivated", "shortcut 3 preactivated", "shortcut 1 raw", "shortcut 3 raw",
 		"grouped basic",
+		"activation prelu", "activation psilu", "activation pssilu", "norm instancenorm", "norm layernorm",
 	} {
 		assert.True(t, seen[want], want)
 	}

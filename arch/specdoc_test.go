@@ -26,7 +26,7 @@ var specAllowed = map[string][]string{
 	"Block.Activations":   Activations,
 	"Block.Norms":         Norms,
 	"Block.ShortcutNorm":  Norms,
-	"Block.SEActivation":  Activations,
+	"Block.SEActivation":  SEActivations,
 	"Block.SEWidthFrom":   SEWidthRefs,
 	"Block.SEPosition":    SEPositions,
 	"Block.Padding":       Paddings,

@@ -183,7 +183,11 @@ func (s Spec) Validate() error {
 	if b.SERatio < 0 {
 		c.fail("block.se_ratio", b.SERatio, "0 (off) or a value > 0")
 	}
-	c.oneOf("block.se_activation", b.SEActivation, Activations)
+	if slices.Contains(ParametricActivations, b.SEActivation) {
+		c.fail("block.se_activation", fmt.Sprintf("%q", b.SEActivation), "one of %s (parametric activations are not offered inside squeeze-and-excitation)", strings.Join(SEActivations, ", "))
+	} else {
+		c.oneOf("block.se_activation", b.SEActivation, SEActivations)
+	}
 	c.oneOf("block.se_width_from", b.SEWidthFrom, SEWidthRefs)
 	c.oneOf("block.se_position", b.SEPosition, SEPositions)
 	if b.SEPosition == SEFirst && b.SERatio > 0 {

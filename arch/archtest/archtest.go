@@ -101,7 +101,7 @@ func RandomSpec(r *rand.Rand) arch.Spec {
 	b.ShortcutNorm = pick(arch.Norms)
 	if r.IntN(2) == 0 {
 		b.SERatio = []float64{0.25, 0.5, 1}[r.IntN(3)]
-		b.SEActivation = pick(arch.Activations)
+		b.SEActivation = pick(arch.SEActivations)
 	}
 	b.SEWidthFrom = pick(arch.SEWidthRefs)
 	if r.IntN(3) == 0 {

@@ -20,7 +20,10 @@ import (
 // input-gradient pass took 109 ms instead of 143 ms in PyTorch, 93 instead
 // of 107 with channels-last weights; on resnet18-cifar 1.36 s instead of
 // 1.54 s (docs/gotch.md). Norms after an activation, a sum or SE, and
-// group norms, stay as they are.
+// norms of other kinds (group, instance and layer norms normalise by
+// statistics of each input, which no weights can hold), stay as they are;
+// so do the activations, parametric ones included, which keep using the
+// net's live parameters.
 //
 // A Folded is a snapshot of the weights when Fold ran: fold again after
 // the net trains. It holds its own tensors; Close frees them. Its weights

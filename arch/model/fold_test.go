@@ -89,6 +89,9 @@ func TestFoldComputesTheSameFunction(t *testing.T) {
 	for name, spec := range geluSpecs(t) {
 		specs[name] = spec
 	}
+	for name, spec := range paramSpecs(t) {
+		specs[name] = spec
+	}
 	r := archtest.Rand(5, 9)
 	for i := range 8 {
 		specs[fmt.Sprintf("random-%d", i)] = archtest.RandomSpec(r)

@@ -68,10 +68,10 @@ func (c *conv) apply(x *ts.Tensor) *ts.Tensor {
 	return y
 }
 
-// norm is a normalisation layer of kind batchnorm, groupnorm or identity.
+// norm is a normalisation layer of one of arch.Norms.
 type norm struct {
 	kind         string
-	w, b, rm, rv *ts.Tensor
+	w, b, rm, rv *ts.Tensor // rm, rv: batch norm's running statistics
 	groups       int64
 }
 
@@ -82,12 +82,41 @@ const (
 )
 
 func (n *norm) apply(x *ts.Tensor, train bool) *ts.Tensor {
+	if (n.kind == arch.GroupNorm || n.kind == arch.LayerNorm) && x.DType() != n.w.DType() {
+		// libtorch 1.13's CPU group and layer norms refuse a bf16 input
+		// with fp32 weights ("expected scalar type BFloat16 but found
+		// Float"), and CPU autocast does not cast for them (PyTorch's
+		// nn.GroupNorm and nn.LayerNorm fail the same way under
+		// torch.autocast("cpu")). Normalise in the weights' fp32 and round
+		// the result once, as the fp32 activations are.
+		in := x.DType()
+		y := n.apply(must(x.Totype(n.w.DType(), true)), train)
+		return must(y.Totype(in, true))
+	}
 	var y *ts.Tensor
 	switch n.kind {
 	case arch.BatchNorm:
 		y = must(ts.BatchNorm(x, n.w, n.b, n.rm, n.rv, train, bnMomentum, normEps, false))
 	case arch.GroupNorm:
 		y = must(ts.GroupNorm(x, n.groups, n.w, n.b, normEps, false))
+	case arch.InstanceNorm:
+		// nn.InstanceNorm2d(C, affine=True): batch statistics in both
+		// modes, no running ones (undefined tensors).
+		none := ts.NewTensor()
+		y = must(ts.InstanceNorm(x, n.w, n.b, none, none, true, bnMomentum, normEps, false))
+		drop(none)
+		y = likeFormat(x, y)
+	case arch.LayerNorm:
+		// torchvision's LayerNorm2d: layer_norm over C of the NHWC view.
+		nhwc := must(x.Permute([]int64{0, 2, 3, 1}, false))
+		shape, err := x.Size()
+		if err != nil {
+			drop(nhwc)
+			panic(forwardError{err})
+		}
+		ln := must(ts.LayerNorm(nhwc, shape[1:2], n.w, n.b, normEps, false))
+		drop(nhwc)
+		y = likeFormat(x, must(ln.Permute([]int64{0, 3, 1, 2}, true)))
 	default:
 		return x
 	}
@@ -95,7 +124,111 @@ func (n *norm) apply(x *ts.Tensor, train bool) *ts.Tensor {
 	return y
 }
 
-// activation applies one of arch.Activations.
+// likeFormat returns y (which it consumes) in x's memory format. The
+// instance norm kernel returns NCHW-contiguous output whatever its input,
+// the layer norm above channels-last; a net keeps its activations in one
+// layout, as its other layers do (see layoutSafe for what mixed layouts
+// cost on the CPU).
+func likeFormat(x, y *ts.Tensor) *ts.Tensor {
+	xcl, err := lib.RobarchIsChannelsLast(x.Ctensor())
+	if err != nil {
+		panic(forwardError{err})
+	}
+	ycl, err := lib.RobarchIsChannelsLast(y.Ctensor())
+	if err != nil {
+		panic(forwardError{err})
+	}
+	switch {
+	case xcl == ycl:
+		return y
+	case xcl:
+		nhwc := must(y.Permute([]int64{0, 2, 3, 1}, true))
+		dense := must(nhwc.Contiguous(true))
+		return must(dense.Permute([]int64{0, 3, 1, 2}, true))
+	}
+	return must(y.Contiguous(true))
+}
+
+// act is one activation instance: its name and, for the parametric
+// ones (arch.ParametricActivations), its parameters: prelu's slope w,
+// psilu's alpha, pssilu's alpha and beta, each of shape [1].
+type act struct {
+	name        string
+	w           *ts.Tensor
+	alpha, beta *ts.Tensor
+}
+
+// apply applies the activation to x (which it consumes).
+func (a *act) apply(x *ts.Tensor) *ts.Tensor {
+	switch a.name {
+	case arch.PReLU, arch.PSiLU, arch.PSSiLU:
+	default:
+		return activation(a.name, x)
+	}
+	// The parameters are fp32; under bf16 autocast x is bf16. Compute in
+	// the parameters' dtype and round the result once, as SiLU and Mish
+	// are (torchbuild's autocast kernels), rather than let type
+	// promotion carry fp32 activations into the next layer.
+	var pdt = a.alpha
+	if a.name == arch.PReLU {
+		pdt = a.w
+	}
+	in := x.DType()
+	if in != pdt.DType() {
+		xf := must(x.Totype(pdt.DType(), true))
+		y := a.parametric(xf)
+		drop(xf)
+		return must(y.Totype(in, true))
+	}
+	y := a.parametric(x)
+	drop(x)
+	return y
+}
+
+// parametric computes the parametric activations on x (which it
+// borrows), in the order of operations of PyTorch's definitions so that
+// the values match theirs to the last bit where the kernels do.
+func (a *act) parametric(x *ts.Tensor) *ts.Tensor {
+	switch a.name {
+	case arch.PReLU:
+		// max(0, x) + w·min(0, x): x where x > 0, w·x elsewhere, as
+		// torch.prelu computes with one slope.
+		pos := must(x.ClampMin(ts.FloatScalar(0), false))
+		neg := must(x.ClampMax(ts.FloatScalar(0), false))
+		wneg := must(neg.Mul(a.w, true))
+		y := must(pos.Add(wneg, true))
+		drop(wneg)
+		return y
+	case arch.PSiLU:
+		// x · σ(alpha·x)
+		s := must(must(a.alpha.Mul(x, false)).Sigmoid(true))
+		y := must(x.Mul(s, false))
+		drop(s)
+		return y
+	}
+	// PSSiLU: x · (σ(alpha·x) − beta) / (1 − beta + 1e-6), with beta's
+	// value clamped to [0, 1] first, in place and outside autograd, as
+	// RobArch's PSSiLU sets beta.data. Autograd saves no copy of beta
+	// itself (subtraction does not need its operands and the division
+	// keeps its own denominator), so clamping it between a forward pass
+	// and its backward pass is safe, as it is in PyTorch.
+	alias := must(a.beta.Detach(false))
+	err := alias.Clamp_(ts.FloatScalar(0), ts.FloatScalar(1))
+	drop(alias)
+	if err != nil {
+		panic(forwardError{err})
+	}
+	s := must(must(a.alpha.Mul(x, false)).Sigmoid(true))
+	gate := must(s.Sub(a.beta, true))
+	num := must(x.Mul(gate, false))
+	drop(gate)
+	den := must(must(a.beta.RsubScalar(ts.FloatScalar(1), false)).AddScalar(ts.FloatScalar(1e-6), true))
+	y := must(num.Div(den, true))
+	drop(den)
+	return y
+}
+
+// activation applies one of arch.Activations that has no parameters.
 func activation(name string, x *ts.Tensor) *ts.Tensor {
 	switch name {
 	case "relu":
@@ -201,7 +334,7 @@ type block struct {
 	pre      bool
 	convs    []conv // 3 for bottleneck, 2 for basic
 	norms    []norm // one per position used
-	acts     []string
+	acts     []act  // by position; unused positions have only a name
 	se       *se
 	seFirst  bool // SE right after the first conv (pre-activation basic blocks)
 	proj     *conv
@@ -215,12 +348,17 @@ type block struct {
 
 // act applies the block's activation of position p to x.
 func (b *block) act(p int, x *ts.Tensor) *ts.Tensor {
-	return activation(b.acts[p], layoutSafe(b.acts[p], x, b.channelsLast))
+	a := &b.acts[p]
+	return a.apply(layoutSafe(a.name, x, b.channelsLast))
 }
 
 // freshAct is act for an x nothing else holds (see freshActivation).
 func (b *block) freshAct(p int, x *ts.Tensor) *ts.Tensor {
-	return freshActivation(b.acts[p], layoutSafe(b.acts[p], x, b.channelsLast))
+	a := &b.acts[p]
+	if a.name != "relu" {
+		return a.apply(layoutSafe(a.name, x, b.channelsLast))
+	}
+	return freshActivation(a.name, x)
 }
 
 // forward borrows x and returns a fresh tensor.

@@ -124,6 +124,9 @@ func TestChannelsLastComputesTheSameNet(t *testing.T) {
 	for name, spec := range geluSpecs(t) {
 		specs[name] = spec
 	}
+	for name, spec := range paramSpecs(t) {
+		specs[name] = spec
+	}
 	for i := range 12 {
 		s := archtest.RandomSpec(r)
 		specs[fmt.Sprintf("random-%d", i)] = s

@@ -53,7 +53,7 @@ type Net struct {
 	maxPool   bool
 	stages    []*stage
 	finalNorm *norm
-	finalAct  string
+	finalAct  act
 	fcW, fcB  *ts.Tensor
 }
 
@@ -130,7 +130,7 @@ func (n *Net) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	}
 	if n.finalNorm != nil {
 		h = n.finalNorm.apply(h, train)
-		h = activation(n.finalAct, layoutSafe(n.finalAct, h, n.format == ChannelsLast))
+		h = n.finalAct.apply(layoutSafe(n.finalAct.name, h, n.format == ChannelsLast))
 	}
 	pooled := must(h.MeanDim([]int64{2, 3}, false, h.DType(), true))
 	out := must(ts.Linear(pooled, n.fcW, n.fcB))
@@ -287,6 +287,33 @@ func (b *builder) newNorm(name, kind string, channels int) (norm, error) {
 	return n, err
 }
 
+// newAct creates an activation instance of kind name, with its
+// parameters under prefix for the parametric ones, initialised as
+// PyTorch's modules: nn.PReLU's weight 0.25, RobArch's PSiLU's alpha 1,
+// PSSiLU's alpha 1 and beta 1e-4.
+func (b *builder) newAct(prefix, name string) (act, error) {
+	a := act{name: name}
+	param := func(suffix string, v float64) (*ts.Tensor, error) {
+		t, err := b.fill([]int64{1}, v)
+		if err != nil {
+			return nil, err
+		}
+		return b.add(prefix+"."+suffix, t, false, true)
+	}
+	var err error
+	switch name {
+	case arch.PReLU:
+		a.w, err = param("weight", 0.25)
+	case arch.PSiLU:
+		a.alpha, err = param("alpha", 1)
+	case arch.PSSiLU:
+		if a.alpha, err = param("alpha", 1); err == nil {
+			a.beta, err = param("beta", 1e-4)
+		}
+	}
+	return a, err
+}
+
 func gcd(a, b int) int {
 	for b != 0 {
 		a, b = b, a%b
@@ -335,7 +362,10 @@ func (b *builder) build() error {
 		if err != nil {
 			return err
 		}
-		net.finalNorm, net.finalAct = &n, s.Block.Activations[0]
+		net.finalNorm = &n
+		if net.finalAct, err = b.newAct(nm.finalAct(), s.Block.Activations[0]); err != nil {
+			return err
+		}
 	}
 
 	// nn.Linear's default init: U(±1/sqrt(fan_in)) for weight and bias.
@@ -392,7 +422,20 @@ func (b *builder) normalization(in arch.Input) error {
 func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, error) {
 	s := b.net.spec
 	nm := b.names
-	blk := &block{kind: bl.Kind, pre: pre, acts: s.Block.Activations}
+	blk := &block{kind: bl.Kind, pre: pre, acts: make([]act, len(s.Block.Activations))}
+	for p, name := range s.Block.Activations {
+		blk.acts[p].name = name
+	}
+	used := arch.ActivationPositions(bl.Kind, s.Block.Order)
+	// newAct creates the activation of position p, if the block uses it.
+	newAct := func(p int) error {
+		if !slices.Contains(used, p) {
+			return nil
+		}
+		var err error
+		blk.acts[p], err = b.newAct(nm.act(prefix, p), s.Block.Activations[p])
+		return err
+	}
 	blk.seFirst = bl.SE > 0 && bl.Kind == arch.Basic && s.Block.SEPosition == arch.SEFirst
 	type convSpec struct{ in, out, kernel, stride, pad, dilation, groups int }
 	var convs []convSpec
@@ -428,6 +471,9 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 			if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidths[p]); err != nil {
 				return nil, err
 			}
+			if err = newAct(p); err != nil {
+				return nil, err
+			}
 		}
 		if c, err = b.newConv(nm.conv(prefix, p), cs.in, cs.out, cs.kernel, cs.stride, cs.pad, cs.dilation, cs.groups, false); err != nil {
 			return nil, err
@@ -444,6 +490,11 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		if !pre {
 			if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidths[p]); err != nil {
 				return nil, err
+			}
+			if p < 2 { // position 2 follows the residual add: created last
+				if err = newAct(p); err != nil {
+					return nil, err
+				}
 			}
 		}
 		blk.convs = append(blk.convs, c)
@@ -482,6 +533,11 @@ func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, e
 		blk.proj = &pc
 		blk.rawShortcut = bl.ShortcutRaw
 		if blk.projNorm, err = b.newNorm(nm.projNorm(prefix), s.Block.ShortcutNorm, bl.Out); err != nil {
+			return nil, err
+		}
+	}
+	if !pre {
+		if err := newAct(2); err != nil {
 			return nil, err
 		}
 	}

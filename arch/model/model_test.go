@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"math"
 	"runtime"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/archtest"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -103,5 +105,117 @@ func TestRandomSpecsBuildWithTheExactCount(t *testing.T) {
 		net, vs := build(t, spec, int64(i))
 		require.Equal(t, want, trainableElements(vs), "spec %d: %+v", i, spec)
 		forwardBackward(t, net, vs, 2, spec.Input.Height, spec.Input.Width)
+	}
+}
+
+// paramSpecs are micro with RobArch's parametric activations and the
+// norms instancenorm and layernorm, in both orders, and a bottleneck
+// version (every position used; with a group norm).
+func paramSpecs(t *testing.T) map[string]arch.Spec {
+	t.Helper()
+	micro, err := arch.Get("micro")
+	require.NoError(t, err)
+	micro.Block.Activations = []string{arch.PReLU, arch.PSiLU, arch.PSSiLU}
+	micro.Block.Norms = []string{arch.InstanceNorm, arch.LayerNorm, arch.BatchNorm}
+	micro.Block.ShortcutNorm = arch.LayerNorm
+	pre := micro.Clone()
+	pre.Block.Order = arch.PreAct
+	pre.Block.Activations = []string{arch.PSSiLU, arch.PReLU, arch.PSiLU}
+	bottleneck := micro.Clone()
+	bottleneck.Naming = arch.NamingRobArch
+	for i := range bottleneck.Stages {
+		bottleneck.Stages[i].Block, bottleneck.Stages[i].BottleneckMultiplier = arch.Bottleneck, 0.5
+	}
+	bottleneck.Block.Norms = []string{arch.GroupNorm, arch.LayerNorm, arch.InstanceNorm}
+	return map[string]arch.Spec{"micro-param": micro, "micro-param-preact": pre, "micro-param-bottleneck": bottleneck}
+}
+
+// activationParams are the net's one-element parameters: the parametric
+// activations' (every other parameter of these nets has C elements).
+func activationParams(net *model.Net) []model.Var {
+	var out []model.Var
+	for _, v := range net.Vars() {
+		if !v.Buffer && v.Tensor.Numel() == 1 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// The parametric activations' parameters learn: they are counted, every
+// one receives a nonzero gradient, and a few SGD steps move each of them;
+// and the net trains and evaluates under bf16 autocast, where its
+// activations and norms get bf16 inputs and fp32 parameters (group and
+// layer norms failed there before they computed in fp32).
+func TestParametricActivationsLearn(t *testing.T) {
+	for name, spec := range paramSpecs(t) {
+		t.Run(name, func(t *testing.T) {
+			net, _ := build(t, spec, 3)
+			params := activationParams(net)
+			relu := spec.Clone()
+			relu.Block.Activations = []string{"relu", "relu", "relu"}
+			with, err := arch.Params(spec)
+			require.NoError(t, err)
+			without, err := arch.Params(relu)
+			require.NoError(t, err)
+			var n int64
+			for _, p := range params {
+				n += int64(p.Tensor.Numel())
+			}
+			require.Equal(t, with-without, n, "the one-element parameters are the activations'")
+			require.NotZero(t, n)
+			before := map[string]float64{}
+			for _, p := range params {
+				before[p.Name] = p.Tensor.Float64Values()[0]
+			}
+
+			s := net.Spec()
+			torchrt.Seed(4)
+			x, err := ts.Rand([]int64{4, int64(s.Input.Channels), int64(s.Input.Height), int64(s.Input.Width)}, gotch.Float, gotch.CPU)
+			require.NoError(t, err)
+			defer x.MustDrop()
+			for _, precision := range []amp.Precision{amp.FP32, amp.BF16, amp.FP32} {
+				m, err := amp.Wrap(net, gotch.CPU, precision)
+				require.NoError(t, err)
+				out := m.ForwardT(x, true)
+				sq := out.MustSquare(false)
+				loss := sq.MustSum(gotch.Float, true)
+				require.NoError(t, loss.Backward())
+				require.False(t, math.IsNaN(loss.Float64Values()[0]), "%s loss", precision)
+				loss.MustDrop()
+				out.MustDrop()
+				ts.NoGrad(func() {
+					for _, p := range params {
+						g, err := p.Tensor.Grad(false)
+						require.NoError(t, err)
+						gv := g.Float64Values()[0]
+						assert.NotZero(t, gv, "%s: %s gets a gradient", precision, p.Name)
+						assert.False(t, math.IsNaN(gv) || math.IsInf(gv, 0), "%s: %s", precision, p.Name)
+						// p -= 0.05·g
+						step := g.MustMulScalar(ts.FloatScalar(0.05), true)
+						p.Tensor.MustSub_(step)
+						step.MustDrop()
+						p.Tensor.ZeroGrad()
+					}
+				})
+				for _, v := range net.Vars() {
+					if !v.Buffer {
+						v.Tensor.ZeroGrad()
+					}
+				}
+			}
+			for _, p := range params {
+				assert.NotEqual(t, before[p.Name], p.Tensor.Float64Values()[0], "%s moved", p.Name)
+			}
+			ts.NoGrad(func() {
+				m, err := amp.Wrap(net, gotch.CPU, amp.BF16)
+				require.NoError(t, err)
+				out := m.ForwardT(x, false)
+				defer out.MustDrop()
+				for _, v := range out.Float64Values() {
+					require.False(t, math.IsNaN(v) || math.IsInf(v, 0), "bf16 eval logits are finite")
+				}
+			})
+		})
 	}
 }

@@ -18,6 +18,11 @@ type namer interface {
 	// conv and norm of position p (0, 1, 2) in a block.
 	conv(prefix string, p int) string
 	norm(prefix string, p int) string
+	// act is the prefix of the parameters of the activation of
+	// position p in a block (parametric activations only), finalAct of
+	// the one after the final norm.
+	act(prefix string, p int) string
+	finalAct() string
 	se(prefix string) string
 	projConv(prefix string) string
 	projNorm(prefix string) string
@@ -68,6 +73,14 @@ func (torchvisionNames) conv(prefix string, p int) string {
 func (torchvisionNames) norm(prefix string, p int) string {
 	return fmt.Sprintf("%s.bn%d", prefix, p+1)
 }
+
+// act names a block's activation actK (position K-1) and the final one
+// act_final, as bn_final: torchvision's ResNets share one parameter-free
+// relu module per block.
+func (torchvisionNames) act(prefix string, p int) string {
+	return fmt.Sprintf("%s.act%d", prefix, p+1)
+}
+func (torchvisionNames) finalAct() string              { return "act_final" }
 func (torchvisionNames) se(prefix string) string       { return prefix + ".se" }
 func (torchvisionNames) projConv(prefix string) string { return prefix + ".downsample.0" }
 func (torchvisionNames) projNorm(prefix string) string { return prefix + ".downsample.1" }
@@ -102,6 +115,21 @@ func (n robarchNames) norm(prefix string, p int) string {
 	}
 	return fmt.Sprintf("%s.F.%s.1", prefix, robarchPositions[p])
 }
+
+// act follows Conv2dNormActivation (0 conv, 1 norm, 2 activation) and
+// BottleneckBlock's last_activation after the residual add; in
+// pre-activation order NormActivationConv (0 norm, 1 activation, 2 conv).
+// The final activation after final_norm is final_act.
+func (n robarchNames) act(prefix string, p int) string {
+	switch {
+	case n.pre:
+		return fmt.Sprintf("%s.F.%s.1", prefix, robarchPositions[p])
+	case p == 2:
+		return prefix + ".last_activation"
+	}
+	return fmt.Sprintf("%s.F.%s.2", prefix, robarchPositions[p])
+}
+func (robarchNames) finalAct() string              { return "final_act" }
 func (robarchNames) se(prefix string) string       { return prefix + ".F.se" }
 func (robarchNames) projConv(prefix string) string { return prefix + ".proj.0" }
 func (robarchNames) projNorm(prefix string) string { return prefix + ".proj.1" }
@@ -126,6 +154,14 @@ func (rbWRNNames) conv(prefix string, p int) string {
 func (rbWRNNames) norm(prefix string, p int) string {
 	return fmt.Sprintf("%s.bn%d", prefix, p+1)
 }
+
+// act follows WideResNet's BasicBlock (relu1 before conv1, relu2 before
+// conv2) and its final relu, which hold the parameters of a parametric
+// activation_fn.
+func (rbWRNNames) act(prefix string, p int) string {
+	return fmt.Sprintf("%s.relu%d", prefix, p+1)
+}
+func (rbWRNNames) finalAct() string              { return "relu" }
 func (rbWRNNames) se(prefix string) string       { return prefix + ".se" } // rejected by arch's validation
 func (rbWRNNames) projConv(prefix string) string { return prefix + ".convShortcut" }
 func (rbWRNNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built
@@ -156,6 +192,13 @@ func (rbDMNames) conv(prefix string, p int) string {
 func (rbDMNames) norm(prefix string, p int) string {
 	return fmt.Sprintf("%s.batchnorm_%d", prefix, p)
 }
+
+// act follows the DM blocks' relu_0 and relu_1 (before conv_0 and
+// conv_1) and the final relu.
+func (rbDMNames) act(prefix string, p int) string {
+	return fmt.Sprintf("%s.relu_%d", prefix, p)
+}
+func (rbDMNames) finalAct() string              { return "relu" }
 func (rbDMNames) se(prefix string) string       { return prefix + ".se" }
 func (rbDMNames) projConv(prefix string) string { return prefix + ".shortcut" }
 func (rbDMNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built
@@ -181,6 +224,12 @@ func (rbDMPreActNames) conv(prefix string, p int) string {
 func (rbDMPreActNames) norm(prefix string, p int) string {
 	return fmt.Sprintf("%s.batchnorm_%d", prefix, p)
 }
+
+// act follows _PreActBlock's relu_0 and relu_1 and the final relu.
+func (rbDMPreActNames) act(prefix string, p int) string {
+	return fmt.Sprintf("%s.relu_%d", prefix, p)
+}
+func (rbDMPreActNames) finalAct() string              { return "relu" }
 func (rbDMPreActNames) se(prefix string) string       { return prefix + ".se" } // rejected by arch's validation
 func (rbDMPreActNames) projConv(prefix string) string { return prefix + ".shortcut" }
 func (rbDMPreActNames) projNorm(prefix string) string { return prefix + ".shortcut_norm" } // identity, never built

@@ -6,7 +6,12 @@ Reference models:
   robarch-tiny   a small model with the module layout of RobArch's ConfigurableModel
                  (written here from its description: stem, stages of bottleneck blocks
                  with SE, norms [identity, bn, bn], SiLU, dense connections), 10 classes
+  robarch-param  robarch-tiny with RobArch's parametric activations (PReLU, PSiLU, PSSiLU
+                 at positions 0, 1, 2) and norms [instance, layer, batch], a layer norm
+                 on the shortcut, 10 classes
   wrn-tiny       a pre-activation wide ResNet with torchvision-style names, 10 classes
+  wrn-param      wrn-tiny with PSSiLU before conv1 (and after the last norm), PReLU
+                 before conv2 and norms [layer, instance], 10 classes
   robarch-s      the RobArch-S configuration of the same layout (names/count only)
   torchvision:NAME  any torchvision.models constructor, defaults (names/count only)
 
@@ -21,6 +26,7 @@ Commands:
   names KIND       print {"params": N, "shapes": {name: shape}} of the state dict
 """
 
+import functools
 import json
 import os
 import sys
@@ -42,6 +48,40 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from specnet import compare, load_safetensors, save_safetensors  # noqa: E402
 
 
+# --- RobArch's parametric activations (robustarch/utils.py) and the norms it compares ---
+
+class PSiLU(nn.Module):
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.empty(1).fill_(alpha))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.alpha * x)
+
+
+class PSSiLU(nn.Module):
+    def __init__(self, alpha=1.0, beta=1e-4):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.empty(1).fill_(alpha))
+        self.beta = nn.Parameter(torch.empty(1).fill_(beta))
+
+    def forward(self, x):
+        self.beta.data = torch.clamp(self.beta.data, 0., 1.)
+        return x * (torch.sigmoid(self.alpha * x) - self.beta) / (1. - self.beta + 1e-6)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's LayerNorm2d (ConvNeXt): layer norm over C at each pixel."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+InstanceNorm = functools.partial(nn.InstanceNorm2d, affine=True)
+
+
 # --- a model with RobArch ConfigurableModel's module names ---
 
 class ChannelNormalize(nn.Module):
@@ -57,24 +97,27 @@ class ChannelNormalize(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    def __init__(self, cin, cout, stride, mult, group_width, se_ratio, norms, act):
+    def __init__(self, cin, cout, stride, mult, group_width, se_ratio, norms, acts, proj_norm):
         super().__init__()
         mid = int(round(cout * mult))
         self.proj = None
         if cin != cout or stride != 1:
-            self.proj = Conv2dNormActivation(cin, cout, 1, stride, norm_layer=nn.BatchNorm2d, activation_layer=None)
+            self.proj = Conv2dNormActivation(cin, cout, 1, stride, norm_layer=proj_norm, activation_layer=None)
+        # RobArch passes inplace only to ReLU (PReLU takes no such argument).
+        inplace = [True if a is nn.ReLU else None for a in acts]
         layers = OrderedDict()
-        layers["a"] = Conv2dNormActivation(cin, mid, 1, 1, norm_layer=norms[0], activation_layer=act)
-        layers["b"] = Conv2dNormActivation(mid, mid, 3, stride, groups=mid // group_width, norm_layer=norms[1], activation_layer=act)
+        layers["a"] = Conv2dNormActivation(cin, mid, 1, 1, norm_layer=norms[0], activation_layer=acts[0], inplace=inplace[0])
+        layers["b"] = Conv2dNormActivation(mid, mid, 3, stride, groups=mid // group_width, norm_layer=norms[1],
+                                           activation_layer=acts[1], inplace=inplace[1])
         if se_ratio:
             layers["se"] = SqueezeExcitation(mid, int(round(se_ratio * cin)), activation=nn.ReLU)
         layers["c"] = Conv2dNormActivation(mid, cout, 1, 1, norm_layer=norms[2], activation_layer=None)
         self.F = nn.Sequential(layers)
-        self.last = act()
+        self.last_activation = acts[2]()
 
     def forward(self, x):
         short = x if self.proj is None else self.proj(x)
-        return self.last(short + self.F(x))
+        return self.last_activation(short + self.F(x))
 
 
 class DenseStage(nn.Sequential):
@@ -106,18 +149,19 @@ class DenseStage(nn.Sequential):
 
 
 class RobArchLayout(nn.Module):
-    def __init__(self, stem_width, depths, widths, group_widths, classes, dense=0, se_ratio=0.25):
+    def __init__(self, stem_width, depths, widths, group_widths, classes, dense=0, se_ratio=0.25,
+                 norms=(nn.Identity, nn.BatchNorm2d, nn.BatchNorm2d), acts=(nn.SiLU,) * 3, proj_norm=nn.BatchNorm2d):
         super().__init__()
         self.normalization = ChannelNormalize(MEAN, STD)
         self.stem = nn.Module()
         self.stem.stem = nn.Sequential(OrderedDict(
             stem=Conv2dNormActivation(3, stem_width, 7, 2, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU)))
         stages, cin = OrderedDict(), stem_width
-        norms = [nn.Identity, nn.BatchNorm2d, nn.BatchNorm2d]
         for s, (d, w, g) in enumerate(zip(depths, widths, group_widths), start=1):
             blocks = OrderedDict()
             for b in range(d):
-                blocks[f"stage{s}-block{b}"] = Bottleneck(cin if b == 0 else w, w, 2 if b == 0 else 1, 0.25, g, se_ratio, norms, nn.SiLU)
+                blocks[f"stage{s}-block{b}"] = Bottleneck(cin if b == 0 else w, w, 2 if b == 0 else 1, 0.25, g, se_ratio, norms, acts,
+                                                        proj_norm)
             stages[f"stage{s}"] = DenseStage(blocks, dense)
             cin = w
         self.stages = nn.Sequential(stages)
@@ -133,40 +177,47 @@ class PreActBasic(nn.Module):
     """Pre-activation basic block (He et al. 2016, wide ResNets): the projection
     shortcut takes the pre-activated input."""
 
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, norms, acts):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(cin)
+        self.bn1 = norms[0](cin)
+        self.act1 = acts[0]()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.bn2 = norms[1](cout)
+        self.act2 = acts[1]()
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.downsample = None
         if cin != cout or stride != 1:
             self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False))
 
     def forward(self, x):
-        a = torch.relu(self.bn1(x))
-        h = self.conv2(torch.relu(self.bn2(self.conv1(a))))
+        a = self.act1(self.bn1(x))
+        h = self.conv2(self.act2(self.bn2(self.conv1(a))))
         return h + (x if self.downsample is None else self.downsample(a))
 
 
 class PreActResNet(nn.Module):
-    def __init__(self, depths, widths, classes):
+    """Activations with parameters are modules act1, act2 and act_final
+    (robarch's torchvision naming); ReLU is a function, as in torchvision."""
+
+    def __init__(self, depths, widths, classes, norms=(nn.BatchNorm2d,) * 2, acts=(nn.ReLU,) * 2):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
         cin = 16
         for i, (d, w) in enumerate(zip(depths, widths), start=1):
-            blocks = [PreActBasic(cin if b == 0 else w, w, (1 if i == 1 else 2) if b == 0 else 1) for b in range(d)]
+            blocks = [PreActBasic(cin if b == 0 else w, w, (1 if i == 1 else 2) if b == 0 else 1, norms, acts)
+                      for b in range(d)]
             setattr(self, f"layer{i}", nn.Sequential(*blocks))
             cin = w
         self.n = len(depths)
-        self.bn_final = nn.BatchNorm2d(cin)
+        self.bn_final = norms[0](cin)
+        self.act_final = acts[0]()
         self.fc = nn.Linear(cin, classes)
 
     def forward(self, x):
         x = self.conv1(x)
         for i in range(1, self.n + 1):
             x = getattr(self, f"layer{i}")(x)
-        x = torch.relu(self.bn_final(x))
+        x = self.act_final(self.bn_final(x))
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -194,8 +245,15 @@ def make_model(kind):
         return Normalized(net), (2, 3, 64, 64)
     if kind == "robarch-tiny":
         return RobArchLayout(16, [1, 2, 5, 1], [32, 64, 128, 256], [4, 8, 16, 32], 10, dense=1), (2, 3, 64, 64)
+    if kind == "robarch-param":
+        return RobArchLayout(16, [1, 2, 5, 1], [32, 64, 128, 256], [4, 8, 16, 32], 10, dense=1,
+                             norms=(InstanceNorm, LayerNorm2d, nn.BatchNorm2d), acts=(nn.PReLU, PSiLU, PSSiLU),
+                             proj_norm=LayerNorm2d), (2, 3, 64, 64)
     if kind == "wrn-tiny":
         return Normalized(PreActResNet([2, 1, 1], [32, 64, 128], 10)), (2, 3, 32, 32)
+    if kind == "wrn-param":
+        return Normalized(PreActResNet([2, 1, 1], [32, 64, 128], 10, norms=(LayerNorm2d, InstanceNorm),
+                                       acts=(PSSiLU, nn.PReLU))), (2, 3, 32, 32)
     if kind == "robarch-s":
         return RobArchLayout(96, [5, 8, 13, 1], [288, 576, 1120, 2160], [36, 72, 140, 270], 1000), None
     raise SystemExit(f"unknown kind {kind}")
@@ -216,14 +274,22 @@ def load(model, sd):
 
 
 def calibrate(model, shape):
-    """Randomise affine norm parameters, then set running statistics from a few
-    batches so eval-mode activations stay well scaled."""
+    """Randomise affine norm parameters and the activations' parameters, then
+    set running statistics from a few batches so eval-mode activations stay
+    well scaled."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm)):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0, 0.1)
+            if isinstance(m, nn.BatchNorm2d):
                 m.momentum = None  # cumulative average
+            if isinstance(m, nn.PReLU):
+                m.weight.uniform_(0.05, 0.5)
+            if isinstance(m, (PSiLU, PSSiLU)):
+                m.alpha.uniform_(0.5, 2)
+            if isinstance(m, PSSiLU):
+                m.beta.uniform_(0, 0.3)
         model.train()
         for _ in range(4):
             model(torch.rand(shape))
