@@ -119,12 +119,44 @@ ACTIVATIONS = {
     "identity": lambda x: x,
 }
 
+
+class PSiLU(nn.Module):
+    """RobArch's PSiLU (robustarch/utils.py): x * sigmoid(alpha * x)."""
+
+    def __init__(self):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.alpha * x)
+
+
+class PSSiLU(nn.Module):
+    """RobArch's PSSiLU: x * (sigmoid(alpha * x) - beta) / (1 - beta + 1e-6),
+    beta's value clamped to [0, 1] at every forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.beta = nn.Parameter(torch.full((1,), 1e-4))
+
+    def forward(self, x):
+        self.beta.data = torch.clamp(self.beta.data, 0., 1.)
+        return x * (torch.sigmoid(self.alpha * x) - self.beta) / (1. - self.beta + 1e-6)
+
+
+# The activations with parameters: a module per instance (arch/model's
+# act), registered under the naming's activation names.
+PARAMETRIC = {"prelu": lambda: nn.PReLU(), "psilu": PSiLU, "pssilu": PSSiLU}
+ALL_ACTIVATIONS = tuple(ACTIVATIONS) + tuple(PARAMETRIC)
+NORMS = ("batchnorm", "groupnorm", "instancenorm", "layernorm", "identity")
+
 _CHOICES = {
     ("spec", "naming"): ("robarch", "torchvision", "robustbench-wrn", "robustbench-dm", "robustbench-dm-preact"),
     ("stem", "kind"): ("conv", "patchify"),
     ("stages[]", "block"): ("bottleneck", "basic"),
     ("block", "order"): ("post", "pre"),
-    ("block", "shortcut_norm"): ("batchnorm", "groupnorm", "identity"),
+    ("block", "shortcut_norm"): NORMS,
     ("block", "shortcut_kernel"): (1, 3),
     ("block", "shortcut_input"): ("preactivated", "raw"),
     ("block", "se_activation"): tuple(ACTIVATIONS),
@@ -176,9 +208,12 @@ class Names:
     norm p and conv p are position p of a block (0, 1, 2)."""
 
     def __init__(self, stem_conv, stem_norm, block, conv, norm, se, proj_conv, proj_norm, final_norm, fc,
-                 export_normalization):
+                 export_normalization, act, final_act):
         self.stem_conv, self.stem_norm, self.block, self.conv, self.norm = stem_conv, stem_norm, block, conv, norm
         self.se, self.proj_conv, self.proj_norm, self.final_norm, self.fc = se, proj_conv, proj_norm, final_norm, fc
+        # act(p): a parametric activation of position p; final_act: the one
+        # after final_norm.
+        self.act, self.final_act = act, final_act
         # The input mean/std buffers: in the state dict for robarch's naming
         # only (RobArch's NormalizeByChannelMeanStd has them).
         self.normalization, self.export_normalization = "normalization", export_normalization
@@ -189,25 +224,27 @@ def names(naming, pre):
     if naming == "torchvision":  # torchvision.models.resnet
         return Names("conv1", "bn1", lambda s, b: "layer%d.%d" % (s + 1, b),
                      lambda p: "conv%d" % (p + 1), lambda p: "bn%d" % (p + 1), "se",
-                     "downsample.0", "downsample.1", "bn_final", "fc", False)
+                     "downsample.0", "downsample.1", "bn_final", "fc", False, lambda p: "act%d" % (p + 1), "act_final")
     if naming == "robarch":  # robustarch/models/model.py's ConfigurableModel
         abc = "abc"
         return Names("stem.stem.stem.0", "stem.stem.stem.1",
                      lambda s, b: "stages.stage%d.stage%d-block%d" % (s + 1, s + 1, b),
                      lambda p: "F.%s.%d" % (abc[p], 2 if pre else 0), lambda p: "F.%s.%d" % (abc[p], 0 if pre else 1),
-                     "F.se", "proj.0", "proj.1", "final_norm", "fc", True)
+                     "F.se", "proj.0", "proj.1", "final_norm", "fc", True,
+                     lambda p: "F.%s.1" % abc[p] if pre else ("last_activation" if p == 2 else "F.%s.2" % abc[p]),
+                     "final_act")
     if naming == "robustbench-wrn":  # RobustBench's WideResNet
         return Names("conv1", "stem_bn", lambda s, b: "block%d.layer.%d" % (s + 1, b),
                      lambda p: "conv%d" % (p + 1), lambda p: "bn%d" % (p + 1), "se",
-                     "convShortcut", "shortcut_norm", "bn1", "fc", False)
+                     "convShortcut", "shortcut_norm", "bn1", "fc", False, lambda p: "relu%d" % (p + 1), "relu")
     if naming == "robustbench-dm":  # RobustBench's DMWideResNet, RaWRN
         return Names("init_conv", "init_bn", lambda s, b: "layer.%d.block.%d" % (s, b),
                      lambda p: "conv_%d" % p, lambda p: "batchnorm_%d" % p, "se",
-                     "shortcut", "shortcut_norm", "batchnorm", "logits", False)
+                     "shortcut", "shortcut_norm", "batchnorm", "logits", False, lambda p: "relu_%d" % p, "relu")
     if naming == "robustbench-dm-preact":  # RobustBench's DMPreActResNet
         return Names("conv_2d", "init_bn", lambda s, b: "layer_%d.%d" % (s, b),
                      lambda p: "conv_2d_%d" % (p + 1), lambda p: "batchnorm_%d" % p, "se",
-                     "shortcut", "shortcut_norm", "batchnorm", "logits", False)
+                     "shortcut", "shortcut_norm", "batchnorm", "logits", False, lambda p: "relu_%d" % p, "relu")
     raise ValueError("naming %r: bench/peer/specnet.py knows %s" % (naming, list(_CHOICES[("spec", "naming")])))
 
 
@@ -229,11 +266,35 @@ def _put(root, name, module):
 # --- layers ---------------------------------------------------------------
 
 def act(name, x, fresh=False):
-    """Applies activation name; ReLU runs in place on a fresh tensor (a
-    norm's output or a sum), as torchvision's ResNets and robarch do."""
+    """Applies activation name, a name of ACTIVATIONS or a parametric
+    activation's module; ReLU runs in place on a fresh tensor (a norm's
+    output or a sum), as torchvision's ResNets and robarch do."""
+    if isinstance(name, nn.Module):  # in fp32 on a bf16 input, as robarch
+        return in_fp32_if_bf16(name)(x)
     if name == "relu" and fresh:
         return F.relu(x, inplace=True)
     return ACTIVATIONS[name](x)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels at each pixel (torchvision's LayerNorm2d);
+    in fp32 on a bf16 input, as robarch (PyTorch 1.13's CPU layer norm
+    refuses a bf16 input with fp32 weights, and autocast does not cast)."""
+
+    def forward(self, x):
+        if x.dtype == torch.bfloat16 and self.weight.dtype != x.dtype:
+            return self.forward(x.float()).to(torch.bfloat16)
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm, in fp32 on a bf16 input as LayerNorm2d."""
+
+    def forward(self, x):
+        if x.dtype == torch.bfloat16 and self.weight.dtype != x.dtype:
+            return super().forward(x.float()).to(torch.bfloat16)
+        return super().forward(x)
 
 
 class Conv2d(nn.Conv2d):
@@ -258,10 +319,20 @@ def norm(kind, channels, groups):
     if kind == "batchnorm":
         return nn.BatchNorm2d(channels)
     if kind == "groupnorm":
-        return nn.GroupNorm(math.gcd(groups, channels), channels)
+        return GroupNorm(math.gcd(groups, channels), channels)
+    if kind == "instancenorm":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "layernorm":
+        return LayerNorm2d(channels)
     if kind == "identity":
         return nn.Identity()
-    raise ValueError("norm %r: want batchnorm, groupnorm or identity" % kind)
+    raise ValueError("norm %r: want one of %s" % (kind, list(NORMS)))
+
+
+def activation(root, name, kind):
+    """A parametric activation's module registered under name below root,
+    or the name of a parameter-free one."""
+    return _put(root, name, PARAMETRIC[kind]()) if kind in PARAMETRIC else kind
 
 
 class SE(nn.Module):
@@ -286,7 +357,16 @@ class Block:
 
     def __init__(self, net, prefix, nm, b, blk):
         self.bottleneck, self.pre = b["kind"] == "bottleneck", blk["order"] == "pre"
-        self.acts = blk["activations"]
+        self.acts = list(blk["activations"])
+        # The positions a block uses (arch.ActivationPositions), each its
+        # own instance of a parametric activation, created after the norm
+        # of its position (position 2 of a post-activation block last).
+        used = (0, 1, 2) if self.bottleneck else ((0, 1) if self.pre else (0, 2))
+
+        def new_act(p):
+            if p in used:
+                self.acts[p] = activation(net, prefix + "." + nm.act(p), self.acts[p])
+
         ngroups = blk["norm_groups"]
         cin, mid, cout, k, d = b["in"], b["mid"], b["out"], b["kernel"], b["dilation"]
         pad, stride, groups = b["pad"], b["stride"], b["groups"]
@@ -304,6 +384,8 @@ class Block:
         self.convs, self.norms = [], []
         for p, (i, o, kk, s, lo, dd, g, hi) in enumerate(convs):
             self.norms.append(put(nm.norm(p), norm(blk["norms"][p], widths[p], ngroups)))
+            if self.pre or p < 2:
+                new_act(p)
             self.convs.append(put(nm.conv(p), Conv2d(i, o, kk, s, lo, dd, g, pad_hi=hi)))
         self.se, self.se_first = None, False
         if b["se"] > 0:
@@ -313,6 +395,8 @@ class Block:
         if b["proj"]:
             self.proj = put(nm.proj_conv, Conv2d(cin, cout, b["sk"], stride, b["sk_lo"], pad_hi=b["sk_hi"]))
             self.proj_norm = put(nm.proj_norm, norm(blk["shortcut_norm"], cout, ngroups))
+        if not self.pre:
+            new_act(2)
 
     def __call__(self, x):
         if self.pre:
@@ -424,13 +508,13 @@ class Net(nn.Module):
         inp, stem, blk = _need("spec", spec, "input"), _need("spec", spec, "stem"), _need("spec", spec, "block")
         for section, d in (("input", inp), ("stem", stem), ("block", blk)):
             _check(section, d)
-        _need_list("block", blk, "activations", ACTIVATIONS)
-        _need_list("block", blk, "norms", ("batchnorm", "groupnorm", "identity"))
+        _need_list("block", blk, "activations", ALL_ACTIVATIONS)
+        _need_list("block", blk, "norms", NORMS)
         for key in ("norm_groups", "shortcut_norm", "se_activation", "se_position"):
             _need("block", blk, key)
         self._pre = _need("block", blk, "order") == "pre"
         nm = names(_need("spec", spec, "naming"), self._pre)
-        self._final_act = blk["activations"][0]
+
         channels = _need("input", inp, "channels")
 
         # Layers by role, for the forward pass (a dict: nn.Module does not
@@ -461,6 +545,7 @@ class Net(nn.Module):
         if self._pre:
             n = norm(blk["norms"][0], final_width, blk["norm_groups"])
             self._parts["final_norm"] = n if isinstance(n, nn.Identity) else _put(self, nm.final_norm, n)
+            self._parts["final_act"] = activation(self, nm.final_act, blk["activations"][0])
         self._parts["fc"] = _put(self, nm.fc, nn.Linear(final_width, _need("spec", spec, "classes")))
 
     def forward(self, x):
@@ -476,7 +561,7 @@ class Net(nn.Module):
         for s in self._stages:
             x = s(x)
         if "final_norm" in p:
-            x = act(self._final_act, p["final_norm"](x), fresh=True)
+            x = act(p["final_act"], p["final_norm"](x), fresh=True)
         return p["fc"](x.mean((2, 3)))
 
 
