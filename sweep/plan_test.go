@@ -2,10 +2,13 @@ package sweep
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
@@ -137,6 +140,25 @@ func TestApportion(t *testing.T) {
 		assert.Equal(t, tc.want, got, "n=%d", tc.n)
 		assert.Equal(t, tc.n, sumInts(got))
 	}
+}
+
+// A study's own recommended.yaml is a spec level like any other: the
+// file's network with the baseline's input and classes.
+func TestSpecLevelFromFile(t *testing.T) {
+	base, err := arch.Get("resnet-fmnist")
+	require.NoError(t, err)
+	rec := base.WithDefaults()
+	rec.Name = "mine"
+	rec.Block.Activations = []string{"silu", "silu", "silu"}
+	rec.Input.Mean, rec.Input.Std = nil, nil
+	data, err := yaml.Marshal(rec)
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "recommended.yaml")
+	require.NoError(t, os.WriteFile(file, data, 0o644))
+	s, err := ApplyLevel(base, FactorSpec, file)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"silu", "silu", "silu"}, s.Block.Activations)
+	assert.Equal(t, base.WithDefaults().Input, s.Input, "the baseline's input and normalisation are kept")
 }
 
 func TestPaperRecipeRefusesOtherShapes(t *testing.T) {
