@@ -818,3 +818,22 @@ func predictShortcutStem(base, level arch.Spec) direction {
 	}
 	return unrelated
 }
+
+// ByPairs says whether the finding is judged from pairs of specs (all
+// but the width/depth ratio band, judged from the variants' ratios).
+func (f Finding) ByPairs() bool { return f.predict != nil }
+
+// Bearing lists the numbers of the guidelines a variant bears on: those
+// whose prediction for level against base is not "unrelated". Both specs
+// are completed with defaults. `robarch sweep plan` shows it per variant,
+// so a study's coverage of the paper is known before anything trains.
+func Bearing(base, level arch.Spec) []int {
+	base, level = base.WithDefaults(), level.WithDefaults()
+	var out []int
+	for _, f := range Findings() {
+		if f.predict != nil && f.predict(base, level) != unrelated {
+			out = append(out, f.Guideline)
+		}
+	}
+	return out
+}

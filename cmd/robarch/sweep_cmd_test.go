@@ -34,3 +34,18 @@ func TestSweepFileKeysChangeOnlyThroughSweepFlags(t *testing.T) {
 		})
 	}
 }
+
+// The findings study has a level for every guideline of the paper that is
+// judged from pairs of networks; make run's study says which it lacks.
+func TestSweepPlanShowsGuidelineCoverage(t *testing.T) {
+	r := robarch(t, t.TempDir(), "sweep", "plan", "--sweep", "fashion-mnist-findings")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "every one judged from pairs of networks has a level")
+	assert.Regexp(t, `stage_depths=1,3,4,1 .* 3\s*\n`, r.stdout)
+	assert.Regexp(t, `spec=robarch-recipe .* combined\s*\n`, r.stdout)
+
+	r = robarch(t, t.TempDir(), "sweep", "plan", "--sweep", "fashion-mnist-micro")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `stage_depths=1,1,1 .* 1\s*\n`, r.stdout, "one block per stage is shallower-wider (guideline 1)")
+	assert.Contains(t, r.stdout, "no level bears on 3 stage-depths, 4 two-groups")
+}
