@@ -122,24 +122,30 @@ func TestRatioFinding(t *testing.T) {
 }
 
 func TestJudgeLevel(t *testing.T) {
+	bounded := &Interval{Low: -0.03, High: 0.008}  // gains above 1 pt ruled out
+	unbounded := &Interval{Low: -0.08, High: 0.12} // an underpowered "no clear effect"
+	below := &Interval{Low: -0.09, High: -0.02}
 	tests := []struct {
 		d       direction
 		verdict string
+		ci      *Interval
 		want    string
 	}{
-		{expectUp, Helps, Agrees},
-		{expectUp, Hurts, Disagrees},
-		{expectUp, NoClearEffect, NotConclusive},
-		{expectDown, Hurts, Agrees},
-		{expectDown, Helps, Disagrees},
-		{expectNoGain, NoClearEffect, Agrees},
-		{expectNoGain, Hurts, Agrees},
-		{expectNoGain, Helps, Disagrees},
-		{expectNoGain, Inconclusive, NotConclusive},
-		{expectUp, Inconclusive, NotConclusive},
+		{expectUp, Helps, nil, Agrees},
+		{expectUp, Hurts, nil, Disagrees},
+		{expectUp, NoClearEffect, unbounded, NotConclusive},
+		{expectDown, Hurts, nil, Agrees},
+		{expectDown, Helps, nil, Disagrees},
+		{expectNoGain, NoClearEffect, bounded, Agrees},
+		{expectNoGain, NoClearEffect, unbounded, NotConclusive},
+		{expectNoGain, NoClearEffect, nil, NotConclusive},
+		{expectNoGain, Hurts, below, Agrees},
+		{expectNoGain, Helps, nil, Disagrees},
+		{expectNoGain, Inconclusive, bounded, NotConclusive},
+		{expectUp, Inconclusive, nil, NotConclusive},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, judgeLevel(tt.d, tt.verdict), "%s, %s", tt.d, tt.verdict)
+		assert.Equal(t, tt.want, judgeLevel(tt.d, tt.verdict, tt.ci), "%s, %s, %v", tt.d, tt.verdict, tt.ci)
 	}
 }
 
