@@ -67,6 +67,13 @@ type Recipe struct {
 
 	Epochs    int `json:"epochs"`     // passes over the training set
 	BatchSize int `json:"batch_size"` // default 128
+	// BatchShards splits each batch into this many equal shards, each
+	// with its own batch-norm statistics and random starts, whose
+	// gradients are averaged: one per process in a data-parallel run
+	// (0, the default, means one per process, so 1 alone), or several run
+	// in turn on one device (gradient accumulation). A run's numbers
+	// depend on the shards, not on how many processes run them.
+	BatchShards int `json:"batch_shards,omitempty"`
 
 	// LR is the peak learning rate (default 0.2 for onecycle, 0.1 otherwise).
 	LR          float64 `json:"lr"`
@@ -242,6 +249,11 @@ func (r Recipe) Validate() error {
 	}
 	if r.BatchSize < 2 || r.EvalBatchSize < 1 {
 		bad("batch size %d, eval batch size %d: training batches need at least 2 examples (batch norm), evaluation at least 1", r.BatchSize, r.EvalBatchSize)
+	}
+	if r.BatchShards < 0 || (r.BatchShards > 0 && r.BatchSize%r.BatchShards != 0) {
+		bad("batch shards %d: must be 0 (one per process) or divide the batch size %d", r.BatchShards, r.BatchSize)
+	} else if r.BatchShards > 0 && r.BatchSize/r.BatchShards < 2 {
+		bad("batch shards %d: each shard of the batch size %d needs at least 2 examples (batch norm)", r.BatchShards, r.BatchSize)
 	}
 	if finite("lr", r.LR) && r.LR <= 0 {
 		bad("lr %v: must be positive", r.LR)

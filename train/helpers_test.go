@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(resumeChildEnv); dir != "" {
 		os.Exit(runResumeChild(dir))
 	}
+	if dir := os.Getenv(dpChildEnv); dir != "" {
+		os.Exit(runDPChild(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -92,14 +95,24 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // weights returns every variable's values by name.
 func weights(t testing.TB, m Model) map[string][]float32 {
 	t.Helper()
-	vars, err := varsOf(m.Vars)
+	out, err := weightsOf(m)
 	require.NoError(t, err)
+	return out
+}
+
+func weightsOf(m Model) (map[string][]float32, error) {
+	vars, err := varsOf(m.Vars)
+	if err != nil {
+		return nil, err
+	}
 	defer releaseVars(vars)
 	out := map[string][]float32{}
 	for _, v := range vars {
 		vals, err := float32s(v.t)
-		require.NoError(t, err)
+		if err != nil {
+			return nil, err
+		}
 		out[v.name] = vals
 	}
-	return out
+	return out, nil
 }

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -33,6 +34,7 @@ import (
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/atomicfile"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 )
@@ -78,6 +80,11 @@ type Options struct {
 	// spec). It returns the file it wrote, relative to dir, which becomes
 	// Summary.Checkpoint.
 	Export func(dir string, s Summary) (string, error)
+
+	// Group, if set, makes the run one rank of a data-parallel job (see
+	// parallel.go): every rank calls Run with the same model, data,
+	// recipe and OutDir (a directory every rank sees); rank 0 writes it.
+	Group *dist.Group
 
 	// evaluate replaces Evaluate for the per-epoch evaluation in tests.
 	evaluate func(context.Context, ts.ModuleT, data.Source, gotch.Device, EvalConfig) (EvalResult, error)
@@ -225,6 +232,11 @@ type trainer struct {
 	// (evaluations use m.Net, fp32); scaler is fp16's loss scaler.
 	net    ts.ModuleT
 	scaler *amp.Scaler
+
+	// Data parallelism (parallel.go): this rank among world, the batch's
+	// shards, and the buffers rank 0 broadcasts after every step.
+	world, rank, shards int
+	buffers             []unsafe.Pointer
 }
 
 func newTrainer(m Model, d Data, r recipe.Recipe, opts Options) (*trainer, error) {
@@ -258,6 +270,11 @@ func newTrainer(m Model, d Data, r recipe.Recipe, opts Options) (*trainer, error
 		releaseVars(t.vars)
 		return nil, err
 	}
+	if err := t.setupShards(); err != nil {
+		t.opt.Close()
+		releaseVars(t.vars)
+		return nil, err
+	}
 	t.loader, err = data.NewLoader(d.Train, data.LoaderConfig{
 		BatchSize: r.BatchSize, Shuffle: true, Seed: r.Seed, DropLast: true,
 		Augment: data.Augment{CropPad: r.CropPad, HFlip: r.HFlip}, Workers: opts.Workers,
@@ -278,8 +295,39 @@ func newTrainer(m Model, d Data, r recipe.Recipe, opts Options) (*trainer, error
 
 // prepareState starts a new run (checkpointing the initial weights, so a
 // crash in the first epoch resumes from exactly them) or loads the state
-// of the run to resume.
+// of the run to resume. In a data-parallel run rank 0 does that and the
+// other ranks then load what it wrote and take its tensors.
 func (t *trainer) prepareState() error {
+	g := t.opts.Group
+	if g == nil {
+		return t.prepareOwnState()
+	}
+	if t.primary() {
+		if err := t.prepareOwnState(); err != nil {
+			return err
+		}
+	}
+	if err := g.Barrier(); err != nil {
+		return fmt.Errorf("train: wait for rank 0 to prepare %s: %w", t.opts.OutDir, err)
+	}
+	if !t.primary() {
+		st, err := readState(t.opts.OutDir)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return fmt.Errorf("train: rank %d finds no run in %s after rank 0 prepared it: the output directory must be one that every rank sees", t.rank, t.opts.OutDir)
+		}
+		if err := t.loadResume(filepath.Join(t.opts.OutDir, st.Last)); err != nil {
+			return fmt.Errorf("train: rank %d: %w", t.rank, err)
+		}
+		st.Recipe = t.r
+		t.st = st
+	}
+	return t.syncStart()
+}
+
+func (t *trainer) prepareOwnState() error {
 	dir := t.opts.OutDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -337,6 +385,10 @@ func (t *trainer) loadResume(path string) error {
 // resume tensors. A crash anywhere leaves a state naming a complete file.
 func (t *trainer) checkpoint(done int) error {
 	dir := t.opts.OutDir
+	if !t.primary() {
+		t.st.EpochsDone, t.st.Last = done, lastFile(done)
+		return nil
+	}
 	name := lastFile(done)
 	named := append(varTensors(t.vars), t.opt.State()...)
 	if err := saveTensors(filepath.Join(dir, name), named); err != nil {
@@ -405,7 +457,9 @@ func (t *trainer) epoch(ctx context.Context, e int) error {
 
 	if t.judge(&em) {
 		name := bestFile(em.Epoch)
-		if err := saveTensors(filepath.Join(t.opts.OutDir, name), varTensors(t.vars)); err != nil {
+		if !t.primary() {
+			// rank 0 writes it
+		} else if err := saveTensors(filepath.Join(t.opts.OutDir, name), varTensors(t.vars)); err != nil {
 			return fmt.Errorf("epoch %d: %w", em.Epoch, err)
 		}
 		cp := em
@@ -517,6 +571,9 @@ func (t *trainer) trainEpoch(ctx context.Context, e int) (EpochMetrics, error) {
 // step trains on one batch: loss, backward, optimiser update. It returns
 // the batch's mean loss and its number of correct predictions.
 func (t *trainer) step(b *data.Batch, lr float64) (float64, int64, error) {
+	if t.sharded() {
+		return t.shardedStep(b, lr, b.Epoch)
+	}
 	x, y, err := torchbatch.Tensors(b, t.device)
 	if err != nil {
 		return 0, 0, err
@@ -599,6 +656,12 @@ func (t *trainer) finish(ctx context.Context) (*Result, error) {
 	st := t.st
 	if st.Best == nil {
 		return nil, fmt.Errorf("train: no epoch finished, nothing to evaluate")
+	}
+	if !t.primary() {
+		// Rank 0 evaluates the chosen checkpoint and writes the results;
+		// this rank holds the same weights and has nothing left to do.
+		return &Result{Summary: Summary{Epoch: st.Best.Epoch, Chosen: *st.Best, EpochsRun: len(st.History),
+			Method: t.r.Method, Eps: t.r.Eps, Params: st.Params, Recipe: t.r, Meta: st.Meta}}, nil
 	}
 	model := filepath.Join(t.opts.OutDir, ModelFile)
 	if err := linkAtomic(filepath.Join(t.opts.OutDir, st.BestFile), model); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
@@ -48,6 +50,9 @@ thread count, CPU).`,
 			if err != nil {
 				return err
 			}
+			if cfg.nproc > 1 && !cfg.launched {
+				return launchTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
+			}
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 		},
 	}
@@ -66,7 +71,10 @@ thread count, CPU).`,
 	f.Float64("beta", 6, "TRADES β")
 
 	f.Int("epochs", 10, "training epochs")
-	f.Int("batch-size", 128, "training batch size")
+	f.Int("batch-size", 128, "training batch size (of the whole data-parallel job)")
+	f.Int("batch-shards", 0, "split each batch into this many shards, each with its own batch-norm statistics, gradients averaged: one per process when data-parallel (0 = one per process), or several in turn in one process (gradient accumulation, the same numbers as that many processes)")
+	f.Int("nproc-per-node", 1, "data-parallel: start this many local processes (torchrun's standalone mode, no Python needed); under torchrun, srun or a PyTorchJob the launcher's RANK/WORLD_SIZE are used instead")
+	f.Duration("dist-timeout", dist.DefaultTimeout, "data-parallel: how long a collective waits for the other ranks before failing")
 	f.Float64("lr", 0, "peak learning rate (0 = 0.2 for onecycle, 0.1 otherwise)")
 	f.Float64("momentum", 0.9, "SGD momentum (0 = plain SGD)")
 	f.Bool("nesterov", false, "Nesterov momentum")
@@ -115,6 +123,12 @@ type trainConfig struct {
 	format                  model.MemoryFormat
 	progress                string
 	logEvery                int
+	// Data parallelism: nproc local processes to start, or launched (the
+	// environment of a launcher, which then wins over nproc).
+	nproc       int
+	launched    bool
+	distEnv     dist.Env
+	distTimeout time.Duration
 }
 
 // trainConfigFrom reads and checks the flags (and their ROBARCH_* or
@@ -126,8 +140,15 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 		out: v.GetString("out"), resume: v.GetBool("resume"), device: v.GetString("device"),
 		threads: v.GetInt("threads"), workers: v.GetInt("workers"),
 		progress: v.GetString("progress"), logEvery: v.GetInt("log-every"),
+		nproc: v.GetInt("nproc-per-node"), distTimeout: v.GetDuration("dist-timeout"),
 	}
 	var err error
+	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
+		return c, fmt.Errorf("data-parallel launch environment: %w", err)
+	}
+	if err := checkNproc(c.nproc, v.GetString("device"), c.launched); err != nil {
+		return c, err
+	}
 	if c.format, err = memoryFormat(v); err != nil {
 		return c, err
 	}
@@ -144,7 +165,7 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	}
 	r := recipe.Recipe{
 		Method: recipe.Method(v.GetString("method")), Steps: v.GetInt("steps"), Beta: v.GetFloat64("beta"),
-		Epochs: v.GetInt("epochs"), BatchSize: v.GetInt("batch-size"), LR: v.GetFloat64("lr"),
+		Epochs: v.GetInt("epochs"), BatchSize: v.GetInt("batch-size"), BatchShards: v.GetInt("batch-shards"), LR: v.GetFloat64("lr"),
 		Momentum: v.GetFloat64("momentum"), Nesterov: v.GetBool("nesterov"), WeightDecay: v.GetFloat64("weight-decay"),
 		Schedule: recipe.ScheduleKind(v.GetString("schedule")), PeakAt: v.GetFloat64("peak-at"),
 		WarmupEpochs: v.GetFloat64("warmup-epochs"), Gamma: v.GetFloat64("gamma"),
@@ -231,6 +252,26 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	}
 	c.recipe.Precision = p
 	c.recipe = c.recipe.WithDefaults()
+	var group *dist.Group
+	if c.launched {
+		if device != gotch.CPU {
+			return fmt.Errorf("--device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use --device cpu (Gloo)", c.device)
+		}
+		if c.threads == 0 {
+			c.threads = max(1, runtime.NumCPU()/c.distEnv.LocalWorld)
+		}
+		if c.distEnv.Rank > 0 {
+			// One voice: rank 0 logs progress; the others only warnings.
+			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+			c.progress = "none"
+		}
+		slog.Info("data-parallel", "launcher", c.distEnv.Launcher, "world", c.distEnv.World, "rank", c.distEnv.Rank,
+			"store", fmt.Sprintf("%s:%d", c.distEnv.Addr, c.distEnv.Port), "threads_per_process", c.threads)
+		if group, err = dist.Join(c.distEnv, c.distTimeout); err != nil {
+			return err
+		}
+		defer group.Close()
+	}
 	rt := torchrt.Init(c.threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	splits, err := data.Open(c.dataset, data.Options{
@@ -242,7 +283,7 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	slog.Info("data", "dataset", c.dataset, "train", splits.Train.Len(), "test", splits.Test.Len(),
 		"shape", fmt.Sprintf("%d×%d×%d", splits.C, splits.H, splits.W), "classes", splits.Classes)
 
-	opts := train.Options{OutDir: c.out, Resume: c.resume, Workers: c.workers, LogEvery: c.logEvery}
+	opts := train.Options{OutDir: c.out, Resume: c.resume, Workers: c.workers, LogEvery: c.logEvery, Group: group}
 	if bar := c.progress == "bar" || (c.progress == "auto" && isTerminal(stderr)); bar {
 		opts.OnStep, opts.LogEvery = progressBar(stderr), -1
 	} else if c.progress == "none" {
@@ -279,6 +320,9 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	}
 	if err != nil {
 		return err
+	}
+	if group != nil && group.Rank() > 0 {
+		return nil // rank 0 reports
 	}
 	s := res.Summary
 	fmt.Fprintf(stdout, "clean_acc %.4f  pgd_acc %.4f  (PGD-%d, eps %.4g, %d test examples; chosen epoch %d of %d)\n",
@@ -376,4 +420,37 @@ func joinNames[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// checkNproc refuses a process count the machine cannot run before any
+// work: more CPU processes than cores (each needs at least one), or more
+// CUDA processes than devices.
+func checkNproc(n int, device string, launched bool) error {
+	switch {
+	case n < 1:
+		return fmt.Errorf("--nproc-per-node %d: must be at least 1", n)
+	case n == 1 || launched:
+		return nil
+	case strings.HasPrefix(device, "cuda"):
+		return fmt.Errorf("--nproc-per-node %d with --device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use --device cpu", n, device)
+	case n > runtime.NumCPU():
+		return fmt.Errorf("--nproc-per-node %d exceeds the %d CPU cores of this machine: each process needs at least one", n, runtime.NumCPU())
+	}
+	return nil
+}
+
+// launchTrain starts --nproc-per-node copies of this command as the
+// ranks of one job on this machine and waits for them (torchrun's
+// standalone mode, without Python).
+func launchTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("--nproc-per-node: find this program: %w", err)
+	}
+	slog.Info("starting data-parallel processes", "nproc_per_node", c.nproc, "out", c.out)
+	err = dist.Launch{N: c.nproc, Exe: exe, Args: os.Args[1:], Stdout: stdout, Stderr: stderr}.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted (%w): finished epochs are checkpointed in %s; rerun the same command with --resume to continue", err, c.out)
+	}
+	return err
 }

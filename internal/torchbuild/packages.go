@@ -30,6 +30,7 @@ func SystemPackages(ownLibtorch bool) []Package {
 		Package{"chromium", "headless browser test of the HTML report"},
 		Package{"python3-torch", "PyTorch on the same libtorch: interop tests and the benchmark peer"},
 		Package{"python3-torchvision", "the benchmark peer's reference models and ImageFolder loader"},
+		Package{"libgloo-dev", "gloo's headers for libtorch's c10d Gloo backend: data-parallel training"},
 		Package{"libturbojpeg0-dev", "libjpeg-turbo's TurboJPEG API: JPEG decode with DCT-domain scaling for image folders"},
 	)
 }

@@ -28,7 +28,7 @@ const GotchModule = "github.com/sugarme/gotch"
 
 // formatVersion changes whenever the prepared copy would differ for the same
 // inputs, so that an old copy is rebuilt.
-const formatVersion = 12
+const formatVersion = 13
 
 // maxPasses bounds the compile/stub loop; in practice one pass finds all.
 const maxPasses = 5
@@ -187,7 +187,8 @@ func Prepare(ctx context.Context, o Options) (*Result, error) {
 	for name, text := range map[string]string{"robarch_runtime.go": runtimeGo, "robarch_sgd.cpp": sgdCpp, "robarch_sgd.go": sgdGo,
 		"robarch_layout.cpp": layoutCpp, "robarch_layout.go": layoutGo,
 		"robarch_autocast.cpp": autocastCpp, "robarch_autocast.go": autocastGo,
-		"robarch_profile.cpp": profileCpp, "robarch_profile.go": profileGo} {
+		"robarch_profile.cpp": profileCpp, "robarch_profile.go": profileGo,
+		"robarch_dist.cpp": distCpp, "robarch_dist.go": distGo} {
 		if err := os.WriteFile(filepath.Join(libtch, name), []byte(text), 0o644); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/robarch/robarch/internal/dist"
+)
+
+// dpTrainArgs is a quick data-parallel run: micro on synthetic data, one
+// epoch of 4 global batches of 64.
+var dpTrainArgs = []string{"train", "--model", "micro", "--dataset", "synthetic", "--train-size", "256", "--test-size", "64",
+	"--epochs", "1", "--batch-size", "64", "--eps", "8/255", "--eval-size", "64", "--final-size", "64",
+	"--eval-steps", "2", "--final-steps", "2", "--progress", "none"}
+
+// bestWeights returns the bytes of the chosen epoch's weights file of a
+// run directory.
+func bestWeights(t *testing.T, dir string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	require.NoError(t, err)
+	var st struct {
+		BestFile string `json:"best_file"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &st))
+	require.NotEmpty(t, st.BestFile)
+	b, err := os.ReadFile(filepath.Join(dir, st.BestFile))
+	require.NoError(t, err)
+	return b
+}
+
+// TestTrainDataParallelLaunchers: `--nproc-per-node 2` and Debian's
+// torchrun starting the same command give the same weights, bit for bit.
+func TestTrainDataParallelLaunchers(t *testing.T) {
+	require.True(t, dist.Available(), "this build has no c10d Gloo backend: install libgloo-dev and rebuild")
+	dir := t.TempDir()
+	r := robarch(t, dir, append(dpTrainArgs, "--out", "standalone", "--nproc-per-node", "2")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "clean_acc")
+	assert.Contains(t, r.stderr, "data-parallel")
+
+	port, err := dist.FreePort()
+	require.NoError(t, err)
+	bin := os.Getenv("ROBARCH_BIN")
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{"-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+		"--master_port", strconv.Itoa(port), "--redirects", "1", "--tee", "1", "--no_python", bin, "--threads", "1"},
+		append(dpTrainArgs, "--out", "torchrun")...)
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", args...) // Debian's, with python3-torch
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ROBARCH_TEST_AS_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "launcher=torchrun")
+
+	assert.Equal(t, bestWeights(t, filepath.Join(dir, "standalone")), bestWeights(t, filepath.Join(dir, "torchrun")),
+		"the same job under both launchers")
+}
+
+// TestTrainDataParallelRefusesBadInput: inconsistent launch settings are
+// refused before any data is read or any process started.
+func TestTrainDataParallelRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"more processes than cores", nil, []string{"--nproc-per-node", strconv.Itoa(runtime.NumCPU() + 1)},
+			fmt.Sprintf("--nproc-per-node %d exceeds the %d CPU cores", runtime.NumCPU()+1, runtime.NumCPU())},
+		{"cuda without nccl", nil, []string{"--nproc-per-node", "2", "--device", "cuda"}, "needs c10d's NCCL backend"},
+		{"rank beyond world", []string{"WORLD_SIZE=2", "RANK=5"}, nil, "RANK=5: must be in [0, 2)"},
+		{"rank without world", []string{"RANK=1"}, nil, "RANK=1 without WORLD_SIZE"},
+		{"shards that do not split", nil, []string{"--batch-shards", "3"}, "batch shards 3: must be 0 (one per process) or divide the batch size 64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := robarchCmd(ctx, dir, append(append(append([]string{}, dpTrainArgs...), "--out", "run"), tt.args...)...)
+			cmd.Env = append(cmd.Env, tt.env...)
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, "%s", out)
+			assert.Contains(t, string(out), tt.want)
+			assert.NoDirExists(t, filepath.Join(dir, "run"), "refused before any work")
+		})
+	}
+}

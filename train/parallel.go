@@ -1,0 +1,182 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/data/torchbatch"
+	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/torchrt"
+)
+
+// Data parallelism, the way DDP does it and with the same numbers as one
+// process running the shards in turn:
+//   - every rank draws the same global batch (same seeded order, same
+//     augmentation draws, so a slot's example and crop do not depend on
+//     the rank) and keeps its shards' rows;
+//   - each shard's random start is drawn from a generator keyed by (seed,
+//     epoch, step, shard), so it is the same wherever the shard runs;
+//   - each shard has its own batch-norm statistics (per-process batch norm,
+//     DDP's default), its loss scaled by 1/shards; the gradients are
+//     summed over the ranks, then clipped and applied by the optimiser;
+//   - rank 0's batch-norm buffers are broadcast after every step, so every
+//     rank evaluates and checkpoints the same network.
+// Only rank 0 writes checkpoints, logs and results.
+
+// streamShard keys the shards' random starts.
+const streamShard uint64 = 4 << 60
+
+func shardSeed(seed int64, epoch, step, shard int) int64 {
+	return deriveSeed(seed, streamShard|uint64(epoch)<<36|uint64(step)<<12|uint64(shard))
+}
+
+// setupShards resolves the recipe's batch shards for the group and
+// checks they split evenly; a run with one shard and one process keeps
+// the single-process step, number for number.
+func (t *trainer) setupShards() error {
+	t.world, t.rank = 1, 0
+	if g := t.opts.Group; g != nil {
+		t.world, t.rank = g.World(), g.Rank()
+	}
+	if t.r.BatchShards == 0 && t.world > 1 {
+		t.r.BatchShards = t.world
+	}
+	t.shards = max(t.r.BatchShards, 1)
+	if t.shards%t.world != 0 {
+		return fmt.Errorf("train: batch shards %d must be a multiple of the %d data-parallel processes", t.shards, t.world)
+	}
+	if t.r.BatchSize%t.shards != 0 || t.r.BatchSize/t.shards < 2 {
+		return fmt.Errorf("train: batch size %d does not split into %d shards of at least 2 examples", t.r.BatchSize, t.shards)
+	}
+	if t.shards > 1 && t.r.Precision == amp.FP16 {
+		return fmt.Errorf("train: precision fp16 with %d batch shards: the loss scaler is not sharded yet; use bf16 or fp32", t.shards)
+	}
+	return nil
+}
+
+// primary is the rank that writes files and logs progress.
+func (t *trainer) primary() bool { return t.rank == 0 }
+
+// sharded reports whether steps go through shardedStep.
+func (t *trainer) sharded() bool { return t.shards > 1 || t.world > 1 }
+
+// shardedStep is step for a sharded batch: this rank's shards forward
+// and backward in turn, gradients summed over the ranks, then one update.
+// The loss and accuracy returned are the whole batch's.
+func (t *trainer) shardedStep(b *data.Batch, lr float64, epoch int) (float64, int64, error) {
+	x, y, err := torchbatch.Tensors(b, t.device)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer drop(x, y)
+	size := int64(b.N / t.shards)
+	local := t.shards / t.world
+	// sums: loss×examples, correct, examples, non-finite losses
+	sums := make([]float64, 4)
+	for j := range local {
+		s := t.rank*local + j
+		if err := t.shardPass(x, y, int64(s)*size, size, shardSeed(t.r.Seed, epoch, b.Index, s), sums); err != nil {
+			return 0, 0, err
+		}
+	}
+	if g := t.opts.Group; g != nil {
+		if err := g.Sum(sums); err != nil {
+			return 0, 0, err
+		}
+	}
+	loss := sums[0] / sums[2]
+	if sums[3] > 0 || math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return 0, 0, &NonFiniteLossError{Loss: loss}
+	}
+	if g := t.opts.Group; g != nil {
+		if err := g.ReduceGradients(t.opt.paramPointers(), 1); err != nil {
+			return 0, 0, err
+		}
+	}
+	if _, err := t.opt.Step(lr); err != nil {
+		return 0, 0, err
+	}
+	if g := t.opts.Group; g != nil && len(t.buffers) > 0 {
+		if err := g.BroadcastBuffers(t.buffers); err != nil {
+			return 0, 0, err
+		}
+	}
+	return loss, int64(sums[1]), nil
+}
+
+// shardPass runs one shard (rows [off, off+n) of the batch): its loss,
+// scaled by 1/shards, backward into the accumulated gradients.
+func (t *trainer) shardPass(x, y *ts.Tensor, off, n int64, seed int64, sums []float64) error {
+	xs, err := x.Narrow(0, off, n, false)
+	if err != nil {
+		return err
+	}
+	defer drop(xs)
+	ys, err := y.Narrow(0, off, n, false)
+	if err != nil {
+		return err
+	}
+	defer drop(ys)
+	torchrt.Seed(seed)
+	loss, logits, err := batchLoss(t.net, xs, ys, t.r)
+	if err != nil {
+		return err
+	}
+	defer drop(loss, logits)
+	v, err := item(loss)
+	if err != nil {
+		return err
+	}
+	var ok int64
+	ts.NoGrad(func() { ok, err = countCorrect(logits, ys) })
+	if err != nil {
+		return err
+	}
+	sums[0] += v * float64(n)
+	sums[1] += float64(ok)
+	sums[2] += float64(n)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		sums[3]++
+		return nil // every rank learns of it from the sums and stops
+	}
+	var sc scalars
+	defer sc.drop()
+	scaled, err := loss.MulScalar(sc.float(1/float64(t.shards)), false)
+	if err != nil {
+		return err
+	}
+	defer drop(scaled)
+	if err := scaled.Backward(); err != nil {
+		return fmt.Errorf("backward: %w", err)
+	}
+	return nil
+}
+
+// syncStart makes every rank hold rank 0's weights, buffers and momentum
+// before the first step (rank 0 initialised or resumed them).
+func (t *trainer) syncStart() error {
+	g := t.opts.Group
+	if g == nil {
+		return nil
+	}
+	all := make([]unsafe.Pointer, 0, len(t.vars))
+	for _, v := range t.vars {
+		if v.trainable {
+			all = append(all, v.t.Ctensor())
+		} else {
+			t.buffers = append(t.buffers, v.t.Ctensor())
+		}
+	}
+	all = append(all, t.buffers...)
+	for _, s := range t.opt.State() {
+		all = append(all, s.Tensor.Ctensor())
+	}
+	if err := g.BroadcastWeights(all); err != nil {
+		return fmt.Errorf("train: start data-parallel run: %w", err)
+	}
+	return nil
+}
