@@ -457,10 +457,10 @@ func (t *trainer) epoch(ctx context.Context, e int) error {
 
 	if t.judge(&em) {
 		name := bestFile(em.Epoch)
-		if !t.primary() {
-			// rank 0 writes it
-		} else if err := saveTensors(filepath.Join(t.opts.OutDir, name), varTensors(t.vars)); err != nil {
-			return fmt.Errorf("epoch %d: %w", em.Epoch, err)
+		if t.primary() { // the only rank that writes
+			if err := saveTensors(filepath.Join(t.opts.OutDir, name), varTensors(t.vars)); err != nil {
+				return fmt.Errorf("epoch %d: %w", em.Epoch, err)
+			}
 		}
 		cp := em
 		t.st.Best, t.st.BestFile = &cp, name
