@@ -309,7 +309,10 @@ func (s *sqlStore) checkHeld(ctx context.Context, res sql.Result, op, key, worke
 	case err != nil:
 		return fmt.Errorf("%s %s: %w", op, key, err)
 	case status == string(results.StatusDone):
-		return fmt.Errorf("%s %s by %s: %w by %s", op, key, worker, ErrFinished, holder)
+		// Both: the caller's lease ended with the finish, and callers that
+		// shrug off a lost lease (a late release, fail or heartbeat) must
+		// not stop on a trial another worker completed.
+		return fmt.Errorf("%s %s by %s: %w: %w by %s", op, key, worker, ErrLeaseLost, ErrFinished, holder)
 	case status == string(results.StatusRunning):
 		return fmt.Errorf("%s %s by %s: %w: now held by %s", op, key, worker, ErrLeaseLost, holder)
 	default:

@@ -28,7 +28,8 @@ var (
 	// ErrNotFound: no trial has that key.
 	ErrNotFound = errors.New("trial not found")
 	// ErrLeaseLost: the worker no longer holds the trial's lease (another
-	// worker claimed it after expiry, or it was re-queued).
+	// worker claimed it after expiry, or it was re-queued, or it is done:
+	// then the error is ErrFinished too).
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrFinished: the trial is already done; its result is never replaced.
 	ErrFinished = errors.New("trial already finished")
