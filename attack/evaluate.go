@@ -56,6 +56,21 @@ type EvalOptions struct {
 	Log *slog.Logger
 	// SkipChecks turns off the sanity checks on the first batch.
 	SkipChecks bool
+	// Shard, when set, makes this call one process's share of an
+	// evaluation split across processes (see Shard); the report then
+	// holds everyone's counts.
+	Shard *Shard
+}
+
+// Shard is one process's part in an evaluation split across processes by
+// whole batches: the caller feeds Evaluate global batches Rank, Rank+Size,
+// Rank+2·Size, ... (data.ShardBatches), and Sum adds a vector of counts
+// across the processes in place (a collective every process calls). Every
+// attack reseeds at the start of each batch, so a batch's outcome does not
+// depend on which process ran it, and the counts equal one process's.
+type Shard struct {
+	Rank, Size int
+	Sum        func([]float64) error
 }
 
 // Report is the outcome of Evaluate. Accuracies are fractions of N.
@@ -91,8 +106,12 @@ type staged interface {
 // first batch it runs the sanity checks of AutoAttack's authors (a
 // randomised model, probabilities instead of logits, zero gradients); at
 // the end it warns when the black-box Square attack beat the white-box
-// ones. Warnings are logged and listed in the report. The calling
-// goroutine is locked to its OS thread while Evaluate runs.
+// ones. Warnings are logged and listed in the report.
+//
+// Attacks run only on the points the model classifies correctly: a point
+// misclassified clean is lost whatever the attack does (AutoAttack's
+// rule), so attacking it is wasted work. The calling goroutine is locked
+// to its OS thread while Evaluate runs.
 func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], attacks []Attack, opts EvalOptions) (rep Report, err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -122,7 +141,7 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if first && !opts.SkipChecks {
+		if first && !opts.SkipChecks && (opts.Shard == nil || opts.Shard.Rank == 0) {
 			for _, w := range sanityChecks(m, b.X, b.Y) {
 				log.Warn("attack sanity check", "warning", w)
 				rep.Warnings = append(rep.Warnings, w)
@@ -131,32 +150,33 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 		first = false
 		right := correct(m, b.X, b.Y)
 		okClean := bools(right)
-		drop(right)
 		okWorst := append([]bool(nil), okClean...)
+		// The points still standing, and where each sits in the batch.
+		standing := standingPoints(okClean)
+		xs, ys := b.X, b.Y
+		if len(standing) < len(okClean) && len(standing) > 0 {
+			xs, ys = selectRows(b.X, right), selectRows(b.Y, right)
+		}
+		drop(right)
 		for i, a := range attacks {
+			if len(standing) == 0 {
+				break
+			}
 			if err := ctx.Err(); err != nil {
+				dropSelected(b, xs, ys)
 				return rep, err
 			}
 			start := time.Now()
-			var adv *ts.Tensor
-			var st []Stage
-			var err error
-			if sa, ok := a.(staged); ok {
-				adv, st, err = sa.PerturbStages(m, b.X, b.Y)
-			} else {
-				adv, err = a.Perturb(m, b.X, b.Y)
-			}
+			okAdv, st, err := attackPoints(m, a, xs, ys)
 			if err != nil {
+				dropSelected(b, xs, ys)
 				return rep, fmt.Errorf("evaluate: %w", err)
 			}
-			r := correct(m, adv, b.Y)
-			okAdv := bools(r)
-			drop(r, adv)
 			for j, ok := range okAdv {
-				if ok && okClean[j] {
+				if ok {
 					robust[i]++
 				} else {
-					okWorst[j] = false
+					okWorst[standing[j]] = false
 				}
 			}
 			if st != nil {
@@ -171,6 +191,7 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 			}
 			rep.Seconds[a.Name()] += time.Since(start).Seconds()
 		}
+		dropSelected(b, xs, ys)
 		rep.N += len(okClean)
 		for j := range okClean {
 			if okClean[j] {
@@ -181,6 +202,11 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 			}
 		}
 		log.Info("evaluated batch", "samples", rep.N, "clean", clean, "worst_case_robust", worst)
+	}
+	if opts.Shard != nil && opts.Shard.Size > 1 {
+		if err := sumShards(opts.Shard, attacks, &rep.N, &clean, &worst, robust, stages); err != nil {
+			return rep, fmt.Errorf("evaluate: %w", err)
+		}
 	}
 	if rep.N == 0 {
 		return rep, fmt.Errorf("evaluate: no samples")
@@ -208,6 +234,95 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 		rep.Warnings = append(rep.Warnings, w)
 	}
 	return rep, nil
+}
+
+// standingPoints are the positions of the true values of ok.
+func standingPoints(ok []bool) []int {
+	var idx []int
+	for j, v := range ok {
+		if v {
+			idx = append(idx, j)
+		}
+	}
+	return idx
+}
+
+// selectRows is the rows of t where mask is true (a new tensor).
+func selectRows(t, mask *ts.Tensor) *ts.Tensor {
+	var s scope
+	defer s.free()
+	idx, _ := s.nonzero(mask)
+	return must(t.IndexSelect(0, idx, false))
+}
+
+// dropSelected frees xs and ys when they are selections, not b's own.
+func dropSelected(b Batch, xs, ys *ts.Tensor) {
+	if xs != b.X {
+		drop(xs, ys)
+	}
+}
+
+// attackPoints runs a on (x, y) and says, per point, whether the model
+// still classifies the adversarial input correctly; a staged attack also
+// reports its components.
+func attackPoints(m Model, a Attack, x, y *ts.Tensor) ([]bool, []Stage, error) {
+	var adv *ts.Tensor
+	var st []Stage
+	var err error
+	if sa, ok := a.(staged); ok {
+		adv, st, err = sa.PerturbStages(m, x, y)
+	} else {
+		adv, err = a.Perturb(m, x, y)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	r := correct(m, adv, y)
+	defer drop(r, adv)
+	return bools(r), st, nil
+}
+
+// sumShards adds every process's counts into this one's, in a fixed
+// order all processes share (attacks in the order given, stages by the
+// sorted attack names).
+func sumShards(sh *Shard, attacks []Attack, n, clean, worst *int, robust []int, stages map[string][]int) error {
+	if sh.Sum == nil {
+		return fmt.Errorf("shard %d of %d has no Sum", sh.Rank, sh.Size)
+	}
+	vals := []float64{float64(*n), float64(*clean), float64(*worst)}
+	for _, r := range robust {
+		vals = append(vals, float64(r))
+	}
+	// Every process has the same stage count per staged attack, even one
+	// whose share held no standing point.
+	stagedAt := map[string]int{}
+	for _, a := range attacks {
+		if c, ok := a.(interface{ Components() []Attack }); ok {
+			if _, isStaged := a.(staged); isStaged {
+				k := len(c.Components())
+				full := make([]int, k)
+				copy(full, stages[a.Name()])
+				stages[a.Name()] = full
+				stagedAt[a.Name()] = len(vals)
+				for _, v := range full {
+					vals = append(vals, float64(v))
+				}
+			}
+		}
+	}
+	if err := sh.Sum(vals); err != nil {
+		return fmt.Errorf("sum counts across %d processes: %w", sh.Size, err)
+	}
+	*n, *clean, *worst = int(vals[0]), int(vals[1]), int(vals[2])
+	for i := range robust {
+		robust[i] = int(vals[3+i])
+	}
+	for name, at := range stagedAt {
+		for j := range stages[name] {
+			stages[name][j] = int(vals[at+j])
+		}
+	}
+	return nil
 }
 
 // sanityChecks are AutoAttack's checks on one batch: a randomised model,

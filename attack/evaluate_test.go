@@ -171,3 +171,105 @@ func TestSquareWarningsInAutoAttackStages(t *testing.T) {
 	rep.PerAttack["square"] = 0.45
 	assert.Len(t, squareWarnings(rep), 1)
 }
+
+// seen wraps an attack and counts the points it was asked to perturb.
+type seen struct {
+	Attack
+	points *int
+}
+
+func (s seen) Perturb(m Model, x, y *ts.Tensor) (*ts.Tensor, error) {
+	*s.points += int(size(x)[0])
+	return s.Attack.Perturb(m, x, y)
+}
+
+func TestEvaluateAttacksOnlyStandingPoints(t *testing.T) {
+	f := trained(t, 10)
+	n := int(size(f.x)[0])
+	y := mislabelled(t, f.y, 3, 10)
+	defer drop(y)
+	right := countRight(f.net.model(), f.x, y)
+	require.Less(t, right, n, "some points misclassified clean")
+	var points int
+	rep := evaluate(t, f.net.model(), f.x, y, 16, seen{PGD{Eps: 0.05, Steps: 3, RandomStart: true, Seed: 4}, &points})
+	assert.Equal(t, right, points, "only the points classified correctly are attacked")
+	assert.InDelta(t, float64(right)/float64(n), rep.CleanAcc, 1e-12)
+	assert.Less(t, rep.RobustAcc, rep.CleanAcc)
+}
+
+// shardOf is the batches of a sharded evaluation's process rank.
+func shardOf(all func(func(Batch, error) bool), rank, size int) func(func(Batch, error) bool) {
+	return func(yield func(Batch, error) bool) {
+		k := 0
+		for b, err := range all {
+			if err != nil || k%size == rank {
+				if !yield(b, err) {
+					return
+				}
+			}
+			k++
+		}
+	}
+}
+
+func TestEvaluateShardedEqualsOneProcess(t *testing.T) {
+	f := trained(t, 10)
+	attacks := func() []Attack {
+		return []Attack{
+			PGD{Eps: 0.05, Steps: 4, RandomStart: true, Seed: 3},
+			&AutoAttack{Eps: 0.05, Steps: 4, Targets: 2, Queries: 20, Seed: 1},
+		}
+	}
+	const batch = 16                // 6 batches of the fixture: ranks get 3 and 3, or 2, 2 and 2
+	y := mislabelled(t, f.y, 4, 10) // points lost before any attack, in every shard
+	defer drop(y)
+	whole := evaluate(t, f.net.model(), f.x, y, batch, attacks()...)
+	for _, size := range []int{2, 3} {
+		// The processes run one after another here; Sum adds the vectors of
+		// the ranks that ran before, so the last rank's report is the total.
+		var total []float64
+		var last Report
+		for rank := size - 1; rank >= 0; rank-- {
+			sh := &Shard{Rank: rank, Size: size, Sum: func(v []float64) error {
+				if total == nil {
+					total = make([]float64, len(v))
+				}
+				require.Len(t, v, len(total), "every rank sums a vector of the same length")
+				for i := range v {
+					total[i] += v[i]
+					v[i] = total[i]
+				}
+				return nil
+			}}
+			onTorch(t, func() error {
+				var err error
+				last, err = Evaluate(context.Background(), f.net.model(), shardOf(TensorBatches(f.x, y, batch), rank, size), attacks(), EvalOptions{Log: quiet, Shard: sh})
+				return err
+			})
+		}
+		assert.Equal(t, whole.N, last.N, "size %d", size)
+		assert.Equal(t, whole.CleanAcc, last.CleanAcc, "size %d", size)
+		assert.Equal(t, whole.RobustAcc, last.RobustAcc, "size %d", size)
+		assert.Equal(t, whole.PerAttack, last.PerAttack, "size %d", size)
+		assert.Equal(t, whole.Stages, last.Stages, "size %d", size)
+	}
+	_, err := Evaluate(context.Background(), f.net.model(), TensorBatches(f.x, f.y, batch), nil, EvalOptions{Log: quiet, Shard: &Shard{Rank: 0, Size: 2}})
+	assert.ErrorContains(t, err, "no Sum")
+}
+
+// mislabelled is y with every k-th label moved to the next class, so that
+// a model right on y is wrong on those points.
+func mislabelled(t *testing.T, y *ts.Tensor, k, classes int64) *ts.Tensor {
+	t.Helper()
+	labels := int64s(y)
+	for i := range labels {
+		if int64(i)%k == 0 {
+			labels[i] = (labels[i] + 1) % classes
+		}
+	}
+	out, err := ts.NewTensorFromData(labels, []int64{int64(len(labels))})
+	require.NoError(t, err)
+	moved, err := out.To(device(y), true)
+	require.NoError(t, err)
+	return moved
+}

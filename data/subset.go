@@ -77,3 +77,26 @@ func SelectStratified(src Source, n int, seed int64) (Source, error) {
 	slices.Sort(chosen)
 	return &Subset{Src: src, Indices: chosen}, nil
 }
+
+// ShardBatches is this process's share of src for an evaluation split
+// across size processes by whole batches: global batches rank, rank+size,
+// rank+2·size, ... of batchSize examples in src's order. A loader with the
+// same batch size over the shard yields exactly those batches, so anything
+// computed per batch (an attack that reseeds per batch) is the same as in
+// one process. size 1 returns src itself.
+func ShardBatches(src Source, batchSize, rank, size int) (Source, error) {
+	if batchSize < 1 || size < 1 || rank < 0 || rank >= size {
+		return nil, fmt.Errorf("shard batches: batch size %d, rank %d of %d: want batch size >= 1 and 0 <= rank < size", batchSize, rank, size)
+	}
+	if size == 1 {
+		return src, nil
+	}
+	n := src.Len()
+	var idx []int
+	for start := rank * batchSize; start < n; start += size * batchSize {
+		for i := start; i < min(start+batchSize, n); i++ {
+			idx = append(idx, i)
+		}
+	}
+	return &Subset{Src: src, Indices: idx}, nil
+}

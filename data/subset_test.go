@@ -74,3 +74,43 @@ func TestSelectStratified(t *testing.T) {
 	require.ErrorContains(t, err, "subset size -3")
 	require.ErrorContains(t, a.Fill(20, make([]float32, 1), nil), "subset index 20 out of range")
 }
+
+func TestShardBatches(t *testing.T) {
+	src := labelled(make([]int64, 11), 1) // pixel = index
+	tests := []struct {
+		batch, rank, size int
+		want              []int
+	}{
+		{batch: 3, rank: 0, size: 2, want: []int{0, 1, 2, 6, 7, 8}},
+		{batch: 3, rank: 1, size: 2, want: []int{3, 4, 5, 9, 10}},
+		{batch: 4, rank: 2, size: 3, want: []int{8, 9, 10}},
+		{batch: 20, rank: 1, size: 2, want: nil}, // fewer batches than ranks
+	}
+	for _, tc := range tests {
+		shard, err := ShardBatches(src, tc.batch, tc.rank, tc.size)
+		require.NoError(t, err)
+		got := shard.(*Subset).Indices
+		assert.Equal(t, tc.want, got, "batch %d rank %d of %d", tc.batch, tc.rank, tc.size)
+	}
+	// Every example in exactly one shard, whatever the split.
+	for size := 1; size <= 4; size++ {
+		seen := map[int]int{}
+		for rank := range size {
+			shard, err := ShardBatches(src, 2, rank, size)
+			require.NoError(t, err)
+			for i := range shard.Len() {
+				px := make([]float32, 1)
+				require.NoError(t, shard.Fill(i, px, nil))
+				seen[int(px[0]*255+0.5)]++
+			}
+		}
+		assert.Len(t, seen, 11, "size %d", size)
+		for i, n := range seen {
+			assert.Equal(t, 1, n, "example %d in %d shards (size %d)", i, n, size)
+		}
+	}
+	for _, bad := range [][3]int{{0, 0, 1}, {2, 2, 2}, {2, -1, 2}, {2, 0, 0}} {
+		_, err := ShardBatches(src, bad[0], bad[1], bad[2])
+		assert.ErrorContains(t, err, "want batch size >= 1", "%v", bad)
+	}
+}

@@ -3,15 +3,16 @@ package train
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
-	"github.com/robarch/robarch/internal/torchrt"
 )
 
 // EvalConfig says how Evaluate measures robustness.
@@ -29,6 +30,11 @@ type EvalConfig struct {
 	Seed int64
 	// Workers of the loader (0 = its default).
 	Workers int
+	// Shard splits the evaluation across processes (nil: this one does
+	// all of it); see attack.Shard.
+	Shard *attack.Shard
+	// Log receives the attack's warnings; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // EvalResult is clean and PGD accuracy on N examples (fractions in [0,1]).
@@ -61,8 +67,12 @@ func EvalModule(net ts.ModuleT) (m ts.ModuleT, release func(), err error) {
 }
 
 // Evaluate returns the clean accuracy of net (in evaluation mode) on src
-// and its accuracy under an L∞ PGD attack with a random start. It locks
-// the calling goroutine to its OS thread while it runs.
+// and its accuracy under an L∞ PGD attack with a random start: package
+// attack's PGD through attack.Evaluate, the one path every reported
+// robust accuracy takes (so the numbers equal `robarch eval --attacks
+// pgdK` on the same points). With cfg.Shard this process evaluates only
+// its share of the batches and the counts are summed across processes.
+// It locks the calling goroutine to its OS thread while it runs.
 func Evaluate(ctx context.Context, net ts.ModuleT, src data.Source, device gotch.Device, cfg EvalConfig) (EvalResult, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -87,59 +97,42 @@ func Evaluate(ctx context.Context, net ts.ModuleT, src data.Source, device gotch
 	if src.Len() == 0 {
 		return res, fmt.Errorf("evaluate: no examples")
 	}
+	if sh := cfg.Shard; sh != nil {
+		if src, err = data.ShardBatches(src, cfg.BatchSize, sh.Rank, sh.Size); err != nil {
+			return res, fmt.Errorf("evaluate: %w", err)
+		}
+	}
 	loader, err := data.NewLoader(src, data.LoaderConfig{BatchSize: cfg.BatchSize, Workers: cfg.Workers})
 	if err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
-	start := time.Now()
-	torchrt.Seed(cfg.Seed)
-	attack := linf{eps: cfg.Eps, step: cfg.StepSize, steps: cfg.Steps, randomStart: true}
-	var clean, robust int64
-	for b, err := range loader.Batches(ctx, 0) {
-		if err != nil {
-			return res, fmt.Errorf("evaluate: %w", err)
-		}
-		c, r, err := evalBatch(net, b, device, attack)
-		if err != nil {
-			return res, fmt.Errorf("evaluate batch %d: %w", b.Index, err)
-		}
-		clean += c
-		robust += r
+	var attacks []attack.Attack
+	if cfg.Eps > 0 { // at radius 0 the PGD accuracy is the clean one
+		attacks = []attack.Attack{attack.PGD{Norm: attack.Linf, Eps: cfg.Eps, Steps: cfg.Steps, StepSize: cfg.StepSize, RandomStart: true, Seed: cfg.Seed}}
 	}
-	res.CleanAcc = float64(clean) / float64(res.N)
-	res.PGDAcc = float64(robust) / float64(res.N)
+	start := time.Now()
+	batches := torchbatch.Stream(ctx, loader, device, attack.NewBatch)
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	// Per-batch lines would flood a training log: only warnings pass.
+	quiet := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn})
+	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), batches, attacks, attack.EvalOptions{Log: quiet, SkipChecks: true, Shard: cfg.Shard})
+	if err != nil {
+		return res, fmt.Errorf("evaluate: %w", err)
+	}
+	res.N, res.CleanAcc, res.PGDAcc = rep.N, rep.CleanAcc, rep.RobustAcc
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
 
-// evalBatch counts the correct clean and adversarial predictions of one
-// batch; with eps 0 the adversarial count is the clean one.
-func evalBatch(net ts.ModuleT, b *data.Batch, device gotch.Device, a linf) (clean, robust int64, err error) {
-	x, y, err := torchbatch.Tensors(b, device)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer drop(x, y)
-	clean, err = countOn(net, x, y)
-	if err != nil || a.eps == 0 {
-		return clean, clean, err
-	}
-	adv, err := perturbCE(net, x, y, a)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer drop(adv)
-	robust, err = countOn(net, adv, y)
-	return clean, robust, err
+// minLevel is a handler that drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
 }
 
-// countOn counts correct predictions of net in evaluation mode, without
-// building a graph.
-func countOn(net ts.ModuleT, x, y *ts.Tensor) (n int64, err error) {
-	ts.NoGrad(func() {
-		logits := net.ForwardT(x, false)
-		defer drop(logits)
-		n, err = countCorrect(logits, y)
-	})
-	return n, err
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
 }

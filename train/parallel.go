@@ -7,6 +7,7 @@ import (
 
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
@@ -56,6 +57,15 @@ func (t *trainer) setupShards() error {
 		return fmt.Errorf("train: precision fp16 with %d batch shards: the loss scaler is not sharded yet; use bf16 or fp32", t.shards)
 	}
 	return nil
+}
+
+// evalShard splits an evaluation across the group's ranks (nil alone).
+func (t *trainer) evalShard() *attack.Shard {
+	g := t.opts.Group
+	if g == nil || g.World() == 1 {
+		return nil
+	}
+	return &attack.Shard{Rank: g.Rank(), Size: g.World(), Sum: g.Sum}
 }
 
 // primary is the rank that writes files and logs progress.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sugarme/gotch"
 
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
@@ -64,7 +65,15 @@ func runDPChild(dir string) int {
 		return fail(err)
 	}
 	m := newModel(1)
-	if _, err := Run(context.Background(), m, d, r, Options{OutDir: dir, Logger: quietLogger(), Group: g}); err != nil {
+	res, err := Run(context.Background(), m, d, r, Options{OutDir: dir, Logger: quietLogger(), Group: g})
+	if err != nil {
+		return fail(err)
+	}
+	sum, err := json.Marshal(res.Summary)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary-"+strconv.Itoa(g.Rank())+".json"), sum, 0o644); err != nil {
 		return fail(err)
 	}
 	w, err := weightsOf(m)
@@ -133,6 +142,7 @@ func TestDataParallelEqualsShardsInOneProcess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := quickRecipe(tt.method, 1) // 10 steps of 64
 			r.Steps, r.EvalSize, r.FinalSize, r.GradClip, r.Precision = 3, 64, 64, tt.clip, tt.precision
+			r.EvalBatchSize = 24 // 3 evaluation batches: the ranks' shares differ in size
 			r = r.WithDefaults()
 			raw, err := json.Marshal(r)
 			require.NoError(t, err)
@@ -150,12 +160,34 @@ func TestDataParallelEqualsShardsInOneProcess(t *testing.T) {
 			assert.Equal(t, rank0, rank1, "every variable bitwise equal on both ranks")
 			assert.FileExists(t, filepath.Join(dir, MetricsFile), "rank 0 wrote the results")
 
+			// The final evaluation was split across the ranks: both report
+			// what one process measures on the chosen weights.
 			lockThread(t)
+			var sums [2]Summary
+			for k := range sums {
+				b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("summary-%d.json", k)))
+				require.NoError(t, err)
+				require.NoError(t, json.Unmarshal(b, &sums[k]))
+			}
+			chosen := newModel(1)
+			require.NoError(t, LoadWeights(chosen, filepath.Join(dir, ModelFile)))
+			d, err := dpData()
+			require.NoError(t, err)
+			finalSrc, err := data.SelectStratified(d.Test, r.FinalSize, r.Seed)
+			require.NoError(t, err)
+			alone, err := Evaluate(context.Background(), chosen.Net, finalSrc, gotch.CPU, EvalConfig{
+				Eps: r.EvalEps, Steps: r.FinalSteps, BatchSize: r.EvalBatchSize, Seed: deriveSeed(r.Seed, streamFinal)})
+			require.NoError(t, err)
+			require.Less(t, alone.PGDAcc, alone.CleanAcc, "the attack lowers accuracy, so the comparison can fail")
+			for k, s := range sums {
+				assert.Equal(t, alone.N, s.EvalExamples, "rank %d", k)
+				assert.Equal(t, alone.CleanAcc, s.CleanAcc, "rank %d clean accuracy", k)
+				assert.Equal(t, alone.PGDAcc, s.PGDAcc, "rank %d PGD accuracy", k)
+			}
+
 			ref := r
 			ref.BatchShards = 2
 			m := newModel(1)
-			d, err := dpData()
-			require.NoError(t, err)
 			_, err = Run(context.Background(), m, d, ref, Options{OutDir: t.TempDir(), Logger: quietLogger()})
 			require.NoError(t, err)
 			want := weights(t, m)

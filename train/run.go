@@ -448,6 +448,7 @@ func (t *trainer) epoch(ctx context.Context, e int) error {
 	ev, err := t.evaluate(ctx, t.m.Net, t.evalSrc, t.device, EvalConfig{
 		Eps: t.r.EvalEps, Steps: t.r.EvalSteps, BatchSize: t.r.EvalBatchSize,
 		Seed: deriveSeed(t.r.Seed, streamEval|uint64(e)), Workers: t.opts.Workers,
+		Shard: t.evalShard(), Log: t.log,
 	})
 	if err != nil {
 		return fmt.Errorf("epoch %d evaluation: %w", e+1, err)
@@ -657,17 +658,21 @@ func (t *trainer) finish(ctx context.Context) (*Result, error) {
 	if st.Best == nil {
 		return nil, fmt.Errorf("train: no epoch finished, nothing to evaluate")
 	}
-	if !t.primary() {
-		// Rank 0 evaluates the chosen checkpoint and writes the results;
-		// this rank holds the same weights and has nothing left to do.
-		return &Result{Summary: Summary{Epoch: st.Best.Epoch, Chosen: *st.Best, EpochsRun: len(st.History),
-			Method: t.r.Method, Eps: t.r.Eps, Params: st.Params, Recipe: t.r, Meta: st.Meta}}, nil
+	if g := t.opts.Group; g != nil {
+		// Rank 0 wrote the chosen checkpoint after its last evaluation.
+		if err := g.Barrier(); err != nil {
+			return nil, fmt.Errorf("final evaluation: wait for rank 0's checkpoint: %w", err)
+		}
 	}
 	model := filepath.Join(t.opts.OutDir, ModelFile)
-	if err := linkAtomic(filepath.Join(t.opts.OutDir, st.BestFile), model); err != nil {
-		return nil, fmt.Errorf("publish chosen checkpoint: %w", err)
+	if t.primary() {
+		if err := linkAtomic(filepath.Join(t.opts.OutDir, st.BestFile), model); err != nil {
+			return nil, fmt.Errorf("publish chosen checkpoint: %w", err)
+		}
 	}
-	if err := LoadWeights(t.m, model); err != nil {
+	// Every rank evaluates its share of the final set with the chosen
+	// weights (the directory is one every rank sees).
+	if err := LoadWeights(t.m, filepath.Join(t.opts.OutDir, st.BestFile)); err != nil {
 		return nil, fmt.Errorf("load chosen checkpoint: %w", err)
 	}
 	finalSrc, err := data.SelectStratified(t.d.Test, t.r.FinalSize, t.r.Seed)
@@ -678,9 +683,16 @@ func (t *trainer) finish(ctx context.Context) (*Result, error) {
 	ev, err := Evaluate(ctx, t.m.Net, finalSrc, t.device, EvalConfig{
 		Eps: t.r.EvalEps, Steps: t.r.FinalSteps, BatchSize: t.r.EvalBatchSize,
 		Seed: deriveSeed(t.r.Seed, streamFinal), Workers: t.opts.Workers,
+		Shard: t.evalShard(), Log: t.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("final evaluation: %w", err)
+	}
+	if !t.primary() {
+		// Rank 0 writes the results; this rank returns the same numbers.
+		return &Result{Summary: Summary{CleanAcc: ev.CleanAcc, PGDAcc: ev.PGDAcc, EvalExamples: ev.N, PGDSteps: ev.Steps, EvalEps: ev.Eps,
+			Epoch: st.Best.Epoch, Chosen: *st.Best, EpochsRun: len(st.History),
+			Method: t.r.Method, Eps: t.r.Eps, Params: st.Params, Recipe: t.r, Meta: st.Meta}}, nil
 	}
 	s := Summary{
 		CleanAcc: ev.CleanAcc, PGDAcc: ev.PGDAcc, EvalExamples: ev.N, PGDSteps: ev.Steps, EvalEps: ev.Eps,

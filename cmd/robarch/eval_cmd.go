@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/sugarme/gotch"
@@ -21,6 +22,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 )
@@ -50,7 +52,10 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			return runEval(cmd.Context(), cmd.OutOrStdout(), c)
+			if c.nproc > 1 && !c.launched {
+				return launchLocal(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c.nproc, "")
+			}
+			return runEval(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c)
 		},
 	}
 	f := cmd.Flags()
@@ -71,6 +76,8 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f.Bool("skip-checks", false, "skip the sanity checks")
 	f.Bool("json", false, "print one JSON object instead of a table")
 	f.String("protocol", protocolRobArch, "test points and attacks: robarch (a stratified --size subset, the --attacks given) or robustbench (RobustBench's: the first --size test points in file order, 10,000 for CIFAR and its fixed 5,000-image list for ImageNet (imagefolder:DIR), standard AutoAttack, its eps unless --eps is given)")
+	f.Int("nproc-per-node", 1, "split the test points across this many local processes by whole batches and sum the counts (the same accuracies as one process); under torchrun, srun or a PyTorchJob the launcher's RANK/WORLD_SIZE are used instead; with --device cuda each process takes cuda:LOCAL_RANK")
+	f.Duration("dist-timeout", dist.DefaultTimeout, "with several processes: how long a collective waits for the others before failing")
 	f.String("model-info", "", "with --protocol robustbench: write (or update) RobustBench's model_info JSON at this path (clean_acc, autoattack_acc, eps, dataset, number_forward_passes)")
 	return cmd
 }
@@ -92,6 +99,12 @@ type evalConfig struct {
 	// epsText are RobustBench's dataset name and the radius as written,
 	// for --model-info.
 	protocol, rbDataset, epsText, modelInfo string
+	// Several processes: nproc local ones to start, or launched (the
+	// environment of a launcher, which then wins over nproc).
+	nproc       int
+	launched    bool
+	distEnv     dist.Env
+	distTimeout time.Duration
 }
 
 func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
@@ -110,6 +123,8 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	c.skipChecks, _ = f.GetBool("skip-checks")
 	c.json, _ = f.GetBool("json")
 	c.threads, _ = f.GetInt("threads") // the root's persistent flags, when there are
+	c.nproc, _ = f.GetInt("nproc-per-node")
+	c.distTimeout, _ = f.GetDuration("dist-timeout")
 	format, _ := f.GetString("memory-format")
 	var err error
 	if c.format, err = model.ParseMemoryFormat(format); err != nil {
@@ -122,6 +137,12 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	if c.precision == amp.Auto {
 		// auto is a training choice; an evaluation stays fp32 unless asked.
 		c.precision = amp.FP32
+	}
+	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
+		return c, err
+	}
+	if err := checkNproc(c.nproc, c.device, c.launched, false); err != nil {
+		return c, err
 	}
 	if c.weights == "" {
 		return c, fmt.Errorf("--weights is required: a robarch checkpoint or a state dict for --model")
@@ -201,10 +222,24 @@ type evalResult struct {
 	Precision string `json:"precision"`
 }
 
-func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
+func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error {
 	device, err := torchrt.ParseDevice(c.device)
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
+	}
+	var shard *attack.Shard
+	if c.launched {
+		group, err := joinGroup(stderr, "sharded evaluation", c.distEnv, c.distTimeout, &c.threads)
+		if err != nil {
+			return err
+		}
+		defer group.Close()
+		shard = &attack.Shard{Rank: group.Rank(), Size: group.World(), Sum: group.Sum}
+		if c.device == "cuda" { // each local process its own GPU
+			if device, err = torchrt.ParseDevice(fmt.Sprintf("cuda:%d", c.distEnv.LocalRank)); err != nil {
+				return fmt.Errorf("--device: %w", err)
+			}
+		}
 	}
 	rt := torchrt.Init(c.threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
@@ -227,7 +262,15 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 			return fmt.Errorf("--attacks: %w", err)
 		}
 	}
-	loader, err := data.NewLoader(splits.Test, data.LoaderConfig{BatchSize: c.batchSize, Workers: c.workers})
+	points := splits.Test
+	if shard != nil {
+		// This process's batches; every attack reseeds per batch, so the
+		// summed counts equal one process's.
+		if points, err = data.ShardBatches(points, c.batchSize, shard.Rank, shard.Size); err != nil {
+			return err
+		}
+	}
+	loader, err := data.NewLoader(points, data.LoaderConfig{BatchSize: c.batchSize, Workers: c.workers})
 	if err != nil {
 		return err
 	}
@@ -265,11 +308,14 @@ func runEval(ctx context.Context, stdout io.Writer, c evalConfig) error {
 			}
 			m = attack.FromModuleT(low)
 		}
-		res.Report, err = attack.Evaluate(ctx, m, torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{SkipChecks: c.skipChecks})
+		res.Report, err = attack.Evaluate(ctx, m, torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{SkipChecks: c.skipChecks, Shard: shard})
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if shard != nil && shard.Rank > 0 {
+		return nil // rank 0 prints and writes
 	}
 	if c.modelInfo != "" {
 		if err := writeModelInfo(c.modelInfo, c.rbDataset, c.epsText, res.CleanAcc, res.RobustAcc); err != nil {

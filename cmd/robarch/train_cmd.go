@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +50,7 @@ thread count, CPU).`,
 				return err
 			}
 			if cfg.nproc > 1 && !cfg.launched {
-				return launchTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
+				return launchLocal(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg.nproc, cfg.out)
 			}
 			return runTrain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 		},
@@ -146,7 +145,7 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
 		return c, fmt.Errorf("data-parallel launch environment: %w", err)
 	}
-	if err := checkNproc(c.nproc, v.GetString("device"), c.launched); err != nil {
+	if err := checkNproc(c.nproc, v.GetString("device"), c.launched, true); err != nil {
 		return c, err
 	}
 	if c.format, err = memoryFormat(v); err != nil {
@@ -257,17 +256,10 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 		if device != gotch.CPU {
 			return fmt.Errorf("--device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use --device cpu (Gloo)", c.device)
 		}
-		if c.threads == 0 {
-			c.threads = max(1, runtime.NumCPU()/c.distEnv.LocalWorld)
-		}
 		if c.distEnv.Rank > 0 {
-			// One voice: rank 0 logs progress; the others only warnings.
-			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			c.progress = "none"
 		}
-		slog.Info("data-parallel", "launcher", c.distEnv.Launcher, "world", c.distEnv.World, "rank", c.distEnv.Rank,
-			"store", fmt.Sprintf("%s:%d", c.distEnv.Addr, c.distEnv.Port), "threads_per_process", c.threads)
-		if group, err = dist.Join(c.distEnv, c.distTimeout); err != nil {
+		if group, err = joinGroup(stderr, "data-parallel", c.distEnv, c.distTimeout, &c.threads); err != nil {
 			return err
 		}
 		defer group.Close()
@@ -420,37 +412,4 @@ func joinNames[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
-}
-
-// checkNproc refuses a process count the machine cannot run before any
-// work: more CPU processes than cores (each needs at least one), or more
-// CUDA processes than devices.
-func checkNproc(n int, device string, launched bool) error {
-	switch {
-	case n < 1:
-		return fmt.Errorf("--nproc-per-node %d: must be at least 1", n)
-	case n == 1 || launched:
-		return nil
-	case strings.HasPrefix(device, "cuda"):
-		return fmt.Errorf("--nproc-per-node %d with --device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use --device cpu", n, device)
-	case n > runtime.NumCPU():
-		return fmt.Errorf("--nproc-per-node %d exceeds the %d CPU cores of this machine: each process needs at least one", n, runtime.NumCPU())
-	}
-	return nil
-}
-
-// launchTrain starts --nproc-per-node copies of this command as the
-// ranks of one job on this machine and waits for them (torchrun's
-// standalone mode, without Python).
-func launchTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("--nproc-per-node: find this program: %w", err)
-	}
-	slog.Info("starting data-parallel processes", "nproc_per_node", c.nproc, "out", c.out)
-	err = dist.Launch{N: c.nproc, Exe: exe, Args: os.Args[1:], Stdout: stdout, Stderr: stderr}.Run(ctx)
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("interrupted (%w): finished epochs are checkpointed in %s; rerun the same command with --resume to continue", err, c.out)
-	}
-	return err
 }

@@ -102,3 +102,33 @@ func TestTrainDataParallelRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalShardedEqualsOneProcess: `robarch eval --nproc-per-node 2`
+// splits the points by batches and sums the counts; every accuracy equals
+// one process's on the same points.
+func TestEvalShardedEqualsOneProcess(t *testing.T) {
+	require.True(t, dist.Available(), "this build has no c10d Gloo backend: install libgloo-dev and rebuild")
+	ckpt, _ := microWeights(t)
+	dir := t.TempDir()
+	// 5 batches of 16 (the last of 8): the ranks get 3 and 2.
+	args := []string{"eval", "--weights", ckpt, "--dataset", "synthetic", "--size", "72", "--batch-size", "16",
+		"--eps", "0.1", "--attacks", "pgd3,apgd-ce,square", "--json"}
+	reports := map[string]map[string]any{}
+	for name, extra := range map[string][]string{"one": nil, "two": {"--nproc-per-node", "2"}} {
+		r := robarch(t, dir, append(append([]string{}, args...), extra...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		var rep map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), "%s: stdout is rank 0's JSON alone:\n%s", name, r.stdout)
+		reports[name] = rep
+	}
+	one, two := reports["one"], reports["two"]
+	assert.EqualValues(t, 72, two["n"])
+	for _, key := range []string{"n", "clean_acc", "robust_acc", "per_attack"} {
+		assert.Equal(t, one[key], two[key], key)
+	}
+	assert.Less(t, one["robust_acc"].(float64), one["clean_acc"].(float64), "the attacks lower accuracy, so the comparison can fail")
+
+	r := robarch(t, dir, "eval", "--weights", ckpt, "--dataset", "synthetic", "--nproc-per-node", "2", "--device", "cuda:1")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "several processes take one GPU each (cuda:LOCAL_RANK); give --device cuda")
+}
