@@ -49,10 +49,24 @@ type Fit struct {
 
 	means  map[string]float64 // variant coefficients: seed-adjusted means, all relative to the first seed
 	values map[string]map[int64]float64
-	cov    *mat.SymDense // (XᵀX)⁻¹ for the variant columns
 	index  map[string]int
 	count  map[string]int
 	pairs  map[string]int
+	// obsSeed and obsVal are each variant's observations (by index into
+	// Variants) as seed indices into Seeds and values, in seed order;
+	// seedCount counts the variants of each seed.
+	obsSeed   [][]int
+	obsVal    [][]float64
+	seedCount []int
+	// mean and within are each variant's mean and sum of squares about
+	// it; reduced and rhs the seeds' system once the variants are
+	// eliminated, chol its factorisation; cut the variants without which
+	// the rest is not linked (fitPooled).
+	mean, within []float64
+	reduced      *mat.SymDense
+	rhs          []float64
+	chol         mat.Cholesky
+	cut          []bool
 }
 
 // ErrNotEstimable: the observations cannot identify the effects (no
@@ -127,6 +141,13 @@ func (f *Fit) pairedDiffs(variant string) []float64 {
 }
 
 // fitPooled is the additive model with one residual variance for all.
+//
+// The normal equations of value ~ variant + seed have a diagonal variant
+// block, so the variants are eliminated and only the seeds' system (its
+// Schur complement, one row per seed but the first) is factorised:
+// O(N + V·S² + S³) for N observations of V variants and S seeds, where
+// the dense design matrix cost O(N·(V+S)²) — seconds per fit at 500
+// variants × 20 seeds, and the spread check refitted once per level.
 func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	perSeed := map[int64]map[string]bool{}
 	for _, o := range obs {
@@ -164,9 +185,6 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 			f.index[o.Variant] = -1
 			f.Variants = append(f.Variants, o.Variant)
 		}
-		if !slices.Contains(f.Seeds, o.Seed) {
-			f.Seeds = append(f.Seeds, o.Seed)
-		}
 		f.count[o.Variant]++
 		if o.Variant != baseline && perSeed[o.Seed][baseline] {
 			f.pairs[o.Variant]++
@@ -179,56 +197,175 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	for i, v := range f.Variants {
 		f.index[v] = i
 	}
+	seedIdx := map[int64]int{}
+	for _, o := range kept {
+		if _, ok := seedIdx[o.Seed]; !ok {
+			seedIdx[o.Seed] = 0
+			f.Seeds = append(f.Seeds, o.Seed)
+		}
+	}
 	slices.SortFunc(f.Seeds, cmp.Compare)
-	seedCol := map[int64]int{}
-	for i, s := range f.Seeds[1:] {
-		seedCol[s] = len(f.Variants) + i
+	for i, s := range f.Seeds {
+		seedIdx[s] = i
 	}
 	p := len(f.Variants) + len(f.Seeds) - 1
 	f.N = len(kept)
 	if f.N < p {
 		return nil, fmt.Errorf("%w: %d observations for %d parameters", ErrNotEstimable, f.N, p)
 	}
-	x := mat.NewDense(f.N, p, nil)
-	y := mat.NewVecDense(f.N, nil)
-	for r, o := range kept {
-		x.Set(r, f.index[o.Variant], 1)
-		if c, ok := seedCol[o.Seed]; ok {
-			x.Set(r, c, 1)
-		}
-		y.SetVec(r, o.Value)
+	// Each variant's observations in seed order (kept is sorted so).
+	v := len(f.Variants)
+	f.obsSeed, f.obsVal = make([][]int, v), make([][]float64, v)
+	f.seedCount = make([]int, len(f.Seeds))
+	for _, o := range kept {
+		i, j := f.index[o.Variant], seedIdx[o.Seed]
+		f.obsSeed[i] = append(f.obsSeed[i], j)
+		f.obsVal[i] = append(f.obsVal[i], o.Value)
+		f.seedCount[j]++
 	}
-	var xtx mat.SymDense
-	xtx.SymOuterK(1, x.T())
-	var chol mat.Cholesky
-	if !chol.Factorize(&xtx) {
+	f.cut = f.cutVariants()
+	if f.cut == nil {
 		return nil, fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
 	}
-	var inv mat.SymDense
-	if err := chol.InverseTo(&inv); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotEstimable, err)
+	f.mean, f.within = make([]float64, v), make([]float64, v)
+	for i, ys := range f.obsVal {
+		f.mean[i] = stat.Mean(ys, nil)
+		for _, y := range ys {
+			f.within[i] += (y - f.mean[i]) * (y - f.mean[i])
+		}
 	}
-	var xty, beta mat.VecDense
-	xty.MulVec(x.T(), y)
-	beta.MulVec(&inv, &xty)
-	var fitted mat.VecDense
-	fitted.MulVec(x, &beta)
+	// The seeds' reduced system C·β = g, the first seed's effect fixed at
+	// zero: C = Σ_v diag(b_v) − b_v b_vᵀ/n_v and g = Σ_v (y_v − ȳ_v) over
+	// the variant's seeds b_v.
+	c, g := mat.NewSymDense(max(1, len(f.Seeds)-1), nil), make([]float64, len(f.Seeds)-1)
+	for i := range f.Variants {
+		f.addVariant(c, g, i, 1)
+	}
+	beta, ok := f.solve(c, g, &f.chol)
+	if !ok {
+		return nil, fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
+	}
+	f.reduced, f.rhs = c, g
+	seedEffect := func(j int) float64 {
+		if j == 0 {
+			return 0
+		}
+		return beta[j-1]
+	}
+	f.means = map[string]float64{}
 	var rss float64
-	for r := range f.N {
-		d := y.AtVec(r) - fitted.AtVec(r)
-		rss += d * d
+	for i, name := range f.Variants {
+		var b float64
+		for _, j := range f.obsSeed[i] {
+			b += seedEffect(j)
+		}
+		alpha := f.mean[i] - b/float64(len(f.obsSeed[i]))
+		f.means[name] = alpha
+		for k, j := range f.obsSeed[i] {
+			r := f.obsVal[i][k] - alpha - seedEffect(j)
+			rss += r * r
+		}
 	}
 	f.DF = f.N - p
 	f.Sigma = math.NaN()
 	if f.DF > 0 {
 		f.Sigma = math.Sqrt(rss / float64(f.DF))
 	}
-	f.means = map[string]float64{}
-	for i, v := range f.Variants {
-		f.means[v] = beta.AtVec(i)
-	}
-	f.cov = &inv
 	return f, nil
+}
+
+// addVariant adds sign × variant i's share to the seeds' reduced system.
+func (f *Fit) addVariant(c *mat.SymDense, g []float64, i int, sign float64) {
+	seeds, ys := f.obsSeed[i], f.obsVal[i]
+	inv := 1 / float64(len(seeds))
+	for a, j := range seeds {
+		if j == 0 {
+			continue
+		}
+		g[j-1] += sign * (ys[a] - f.mean[i])
+		for _, k := range seeds[a:] {
+			if k == 0 {
+				continue
+			}
+			x := c.At(j-1, k-1) - sign*inv
+			if k == j {
+				x += sign
+			}
+			c.SetSym(j-1, k-1, x)
+		}
+	}
+}
+
+// solve factorises c into chol and returns c⁻¹g; with a single seed
+// there is nothing to solve. ok is false when c is singular.
+func (f *Fit) solve(c *mat.SymDense, g []float64, chol *mat.Cholesky) ([]float64, bool) {
+	if len(g) == 0 {
+		return nil, true
+	}
+	if !chol.Factorize(c) {
+		return nil, false
+	}
+	var x mat.VecDense
+	if err := chol.SolveVecTo(&x, mat.NewVecDense(len(g), slices.Clone(g))); err != nil {
+		return nil, false
+	}
+	return x.RawVector().Data, true
+}
+
+// cutVariants marks the variants whose removal disconnects the graph of
+// variants and the seeds they share (Tarjan's articulation points, one
+// depth-first search): without such a variant the rest is not estimable.
+// It returns nil when the graph is not connected to begin with.
+func (f *Fit) cutVariants() []bool {
+	v, s := len(f.Variants), len(f.Seeds)
+	seedVars := make([][]int, s)
+	for i, seeds := range f.obsSeed {
+		for _, j := range seeds {
+			seedVars[j] = append(seedVars[j], i)
+		}
+	}
+	// Nodes 0..v−1 are variants, v..v+s−1 seeds.
+	next := func(u int) []int {
+		if u < v {
+			out := make([]int, len(f.obsSeed[u]))
+			for k, j := range f.obsSeed[u] {
+				out[k] = v + j
+			}
+			return out
+		}
+		return seedVars[u-v]
+	}
+	disc, low := make([]int, v+s), make([]int, v+s)
+	cut := make([]bool, v)
+	t := 0
+	var visit func(u, parent int)
+	visit = func(u, parent int) {
+		t++
+		disc[u], low[u] = t, t
+		children := 0
+		for _, w := range next(u) {
+			switch {
+			case w == parent:
+			case disc[w] > 0:
+				low[u] = min(low[u], disc[w])
+			default:
+				children++
+				visit(w, u)
+				low[u] = min(low[u], low[w])
+				if parent >= 0 && low[w] >= disc[u] && u < v {
+					cut[u] = true
+				}
+			}
+		}
+		if parent < 0 && children > 1 && u < v {
+			cut[u] = true
+		}
+	}
+	visit(0, -1)
+	if t != v+s {
+		return nil
+	}
+	return cut
 }
 
 // Spread is a variant's own seed-to-seed variation next to the pooled
@@ -260,24 +397,71 @@ func (f *Fit) Spread(variant string) (s Spread, ok bool) {
 	}
 	// The reference is the pooled SD of the other variants: the level's own
 	// residuals would pull the pooled SD towards its own and hide it.
-	var rest []Obs
-	for v, bySeed := range f.values {
-		if v == variant {
-			continue
-		}
-		for seed, x := range bySeed {
-			rest = append(rest, Obs{Variant: v, Seed: seed, Value: x})
-		}
-	}
-	ref, err := fitPooled(rest, f.Baseline)
-	if err != nil || ref.DF == 0 || !(ref.Sigma > 0) {
+	sigma, df, ok := f.without(f.index[variant])
+	if !ok || df == 0 || !(sigma > 0) {
 		return Spread{}, false
 	}
 	s.Pairs = len(d)
 	s.SD = stat.StdDev(d, nil) / math.Sqrt2
-	s.Ratio = s.SD * s.SD / (ref.Sigma * ref.Sigma)
-	s.P = distuv.F{D1: float64(s.Pairs - 1), D2: float64(ref.DF)}.Survival(s.Ratio)
+	s.Ratio = s.SD * s.SD / (sigma * sigma)
+	s.P = distuv.F{D1: float64(s.Pairs - 1), D2: float64(df)}.Survival(s.Ratio)
 	return s, true
+}
+
+// without is the pooled SD and its degrees of freedom of the model fitted
+// to every variant but i. Taking i's share out of the seeds' reduced
+// system costs O(S³); only when that would leave a seed with a single
+// variant (which the model drops, changing the others' shares) is the
+// model refitted from the observations.
+func (f *Fit) without(i int) (sigma float64, df int, ok bool) {
+	for _, j := range f.obsSeed[i] {
+		if f.seedCount[j] <= 2 {
+			var rest []Obs
+			for k, name := range f.Variants {
+				if k == i {
+					continue
+				}
+				for a, j := range f.obsSeed[k] {
+					rest = append(rest, Obs{Variant: name, Seed: f.Seeds[j], Value: f.obsVal[k][a]})
+				}
+			}
+			ref, err := fitPooled(rest, f.Baseline)
+			if err != nil {
+				return 0, 0, false
+			}
+			return ref.Sigma, ref.DF, true
+		}
+	}
+	if f.cut[i] {
+		return 0, 0, false
+	}
+	df = f.DF - len(f.obsSeed[i]) + 1
+	if df <= 0 {
+		return math.NaN(), 0, true
+	}
+	// RSS = Σ_v within_v − gᵀC⁻¹g, the seeds' effects minimising it.
+	var within float64
+	for k, w := range f.within {
+		if k != i {
+			within += w
+		}
+	}
+	rss := within
+	if len(f.rhs) > 0 {
+		c := mat.NewSymDense(len(f.rhs), nil)
+		c.CopySym(f.reduced)
+		g := slices.Clone(f.rhs)
+		f.addVariant(c, g, i, -1)
+		var chol mat.Cholesky
+		beta, ok := f.solve(c, g, &chol)
+		if !ok {
+			return 0, 0, false
+		}
+		for j := range g {
+			rss -= g[j] * beta[j]
+		}
+	}
+	return math.Sqrt(max(0, rss) / float64(df)), df, true
 }
 
 // Contrast is a variant's effect against the baseline.
@@ -306,7 +490,28 @@ func (f *Fit) Contrast(variant string) (Contrast, error) {
 	if !ok || variant == f.Baseline {
 		return Contrast{}, fmt.Errorf("variant %q is not a non-baseline variant of the fit", variant)
 	}
-	v := f.cov.At(i, i) + f.cov.At(0, 0) - 2*f.cov.At(i, 0)
+	// var(α_i − α_0)/σ² = 1/n_i + 1/n_0 + dᵀC⁻¹d, d = b_i/n_i − b_0/n_0
+	// over the seeds but the first (the block inverse of XᵀX).
+	v := 1/float64(len(f.obsSeed[i])) + 1/float64(len(f.obsSeed[0]))
+	if len(f.rhs) > 0 {
+		d := make([]float64, len(f.rhs))
+		for k, seeds := range [][]int{f.obsSeed[i], f.obsSeed[0]} {
+			w := 1 / float64(len(seeds))
+			if k == 1 {
+				w = -w
+			}
+			for _, j := range seeds {
+				if j > 0 {
+					d[j-1] += w
+				}
+			}
+		}
+		var x mat.VecDense
+		if err := f.chol.SolveVecTo(&x, mat.NewVecDense(len(d), d)); err != nil {
+			return Contrast{}, fmt.Errorf("variant %q: %w", variant, err)
+		}
+		v += mat.Dot(&x, mat.NewVecDense(len(d), d))
+	}
 	c := Contrast{Variant: variant, Effect: f.means[variant] - f.means[f.Baseline], DF: float64(f.DF),
 		N: f.count[variant], NBaseline: f.count[f.Baseline], Paired: f.pairs[variant], unitSE: math.Sqrt(v)}
 	c.SE = f.Sigma * c.unitSE
