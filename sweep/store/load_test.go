@@ -43,6 +43,7 @@ const (
 	envLoadLease  = "ROBARCH_LOAD_HELPER_LEASE"
 	envLoadTrial  = "ROBARCH_LOAD_HELPER_TRIAL"
 	envLoadFailN  = "ROBARCH_LOAD_HELPER_FAIL_EVERY"
+	envLoadStallN = "ROBARCH_LOAD_HELPER_STALL_EVERY"
 	loadPrefix    = "LOAD "
 	loadFailCause = "synthetic failure on the first attempt"
 )
@@ -55,15 +56,15 @@ func loadMetric(key string) float64 {
 	return float64(h.Sum32()%100_000) / 100_000
 }
 
-// loadFails reports whether the first attempt of the trial fails: every
-// failEvery-th trial by its key's hash.
-func loadFails(key string, failEvery int) bool {
-	if failEvery <= 0 {
+// loadPicks reports whether the trial is one in every n picked for a
+// what ("fail", "stall") by its key's hash.
+func loadPicks(what, key string, n int) bool {
+	if n <= 0 {
 		return false
 	}
 	h := fnv.New32a()
-	_, _ = h.Write([]byte("fail/" + key))
-	return h.Sum32()%uint32(failEvery) == 0
+	_, _ = h.Write([]byte(what + "/" + key))
+	return h.Sum32()%uint32(n) == 0
 }
 
 // TestStoreLoadWorker is not a test: it is the body of a load-test worker
@@ -85,6 +86,7 @@ func loadWorker(dsn string) int {
 	lease, err1 := time.ParseDuration(os.Getenv(envLoadLease))
 	trialTime, err2 := time.ParseDuration(os.Getenv(envLoadTrial))
 	failEvery, err3 := strconv.Atoi(os.Getenv(envLoadFailN))
+	stallEvery, err4 := strconv.Atoi(os.Getenv(envLoadStallN))
 	name := os.Getenv(envLoadName)
 	if name == "" {
 		name = NewWorkerID()
@@ -98,7 +100,7 @@ func loadWorker(dsn string) int {
 		say("error %s %s", op, strings.ReplaceAll(err.Error(), "\n", " "))
 		return 3
 	}
-	if err := errors.Join(err1, err2, err3); err != nil {
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return fatal("env", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -157,17 +159,38 @@ func loadWorker(dsn string) int {
 		key := tr.Key()
 		say("claimed %s %d %d", key, tr.Attempts, latency.Microseconds())
 
-		// The trial: half its time, a renewal, the other half.
-		time.Sleep(trialTime / 2)
+		// The trial: half its time, a renewal, the other half. A stalled
+		// first attempt stops for longer than its lease, as a frozen
+		// process or VM would, before its renewal or before its result,
+		// and should find its lease taken. The next attempt runs for a
+		// whole lease, so that the stalled worker wakes while the trial
+		// has a live holder.
+		stall := tr.Attempts == 1 && loadPicks("stall", key, stallEvery)
+		late := loadPicks("late", key, 2)
+		length := trialTime
+		if tr.Attempts == 2 && loadPicks("stall", key, stallEvery) {
+			length = lease
+		}
+		pause := func() {
+			say("stalled %s", key)
+			time.Sleep(lease + lease/2)
+		}
+		time.Sleep(length / 2)
+		if stall && !late {
+			pause()
+		}
 		if err := s.Heartbeat(ctx, key, name, lease); errors.Is(err, ErrLeaseLost) {
 			say("lost %s", key)
 			continue
 		} else if err != nil {
 			return fatal("heartbeat", err)
 		}
-		time.Sleep(trialTime - trialTime/2)
+		time.Sleep(length - length/2)
+		if stall && late {
+			pause()
+		}
 
-		if tr.Attempts == 1 && loadFails(key, failEvery) {
+		if tr.Attempts == 1 && loadPicks("fail", key, failEvery) {
 			switch err := s.Fail(ctx, key, name, errors.New(loadFailCause)); {
 			case errors.Is(err, ErrLeaseLost):
 				say("lost %s", key)
@@ -193,12 +216,13 @@ func loadWorker(dsn string) int {
 
 // loadConfig sizes a load run.
 type loadConfig struct {
-	dsn       string
-	trials    int
-	workers   int           // worker processes alive at once
-	trialTime time.Duration // each trial sleeps this long, renewing its lease halfway
-	lease     time.Duration
-	failEvery int // the first attempt of every failEvery-th trial fails (0: none)
+	dsn        string
+	trials     int
+	workers    int           // worker processes alive at once
+	trialTime  time.Duration // each trial sleeps this long, renewing its lease halfway
+	lease      time.Duration
+	failEvery  int // the first attempt of every failEvery-th trial fails (0: none)
+	stallEvery int // the first attempt of every stallEvery-th trial outlives its lease (0: none)
 	// killEvery is the mean time between SIGKILLs of a random worker, which
 	// is replaced at once (0: no kills).
 	killEvery time.Duration
@@ -222,6 +246,7 @@ type loadReport struct {
 	expiredTook int // claims of a trial whose previous holder was killed and not reclaimed
 	lost        int // heartbeats or finishes refused because the lease had gone
 	failures    int // synthetic first-attempt failures
+	stalls      int // first attempts stalled past their lease
 	samples     int
 	maxOverrun  time.Duration // the longest a dead worker's lease was seen past its expiry
 	violations  []string
@@ -260,6 +285,7 @@ type loadProc struct {
 	killed  bool
 	exited  bool
 	foreign bool
+	stalled string // the trial it stalls on ("" when none), which a kill would cut short
 }
 
 type loadEvent struct {
@@ -320,7 +346,7 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 		p := &loadProc{id: len(procs), stderr: &tailBuffer{}}
 		env := append(os.Environ(), envLoadDSN+"="+cfg.dsn, envLoadSweep+"="+sweep,
 			envLoadLease+"="+cfg.lease.String(), envLoadTrial+"="+cfg.trialTime.String(),
-			envLoadFailN+"="+strconv.Itoa(cfg.failEvery))
+			envLoadFailN+"="+strconv.Itoa(cfg.failEvery), envLoadStallN+"="+strconv.Itoa(cfg.stallEvery))
 		if cfg.foreignEvery > 0 && p.id%cfg.foreignEvery == cfg.foreignEvery-1 {
 			p.foreign = true
 			env = append(env, envLoadName+"="+fmt.Sprintf("remote%d", p.id))
@@ -378,6 +404,11 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 			}
 			return
 		}
+		if f[0] == "stalled" && len(f) == 2 {
+			p.stalled = f[1]
+		} else if f[0] != "lost" && f[0] != "rejected" {
+			p.stalled = ""
+		}
 		switch {
 		case f[0] == "ready" && len(f) == 2:
 			p.name = f[1]
@@ -395,10 +426,17 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 		case f[0] == "failed" && len(f) == 2:
 			failedEv[f[1]]++
 			rep.failures++
+		case f[0] == "stalled" && len(f) == 2:
+			rep.stalls++
 		case f[0] == "reclaimed" && len(f) == 3:
 			rep.reclaimed++
 			holder[f[1]] = "" // handed back: a later claim is not a takeover
-		case f[0] == "lost", f[0] == "rejected":
+		case (f[0] == "lost" || f[0] == "rejected") && len(f) == 2:
+			// Only a worker that stopped past its lease may lose it.
+			if f[1] != p.stalled {
+				rep.violate("worker %s lost its lease on %s while renewing it in time", p.name, f[1])
+			}
+			p.stalled = ""
 			rep.lost++
 		case f[0] == "exit":
 		case f[0] == "error":
@@ -453,7 +491,7 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 			}
 			var victims []*loadProc
 			for _, p := range procs {
-				if !p.exited && !p.killed && p.name != "" {
+				if !p.exited && !p.killed && p.stalled == "" && p.name != "" {
 					victims = append(victims, p)
 				}
 			}
@@ -566,10 +604,11 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 			// leave a stored result unreported.
 			rep.violate("trial %s: done by %s, which never reported it and was not killed", key, tr.Worker)
 		}
-		if failedEv[key] > 0 && !loadFails(key, cfg.failEvery) {
+		fails := loadPicks("fail", key, cfg.failEvery)
+		if failedEv[key] > 0 && !fails {
 			rep.violate("trial %s failed though it never fails", key)
 		}
-		if loadFails(key, cfg.failEvery) && tr.Attempts < 2 {
+		if fails && tr.Attempts < 2 {
 			rep.violate("trial %s fails its first attempt but is done after %d", key, tr.Attempts)
 		}
 	}
@@ -577,9 +616,9 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 }
 
 func (r *loadReport) String() string {
-	return fmt.Sprintf("%d claims in %v: %.0f claims/s, claim latency p50 %v p99 %v; %d kills, %d trials of dead workers reclaimed at once, %d taken over after their lease, %d leases lost, %d synthetic failures re-queued, %d status samples, longest dead lease past expiry %v",
-		r.claims, r.elapsed.Round(time.Millisecond), r.claimsPerSecond(), r.percentile(0.5), r.percentile(0.99),
-		r.kills, r.reclaimed, r.expiredTook, r.lost, r.failures, r.samples, r.maxOverrun.Round(time.Millisecond))
+	return fmt.Sprintf("%d claims in %v: %.0f claims/s, claim latency p50 %v p99 %v max %v; %d kills, %d trials of dead workers reclaimed at once, %d taken over after their lease, %d stalled past their lease, %d heartbeats or finishes refused for a lost lease, %d synthetic failures re-queued, %d status samples, longest dead lease past expiry %v",
+		r.claims, r.elapsed.Round(time.Millisecond), r.claimsPerSecond(), r.percentile(0.5), r.percentile(0.99), r.percentile(1),
+		r.kills, r.reclaimed, r.expiredTook, r.stalls, r.lost, r.failures, r.samples, r.maxOverrun.Round(time.Millisecond))
 }
 
 func envInt(tb testing.TB, name string, def int) int {
@@ -593,7 +632,8 @@ func envInt(tb testing.TB, name string, def int) int {
 }
 
 // TestStoreLoad runs the load test on both stores: by default 4 workers
-// and 300 trials, with a SIGKILL every ~150 ms; ROBARCH_LOAD_WORKERS and
+// and 300 trials, a SIGKILL every ~150 ms, a first attempt in 10 failing
+// and one in 40 stalling past its 1 s lease; ROBARCH_LOAD_WORKERS and
 // ROBARCH_LOAD_TRIALS size it up.
 func TestStoreLoad(t *testing.T) {
 	workers := envInt(t, "ROBARCH_LOAD_WORKERS", 4)
@@ -608,7 +648,7 @@ func TestStoreLoad(t *testing.T) {
 		t.Run(tc.backend, func(t *testing.T) {
 			rep := runLoad(t, loadConfig{
 				dsn: tc.dsn(t), trials: trials, workers: workers,
-				trialTime: 10 * time.Millisecond, lease: time.Second, failEvery: 10,
+				trialTime: 10 * time.Millisecond, lease: time.Second, failEvery: 10, stallEvery: 40,
 				killEvery: 150 * time.Millisecond, foreignEvery: 2, grace: 2 * time.Second,
 				limit: 10 * time.Minute,
 			})
@@ -617,15 +657,18 @@ func TestStoreLoad(t *testing.T) {
 			// The run must have exercised what it claims to test.
 			assert.Positive(t, rep.kills, "kills")
 			assert.Positive(t, rep.failures, "synthetic failures")
+			assert.Positive(t, rep.stalls, "stalled trials")
+			assert.Positive(t, rep.lost, "a stalled worker finds its lease taken")
 			assert.GreaterOrEqual(t, rep.claims, trials+rep.failures, "claims")
 		})
 	}
 }
 
-// BenchmarkStoreLoad runs b.N trials of 20 ms on 1, 4, 16 and 64 worker
-// processes (ROBARCH_LOAD_BENCH_WORKERS, comma-separated, overrides) and
-// reports claims per second and the claim latency's p50 and p99. No kills
-// unless ROBARCH_LOAD_BENCH_KILL_MS sets the mean time between them.
+// BenchmarkStoreLoad runs b.N trials of 20 ms (ROBARCH_LOAD_BENCH_TRIAL_MS)
+// on 1, 4, 16 and 64 worker processes (ROBARCH_LOAD_BENCH_WORKERS,
+// comma-separated) and reports claims per second and the claim latency's
+// p50, p99 and maximum. No kills unless ROBARCH_LOAD_BENCH_KILL_MS sets the
+// mean time between them.
 func BenchmarkStoreLoad(b *testing.B) {
 	counts := []int{1, 4, 16, 64}
 	if v := os.Getenv("ROBARCH_LOAD_BENCH_WORKERS"); v != "" {
@@ -637,6 +680,7 @@ func BenchmarkStoreLoad(b *testing.B) {
 		}
 	}
 	killEvery := time.Duration(envInt(b, "ROBARCH_LOAD_BENCH_KILL_MS", 0)) * time.Millisecond
+	trialTime := time.Duration(envInt(b, "ROBARCH_LOAD_BENCH_TRIAL_MS", 20)) * time.Millisecond
 	var cluster *pgtest.Cluster // one server for every sub-benchmark
 	whole := b                  // a sub-benchmark's cleanups run after each of its runs
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -657,7 +701,7 @@ func BenchmarkStoreLoad(b *testing.B) {
 				}
 				rep := runLoad(b, loadConfig{
 					dsn: dsn, trials: b.N, workers: w,
-					trialTime: 20 * time.Millisecond, lease: 30 * time.Second,
+					trialTime: trialTime, lease: 30 * time.Second,
 					killEvery: killEvery, grace: 30 * time.Second, limit: 30 * time.Minute,
 				})
 				if len(rep.violations) > 0 {
@@ -666,6 +710,7 @@ func BenchmarkStoreLoad(b *testing.B) {
 				b.ReportMetric(rep.claimsPerSecond(), "claims/s")
 				b.ReportMetric(float64(rep.percentile(0.5).Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(rep.percentile(0.99).Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(rep.percentile(1).Microseconds())/1000, "max-ms")
 				b.ReportMetric(0, "ns/op") // the whole run is one measurement, not b.N timed iterations
 				b.Logf("%s, %d workers, %d trials: %v", backend, w, b.N, rep)
 			})
