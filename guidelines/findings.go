@@ -304,7 +304,7 @@ func (a *Analysis) pairFinding(f Finding, pairs []specPair) FindingResult {
 		case len(pairs) == 0 && len(a.Effects) > 0:
 			r.Summary = "the store holds no specs to compare (not written by robarch sweep)"
 		case len(a.testedLevels(f.Factors)) > 0:
-			r.Summary = fmt.Sprintf("the sweep's levels (%s) do not bear on this finding", strings.Join(a.testedLevels(f.Factors), ", "))
+			r.Summary = fmt.Sprintf("the sweep's levels (%s) do not bear on this finding", strings.Join(clip(a.testedLevels(f.Factors)), ", "))
 		default:
 			r.Summary = fmt.Sprintf("no variant of the sweep changes what this finding is about (usually varied by %s)", strings.Join(f.Factors, " or "))
 		}
@@ -449,7 +449,7 @@ func orNone(xs []string) string {
 	if len(xs) == 0 {
 		return "none"
 	}
-	return strings.Join(xs, "; ")
+	return strings.Join(clip(xs), "; ")
 }
 
 // compareToBaseline turns "the level has the property / the base has

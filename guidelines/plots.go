@@ -67,15 +67,22 @@ func Figures(a *Analysis) ([]Figure, error) {
 		return nil
 	}
 	width := 8 * vg.Inch
-	effH := vg.Length(max(3, 1.2+0.32*float64(len(a.Effects)))) * vg.Inch
+	rows, gapAt := plotEffects(a)
+	slots := len(rows)
+	clipped := ""
+	if gapAt >= 0 {
+		slots++
+		clipped = fmt.Sprintf(" Of the %d levels only the %d best and %d worst by the robust effect are drawn; every level is in %s.", len(a.Effects), gapAt, len(rows)-gapAt, EffectsCSVFile)
+	}
+	effH := vg.Length(max(3, 1.2+0.32*float64(slots))) * vg.Inch
 	for _, m := range []string{a.RobustMetric, results.CleanAcc} {
-		p, err := effectsPlot(a, m)
+		p, err := effectsPlot(a, m, rows, gapAt)
 		kind := "robust"
 		if m == results.CleanAcc {
 			kind = "clean"
 		}
 		if err := add("effects-"+kind, "Effect on "+MetricName(m),
-			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %s; no whisker: a single seed. Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.", MetricName(m), whiskerKind(a)),
+			fmt.Sprintf("Change in %s relative to the baseline per factor level, in percentage points, with %s; no whisker: a single seed. Bars coloured by the robust verdict: green helps, red hurts, grey no clear effect, pale inconclusive.%s", MetricName(m), whiskerKind(a), clipped),
 			p, width, effH, err); err != nil {
 			return nil, err
 		}
@@ -104,8 +111,11 @@ func Figures(a *Analysis) ([]Figure, error) {
 	}
 	for _, set := range a.EDFs {
 		p, err := edfPlot(a, set)
-		if err := add("edf-"+fileSafe(set.Factor), "EDF of robust error: "+set.Factor,
-			fmt.Sprintf("Empirical distribution of robust error (1 − %s) over the trials of each level of %s; a curve further left and higher is a better design space.", MetricName(a.RobustMetric), set.Factor),
+		caption := fmt.Sprintf("Empirical distribution of robust error (1 − %s) over the trials of each level of %s; a curve further left and higher is a better design space.", MetricName(a.RobustMetric), set.Factor)
+		if _, grey := edfColours(set); grey > 0 {
+			caption += fmt.Sprintf(" Of its %d levels the %d best and %d worst (mean robust error) are drawn in colour, the other %d thin and grey.", levelCurves(set), maxCurves/2, maxCurves/2, grey)
+		}
+		if err := add("edf-"+fileSafe(set.Factor), "EDF of robust error: "+set.Factor, caption,
 			p, width, 4.5*vg.Inch, err); err != nil {
 			return nil, err
 		}
@@ -152,16 +162,27 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
-// effectsPlot draws one horizontal bar per level, grouped by factor in
-// factor order (top to bottom), with interval whiskers.
-func effectsPlot(a *Analysis, metric string) (*plot.Plot, error) {
-	effects := slices.Clone(a.Effects)
-	slices.SortStableFunc(effects, func(x, y Effect) int {
+// plotEffects are the levels the effects plots draw, top to bottom:
+// every level grouped by factor in factor order; or, beyond maxRows, the
+// best and worst maxRows/2 by the robust effect in rank order, with
+// gapAt the row before which the others are counted (−1 for no gap).
+func plotEffects(a *Analysis) (rows []Effect, gapAt int) {
+	if len(a.Effects) > maxRows {
+		return ends(a.Effects, maxRows)
+	}
+	rows = slices.Clone(a.Effects)
+	slices.SortStableFunc(rows, func(x, y Effect) int {
 		if c := compareFactors(x.Factor, y.Factor); c != 0 {
 			return c
 		}
 		return strings.Compare(x.Level, y.Level)
 	})
+	return rows, -1
+}
+
+// effectsPlot draws one horizontal bar per level of rows, top to bottom,
+// with interval whiskers, and at gapAt a row naming the levels left out.
+func effectsPlot(a *Analysis, metric string, effects []Effect, gapAt int) (*plot.Plot, error) {
 	p := newPlot(fmt.Sprintf("Effect on %s vs baseline", MetricName(metric)), "Δ "+MetricName(metric)+" (percentage points)", "")
 	n := len(effects)
 	if n == 0 {
@@ -169,13 +190,26 @@ func effectsPlot(a *Analysis, metric string) (*plot.Plot, error) {
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -1, 1, 0, 1
 		return p, nil
 	}
-	labels := make([]string, n)
+	slot := func(i int) int { return i } // effect i's row from the top
+	labels := make([]string, n+1)
+	if gapAt >= 0 {
+		p.Title.Text += fmt.Sprintf(": the %d best and %d worst of %d levels", gapAt, n-gapAt, len(a.Effects))
+		slot = func(i int) int {
+			if i >= gapAt {
+				return i + 1
+			}
+			return i
+		}
+		labels[n-gapAt] = fmt.Sprintf("… %d more levels", len(a.Effects)-n)
+		n++
+	}
+	labels = labels[:n]
 	var whiskers plotter.XErrors
 	var wxy plotter.XYs
 	lo, hi := 0.0, 0.0
 	for i, e := range effects {
-		y := float64(n - 1 - i) // first effect on top
-		labels[n-1-i] = e.Label()
+		y := float64(n - 1 - slot(i)) // first effect on top
+		labels[n-1-slot(i)] = e.Label()
 		est, _ := e.Estimate(metric)
 		x := Points(est.Effect)
 		bar, err := plotter.NewPolygon(plotter.XYs{{X: 0, Y: y - 0.35}, {X: x, Y: y - 0.35}, {X: x, Y: y + 0.35}, {X: 0, Y: y + 0.35}})
@@ -443,22 +477,45 @@ func edfPlot(a *Analysis, set FactorEDFs) (*plot.Plot, error) {
 	}
 	span := math.Max(hi-lo, 0.01)
 	lo, hi = Points(lo-0.1*span), Points(hi+0.1*span)
+	coloured, grey := edfColours(set)
+	if grey > 0 {
+		// The levels beyond the best and worst, beneath the others, with
+		// one legend entry for all.
+		var first *plotter.Line
+		for i, c := range set.Curves {
+			if coloured[i] || c.N == 0 {
+				continue
+			}
+			l, err := plotter.NewLine(edfSteps(c, lo, hi))
+			if err != nil {
+				return nil, err
+			}
+			l.LineStyle.Width = vg.Points(0.6)
+			l.LineStyle.Color = color.Gray{Y: 0xbb}
+			p.Add(l)
+			if first == nil {
+				first = l
+			}
+		}
+		if first != nil {
+			p.Legend.Add(fmt.Sprintf("%d more levels", grey), first)
+		}
+	}
+	k := 0 // colour index: the colours of a plot of few levels are unchanged
 	for i, c := range set.Curves {
-		if c.N == 0 {
+		if c.N == 0 || (grey > 0 && !coloured[i]) {
 			continue
 		}
-		xys := plotter.XYs{{X: lo, Y: 0}}
-		for k, v := range c.Values {
-			x := Points(v)
-			xys = append(xys, plotter.XY{X: x, Y: float64(k) / float64(c.N)}, plotter.XY{X: x, Y: float64(k+1) / float64(c.N)})
-		}
-		xys = append(xys, plotter.XY{X: hi, Y: 1})
-		l, err := plotter.NewLine(xys)
+		l, err := plotter.NewLine(edfSteps(c, lo, hi))
 		if err != nil {
 			return nil, err
 		}
 		l.LineStyle.Width = vg.Points(2)
 		l.LineStyle.Color = plotutil.Color(i)
+		if grey > 0 {
+			l.LineStyle.Color = plotutil.Color(k)
+			k++
+		}
 		if c.Label == "baseline" {
 			l.LineStyle.Color = color.Black
 			l.LineStyle.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
@@ -471,4 +528,53 @@ func edfPlot(a *Analysis, set FactorEDFs) (*plot.Plot, error) {
 	p.X.Min, p.X.Max = lo, hi
 	p.Y.Min, p.Y.Max = 0, 1.02
 	return p, nil
+}
+
+// edfSteps is an EDF's step function from lo to hi, in points.
+func edfSteps(c EDF, lo, hi float64) plotter.XYs {
+	xys := plotter.XYs{{X: lo, Y: 0}}
+	for k, v := range c.Values {
+		x := Points(v)
+		xys = append(xys, plotter.XY{X: x, Y: float64(k) / float64(c.N)}, plotter.XY{X: x, Y: float64(k+1) / float64(c.N)})
+	}
+	return append(xys, plotter.XY{X: hi, Y: 1})
+}
+
+// levelCurves counts a set's curves of levels (the baseline's aside).
+func levelCurves(set FactorEDFs) int {
+	n := 0
+	for _, c := range set.Curves {
+		if c.Label != "baseline" {
+			n++
+		}
+	}
+	return n
+}
+
+// edfColours picks the curves an EDF plot of more than maxCurves levels
+// draws in colour — the baseline and the maxCurves/2 levels of lowest
+// and of highest mean robust error — and counts the rest (0 when every
+// curve is drawn in colour).
+func edfColours(set FactorEDFs) (coloured []bool, grey int) {
+	n := levelCurves(set)
+	if n <= maxCurves {
+		return nil, 0
+	}
+	var levels []int
+	coloured = make([]bool, len(set.Curves))
+	for i, c := range set.Curves {
+		if c.Label == "baseline" {
+			coloured[i] = true
+		} else {
+			levels = append(levels, i)
+		}
+	}
+	meanErr := func(i int) float64 { return Mean(set.Curves[i].Values) }
+	slices.SortStableFunc(levels, func(x, y int) int { return cmp.Compare(meanErr(x), meanErr(y)) })
+	for k, i := range levels {
+		if k < maxCurves/2 || k >= len(levels)-maxCurves/2 {
+			coloured[i] = true
+		}
+	}
+	return coloured, n - maxCurves
 }

@@ -138,6 +138,7 @@ func (a *Analysis) randomEffects(opts Options) error {
 	}
 	coef := map[string][]float64{}
 	ci := map[string][]*Interval{}
+	sparse := newZeroOneRows(design(all))
 	for _, m := range a.Metrics {
 		b, ok := leastSquares(design(all), y(all, m))
 		if !ok {
@@ -150,12 +151,14 @@ func (a *Analysis) randomEffects(opts Options) error {
 		}
 		rng := rand.New(rand.NewPCG(streamSeed(a.Seed, RandomFactor, m), 0x5851f42d4c957f2d))
 		draws := make([][]float64, len(cols))
+		ym := y(all, m)
 		idx := make([]int, len(rows))
 		for range a.Resamples {
 			for i := range idx {
 				idx[i] = rng.IntN(len(rows))
 			}
-			bb, ok := leastSquares(design(idx), y(idx, m))
+			xtx, xty := sparse.normal(idx, ym)
+			bb, ok := solveNormal(xtx, xty)
 			if !ok {
 				continue // a level absent from this resample
 			}
@@ -315,6 +318,13 @@ func leastSquares(x [][]float64, y []float64) ([]float64, bool) {
 			}
 		}
 	}
+	return solveNormal(a, b)
+}
+
+// solveNormal solves the normal equations a·β = b (a = XᵀX, b = Xᵀy) by a
+// Cholesky factorisation; ok is false when a is (numerically) singular.
+func solveNormal(a [][]float64, b []float64) ([]float64, bool) {
+	p := len(b)
 	// Cholesky: a = L Lᵀ.
 	l := make([][]float64, p)
 	for j := range p {
@@ -354,4 +364,82 @@ func leastSquares(x [][]float64, y []float64) ([]float64, bool) {
 		out[i] = t / l[i][i]
 	}
 	return out, true
+}
+
+// zeroOneRows is a design matrix of 0s and 1s (a random design's) kept as
+// each row's non-zero columns, for the bootstrap's normal equations:
+// building each resample's dense design made it O(resamples·trials·
+// columns²) in time and allocations.
+type zeroOneRows struct {
+	cols int
+	nz   [][]int // row i's non-zero columns
+	// pattern numbers each row's distinct list of columns, patterns
+	// holds them: at most the product of the factors' level counts,
+	// whatever the number of trials.
+	pattern  []int
+	patterns [][]int
+	drawn    []int
+	xtx      [][]float64
+	xty      []float64
+}
+
+func newZeroOneRows(x [][]float64) *zeroOneRows {
+	z := &zeroOneRows{nz: make([][]int, len(x)), pattern: make([]int, len(x))}
+	if len(x) > 0 {
+		z.cols = len(x[0])
+	}
+	index := map[string]int{}
+	for i, row := range x {
+		for k, v := range row {
+			if v != 0 {
+				z.nz[i] = append(z.nz[i], k)
+			}
+		}
+		key := fmt.Sprint(z.nz[i])
+		q, ok := index[key]
+		if !ok {
+			q = len(z.patterns)
+			index[key] = q
+			z.patterns = append(z.patterns, z.nz[i])
+		}
+		z.pattern[i] = q
+	}
+	z.drawn = make([]int, len(z.patterns))
+	z.xty = make([]float64, z.cols)
+	z.xtx = make([][]float64, z.cols)
+	for j := range z.xtx {
+		z.xtx[j] = make([]float64, z.cols)
+	}
+	return z
+}
+
+// normal returns XᵀX and Xᵀy over the rows idx (with repeats; y is
+// per row of the design), in
+// buffers reused by the next call. Xᵀy adds each drawn y to its row's
+// columns in draw order, as the dense product does (the same bits);
+// XᵀX is each pattern's count times its outer product (whole numbers:
+// exact).
+func (z *zeroOneRows) normal(idx []int, y []float64) ([][]float64, []float64) {
+	for j := range z.xtx {
+		clear(z.xtx[j])
+	}
+	clear(z.xty)
+	clear(z.drawn)
+	for _, i := range idx {
+		z.drawn[z.pattern[i]]++
+		for _, j := range z.nz[i] {
+			z.xty[j] += y[i]
+		}
+	}
+	for q, c := range z.drawn {
+		if c == 0 {
+			continue
+		}
+		for _, j := range z.patterns[q] {
+			for _, k := range z.patterns[q] {
+				z.xtx[j][k] += float64(c)
+			}
+		}
+	}
+	return z.xtx, z.xty
 }

@@ -2,9 +2,11 @@ package guidelines
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	htmltemplate "html/template"
@@ -12,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 
@@ -28,6 +32,7 @@ const (
 	HTMLFile        = "index.html"
 	MarkdownFile    = "REPORT.md"
 	JSONFile        = "guidelines.json"
+	EffectsCSVFile  = "effects.csv"
 	RecommendedFile = "recommended.yaml"
 	PlotsDir        = "plots"
 )
@@ -83,6 +88,13 @@ func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, JSONFile), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
+	effects, err := effectsCSV(a)
+	if err != nil {
+		return fmt.Errorf("report: %s: %w", EffectsCSVFile, err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, EffectsCSVFile), effects, 0o644); err != nil {
+		return err
+	}
 	if a.Recommendation != nil {
 		if err := atomicfile.WriteFile(filepath.Join(dir, RecommendedFile), []byte(a.Recommendation.YAML), 0o644); err != nil {
 			return err
@@ -103,6 +115,54 @@ func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 	return atomicfile.WriteFile(filepath.Join(dir, HTMLFile), page, 0o644)
 }
 
+// effectsCSV is every level's row of the effects table, one column per
+// number, in percentage points: the whole table when the page shows only
+// its ends.
+func effectsCSV(a *Analysis) ([]byte, error) {
+	head := []string{"rank", "factor", "level", "variant", "verdict"}
+	for _, m := range a.Metrics {
+		head = append(head, m+"_effect", m+"_ci_low", m+"_ci_high")
+	}
+	head = append(head, "adjusted_low", "adjusted_high", "test_level", "p", "mde", "n", "n_baseline", "paired", "note", "trade_off")
+	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.Write(head); err != nil {
+		return nil, err
+	}
+	for _, e := range a.Effects {
+		row := []string{strconv.Itoa(e.Rank), e.Factor, e.Level, e.Variant, e.Verdict}
+		for _, m := range a.Metrics {
+			est, ok := e.Estimate(m)
+			switch {
+			case !ok:
+				row = append(row, "", "", "")
+			case est.CI == nil:
+				row = append(row, num(Points(est.Effect)), "", "")
+			default:
+				row = append(row, num(Points(est.Effect)), num(Points(est.CI.Low)), num(Points(est.CI.High)))
+			}
+		}
+		r, _ := e.Estimate(a.RobustMetric)
+		adjLo, adjHi, level, p, mde := "", "", "", "", ""
+		if r.AdjustedCI != nil {
+			adjLo, adjHi, level = num(Points(r.AdjustedCI.Low)), num(Points(r.AdjustedCI.High)), num(r.TestLevel)
+		}
+		if r.DF > 0 {
+			p = num(r.P)
+		}
+		if r.MDE > 0 {
+			mde = num(Points(r.MDE))
+		}
+		row = append(row, adjLo, adjHi, level, p, mde, strconv.Itoa(r.N), strconv.Itoa(r.NBaseline), strconv.Itoa(r.Paired), e.Note, e.TradeOff)
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}
+
 // jsonReport is guidelines.json: the analysis plus the plot files.
 type jsonReport struct {
 	*Analysis
@@ -117,6 +177,24 @@ func plotFiles(figs []Figure) []string {
 	return out
 }
 
+// Past these sizes the page shows the two ends of a list and counts the
+// rest: a study of hundreds of levels otherwise prints tables, lists and
+// plots no one can read (every row stays in effects.csv and
+// guidelines.json). Below them the page is as it always was.
+const (
+	// maxRows: the effects and variants tables and the effects plots
+	// show the maxRows/2 best and worst beyond it.
+	maxRows = 40
+	// maxItems: inline lists (a factor's levels, a finding's evidence,
+	// the variants in the ratio band) show the first and last clipEnds
+	// beyond it.
+	maxItems = 30
+	clipEnds = 5
+	// maxCurves: an EDF plot of more levels draws the best and worst
+	// (maxCurves/2 each) in colour and the rest thin and grey.
+	maxCurves = 8
+)
+
 // view is what the templates see.
 type view struct {
 	*Analysis
@@ -125,6 +203,23 @@ type view struct {
 	// Others are the metrics besides clean and robust (PGD when the
 	// robust metric is AutoAttack).
 	Others []string
+	// EffectRows are the effects the table shows (all, or the best and
+	// worst maxRows/2); EffectsGap, when set, is the line standing for
+	// the others, before row EffectsGapAt. EffectColumns counts the
+	// table's columns.
+	EffectRows    []Effect
+	EffectsGap    string
+	EffectsGapAt  int
+	EffectColumns int
+	// SpreadEffects are the effects whose spread check is listed (all,
+	// or at scale the flagged ones); SpreadOmitted says what is left out.
+	SpreadEffects []Effect
+	SpreadOmitted string
+	// GroupRows, GroupsGap and GroupsGapAt are the variants table's,
+	// as for the effects.
+	GroupRows   []*Group
+	GroupsGap   string
+	GroupsGapAt int
 }
 
 type figureView struct {
@@ -147,7 +242,83 @@ func newView(a *Analysis, figs []Figure) view {
 			v.Others = append(v.Others, m)
 		}
 	}
+	v.EffectColumns = 7 + len(v.Others)
+	if a.Model != nil {
+		v.EffectColumns = 10 + len(v.Others)
+	}
+	v.EffectRows, v.EffectsGapAt = ends(a.Effects, maxRows)
+	if hidden := a.Effects[v.EffectsGapAt : len(a.Effects)-(len(v.EffectRows)-v.EffectsGapAt)]; len(hidden) > 0 {
+		v.EffectsGap = fmt.Sprintf("… %d more levels (ranks %d–%d): %s; every level in %s",
+			len(hidden), hidden[0].Rank, hidden[len(hidden)-1].Rank, tally(hidden), EffectsCSVFile)
+	} else {
+		v.EffectsGapAt = -1
+	}
+	v.SpreadEffects = a.Effects
+	if len(a.Effects) > maxRows {
+		v.SpreadEffects = nil
+		checked := 0
+		for _, e := range a.Effects {
+			if e.Spread != nil {
+				checked++
+				if e.Spread.P < SpreadAlpha {
+					v.SpreadEffects = append(v.SpreadEffects, e)
+				}
+			}
+		}
+		v.SpreadOmitted = fmt.Sprintf(" %d levels checked, the %d flagged listed (every level's in %s)", checked, len(v.SpreadEffects), JSONFile)
+	}
+	// The variants table at scale: the baseline, then the best and worst
+	// by mean robust accuracy.
+	groups := a.Groups
+	if len(groups) > maxRows {
+		groups = slices.Clone(groups)
+		slices.SortStableFunc(groups, func(x, y *Group) int {
+			return cmp.Or(cmp.Compare(boolRank(x != a.Baseline), boolRank(y != a.Baseline)),
+				cmp.Compare(y.Mean[a.RobustMetric], x.Mean[a.RobustMetric]))
+		})
+	}
+	v.GroupRows, v.GroupsGapAt = ends(groups, maxRows)
+	if n := len(groups) - len(v.GroupRows); n > 0 {
+		v.GroupsGap = fmt.Sprintf("… %d more variants between these (by mean %s); every variant's means are in %s, every trial in robarch results export --format csv",
+			n, MetricName(a.RobustMetric), JSONFile)
+	} else {
+		v.GroupsGapAt = -1
+	}
 	return v
+}
+
+// ends returns xs when it has at most limit elements, else its first
+// and last limit/2, and where the gap between them is.
+func ends[T any](xs []T, limit int) ([]T, int) {
+	if len(xs) <= limit {
+		return xs, len(xs)
+	}
+	k := limit / 2
+	return append(slices.Clone(xs[:k]), xs[len(xs)-k:]...), k
+}
+
+// clip shortens a long inline list to its ends and a count of the rest.
+func clip(xs []string) []string {
+	if len(xs) <= maxItems {
+		return xs
+	}
+	out := append(slices.Clone(xs[:clipEnds]), fmt.Sprintf("… %d more", len(xs)-2*clipEnds))
+	return append(out, xs[len(xs)-clipEnds:]...)
+}
+
+// tally counts effects by verdict, in the verdicts' usual order.
+func tally(effects []Effect) string {
+	n := map[string]int{}
+	for _, e := range effects {
+		n[e.Verdict]++
+	}
+	var parts []string
+	for _, v := range []string{Helps, NoClearEffect, Hurts, Inconclusive} {
+		if n[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[v], v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Figure returns the named figure's view (for templates).
@@ -246,6 +417,7 @@ var funcs = map[string]any{
 	},
 	"interval": formatInterval,
 	"add1":     func(i int) int { return i + 1 },
+	"add":      func(i, j int) int { return i + j },
 	"fit": func(f *Fit, unit string) string {
 		if f == nil {
 			return "too few distinct variants to fit a line"
@@ -263,6 +435,7 @@ var funcs = map[string]any{
 	"macsM":  func(n int64) float64 { return float64(n) / 1e6 },
 	"paper":  func() string { return PaperSource },
 	"join":   strings.Join,
+	"clip":   clip,
 	"md":     func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") },
 	"mean": func(g *Group, m string) string {
 		if _, ok := g.Mean[m]; !ok {

@@ -2,7 +2,6 @@ package study
 
 import (
 	"github.com/robarch/robarch/results"
-	"slices"
 )
 
 // Protocol is what the analysis needs to know about how a sweep's trials
@@ -32,10 +31,12 @@ func StudyOf(trials []results.Trial, metric string, p Protocol, alpha float64) (
 	var obs []Obs
 	sum, n, evalN := map[string]float64{}, map[string]int{}, map[string]int{}
 	baseline := ""
+	seen := map[string]bool{} // a set: slices.Contains made this O(trials × levels)
 	for _, t := range trials {
 		if t.Factor == results.BaselineFactor {
 			baseline = t.Variant
-		} else if !slices.Contains(d.Levels, t.Variant) {
+		} else if !seen[t.Variant] {
+			seen[t.Variant] = true
 			d.Levels = append(d.Levels, t.Variant)
 		}
 		v, ok := t.Metrics[metric]
