@@ -200,7 +200,7 @@ func effectsPlot(a *Analysis, metric string, effects []Effect, gapAt int) (*plot
 			}
 			return i
 		}
-		labels[n-gapAt] = fmt.Sprintf("… %d more levels", len(a.Effects)-n)
+		labels[n-gapAt] = fmt.Sprintf("(%d more levels)", len(a.Effects)-n)
 		n++
 	}
 	labels = labels[:n]

@@ -416,7 +416,7 @@ func TestReportAtScaleShowsTheEnds(t *testing.T) {
 
 	svg, err := os.ReadFile(filepath.Join(dir, PlotsDir, "effects-robust.svg"))
 	require.NoError(t, err)
-	assert.Contains(t, string(svg), "… 80 more levels")
+	assert.Contains(t, string(svg), "(80 more levels)")
 	assert.NotContains(t, string(svg), hidden[0].Label())
 	png, err := os.ReadFile(filepath.Join(dir, PlotsDir, "effects-robust.png"))
 	require.NoError(t, err)
