@@ -65,24 +65,40 @@ func ReadCheckpointInfo(path string) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
 	}
 	defer f.Close()
-	var n uint64
-	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
+	info, err := f.Stat()
+	if err != nil {
 		return Checkpoint{}, fmt.Errorf("read checkpoint %s: %w", path, err)
 	}
-	if n > maxHeader {
-		return Checkpoint{}, fmt.Errorf("read checkpoint %s: header length %d is not plausible", path, n)
+	md, err := readSafetensorsMeta(f, info.Size())
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read checkpoint %s: %w", path, err)
+	}
+	return parseCheckpointMeta(path, md)
+}
+
+// readSafetensorsMeta reads the __metadata__ of a safetensors file of size
+// bytes from r, which is at its start.
+func readSafetensorsMeta(r io.Reader, size int64) (map[string]string, error) {
+	var n uint64
+	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+		return nil, err
+	}
+	// Checked against the file before the header is allocated: an 8-byte
+	// file could otherwise ask for maxHeader bytes.
+	if n > maxHeader || n > uint64(size-8) {
+		return nil, fmt.Errorf("header length %d exceeds the file (%d bytes)", n, size)
 	}
 	h := make([]byte, n)
-	if _, err := io.ReadFull(f, h); err != nil {
-		return Checkpoint{}, fmt.Errorf("read checkpoint %s: %w", path, err)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return nil, err
 	}
 	var header struct {
 		Meta map[string]string `json:"__metadata__"`
 	}
 	if err := json.Unmarshal(h, &header); err != nil {
-		return Checkpoint{}, fmt.Errorf("read checkpoint %s: header: %w", path, err)
+		return nil, fmt.Errorf("header: %w", err)
 	}
-	return parseCheckpointMeta(path, header.Meta)
+	return header.Meta, nil
 }
 
 func parseCheckpointMeta(path string, md map[string]string) (Checkpoint, error) {
