@@ -59,16 +59,26 @@ const (
 // level (the union of their levels, in a's rank order then b's).
 func Compare(a, b *Analysis, nameA, nameB string) *Replication {
 	r := &Replication{NameA: nameA, NameB: nameB}
+	// Maps, not searches of the effects: a study of many levels made
+	// those O(levels²).
 	var labels []string
-	for _, an := range []*Analysis{a, b} {
+	values := [2]map[string]*HalfValue{{}, {}}
+	for k, an := range []*Analysis{a, b} {
 		for _, e := range an.Effects {
-			if !slices.Contains(labels, e.Label()) {
-				labels = append(labels, e.Label())
+			l := e.Label()
+			if _, ok := values[0][l]; !ok {
+				if _, ok := values[1][l]; !ok {
+					labels = append(labels, l)
+				}
+			}
+			if _, ok := values[k][l]; !ok {
+				est, _ := e.Estimate(an.RobustMetric)
+				values[k][l] = &HalfValue{Effect: est.Effect, CI: est.CI, Verdict: e.Verdict, N: est.N}
 			}
 		}
 	}
 	for _, l := range labels {
-		lv := ReplicatedLevel{Label: l, A: halfValue(a, l), B: halfValue(b, l)}
+		lv := ReplicatedLevel{Label: l, A: values[0][l], B: values[1][l]}
 		lv.Agreement = agreement(lv.A, lv.B)
 		switch lv.Agreement {
 		case Agree:
@@ -87,17 +97,6 @@ func Compare(a, b *Analysis, nameA, nameB string) *Replication {
 			nameA, strings.Join(a.Precisions, ", "), nameB, strings.Join(b.Precisions, ", ")))
 	}
 	return r
-}
-
-func halfValue(a *Analysis, label string) *HalfValue {
-	for _, e := range a.Effects {
-		if e.Label() != label {
-			continue
-		}
-		est, _ := e.Estimate(a.RobustMetric)
-		return &HalfValue{Effect: est.Effect, CI: est.CI, Verdict: e.Verdict, N: est.N}
-	}
-	return nil
 }
 
 func agreement(a, b *HalfValue) string {

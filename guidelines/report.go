@@ -220,6 +220,10 @@ type view struct {
 	GroupRows   []*Group
 	GroupsGap   string
 	GroupsGapAt int
+	// ReplRows, ReplGap and ReplGapAt are the replication table's.
+	ReplRows  []ReplicatedLevel
+	ReplGap   string
+	ReplGapAt int
 }
 
 type figureView struct {
@@ -284,7 +288,41 @@ func newView(a *Analysis, figs []Figure) view {
 	} else {
 		v.GroupsGapAt = -1
 	}
+	v.ReplGapAt = -1
+	if r := a.Replication; r != nil {
+		v.ReplRows, v.ReplGapAt = ends(r.Levels, maxRows)
+		if hidden := r.Levels[v.ReplGapAt : len(r.Levels)-(len(v.ReplRows)-v.ReplGapAt)]; len(hidden) > 0 {
+			v.ReplGap = replicationGap(hidden)
+		} else {
+			v.ReplGapAt = -1
+		}
+	}
 	return v
+}
+
+// replicationGap stands for the replication rows left out: their tally,
+// and by name those that contradict (helps in one half, hurts in the
+// other), which a reader must not miss.
+func replicationGap(hidden []ReplicatedLevel) string {
+	n := map[string]int{}
+	var contradict []string
+	for _, l := range hidden {
+		n[l.Agreement]++
+		if l.Agreement == Contradict {
+			contradict = append(contradict, l.Label)
+		}
+	}
+	var parts []string
+	for _, g := range []string{Agree, Consistent, SignDiffers, Contradict, Missing} {
+		if n[g] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[g], g))
+		}
+	}
+	out := fmt.Sprintf("… %d more levels: %s", len(hidden), strings.Join(parts, ", "))
+	if len(contradict) > 0 {
+		out += " (contradicting: " + strings.Join(clip(contradict), ", ") + ")"
+	}
+	return out + "; every level in " + JSONFile
 }
 
 // ends returns xs when it has at most limit elements, else its first

@@ -433,3 +433,29 @@ func TestReportAtScaleShowsTheEnds(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(kernel), "more levels", "a factor of few levels is drawn whole")
 }
+
+// The replication table of a split study of many levels shows its ends
+// and tallies the rest, naming any that contradict.
+func TestReportAtScaleSplitSeeds(t *testing.T) {
+	trials := scaleTrials(t, scaleStudy{"ofat", 61, 4})
+	dir := t.TempDir()
+	a, err := Report(context.Background(), trials, dir, Options{SplitSeeds: true}, RecommendOptions{})
+	require.NoError(t, err)
+	r := a.Replication
+	require.NotNil(t, r)
+	require.Len(t, r.Levels, 60)
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	require.NoError(t, err)
+	section := strings.SplitN(strings.SplitN(string(md), "### Replication", 2)[1], "### Per factor", 2)[0]
+	for k, l := range r.Levels {
+		row := fmt.Sprintf("| `%s` |", l.Label)
+		if k < maxRows/2 || k >= 60-maxRows/2 {
+			assert.Contains(t, section, row)
+		} else {
+			assert.NotContains(t, section, row)
+		}
+	}
+	assert.Contains(t, section, "| "+replicationGap(r.Levels[maxRows/2:60-maxRows/2])+" |")
+	assert.Contains(t, replicationGap([]ReplicatedLevel{{Label: "kernel=5", Agreement: Contradict}, {Label: "x", Agreement: Agree}}),
+		"… 2 more levels: 1 agree, 1 contradict (contradicting: kernel=5); every level in guidelines.json")
+}
