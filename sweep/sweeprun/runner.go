@@ -47,6 +47,8 @@ type Runner struct {
 	// with the sweep's counts (a progress bar); log lines are written
 	// regardless.
 	OnProgress func(Progress)
+
+	crowdWarned bool // said once that the store has more workers than it serves well
 }
 
 // Progress is where a sweep stands, as OnProgress sees it.
@@ -255,11 +257,15 @@ func (r *Runner) safeRun(ctx context.Context, t results.Trial, cfg sweep.TrialCo
 
 // reclaimDead hands back at once the running trials whose lease holder
 // was a process on this host that no longer exists (killed, crashed):
-// waiting for its lease to expire would only idle.
+// waiting for its lease to expire would only idle. From the same list of
+// leases it warns, once, when the fleet outgrows a SQLite store.
 func (r *Runner) reclaimDead(ctx context.Context, sweep string, log *slog.Logger) error {
 	leases, err := r.Store.Leases(ctx, sweep)
 	if err != nil {
 		return err
+	}
+	if !r.crowdWarned {
+		r.crowdWarned = store.WarnCrowded(log, r.Store.Backend(), store.FleetSize(leases, r.Worker))
 	}
 	for _, l := range leases {
 		h, ok := store.ParseHolder(l.Worker)
