@@ -20,6 +20,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/precision"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/study"
@@ -123,11 +124,15 @@ func Load(nameOrPath string, set map[string]any) (*File, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
+	for key, value := range set {
+		setKey(raw, key, value)
+	}
+	// After the replacements, so that a mistyped --set key is named too.
 	if err := checkKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
-	for key, value := range set {
-		setKey(raw, key, value)
+	if err := checkSetBySweep(raw); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
 	if err := parseEpsKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep file: %w", err)
@@ -152,6 +157,32 @@ func Load(nameOrPath string, set map[string]any) (*File, error) {
 		return nil, err
 	}
 	return &f, nil
+}
+
+// ParseSet reads `--set key=value` assignments (pycls's opts): any dotted
+// sweep-file key, its value written as in the file (YAML: 7, 0.05,
+// [pgd10, aa], "{start: 3, add: 2, max: 5}"). Load checks the keys.
+func ParseSet(assignments []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, a := range assignments {
+		key, text, ok := strings.Cut(a, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return nil, fmt.Errorf("--set %q: want key=value, e.g. train.lr=0.05 (keys: docs/sweep-file.md)", a)
+		}
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("--set %s: given twice", key)
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+			return nil, fmt.Errorf("--set %s: value %q: %w", key, text, err)
+		}
+		if v == nil {
+			v = text
+		}
+		out[key] = v
+	}
+	return out, nil
 }
 
 // getKey and setKey read and write a dotted key of nested YAML mappings;
@@ -318,10 +349,27 @@ func (f File) Validate() error {
 	if f.Seeds.Adaptive() && f.Design != OneFactor {
 		bad("seeds: an adaptive policy needs design ofat (verdicts per level decide the rounds)")
 	}
+	if f.Budget != "" {
+		if _, err := arch.ParseBudget(f.Budget); err != nil {
+			bad("budget: %v", err)
+		}
+	}
+	for i, a := range f.Eval.Attacks {
+		if _, err := attackname.Parse(a); err != nil {
+			bad("eval.attacks[%d]: %v", i, err)
+		}
+	}
 	for i, a := range f.Eval.Check.Attacks {
-		if strings.HasPrefix(strings.ToLower(a), "pgd") {
+		n, err := attackname.Parse(a)
+		switch {
+		case err != nil:
+			bad("eval.check.attacks[%d]: %v", i, err)
+		case n.Kind == attackname.PGD:
 			bad("eval.check.attacks[%d]: %q: the check runs the sweep's PGD itself; list stronger attacks (aa, aa-fast, apgd-ce, apgd-dlr, apgd-t, fab-t, square)", i, a)
 		}
+	}
+	if f.Eval.Size < 0 {
+		bad("eval.size: %d, want 0 (the whole test split) or more", f.Eval.Size)
 	}
 	if f.Eval.Check.Size < 0 || f.Eval.Check.Seeds < 0 {
 		bad("eval.check: size %d, seeds %d: want 0 (default) or more", f.Eval.Check.Size, f.Eval.Check.Seeds)

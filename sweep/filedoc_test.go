@@ -44,7 +44,11 @@ A sweep file (YAML or JSON; ` + "`configs/sweeps/*.yaml`" + ` are the shipped on
 what to vary and how to train and score each variant. The keys with a
 flag can be replaced by that ` + "`robarch sweep`" + ` flag, given on the command line,
 as ` + "`ROBARCH_SWEEP_<FLAG>`" + ` or in the ` + "`--config`" + ` file (docs/configuration.md);
-the others are the file's alone.
+any key, with or without a flag, can be replaced with ` + "`--set key=value`" + `
+(repeatable; the value written as in the file: ` + "`--set train.lr=0.05`" + `,
+` + "`--set 'seeds={start: 3, add: 2, max: 5}'`" + `). The whole file is checked when
+it is read: unknown keys, attack names, the budget, and the recipe keys a
+sweep sets itself are refused with the key named.
 
 ## Keys
 
@@ -75,6 +79,11 @@ the others are the file's alone.
 			def := ""
 			if v := rv.Field(i); !v.IsZero() {
 				def = fmt.Sprintf("`%v`", v.Interface())
+			}
+			if from, ok := SetBySweep[key]; ok {
+				fmt.Fprintf(&b, "| `%s` | %s |  |  | **Not a sweep key**: the sweep sets it for every trial from `%s`, and a file that writes it is refused. %s |\n",
+					key, f.Type.String(), from, comments[rt.Name()+"."+f.Name])
+				continue
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", key, f.Type.String(), def, flags[key], comments[rt.Name()+"."+f.Name])
 		}

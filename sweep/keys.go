@@ -61,6 +61,32 @@ func unknownKeys(m map[string]any, t reflect.Type, prefix string) []error {
 	return errs
 }
 
+// SetBySweep are the recipe keys a sweep sets for every trial from keys of
+// its own: a sweep file that writes them is refused (they would be
+// overwritten), naming the key to write instead.
+var SetBySweep = map[string]string{
+	"train.seed":        "seeds",
+	"train.eval_eps":    "eval.eps",
+	"train.final_size":  "eval.size",
+	"train.final_steps": "eval.attacks (its strongest pgdK)",
+}
+
+// checkSetBySweep refuses the SetBySweep keys in a decoded file.
+func checkSetBySweep(m map[string]any) error {
+	keys := make([]string, 0, len(SetBySweep))
+	for k := range SetBySweep {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, k := range keys {
+		if getKey(m, k) != nil {
+			errs = append(errs, fmt.Errorf("%s: a sweep sets it for every trial from %s; write that instead", k, SetBySweep[k]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // FlagKeys maps `robarch sweep`'s flags to the sweep-file keys they
 // replace when given (on the command line, as ROBARCH_SWEEP_<FLAG> or in
 // the --config file); docs/sweep-file.md shows each beside its key.

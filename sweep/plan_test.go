@@ -247,3 +247,53 @@ func TestWRNDepthWidthPlanFitsBudget(t *testing.T) {
 	assert.Equal(t, []int{6, 5, 1}, depths["6,5,1"])
 	assert.Equal(t, []int{6, 6, 6}, depths["deeper-narrower"], "x1.5 of 4 blocks per stage")
 }
+
+// A sweep file is checked whole at load: attack names, the budget, keys
+// the sweep would overwrite; --set reaches any key and is checked the same.
+func TestLoadRefusesWhatItCannotHonour(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]any
+		want string
+	}{
+		{"unknown attack", map[string]any{"eval.attacks": []string{"pgd20", "cw"}}, "eval.attacks[1]: attack \"cw\": want one of"},
+		{"bad pgd", map[string]any{"eval.attacks": []string{"pgd0"}}, "eval.attacks[0]: attack \"pgd0\": want pgdK with K >= 1"},
+		{"bad check attack", map[string]any{"eval.check.attacks": []string{"aaa"}}, "eval.check.attacks[0]"},
+		{"budget", map[string]any{"budget": "lots"}, "budget: budget \"lots\": want a positive count like 26M"},
+		{"train.seed", map[string]any{"train.seed": 3}, "train.seed: a sweep sets it for every trial from seeds"},
+		{"train.eval_eps", map[string]any{"train.eval_eps": "8/255"}, "train.eval_eps: a sweep sets it for every trial from eval.eps"},
+		{"train.final_size", map[string]any{"train.final_size": 100}, "train.final_size: a sweep sets it for every trial from eval.size"},
+		{"train.final_steps", map[string]any{"train.final_steps": 50}, "train.final_steps: a sweep sets it for every trial from eval.attacks"},
+		{"mistyped set key", map[string]any{"train.learning_rate": 0.1}, "train.learning_rate: unknown key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("fashion-mnist-micro", tc.set)
+			assert.ErrorContains(t, err, tc.want)
+		})
+	}
+	f, err := Load("fashion-mnist-micro", map[string]any{"eval.attacks": []string{"pgd10", "pgd20-cw", "AutoAttack"}})
+	require.NoError(t, err, "pgdK-cw and any spelling robarch eval takes are sweep attacks too")
+	assert.Equal(t, "aa_acc", f.RobustMetric(), "autoattack is aa")
+}
+
+func TestParseSet(t *testing.T) {
+	set, err := ParseSet([]string{"train.lr=0.05", "eval.attacks=[pgd10, aa]", "seeds={start: 3, add: 2, max: 5}", "train.eps=8/255"})
+	require.NoError(t, err)
+	f, err := Load("fashion-mnist-micro", set)
+	require.NoError(t, err)
+	assert.Equal(t, 0.05, f.Train.LR)
+	assert.Equal(t, []string{"pgd10", "aa"}, f.Eval.Attacks)
+	assert.Equal(t, 3, f.Seeds.Start)
+	assert.Equal(t, 8.0/255, f.Train.Eps)
+	for _, bad := range []struct{ in, want string }{
+		{"train.lr", "want key=value"},
+		{"=3", "want key=value"},
+		{"seeds=[0, 1", "--set seeds: value"},
+	} {
+		_, err := ParseSet([]string{bad.in})
+		assert.ErrorContains(t, err, bad.want, bad.in)
+	}
+	_, err = ParseSet([]string{"train.lr=0.1", "train.lr=0.2"})
+	assert.ErrorContains(t, err, "given twice")
+}

@@ -3,6 +3,7 @@ package sweep
 import (
 	"slices"
 
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
 )
@@ -11,7 +12,7 @@ import (
 // on: AutoAttack accuracy when every trial runs AutoAttack, else PGD.
 func (f File) RobustMetric() string {
 	for _, a := range f.Eval.Attacks {
-		if a == "aa" || a == "autoattack" {
+		if n, err := attackname.Parse(a); err == nil && n.Kind == attackname.AA {
 			return results.AAAcc
 		}
 	}

@@ -48,17 +48,25 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
 	fs.String("precision", "", "training precision: fp32, bf16 or auto (evaluations stay fp32)")
 	fs.String("device", "", "cpu, cuda or cuda:N")
+	fs.StringArray("set", nil, "replace any sweep-file key, value written as in the file (YAML): --set train.lr=0.05 --set 'seeds={start: 3, add: 2, max: 5}' (repeatable; keys in docs/sweep-file.md)")
 }
 
 // loadSweep reads the sweep file; the flags of sweep.FlagKeys that were
 // given (flag, ROBARCH_SWEEP_*, --config: bindFlags) replace its keys.
 func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
 	name, _ := cmd.Flags().GetString("sweep")
-	set := map[string]any{}
+	assignments, _ := cmd.Flags().GetStringArray("set")
+	set, err := sweep.ParseSet(assignments)
+	if err != nil {
+		return nil, err
+	}
 	for flag, key := range sweep.FlagKeys {
 		fl := cmd.Flags().Lookup(flag)
 		if fl == nil || !fl.Changed {
 			continue
+		}
+		if _, both := set[key]; both {
+			return nil, fmt.Errorf("--%s and --set %s both replace sweep key %s: give one", flag, key, key)
 		}
 		switch fl.Value.Type() {
 		case "int64Slice", "stringSlice":

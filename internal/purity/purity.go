@@ -8,6 +8,7 @@ package purity
 var Packages = []string{
 	"arch",
 	"recipe",
+	"internal/attackname",
 	"internal/precision",
 	"sweep",
 	"study",

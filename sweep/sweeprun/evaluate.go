@@ -2,12 +2,12 @@ package sweeprun
 
 import (
 	"context"
-	"strings"
+	"fmt"
 
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
-	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/train"
 )
 
@@ -41,11 +41,11 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 	}
 	out := map[string]float64{"robust_acc": rep.RobustAcc}
 	for name, acc := range rep.PerAttack {
-		key := strings.ReplaceAll(name, "-", "_") + "_acc"
-		if name == "aa" || name == "autoattack" {
-			key = results.AAAcc
+		n, err := attackname.Parse(name)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: attack %q reported under a name outside the vocabulary: %w", name, err)
 		}
-		out[key] = acc
+		out[n.MetricKey()] = acc
 	}
 	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
@@ -177,8 +177,10 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 }
 
 // trialRecipe is the sweep's recipe for one seed, with the final
-// evaluation set by the sweep's eval section: the strongest pgdK attack
-// runs there; the other attacks are returned for the RobustEvaluator.
+// evaluation set by the sweep's eval section: the strongest cross-entropy
+// pgdK runs there (default pgd20); the other attacks, pgdK-cw included,
+// are returned for the RobustEvaluator. The file was validated at load,
+// so every name parses and the recipe keys set here were not in it.
 func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error) {
 	r := f.Train
 	r.Seed = seed
@@ -186,16 +188,16 @@ func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error
 	r.FinalSize = f.Eval.Size
 	steps := 0
 	var extra []string
-	for _, a := range f.Eval.Attacks {
-		if k, ok := strings.CutPrefix(a, "pgd"); ok {
-			n, err := strconv.Atoi(k)
-			if err != nil || n < 1 {
-				return r, 0, nil, fmt.Errorf("eval.attacks: %q: want pgdK with K >= 1 (e.g. pgd20), aa, aa-fast, apgd-ce, apgd-t, fab-t or square", a)
-			}
-			steps = max(steps, n)
+	for i, a := range f.Eval.Attacks {
+		n, err := attackname.Parse(a)
+		if err != nil {
+			return r, 0, nil, fmt.Errorf("eval.attacks[%d]: %w", i, err)
+		}
+		if n.IsCEPGD() {
+			steps = max(steps, n.Steps)
 			continue
 		}
-		extra = append(extra, a)
+		extra = append(extra, n.String())
 	}
 	if steps == 0 {
 		steps = 20
