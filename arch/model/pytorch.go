@@ -152,8 +152,10 @@ func readZipPickle(zr *zip.Reader, fileSize int64) (any, func(*pyStorage) error,
 		if rec.UncompressedSize64 < uint64(need) {
 			return fmt.Errorf("storage %q: %d elements need %d bytes, its record holds %d", st.key, st.numel, need, rec.UncompressedSize64)
 		}
-		if rec.Method == zip.Store && need > fileSize {
-			return fmt.Errorf("storage %q: %d bytes in a file of %d", st.key, need, fileSize)
+		// Deflate expands at most ~1032 times: a record declaring more
+		// than that is corrupt, whatever its uncompressed size says.
+		if held := int64(min(rec.CompressedSize64, uint64(fileSize))); (rec.Method == zip.Store && need > held) || need/1032 > held {
+			return fmt.Errorf("storage %q: %d bytes from a record of %d bytes", st.key, need, held)
 		}
 		st.data, err = readRecord(rec, need)
 		return err
