@@ -30,7 +30,8 @@ import (
 // one store while the test kills them with SIGKILL and starts new ones.
 // `make test` runs it small; at full size:
 //
-//	ROBARCH_LOAD_WORKERS=64 ROBARCH_LOAD_TRIALS=10000 go test ./sweep/store -run StoreLoad -v
+//	ROBARCH_LOAD_WORKERS=64 ROBARCH_LOAD_TRIALS=10000 ROBARCH_LOAD_LEASE_MS=20000 \
+//	  go test ./sweep/store -run 'TestStoreLoad$' -v -timeout 60m
 //
 // BenchmarkStoreLoad measures claims per second and claim latency with
 // b.N trials (docs/reliability.md has the figures):
@@ -244,7 +245,7 @@ type loadReport struct {
 	kills       int
 	reclaimed   int // trials of dead holders handed back before their lease ran out
 	expiredTook int // claims of a trial whose previous holder was killed and not reclaimed
-	lost        int // heartbeats or finishes refused because the lease had gone
+	lost        int // renewals, failures or finishes refused because the lease had gone
 	failures    int // synthetic first-attempt failures
 	stalls      int // first attempts stalled past their lease
 	samples     int
@@ -289,7 +290,6 @@ type loadProc struct {
 	stderr  *tailBuffer
 	killed  bool
 	exited  bool
-	foreign bool
 	stalled string // the trial it stalls on ("" when none), which a kill would cut short
 }
 
@@ -353,7 +353,6 @@ func runLoad(tb testing.TB, cfg loadConfig) *loadReport {
 			envLoadLease+"="+cfg.lease.String(), envLoadTrial+"="+cfg.trialTime.String(),
 			envLoadFailN+"="+strconv.Itoa(cfg.failEvery), envLoadStallN+"="+strconv.Itoa(cfg.stallEvery))
 		if cfg.foreignEvery > 0 && p.id%cfg.foreignEvery == cfg.foreignEvery-1 {
-			p.foreign = true
 			env = append(env, envLoadName+"="+fmt.Sprintf("remote%d", p.id))
 		}
 		p.cmd = exec.Command(os.Args[0], "-test.run=^TestStoreLoadWorker$", "-test.count=1", "-test.v=false")
