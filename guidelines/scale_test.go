@@ -237,9 +237,13 @@ func scaleStore(tb testing.TB, st scaleStudy) string {
 }
 
 // BenchmarkReportAtScale reads each synthetic store and writes its full
-// report, as `robarch guidelines report` does:
+// report, as `robarch guidelines report` does (docs/reliability.md,
+// "Report at scale"):
 //
 //	GUIDELINES_SCALE_STORES=/tmp/scale go test ./guidelines -run '^$' -bench ReportAtScale -benchtime 1x
+//
+// Without GUIDELINES_SCALE_STORES every run writes the stores afresh into
+// a temporary directory, about 2 minutes for the 10,000-trial ones.
 func BenchmarkReportAtScale(b *testing.B) {
 	for _, st := range scaleStudies {
 		b.Run(st.name(), func(b *testing.B) {
