@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,6 +101,11 @@ type evalConfig struct {
 	// epsText are RobustBench's dataset name and the radius as written,
 	// for --model-info.
 	protocol, rbDataset, epsText, modelInfo string
+	// from says where eps, norm and dataset came from: "flag", "checkpoint"
+	// (what the net was trained and reported at) or "default"; trainedEps
+	// is the checkpoint's radius when it has one.
+	from       map[string]string
+	trainedEps float64
 	// Several processes: nproc local ones to start, or launched (the
 	// environment of a launcher, which then wins over nproc).
 	nproc       int
@@ -154,11 +161,43 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 		return c, fmt.Errorf("--batch-size %d: want at least 1", c.batchSize)
 	}
 	normFlag, _ := f.GetString("norm")
+	epsFlag, _ := f.GetString("eps")
+	c.protocol, _ = f.GetString("protocol")
+	c.from = map[string]string{"eps": "default", "norm": "default", "dataset": "default"}
+	for _, k := range []string{"eps", "norm", "dataset"} {
+		if f.Changed(k) {
+			c.from[k] = "flag"
+		}
+	}
+	if info, err := model.ReadCheckpointInfo(c.weights); err == nil && c.protocol != protocolRobustBench {
+		// A checkpoint is evaluated where it was trained and reported
+		// unless told otherwise: evaluating at another radius is the
+		// field's classic protocol mistake.
+		trained := map[string]string{"eps": info.Meta["eval_eps"], "norm": info.Meta["norm"], "dataset": info.Meta["dataset"]}
+		if trained["eps"] == "" {
+			trained["eps"] = info.Meta["eps"] // checkpoints from before eval_eps was stored
+		}
+		if v, err := strconv.ParseFloat(trained["eps"], 64); err == nil && v > 0 {
+			c.trainedEps = v
+		}
+		for k, v := range trained {
+			if v == "" || c.from[k] == "flag" {
+				continue
+			}
+			switch k {
+			case "eps":
+				epsFlag = v
+			case "norm":
+				normFlag = v
+			case "dataset":
+				c.dataset = v
+			}
+			c.from[k] = "checkpoint"
+		}
+	}
 	if c.norm, err = attack.ParseNorm(normFlag); err != nil {
 		return c, fmt.Errorf("--norm: %w", err)
 	}
-	epsFlag, _ := f.GetString("eps")
-	c.protocol, _ = f.GetString("protocol")
 	c.modelInfo, _ = f.GetString("model-info")
 	if !slices.Contains(protocols, c.protocol) {
 		return c, fmt.Errorf("--protocol %q: want one of %s", c.protocol, strings.Join(protocols, ", "))
@@ -220,6 +259,11 @@ type evalResult struct {
 	Seed    int64   `json:"seed"`
 	// Precision of the forward passes; anything but fp32 is flagged.
 	Precision string `json:"precision"`
+	// From says where eps, norm and dataset came from (flag, checkpoint,
+	// default); TrainedEps is the radius the checkpoint was trained and
+	// reported at, when it says.
+	From       map[string]string `json:"from"`
+	TrainedEps float64           `json:"trained_eps,omitempty"`
 }
 
 func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error {
@@ -279,7 +323,11 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 		return fmt.Errorf("--precision: %w", err)
 	}
 	warnIfEmulated(c.precision, device)
-	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed, Precision: string(c.precision)}
+	res := evalResult{Weights: c.weights, Dataset: c.dataset, Eps: c.eps, Norm: string(c.norm), Seed: c.seed, Precision: string(c.precision),
+		From: c.from, TrainedEps: c.trainedEps}
+	if offRadius(c) {
+		slog.Warn("evaluating at a radius other than the one the checkpoint was trained and reported at", "eps", c.eps, "trained_eps", c.trainedEps)
+	}
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {
@@ -368,8 +416,28 @@ func loadEvalModel(device gotch.Device, f model.MemoryFormat, name, weights stri
 	return vs, net, name, nil
 }
 
+// offRadius reports an evaluation at a radius other than the
+// checkpoint's own.
+func offRadius(c evalConfig) bool {
+	return c.trainedEps > 0 && math.Abs(c.eps-c.trainedEps) > 1e-12
+}
+
+func fromWord(from string) string {
+	switch from {
+	case "flag":
+		return "command line"
+	case "checkpoint":
+		return "checkpoint"
+	}
+	return "defaults"
+}
+
 func printEvalTable(w io.Writer, r evalResult) {
 	fmt.Fprintf(w, "%s (%d parameters) on %s: %d examples, %s eps %.4g, seed %d, %s forward passes\n", r.Model, r.Params, r.Dataset, r.N, r.Norm, r.Eps, r.Seed, r.Precision)
+	fmt.Fprintf(w, "eps from the %s, norm from the %s, dataset from the %s\n", fromWord(r.From["eps"]), fromWord(r.From["norm"]), fromWord(r.From["dataset"]))
+	if r.TrainedEps > 0 && math.Abs(r.Eps-r.TrainedEps) > 1e-12 {
+		fmt.Fprintf(w, "note: eps %.4g is not the radius the checkpoint was trained and reported at (%.4g)\n", r.Eps, r.TrainedEps)
+	}
 	if r.Precision != string(amp.FP32) {
 		fmt.Fprintf(w, "note: evaluated in %s, not fp32: low-precision attacks can overstate robustness\n", r.Precision)
 	}

@@ -152,3 +152,56 @@ func TestEmulatedBF16IsWarnedAbout(t *testing.T) {
 	r := robarch(t, dir, "doctor")
 	assert.Contains(t, r.stdout, "precision auto  "+string(want)+" for training on the CPU")
 }
+
+// A checkpoint is evaluated at the radius, norm and dataset it was trained
+// and reported at unless the command line says otherwise; the result says
+// where each came from, and a different radius is flagged.
+func TestEvalTakesTheCheckpointsRadius(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "model.safetensors")
+	w := torchrt.NewWorker()
+	defer w.Close()
+	require.NoError(t, w.Do(func() error {
+		spec, err := arch.Get("micro")
+		if err != nil {
+			return err
+		}
+		net, err := model.Build(nn.NewVarStore(gotch.CPU), spec)
+		if err != nil {
+			return err
+		}
+		return model.SaveCheckpoint(ckpt, net, map[string]string{"model": "micro", "dataset": "synthetic", "eps": "0.1", "eval_eps": "0.1", "norm": "Linf"})
+	}))
+	common := []string{"--weights", ckpt, "--size", "16", "--batch-size", "16", "--attacks", "pgd2"}
+	tests := []struct {
+		name      string
+		args      []string
+		eps       float64
+		from      map[string]any
+		tableNote string
+	}{
+		{"from the checkpoint", nil, 0.1, map[string]any{"eps": "checkpoint", "norm": "checkpoint", "dataset": "checkpoint"}, ""},
+		{"another radius, said", []string{"--eps", "8/255"}, 8.0 / 255, map[string]any{"eps": "flag", "norm": "checkpoint", "dataset": "checkpoint"},
+			"note: eps 0.03137 is not the radius the checkpoint was trained and reported at (0.1)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runEvalCmd(t, append(append([]string{"--json"}, common...), tc.args...)...)
+			require.NoError(t, err, out)
+			var res map[string]any
+			require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+			assert.InDelta(t, tc.eps, res["eps"].(float64), 1e-12)
+			assert.Equal(t, "synthetic", res["dataset"])
+			assert.Equal(t, tc.from, res["from"])
+			assert.InDelta(t, 0.1, res["trained_eps"].(float64), 1e-12)
+			table, err := runEvalCmd(t, append(append([]string{}, common...), tc.args...)...)
+			require.NoError(t, err, table)
+			if tc.tableNote != "" {
+				assert.Contains(t, table, tc.tableNote)
+			} else {
+				assert.NotContains(t, table, "is not the radius")
+				assert.Contains(t, table, "eps from the checkpoint")
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -372,7 +373,15 @@ func checkpointMeta(m trainMeta, s train.Summary) map[string]string {
 		"epoch": strconv.Itoa(s.Epoch), "clean_acc": f(s.CleanAcc), "pgd_acc": f(s.PGDAcc),
 		"pgd_steps": strconv.Itoa(s.PGDSteps), "eval_examples": strconv.Itoa(s.EvalExamples),
 		"seed": strconv.FormatInt(s.Recipe.Seed, 10),
+		// What `robarch eval` reads back: the radius and norm the reported
+		// accuracy was measured at (training is L∞), and the whole recipe.
+		"eval_eps": f(s.EvalEps), "norm": "Linf", "recipe": string(recipeJSON(s.Recipe)),
 	}
+}
+
+func recipeJSON(r any) []byte {
+	b, _ := json.Marshal(r) // a Recipe is plain data
+	return b
 }
 
 // progressBar returns an OnStep callback drawing one bar per epoch.
