@@ -463,3 +463,16 @@ func TestReportAtScaleSplitSeeds(t *testing.T) {
 	assert.Contains(t, replicationGap([]ReplicatedLevel{{Label: "kernel=5", Agreement: Contradict}, {Label: "x", Agreement: Agree}}),
 		"… 2 more levels: 1 agree, 1 contradict (contradicting: kernel=5); every level in guidelines.json")
 }
+
+// The page of a study of 120 levels loads in Chromium as a small one
+// does: no errors, every plot decodes, every table (gap rows included)
+// fits a 1300-px window.
+func TestReportAtScaleLoadsInChromium(t *testing.T) {
+	dir, _ := writeSynthReport(t, scaleTrials(t, scaleStudy{"ofat", 121, 3}))
+	lp := loadInChromium(t, filepath.Join(dir, HTMLFile))
+	assert.Contains(t, lp.body, "… 80 more levels (ranks 21–100)")
+	assert.Contains(t, lp.body, "… 81 more variants between these")
+	assert.Equal(t, lp.images, lp.decoded, "every embedded plot decodes")
+	assert.Empty(t, lp.problems, "the page loads without errors")
+	assert.LessOrEqual(t, lp.overflow, 0, "every table fits a 1300-px-wide window")
+}
