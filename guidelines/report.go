@@ -60,8 +60,10 @@ func Report(ctx context.Context, trials []results.Trial, outDir string, opts Opt
 }
 
 // WriteReport renders the analysis into dir: index.html (self-contained,
-// plots embedded), REPORT.md, guidelines.json, recommended.yaml (when there
-// is a recommendation) and plots/*.png and *.svg. Every file is written
+// plots embedded), REPORT.md, guidelines.json, effects.csv (every level's
+// row, which the page shows only the ends of beyond maxRows levels),
+// recommended.yaml (when there is a recommendation) and plots/*.png and
+// *.svg. Every file is written
 // atomically.
 func WriteReport(ctx context.Context, dir string, a *Analysis) error {
 	if err := os.MkdirAll(filepath.Join(dir, PlotsDir), 0o755); err != nil {
