@@ -64,6 +64,11 @@ type File struct {
 	Train   recipe.Recipe `json:"train"`
 	Eval    EvalConfig    `json:"eval"`
 	Device  string        `json:"device,omitempty"` // cpu, cuda or cuda:N
+	// NprocPerTrial trains every trial data-parallel on this many local
+	// processes the worker starts (0 or 1: in the worker's own process);
+	// train.batch_shards then defaults to it, so the numbers are those of
+	// one process with that many batch shards (docs/distributed.md).
+	NprocPerTrial int `json:"nproc_per_trial,omitempty"`
 }
 
 // Factor is one architecture component and the levels it takes.
@@ -370,6 +375,12 @@ func (f File) Validate() error {
 	}
 	if f.Eval.Size < 0 {
 		bad("eval.size: %d, want 0 (the whole test split) or more", f.Eval.Size)
+	}
+	if f.NprocPerTrial < 0 {
+		bad("nproc_per_trial: %d, want 0 or 1 (in the worker's process) or more (data-parallel)", f.NprocPerTrial)
+	}
+	if f.NprocPerTrial > 1 && f.Train.BatchShards != 0 && f.Train.BatchShards%f.NprocPerTrial != 0 {
+		bad("train.batch_shards: %d must be a multiple of nproc_per_trial %d", f.Train.BatchShards, f.NprocPerTrial)
 	}
 	if f.Eval.Check.Size < 0 || f.Eval.Check.Seeds < 0 {
 		bad("eval.check: size %d, seeds %d: want 0 (default) or more", f.Eval.Check.Size, f.Eval.Check.Seeds)

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"unsafe"
@@ -24,8 +25,10 @@ import (
 //   - each shard has its own batch-norm statistics (per-process batch norm,
 //     DDP's default), its loss scaled by 1/shards; the gradients are
 //     summed over the ranks, then clipped and applied by the optimiser;
-//   - rank 0's batch-norm buffers are broadcast after every step, so every
-//     rank evaluates and checkpoints the same network.
+//   - the running batch-norm statistics are shard 0's: rank 0 restores
+//     them after any other shard it runs and broadcasts them after every
+//     step, so every rank evaluates and checkpoints the same network, and
+//     it is the same network however the shards are spread over processes.
 // Only rank 0 writes checkpoints, logs and results.
 
 // streamShard keys the shards' random starts.
@@ -89,7 +92,20 @@ func (t *trainer) shardedStep(b *data.Batch, lr float64, epoch int) (float64, in
 	sums := make([]float64, 4)
 	for j := range local {
 		s := t.rank*local + j
-		if err := t.shardPass(x, y, int64(s)*size, size, shardSeed(t.r.Seed, epoch, b.Index, s), sums); err != nil {
+		// The running batch-norm statistics are shard 0's (rank 0's, as
+		// DDP keeps): rank 0 puts them back after any other shard it runs,
+		// so they do not depend on how many shards a process holds.
+		var saved []*ts.Tensor
+		if s != 0 && t.rank == 0 {
+			if saved, err = t.saveBuffers(); err != nil {
+				return 0, 0, err
+			}
+		}
+		err := t.shardPass(x, y, int64(s)*size, size, shardSeed(t.r.Seed, epoch, b.Index, s), sums)
+		if saved != nil {
+			err = errors.Join(err, t.restoreBuffers(saved))
+		}
+		if err != nil {
 			return 0, 0, err
 		}
 	}
@@ -162,6 +178,39 @@ func (t *trainer) shardPass(x, y *ts.Tensor, off, n int64, seed int64, sums []fl
 	defer drop(scaled)
 	if err := scaled.Backward(); err != nil {
 		return fmt.Errorf("backward: %w", err)
+	}
+	return nil
+}
+
+// saveBuffers copies the network's buffers (batch-norm statistics).
+func (t *trainer) saveBuffers() ([]*ts.Tensor, error) {
+	var out []*ts.Tensor
+	for _, v := range t.vars {
+		if v.trainable {
+			continue
+		}
+		c, err := v.t.DetachCopy(false)
+		if err != nil {
+			drop(out...)
+			return nil, fmt.Errorf("save batch-norm statistics: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// restoreBuffers writes saved (from saveBuffers) back and frees it.
+func (t *trainer) restoreBuffers(saved []*ts.Tensor) error {
+	defer drop(saved...)
+	k := 0
+	for _, v := range t.vars {
+		if v.trainable {
+			continue
+		}
+		if err := copyInto(v.t, saved[k]); err != nil {
+			return fmt.Errorf("restore batch-norm statistics: %w", err)
+		}
+		k++
 	}
 	return nil
 }

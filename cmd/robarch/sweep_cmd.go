@@ -212,7 +212,7 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 	retry.Flags().String("name", "", "sweep (default: all)")
 	retry.Flags().Bool("running", false, "also re-queue running trials (only when no worker is alive)")
 
-	cmd.AddCommand(run, plan, worker, enqueue, status, retry)
+	cmd.AddCommand(run, plan, worker, enqueue, status, retry, newSweepTrialCmd(v))
 	return cmd
 }
 
@@ -440,7 +440,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (
 	lease, _ := cmd.Flags().GetDuration("lease")
 	exec := newExecutor(format)
 	r := &sweeprun.Runner{
-		Store: s, Run: exec.Run, WorkDir: workDir, Lease: lease, Wait: !noWait,
+		Store: s, WorkDir: workDir, Lease: lease, Wait: !noWait,
 		Env: trialEnv(format),
 	}
 	stderr := cmd.ErrOrStderr()
@@ -459,6 +459,9 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (
 	case progress == "none":
 		exec.LogEvery = -1
 	}
+	// A sweep with nproc_per_trial > 1 trains each trial on that many
+	// processes; their lines join this worker's log.
+	r.Run = processTrials(exec.Run, threads, string(format), v.GetString("log-level"), logTo)
 	if workers > 1 {
 		dsn, _ := cmd.Flags().GetString("store")
 		h, serr := startHelpers(cmd.Context(), workers-1, helperArgs{store: dsn, work: workDir, sweep: sweepName,

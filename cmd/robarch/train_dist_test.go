@@ -132,3 +132,32 @@ func TestEvalShardedEqualsOneProcess(t *testing.T) {
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stderr, "several processes take one GPU each (cuda:LOCAL_RANK); give --device cuda")
 }
+
+// TestSweepTrialOnTwoProcesses: a sweep with nproc_per_trial 2 trains each
+// trial as a 2-process data-parallel job started by the worker; its rows
+// equal those of one process with train.batch_shards 2.
+func TestSweepTrialOnTwoProcesses(t *testing.T) {
+	require.True(t, dist.Available(), "this build has no c10d Gloo backend: install libgloo-dev and rebuild")
+	dir := t.TempDir()
+	sw := writeSweep(t, dir, tinySweep)
+	for name, set := range map[string]string{"two.db": "nproc_per_trial=2", "one.db": "train.batch_shards=2"} {
+		r := robarch(t, dir, "sweep", "--sweep", sw, "--seeds", "0", "--store", name, "--work", name+"-trials", "--progress", "none", "--set", set)
+		require.Equal(t, 0, r.code, r.stderr)
+		if name == "two.db" {
+			assert.Contains(t, r.stderr, "trial starts data-parallel")
+			assert.Contains(t, r.stderr, "data-parallel trial", "the ranks' lines reach the worker's log")
+		}
+	}
+	two, one := rowsOf(t, dir, "two.db"), rowsOf(t, dir, "one.db")
+	require.Len(t, two, 1)
+	for key, want := range one {
+		got, ok := two[key]
+		require.True(t, ok, key)
+		assert.Equal(t, "done", got.Status)
+		assert.Equal(t, want.Metrics, got.Metrics, "%s: the same numbers on 2 processes as 2 shards in one", key)
+	}
+
+	r := robarch(t, dir, "sweep", "--sweep", sw, "--store", "bad.db", "--dry-run", "--set", "nproc_per_trial=-1")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "nproc_per_trial: -1, want 0 or 1")
+}

@@ -17,6 +17,23 @@ import (
 // is stored as "<name>_acc" (AutoAttack as results.AAAcc), and the worst
 // case over them as "robust_acc".
 func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names []string, eps float64, seed int64) (map[string]float64, error) {
+	return EvaluateAttacksSharded(nil)(ctx, m, test, names, eps, seed)
+}
+
+// evalBatch is the batch size of a trial's attack evaluation; sharded
+// evaluations split the points by batches of this size.
+const evalBatch = 128
+
+// EvaluateAttacksSharded is EvaluateAttacks as one process's share of an
+// evaluation split across processes (nil: all of it); the counts are
+// summed, so every process returns the whole evaluation's metrics.
+func EvaluateAttacksSharded(shard *attack.Shard) RobustEvaluator {
+	return func(ctx context.Context, m train.Model, test data.Source, names []string, eps float64, seed int64) (map[string]float64, error) {
+		return evaluateAttacks(ctx, m, test, names, eps, seed, shard)
+	}
+}
+
+func evaluateAttacks(ctx context.Context, m train.Model, test data.Source, names []string, eps float64, seed int64, shard *attack.Shard) (map[string]float64, error) {
 	attacks := make([]attack.Attack, len(names))
 	for i, n := range names {
 		a, err := attack.ByName(n, attack.Linf, eps, seed)
@@ -25,7 +42,13 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 		}
 		attacks[i] = a
 	}
-	loader, err := data.NewLoader(test, data.LoaderConfig{BatchSize: 128})
+	if shard != nil {
+		var err error
+		if test, err = data.ShardBatches(test, evalBatch, shard.Rank, shard.Size); err != nil {
+			return nil, err
+		}
+	}
+	loader, err := data.NewLoader(test, data.LoaderConfig{BatchSize: evalBatch})
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +58,7 @@ func EvaluateAttacks(ctx context.Context, m train.Model, test data.Source, names
 		return nil, err
 	}
 	defer release()
-	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{})
+	rep, err := attack.Evaluate(ctx, attack.FromModuleT(net), torchbatch.Stream(ctx, loader, device, attack.NewBatch), attacks, attack.EvalOptions{Shard: shard})
 	if err != nil {
 		return nil, err
 	}

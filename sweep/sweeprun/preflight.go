@@ -8,6 +8,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/sweep"
 )
@@ -55,6 +56,14 @@ func Preflight(f *sweep.File, p *sweep.Plan, opts PreflightOptions) error {
 		}
 	}
 
+	if f.NprocPerTrial > 1 {
+		switch {
+		case strings.HasPrefix(strings.ToLower(f.Device), "cuda"):
+			bad("nproc_per_trial", fmt.Errorf("%d with device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use device cpu", f.NprocPerTrial, f.Device))
+		case !dist.Available():
+			bad("nproc_per_trial", fmt.Errorf("%d: this build has no c10d Gloo backend; install libgloo-dev and run `make setup`", f.NprocPerTrial))
+		}
+	}
 	if err := checkDevice(f.Device, opts.DeviceAvailable); err != nil {
 		bad("device", err)
 	} else if opts.DeviceAvailable {

@@ -13,8 +13,10 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
+	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/attackname"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
@@ -57,6 +59,11 @@ type Executor struct {
 	// bar); LogEvery is train.Options.LogEvery (-1: no step lines).
 	OnStep   func(results.Trial, train.Progress)
 	LogEvery int
+
+	// Group, when set, makes this process one rank of a data-parallel
+	// trial (a sweep's nproc_per_trial): training and every evaluation are
+	// split across the group; each rank returns the same metrics.
+	Group *dist.Group
 
 	mu   sync.Mutex
 	data map[sweep.DatasetConfig]*data.Splits
@@ -105,7 +112,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		log = slog.Default()
 	}
 	opts := train.Options{
-		OutDir: dir, Resume: true, Logger: log.With("trial", t.Key()), LogEvery: e.LogEvery,
+		OutDir: dir, Resume: true, Logger: log.With("trial", t.Key()), LogEvery: e.LogEvery, Group: e.Group,
 		Meta: map[string]any{"sweep": t.Sweep, "variant": t.Variant, "factor": t.Factor, "level": t.Level, "seed": t.Seed, "spec": spec},
 	}
 	if e.OnStep != nil {
@@ -131,7 +138,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	}
 	evaluate := e.Evaluate
 	if evaluate == nil {
-		evaluate = EvaluateAttacks
+		evaluate = EvaluateAttacksSharded(e.shard())
 	}
 	if f.Checks(t.Seed) {
 		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
@@ -154,6 +161,14 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		}
 	}
 	return metrics, nil
+}
+
+// shard is this rank's share of an evaluation (nil outside a group).
+func (e *Executor) shard() *attack.Shard {
+	if e.Group == nil || e.Group.World() == 1 {
+		return nil
+	}
+	return &attack.Shard{Rank: e.Group.Rank(), Size: e.Group.World(), Sum: e.Group.Sum}
 }
 
 func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, pgdSteps int, seed int64) (map[string]float64, error) {
@@ -203,6 +218,9 @@ func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error
 		steps = 20
 	}
 	r.FinalSteps = steps
+	if f.NprocPerTrial > 1 && r.BatchShards == 0 {
+		r.BatchShards = f.NprocPerTrial // written out, so the stored recipe says it
+	}
 	return r, steps, extra, nil
 }
 
