@@ -78,6 +78,8 @@ func flagValues(f *pflag.Flag) (flag, env, file, fileYAML string) {
 		return "1s", "2s", "3s", "3s"
 	case "stringSlice", "int64Slice":
 		return "1", "2", "3", "[3]"
+	case "stringArray":
+		return "a=1", "b=2", "c=3", "[c=3]"
 	}
 	if f.Name == "log-level" { // setup checks it
 		return "debug", "warn", "error", "error"

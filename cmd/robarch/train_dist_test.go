@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,4 +163,76 @@ func TestSweepTrialOnTwoProcesses(t *testing.T) {
 	r := robarch(t, dir, "sweep", "--sweep", sw, "--store", "bad.db", "--dry-run", "--set", "nproc_per_trial=-1")
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stderr, "nproc_per_trial: -1, want 0 or 1")
+}
+
+// rankPID finds the process of the given rank among parent's children
+// (their environment holds RANK).
+func rankPID(t *testing.T, parent, rank int) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut after ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == "RANK="+strconv.Itoa(rank) {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// TestTrainDataParallelRankKilledResumes: kill -9 of rank 1 after the
+// first epoch stops the job with an error naming the rank; the same
+// command with --resume restarts the group from the last checkpoint and
+// ends with the weights of an uninterrupted run, bit for bit.
+func TestTrainDataParallelRankKilledResumes(t *testing.T) {
+	require.True(t, dist.Available(), "this build has no c10d Gloo backend: install libgloo-dev and rebuild")
+	dir := t.TempDir()
+	args := append(append([]string{}, dpTrainArgs...), "--nproc-per-node", "2", "--epochs", "3", "--train-size", "512")
+	r := robarch(t, dir, append(args, "--out", "whole")...)
+	require.Equal(t, 0, r.code, r.stderr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := robarchCmd(ctx, dir, append(args, "--out", "killed")...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	first := filepath.Join(dir, "killed", "last-0001.ot")
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if _, err := os.Stat(first); err == nil {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no first-epoch checkpoint: %s", errb.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	pid := rankPID(t, cmd.Process.Pid, 1)
+	require.NotZero(t, pid, "rank 1's process")
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	err := cmd.Wait()
+	require.Error(t, err, "the job fails when a rank dies")
+	assert.Contains(t, errb.String(), "rank 1")
+
+	r = robarch(t, dir, append(args, "--out", "killed", "--resume")...)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, bestWeights(t, filepath.Join(dir, "whole")), bestWeights(t, filepath.Join(dir, "killed")),
+		"resumed after a rank died: the weights of the uninterrupted run")
 }
