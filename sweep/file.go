@@ -133,6 +133,9 @@ func Load(nameOrPath string, set map[string]any) (*File, error) {
 		setKey(raw, key, value)
 	}
 	// After the replacements, so that a mistyped --set key is named too.
+	if err := checkMappingKeys(raw, ""); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
+	}
 	if err := checkKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}

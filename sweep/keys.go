@@ -61,6 +61,38 @@ func unknownKeys(m map[string]any, t reflect.Type, prefix string) []error {
 	return errs
 }
 
+// checkMappingKeys refuses a mapping whose keys are not all names
+// (`seeds: {0}` is a mapping with the key 0): the decoder would panic on
+// one.
+func checkMappingKeys(v any, path string) error {
+	switch m := v.(type) {
+	case map[string]any:
+		for k, e := range m {
+			if err := checkMappingKeys(e, path+k+"."); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		for k := range m {
+			if _, ok := k.(string); !ok {
+				return fmt.Errorf("%s: mapping key %v is not a name", strings.TrimSuffix(path, "."), k)
+			}
+		}
+		for k, e := range m {
+			if err := checkMappingKeys(e, path+k.(string)+"."); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range m {
+			if err := checkMappingKeys(e, fmt.Sprintf("%s[%d].", strings.TrimSuffix(path, "."), i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // SetBySweep are the recipe keys a sweep sets for every trial from keys of
 // its own: a sweep file that writes them is refused (they would be
 // overwritten), naming the key to write instead.
@@ -95,7 +127,7 @@ var FlagKeys = map[string]string{
 	"seeds": "seeds", "dataset": "dataset.name", "data-dir": "dataset.dir",
 	"train-size": "dataset.train_size", "test-size": "dataset.test_size",
 	"method": "train.method", "epochs": "train.epochs", "eps": "train.eps", "precision": "train.precision",
-	"eval-eps": "eval.eps", "eval-size": "eval.size", "attacks": "eval.attacks", "device": "device",
+	"eval-eps": "eval.eps", "final-size": "eval.size", "attacks": "eval.attacks", "device": "device",
 }
 
 // epsKeys are the sweep-file keys that take a radius, written as train,
