@@ -134,13 +134,30 @@ type Recipe struct {
 	Precision precision.Precision `json:"precision,omitempty"`
 }
 
+// The recipe's defaults: the one place each lives. WithDefaults applies
+// them; robarch train's flags show them as their defaults.
+const (
+	DefaultSteps       = 10   // inner maximisation steps (pgd, trades)
+	DefaultBeta        = 6.0  // TRADES β
+	DefaultBatchSize   = 128  // training batch
+	DefaultLR          = 0.1  // peak LR, cosine and step schedules
+	DefaultOneCycleLR  = 0.2  // peak LR, onecycle
+	DefaultMomentum    = 0.9  // SGD momentum
+	DefaultWeightDecay = 5e-4 // on parameters with 2+ dimensions
+	DefaultPeakAt      = 0.4  // where onecycle peaks, a fraction of the run
+	DefaultGamma       = 0.1  // step schedule's factor per milestone
+	DefaultEvalSteps   = 10   // PGD steps of the per-epoch evaluation
+	DefaultFinalSteps  = 20   // PGD steps of the final evaluation
+	DefaultOverfitDrop = 0.2  // PGD accuracy fall that counts as catastrophic overfitting
+)
+
 // WithDefaults returns r with every zero field that has a default filled in.
 func (r Recipe) WithDefaults() Recipe {
 	if r.Method == "" {
 		r.Method = Standard
 	}
 	if r.Steps == 0 {
-		r.Steps = 10
+		r.Steps = DefaultSteps
 	}
 	if r.StepSize == 0 {
 		switch r.Method {
@@ -153,10 +170,10 @@ func (r Recipe) WithDefaults() Recipe {
 		}
 	}
 	if r.Beta == 0 && r.Method == TRADES {
-		r.Beta = 6
+		r.Beta = DefaultBeta
 	}
 	if r.BatchSize == 0 {
-		r.BatchSize = 128
+		r.BatchSize = DefaultBatchSize
 	}
 	if r.Schedule == "" {
 		r.Schedule = Cosine
@@ -165,33 +182,33 @@ func (r Recipe) WithDefaults() Recipe {
 		}
 	}
 	if r.LR == 0 {
-		r.LR = 0.1
+		r.LR = DefaultLR
 		if r.Schedule == OneCycle {
-			r.LR = 0.2
+			r.LR = DefaultOneCycleLR
 		}
 	}
 	if r.Momentum == 0 && !r.NoMomentum {
-		r.Momentum = 0.9
+		r.Momentum = DefaultMomentum
 	}
 	if r.WeightDecay == 0 && !r.NoDecay {
-		r.WeightDecay = 5e-4
+		r.WeightDecay = DefaultWeightDecay
 	}
 	if r.PeakAt == 0 && r.Schedule == OneCycle {
-		r.PeakAt = 0.4
+		r.PeakAt = DefaultPeakAt
 	}
 	if r.Schedule == Step {
 		if len(r.Milestones) == 0 {
 			r.Milestones = []float64{0.5 * float64(r.Epochs), 0.75 * float64(r.Epochs)}
 		}
 		if r.Gamma == 0 {
-			r.Gamma = 0.1
+			r.Gamma = DefaultGamma
 		}
 	}
 	if r.EvalSteps == 0 {
-		r.EvalSteps = 10
+		r.EvalSteps = DefaultEvalSteps
 	}
 	if r.FinalSteps == 0 {
-		r.FinalSteps = 20
+		r.FinalSteps = DefaultFinalSteps
 	}
 	if r.EvalEps == 0 {
 		r.EvalEps = r.Eps
@@ -200,7 +217,7 @@ func (r Recipe) WithDefaults() Recipe {
 		r.EvalBatchSize = r.BatchSize
 	}
 	if r.OverfitDrop == 0 {
-		r.OverfitDrop = 0.2
+		r.OverfitDrop = DefaultOverfitDrop
 	}
 	if r.Precision == precision.FP32 {
 		r.Precision = "" // fp32 and unset are the same recipe (and resume)

@@ -44,7 +44,11 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	fs.Int("epochs", 0, "training epochs")
 	fs.String("eps", "", "training radius (L∞): 8/255, 8px (the same) or a fraction such as 0.03")
 	fs.String("eval-eps", "", "evaluation radius, written as --eps")
-	fs.Int("eval-size", 0, "test examples attacked in the final evaluation")
+	fs.Int("final-size", 0, "test examples attacked in each trial's final evaluation (as robarch train --final-size)")
+	// Its old name meant what --final-size does; in robarch train
+	// --eval-size is the per-epoch subset. One meaning per name: refused.
+	fs.Int("eval-size", 0, "removed: use --final-size (robarch train's --eval-size is the per-epoch subset, a different thing)")
+	_ = fs.MarkHidden("eval-size")
 	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
 	fs.String("precision", "", "training precision: fp32, bf16 or auto (evaluations stay fp32)")
 	fs.String("device", "", "cpu, cuda or cuda:N")
@@ -55,6 +59,9 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 // given (flag, ROBARCH_SWEEP_*, --config: bindFlags) replace its keys.
 func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
 	name, _ := cmd.Flags().GetString("sweep")
+	if fl := cmd.Flags().Lookup("eval-size"); fl != nil && fl.Changed {
+		return nil, fmt.Errorf("--eval-size %s: robarch sweep calls it --final-size now (the test examples of each trial's final evaluation, sweep key eval.size); in robarch train --eval-size is the per-epoch subset", fl.Value)
+	}
 	assignments, _ := cmd.Flags().GetStringArray("set")
 	set, err := sweep.ParseSet(assignments)
 	if err != nil {

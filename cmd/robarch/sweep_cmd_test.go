@@ -49,3 +49,20 @@ func TestSweepPlanShowsGuidelineCoverage(t *testing.T) {
 	assert.Regexp(t, `stage_depths=1,1,1 .* 1\s*\n`, r.stdout, "one block per stage is shallower-wider (guideline 1)")
 	assert.Contains(t, r.stdout, "no level bears on 3 stage-depths, 4 two-groups")
 }
+
+// One meaning per flag name: robarch sweep's final-evaluation size is
+// --final-size, as in robarch train; the old --eval-size (train's
+// per-epoch subset) is refused with the new name, and --final-size and
+// --set reach eval.size.
+func TestSweepFinalSizeFlag(t *testing.T) {
+	trials := enqueuedSweeps(t, "--final-size", "32")
+	require.NotEmpty(t, trials)
+	assert.Equal(t, 32, trials[0].Eval.Size)
+	trials = enqueuedSweeps(t, "--set", "eval.size=48")
+	require.NotEmpty(t, trials)
+	assert.Equal(t, 48, trials[0].Eval.Size)
+
+	r := robarch(t, t.TempDir(), "sweep", "--dry-run", "--eval-size", "32")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "--eval-size 32: robarch sweep calls it --final-size now")
+}
