@@ -29,16 +29,27 @@ test: setup
 
 ## fuzz: every fuzz target of a reader of outside input, FUZZTIME each
 ## (docs/reliability.md); a crash stops it and leaves the input in the
-## package's testdata/fuzz, which `make test` then replays
+## package's testdata/fuzz, which `make test` then replays. Go 1.26's fuzz
+## coordinator can end a run with "context deadline exceeded" and no
+## crasher on a busy machine (golang/go#75804, fixed in Go 1.27): such a
+## run is reported as a flake, not a failure; any run that writes a
+## crasher fails.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./data:FuzzReadIDX ./data:FuzzReadCIFAR ./data:FuzzImageFolder \
 	./arch/model:FuzzReadSafetensors ./arch/model:FuzzReadPyTorch ./arch:FuzzParse \
 	./sweep:FuzzLoadFile ./sweep/store:FuzzDecode
 fuzz: setup
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$pkg for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
-	done
+	@set -eo pipefail; flakes=0; log=$$(mktemp); for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; dir=$$pkg/testdata/fuzz/$$name; echo "== $$name in $$pkg for $(FUZZTIME)"; \
+	  before=$$(ls $$dir 2>/dev/null | wc -l); rc=0; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tee $$log || rc=$$?; \
+	  after=$$(ls $$dir 2>/dev/null | wc -l); \
+	  if [ $$rc -ne 0 ]; then \
+	    if [ $$after -eq $$before ] && grep -q 'context deadline exceeded' $$log; then \
+	      echo "== $$name: flake, no crasher written (golang/go#75804)"; flakes=$$((flakes+1)); \
+	    else echo "== $$name: FAILED, input in $$dir"; rm -f $$log; exit 1; fi; \
+	  fi; \
+	done; rm -f $$log; echo "== fuzz: all targets clean ($$flakes coordinator flakes)"
 
 ## run: a small real sweep on Fashion-MNIST and its guidelines report (see README)
 run: build

@@ -21,6 +21,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/configs"
 	"github.com/robarch/robarch/internal/attackname"
+	"github.com/robarch/robarch/internal/devicename"
 	"github.com/robarch/robarch/internal/precision"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/study"
@@ -378,6 +379,9 @@ func (f File) Validate() error {
 	}
 	if f.Eval.Size < 0 {
 		bad("eval.size: %d, want 0 (the whole test split) or more", f.Eval.Size)
+	}
+	if _, err := devicename.Parse(f.Device); err != nil {
+		bad("device: %v", err)
 	}
 	if f.NprocPerTrial < 0 {
 		bad("nproc_per_trial: %d, want 0 or 1 (in the worker's process) or more (data-parallel)", f.NprocPerTrial)

@@ -34,6 +34,12 @@ func runEvalCmd(t *testing.T, args ...string) (string, error) {
 // synthetic data as a robarch checkpoint and as a plain state dict.
 func microWeights(t *testing.T) (checkpoint, stateDict string) {
 	t.Helper()
+	return microCheckpoint(t, map[string]string{"model": "micro"})
+}
+
+// microCheckpoint is microWeights with the checkpoint's metadata given.
+func microCheckpoint(t *testing.T, meta map[string]string) (checkpoint, stateDict string) {
+	t.Helper()
 	dir := t.TempDir()
 	checkpoint, stateDict = filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "weights.safetensors")
 	w := torchrt.NewWorker()
@@ -48,7 +54,7 @@ func microWeights(t *testing.T) (checkpoint, stateDict string) {
 		if err != nil {
 			return err
 		}
-		if err := model.SaveCheckpoint(checkpoint, net, map[string]string{"model": "micro"}); err != nil {
+		if err := model.SaveCheckpoint(checkpoint, net, meta); err != nil {
 			return err
 		}
 		return model.ExportWeights(net, stateDict)
@@ -157,21 +163,7 @@ func TestEmulatedBF16IsWarnedAbout(t *testing.T) {
 // and reported at unless the command line says otherwise; the result says
 // where each came from, and a different radius is flagged.
 func TestEvalTakesTheCheckpointsRadius(t *testing.T) {
-	dir := t.TempDir()
-	ckpt := filepath.Join(dir, "model.safetensors")
-	w := torchrt.NewWorker()
-	defer w.Close()
-	require.NoError(t, w.Do(func() error {
-		spec, err := arch.Get("micro")
-		if err != nil {
-			return err
-		}
-		net, err := model.Build(nn.NewVarStore(gotch.CPU), spec)
-		if err != nil {
-			return err
-		}
-		return model.SaveCheckpoint(ckpt, net, map[string]string{"model": "micro", "dataset": "synthetic", "eps": "0.1", "eval_eps": "0.1", "norm": "Linf"})
-	}))
+	ckpt, _ := microCheckpoint(t, map[string]string{"model": "micro", "dataset": "synthetic", "eps": "0.1", "eval_eps": "0.1", "norm": "Linf"})
 	common := []string{"--weights", ckpt, "--size", "16", "--batch-size", "16", "--attacks", "pgd2"}
 	tests := []struct {
 		name      string

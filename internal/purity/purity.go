@@ -9,6 +9,7 @@ var Packages = []string{
 	"arch",
 	"recipe",
 	"internal/attackname",
+	"internal/devicename",
 	"internal/precision",
 	"sweep",
 	"study",

@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/libtch"
+
+	"github.com/robarch/robarch/internal/devicename"
 )
 
 // SetThreads sets libtorch's intra-op thread count; n <= 0 means one per
@@ -41,27 +41,14 @@ func CUDADevices() int { return int(libtch.AtcCudaDeviceCount()) }
 // ParseDevice turns "cpu", "cuda" or "cuda:N" into a gotch device, checking
 // that a CUDA device exists.
 func ParseDevice(name string) (gotch.Device, error) {
-	name = strings.ToLower(strings.TrimSpace(name))
-	switch {
-	case name == "" || name == "cpu":
-		return gotch.CPU, nil
-	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
-		idx := 0
-		if rest, ok := strings.CutPrefix(name, "cuda:"); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 0 {
-				return gotch.CPU, fmt.Errorf("device %q: want cpu, cuda or cuda:N with N >= 0", name)
-			}
-			idx = n
-		}
-		count := CUDADevices()
-		if idx >= count {
-			return gotch.CPU, fmt.Errorf("device %q: libtorch sees %d CUDA device(s); use cpu, or a CUDA libtorch (LIBTORCH=... make setup)", name, count)
-		}
-		return gotch.CudaBuilder(uint(idx)), nil
-	default:
-		return gotch.CPU, fmt.Errorf("device %q: want cpu, cuda or cuda:N", name)
+	n, err := devicename.Parse(name)
+	if err != nil || !n.CUDA {
+		return gotch.CPU, err
 	}
+	if count := CUDADevices(); n.Index >= count {
+		return gotch.CPU, fmt.Errorf("device %q: libtorch sees %d CUDA device(s); use cpu, or a CUDA libtorch (LIBTORCH=... make setup)", name, count)
+	}
+	return gotch.CudaBuilder(uint(n.Index)), nil
 }
 
 // BuildInfo is how torchbuild prepared the linked gotch copy.

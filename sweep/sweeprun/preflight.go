@@ -8,6 +8,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/devicename"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/sweep"
@@ -84,21 +85,10 @@ func Preflight(f *sweep.File, p *sweep.Plan, opts PreflightOptions) error {
 // checkDevice checks a device name's syntax, and with available also that
 // libtorch sees it here.
 func checkDevice(name string, available bool) error {
-	n := strings.ToLower(strings.TrimSpace(name))
-	switch {
-	case n == "" || n == "cpu" || n == "cuda":
-	case strings.HasPrefix(n, "cuda:"):
-		var idx int
-		if _, err := fmt.Sscanf(n, "cuda:%d", &idx); err != nil || idx < 0 || fmt.Sprintf("cuda:%d", idx) != n {
-			return fmt.Errorf("%q: want cpu, cuda or cuda:N with N >= 0", name)
-		}
-	default:
-		return fmt.Errorf("%q: want cpu, cuda or cuda:N", name)
+	if _, err := devicename.Parse(name); err != nil || !available {
+		return err
 	}
-	if !available {
-		return nil
-	}
-	_, err := torchrt.ParseDevice(n)
+	_, err := torchrt.ParseDevice(name)
 	return err
 }
 
