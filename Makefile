@@ -41,9 +41,9 @@ FUZZ_TARGETS := ./data:FuzzReadIDX ./data:FuzzReadCIFAR ./data:FuzzImageFolder \
 fuzz: setup
 	@set -eo pipefail; flakes=0; log=$$(mktemp); for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; dir=$$pkg/testdata/fuzz/$$name; echo "== $$name in $$pkg for $(FUZZTIME)"; \
-	  before=$$(ls $$dir 2>/dev/null | wc -l); rc=0; \
+	  before=$$( (ls $$dir 2>/dev/null || true) | wc -l); rc=0; \
 	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tee $$log || rc=$$?; \
-	  after=$$(ls $$dir 2>/dev/null | wc -l); \
+	  after=$$( (ls $$dir 2>/dev/null || true) | wc -l); \
 	  if [ $$rc -ne 0 ]; then \
 	    if [ $$after -eq $$before ] && grep -q 'context deadline exceeded' $$log; then \
 	      echo "== $$name: flake, no crasher written (golang/go#75804)"; flakes=$$((flakes+1)); \
