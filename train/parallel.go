@@ -12,6 +12,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
@@ -62,14 +63,17 @@ func (t *trainer) setupShards() error {
 	return nil
 }
 
-// evalShard splits an evaluation across the group's ranks (nil alone).
-func (t *trainer) evalShard() *attack.Shard {
-	g := t.opts.Group
+// ShardFor splits an evaluation across g's ranks (nil without a group or
+// alone in it): the one place a process group becomes an attack.Shard.
+func ShardFor(g *dist.Group) *attack.Shard {
 	if g == nil || g.World() == 1 {
 		return nil
 	}
 	return &attack.Shard{Rank: g.Rank(), Size: g.World(), Sum: g.Sum}
 }
+
+// evalShard is this run's share of an evaluation.
+func (t *trainer) evalShard() *attack.Shard { return ShardFor(t.opts.Group) }
 
 // primary is the rank that writes files and logs progress.
 func (t *trainer) primary() bool { return t.rank == 0 }

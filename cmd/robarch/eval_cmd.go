@@ -27,6 +27,7 @@ import (
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
+	"github.com/robarch/robarch/train"
 )
 
 func newEvalCmd() *cobra.Command {
@@ -278,7 +279,7 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 			return err
 		}
 		defer group.Close()
-		shard = &attack.Shard{Rank: group.Rank(), Size: group.World(), Sum: group.Sum}
+		shard = train.ShardFor(group)
 		if c.device == "cuda" { // each local process its own GPU
 			if device, err = torchrt.ParseDevice(fmt.Sprintf("cuda:%d", c.distEnv.LocalRank)); err != nil {
 				return fmt.Errorf("--device: %w", err)

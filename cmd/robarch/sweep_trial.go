@@ -54,10 +54,7 @@ func processTrials(run sweeprun.TrialFunc, threads int, format, logLevel string,
 		if err != nil {
 			return nil, fmt.Errorf("data-parallel trial: find this program: %w", err)
 		}
-		each := max(1, threads/n)
-		if threads == 0 {
-			each = workerThreads(0, n)
-		}
+		each := workerThreads(threads, n)
 		args := []string{"--threads", fmt.Sprint(each), "--memory-format", format, "--log-level", logLevel,
 			"sweep", "trial", "--dir", dir}
 		slog.Info("trial starts data-parallel", "trial", t.Key(), "nproc", n, "threads_each", each)

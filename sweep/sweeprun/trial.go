@@ -13,7 +13,6 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
-	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/dist"
@@ -138,7 +137,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	}
 	evaluate := e.Evaluate
 	if evaluate == nil {
-		evaluate = EvaluateAttacksSharded(e.shard())
+		evaluate = EvaluateAttacksSharded(train.ShardFor(e.Group))
 	}
 	if f.Checks(t.Seed) {
 		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
@@ -161,14 +160,6 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		}
 	}
 	return metrics, nil
-}
-
-// shard is this rank's share of an evaluation (nil outside a group).
-func (e *Executor) shard() *attack.Shard {
-	if e.Group == nil || e.Group.World() == 1 {
-		return nil
-	}
-	return &attack.Shard{Rank: e.Group.Rank(), Size: e.Group.World(), Sum: e.Group.Sum}
 }
 
 func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, pgdSteps int, seed int64) (map[string]float64, error) {
