@@ -9,6 +9,7 @@ package sweep
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -130,8 +131,11 @@ func Load(nameOrPath string, set map[string]any) (*File, error) {
 	if raw == nil {
 		raw = map[string]any{}
 	}
-	for key, value := range set {
-		setKey(raw, key, value)
+	// In key order, so that a mapping comes before the keys inside it
+	// (--set seeds={...} --set seeds.offset=5 is the same whatever the
+	// map's order).
+	for _, key := range slices.Sorted(maps.Keys(set)) {
+		setKey(raw, key, set[key])
 	}
 	// After the replacements, so that a mistyped --set key is named too.
 	if err := checkMappingKeys(raw, ""); err != nil {

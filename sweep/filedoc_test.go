@@ -14,6 +14,7 @@ import (
 	"github.com/robarch/robarch/internal/structdoc"
 
 	"github.com/robarch/robarch/recipe"
+	"github.com/robarch/robarch/study"
 )
 
 var updateDocs = flag.Bool("update", false, "rewrite docs/sweep-file.md from the code")
@@ -59,36 +60,24 @@ sweep sets itself are refused with the key named.
 	for flag, key := range FlagKeys {
 		flags[key] = "`--" + flag + "`"
 	}
-	var walk func(rt reflect.Type, rv reflect.Value, prefix string)
-	walk = func(rt reflect.Type, rv reflect.Value, prefix string) {
-		for i := range rt.NumField() {
-			f := rt.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			key := prefix + name
-			if f.Type.Name() == "Seeds" {
-				// A list, or a mapping whose keys follow.
-				fmt.Fprintf(&b, "| `%s` | list or policy | `[0]` | %s | %s |\n", key, flags[key], comments[rt.Name()+"."+f.Name])
-			}
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, rv.Field(i), key+".")
-				continue
-			}
-			def := ""
-			if v := rv.Field(i); !v.IsZero() {
-				def = fmt.Sprintf("`%v`", v.Interface())
-			}
-			if from, ok := SetBySweep[key]; ok {
-				fmt.Fprintf(&b, "| `%s` | %s |  |  | **Not a sweep key**: the sweep sets it for every trial from `%s`, and a file that writes it is refused. %s |\n",
-					key, f.Type.String(), from, comments[rt.Name()+"."+f.Name])
-				continue
-			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", key, f.Type.String(), def, flags[key], comments[rt.Name()+"."+f.Name])
+	for _, k := range Keys() {
+		comment := comments[k.Owner.Name()+"."+k.Field.Name]
+		if k.Field.Type == reflect.TypeOf(study.Seeds{}) {
+			// A list, or a mapping whose keys follow.
+			fmt.Fprintf(&b, "| `%s` | list or policy | `[0]` | %s | %s |\n", k.Name, flags[k.Name], comment)
+			continue
 		}
+		def := ""
+		if v := k.Get(&defaults); !v.IsZero() {
+			def = fmt.Sprintf("`%v`", v.Interface())
+		}
+		if from, ok := SetBySweep[k.Name]; ok {
+			fmt.Fprintf(&b, "| `%s` | %s |  |  | **Not a sweep key**: the sweep sets it for every trial from `%s`, and a file that writes it is refused. %s |\n",
+				k.Name, k.Field.Type.String(), from, comment)
+			continue
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", k.Name, k.Field.Type.String(), def, flags[k.Name], comment)
 	}
-	walk(reflect.TypeOf(defaults), reflect.ValueOf(defaults), "")
 	b.WriteString(`
 A blank default means zero or empty: the code then picks one (a recipe's
 defaults depend on its method, as the meanings say), or the feature is off.

@@ -9,7 +9,53 @@ import (
 
 	"github.com/robarch/robarch/internal/suggest"
 	"github.com/robarch/robarch/recipe"
+	"github.com/robarch/robarch/study"
 )
+
+// Key is one key a sweep file may write: a dotted path ("train.epochs")
+// to a field of File. Keys lists them; docs/sweep-file.md is generated
+// from that list, and the test that every key is honoured walks it.
+type Key struct {
+	Name string // dotted, as in a file and --set
+	// Index is the field's path from File (reflect.Value.FieldByIndex).
+	Index []int
+	// Field is the struct field, and Owner the struct type that holds it
+	// (their names find its doc comment: Owner.Name()+"."+Field.Name).
+	Field reflect.StructField
+	Owner reflect.Type
+}
+
+// Get returns the key's value in f.
+func (k Key) Get(f *File) reflect.Value { return reflect.ValueOf(f).Elem().FieldByIndex(k.Index) }
+
+// Keys lists every key of a sweep file in File's order: every field with
+// a JSON name, nested mappings (dataset, train, eval, eval.check) by their
+// fields, and seeds both as itself (a list or a policy) and by its
+// fields.
+func Keys() []Key {
+	var out []Key
+	var walk func(t reflect.Type, index []int, prefix string)
+	walk = func(t reflect.Type, index []int, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			k := Key{Name: prefix + name, Index: append(slices.Clone(index), i), Field: f, Owner: t}
+			if f.Type.Kind() == reflect.Struct {
+				if f.Type == reflect.TypeOf(study.Seeds{}) {
+					out = append(out, k)
+				}
+				walk(f.Type, k.Index, k.Name+".")
+				continue
+			}
+			out = append(out, k)
+		}
+	}
+	walk(reflect.TypeOf(File{}), nil, "")
+	return out
+}
 
 // checkKeys reports every key of a decoded sweep file that File does not
 // have, naming its full path and the nearest valid key: a misspelt key
