@@ -46,9 +46,9 @@ type File struct {
 	Description string `json:"description,omitempty"` // one line, shown by the report
 	// Baseline is a preset name (arch.List) or a spec file path.
 	Baseline string `json:"baseline"`
-	// Budget is the parameter budget ("26M", "300K", "26143228"); empty
-	// means the baseline's own count.
-	Budget     string  `json:"budget,omitempty"`
+	// Budget is the parameter budget, written 26M, 300K or 26143228 and
+	// held as the count once read; absent means the baseline's own count.
+	Budget     Budget  `json:"budget,omitempty"`
 	Tolerance  float64 `json:"tolerance,omitempty"`   // allowed distance to the budget, a fraction (default arch.DefaultTolerance, ±2%)
 	ScaleDepth bool    `json:"scale_depth,omitempty"` // let Fit change depths too
 	// Quantum is the multiple fitted widths are rounded to (default 8, as
@@ -149,6 +149,9 @@ func Load(nameOrPath string, set map[string]any) (*File, error) {
 	}
 	if err := parseEpsKeys(raw); err != nil {
 		return nil, fmt.Errorf("sweep file: %w", err)
+	}
+	if err := parseBudgetKey(raw); err != nil {
+		return nil, fmt.Errorf("sweep %s: %w", nameOrPath, err)
 	}
 	var f File
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
@@ -362,10 +365,8 @@ func (f File) Validate() error {
 	if f.Seeds.Adaptive() && f.Design != OneFactor {
 		bad("seeds: an adaptive policy needs design ofat (verdicts per level decide the rounds)")
 	}
-	if f.Budget != "" {
-		if _, err := arch.ParseBudget(f.Budget); err != nil {
-			bad("budget: %v", err)
-		}
+	if f.Budget < 0 {
+		bad("budget: %d, want a positive count (or none: the baseline's own)", f.Budget)
 	}
 	for i, a := range f.Eval.Attacks {
 		if _, err := attackname.Parse(a); err != nil {

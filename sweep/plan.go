@@ -100,12 +100,8 @@ func MakePlan(f *File) (*Plan, error) {
 }
 
 func planBudget(f *File, base arch.Spec) (int64, error) {
-	if f.Budget != "" {
-		b, err := arch.ParseBudget(f.Budget)
-		if err != nil {
-			return 0, fmt.Errorf("sweep %s: budget: %w", f.Name, err)
-		}
-		return b, nil
+	if f.Budget > 0 {
+		return int64(f.Budget), nil
 	}
 	n, err := arch.Params(base)
 	if err != nil {

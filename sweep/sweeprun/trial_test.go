@@ -70,7 +70,7 @@ func TestExecutorRejectsMismatchedData(t *testing.T) {
 	require.NoError(t, err)
 	f.Dataset = sweep.DatasetConfig{Name: "synthetic", TrainSize: 64, TestSize: 32}
 	f.Baseline = "resnet18-cifar"
-	f.Budget, f.Factors, f.Seeds = "", nil, study.Seeds{List: []int64{0}}
+	f.Budget, f.Factors, f.Seeds = 0, nil, study.Seeds{List: []int64{0}}
 	p, err := sweep.MakePlan(f)
 	require.NoError(t, err)
 	trials, err := p.Trials(f)
