@@ -22,11 +22,12 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
-# robarch's Python builder of a spec and its safetensors reader, shared
-# with robarch bench's PyTorch peer.
+# robarch's Python builder of a spec and its safetensors reader, and the
+# attacks (PGD op for op as robarch's attack.PGD, APGD-CE written from the
+# paper), shared with robarch bench's PyTorch peer.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peer"))
+from attacks import apgd_ce, pgd  # noqa: E402
 from specnet import Net, load_safetensors  # noqa: E402
 
 THREADS = int(os.environ.get("THREADS", "2"))
@@ -48,86 +49,6 @@ def load(out):
 def correct(model, x, y, bs=500):
     with torch.no_grad():
         return torch.cat([model(x[i:i + bs]).argmax(1) == y[i:i + bs] for i in range(0, len(x), bs)])
-
-
-# --- plain PGD, op for op as robarch's attack.PGD does it -----------------
-
-def pgd(model, x, y, eps, steps, seed):
-    alpha = 2.5 * eps / steps
-    torch.manual_seed(seed)
-    d = torch.rand_like(x) * (2 * eps) + (-eps)
-    d = (x + d).clamp(0, 1) - x
-    for _ in range(steps):
-        xin = (x + d).requires_grad_(True)
-        with torch.enable_grad():
-            loss = F.cross_entropy(model(xin), y, reduction="none").sum()
-            g, = torch.autograd.grad(loss, [xin])
-        moved = d + g.sign() * alpha
-        d = (x + moved.clamp(-eps, eps)).clamp(0, 1) - x
-    adv = x + d
-    return torch.max(torch.min(adv, x + eps), x - eps).clamp(0, 1)
-
-
-# --- APGD-CE (L∞), written from the paper for the throughput comparison ---
-
-def apgd_ce(model, x, y, eps, steps=100, seed=0, rho=0.75):
-    """Croce & Hein 2020's APGD with the cross-entropy on the points the
-    model classifies correctly; returns a misclassified iterate where one
-    was found."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        ok = model(x).argmax(1) == y
-    adv = x.clone()
-    xs, ys = x[ok], y[ok]
-    if len(xs) == 0:
-        return adv
-
-    def grad_at(p):
-        p = p.clone().requires_grad_(True)
-        with torch.enable_grad():
-            z = model(p)
-            l = F.cross_entropy(z, ys, reduction="none")
-            g, = torch.autograd.grad(l.sum(), [p])
-        return z.detach(), l.detach(), g
-
-    def proj(p):
-        return torch.max(torch.min(p, xs + eps), xs - eps).clamp(0, 1)
-
-    t = 2 * torch.rand(xs.shape) - 1
-    cur = (xs + eps * t / (t.abs().flatten(1).amax(1).view(-1, 1, 1, 1) + 1e-12)).clamp(0, 1)
-    z, l, g = grad_at(cur)
-    found, fooled = cur.clone(), z.argmax(1) != ys
-    best, g_best, l_best = cur.clone(), g.clone(), l.clone()
-    step = torch.full((len(xs), 1, 1, 1), 2 * eps)
-    prev = cur.clone()
-    rises, l_prev = torch.zeros_like(l), torch.zeros_like(l)
-    reduced, l_best_last = torch.ones_like(l, dtype=torch.bool), l_best.clone()
-    k, k_min, dec = max(int(0.22 * steps), 1), max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
-    next_check = k
-    for i in range(steps):
-        a = 0.75 if i > 0 else 1.0
-        zz = proj(cur + step * g.sign())
-        nxt = proj(cur + a * (zz - cur) + (1 - a) * (cur - prev))
-        prev, cur = cur, nxt
-        z, l, g = grad_at(cur)
-        wrong = z.argmax(1) != ys
-        found[wrong] = cur[wrong]
-        fooled |= wrong
-        rises += (l > l_prev).float()
-        l_prev = l
-        better = l > l_best
-        best[better], g_best[better], l_best[better] = cur[better], g[better], l[better]
-        if i + 1 == next_check:
-            halve = (rises <= k * rho) | (~reduced & (l_best_last >= l_best))
-            reduced, l_best_last = halve, l_best.clone()
-            step[halve] /= 2
-            cur[halve], g[halve] = best[halve], g_best[halve]
-            rises.zero_()
-            k = max(k - dec, k_min)
-            next_check += k
-    idx = ok.nonzero().squeeze(1)
-    adv[idx[fooled]] = found[fooled]
-    return adv
 
 
 # --- the reference --------------------------------------------------------
@@ -160,7 +81,7 @@ def attacks(autoattack_dir, out):
     for name in go["pgd"]:
         steps = int(name[3:])
         t0 = time.time()
-        adv = torch.cat([pgd(model, x[i:i + bs], y[i:i + bs], eps, steps, seed) for i in range(0, len(x), bs)])
+        adv = torch.cat([pgd(model, x[i:i + bs], y[i:i + bs], eps, steps, seed=seed) for i in range(0, len(x), bs)])
         res["seconds"][name] = time.time() - t0
         rob = correct(model, adv, y) & clean
         res["pgd"][name] = rob.float().mean().item()
@@ -212,7 +133,7 @@ def speed(out, tag=""):
     xb, yb = x[:batch], y[:batch]
     eps, seed = go["eps"], go["seed"]
     res = {"batch": batch, "threads": THREADS}
-    runs = {"pgd10": lambda: pgd(model, xb, yb, eps, 10, seed), "apgd-ce": lambda: apgd_ce(model, xb, yb, eps, 100, seed)}
+    runs = {"pgd10": lambda: pgd(model, xb, yb, eps, 10, seed=seed), "apgd-ce": lambda: apgd_ce(model, xb, yb, eps, 100, seed=seed)}
     aa_dir = os.environ.get("AUTOATTACK_DIR")
     if aa_dir:
         sys.path.insert(0, aa_dir)
