@@ -315,7 +315,7 @@ func (f File) WithDefaults() File {
 		f.Eval.Eps = f.Train.Eps
 	}
 	if len(f.Eval.Attacks) == 0 {
-		f.Eval.Attacks = []string{"pgd20"}
+		f.Eval.Attacks = []string{DefaultAttack}
 	}
 	if f.Device == "" {
 		f.Device = "cpu"
@@ -324,21 +324,43 @@ func (f File) WithDefaults() File {
 	return f
 }
 
-// Validate reports the first problems, naming fields and allowed values.
+// Validate reports the first problems, naming fields and allowed values:
+// every key of the file is checked here, when it is read, the recipe each
+// trial will train with included.
 func (f File) Validate() error {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	f.validateDesign(bad)
+	f.validateEval(bad)
+	f.validateRun(bad)
+	if len(errs) > 0 {
+		return fmt.Errorf("sweep %s: %s", f.Name, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// validateDesign checks what decides the variants and seeds.
+func (f File) validateDesign(bad func(string, ...any)) {
 	if f.Name == "" {
 		bad("name: must not be empty")
 	}
 	if f.Baseline == "" {
 		bad("baseline: want a preset name or a spec file")
 	}
+	if f.Budget < 0 {
+		bad("budget: %d, want a positive count (or none: the baseline's own)", f.Budget)
+	}
 	if f.Tolerance <= 0 || f.Tolerance >= 1 {
 		bad("tolerance: %g, want a fraction in (0,1)", f.Tolerance)
 	}
+	if f.Quantum < 0 {
+		bad("quantum: %d, want 0 (the default, 8) or a positive multiple", f.Quantum)
+	}
 	switch f.Design {
 	case OneFactor:
+		if f.Samples != 0 {
+			bad("samples: %d, only design random draws samples (design is ofat)", f.Samples)
+		}
 	case Random:
 		if f.Samples <= 0 {
 			bad("samples: %d, want > 0 for design random", f.Samples)
@@ -365,9 +387,10 @@ func (f File) Validate() error {
 	if f.Seeds.Adaptive() && f.Design != OneFactor {
 		bad("seeds: an adaptive policy needs design ofat (verdicts per level decide the rounds)")
 	}
-	if f.Budget < 0 {
-		bad("budget: %d, want a positive count (or none: the baseline's own)", f.Budget)
-	}
+}
+
+// validateEval checks the final evaluation and the AutoAttack check.
+func (f File) validateEval(bad func(string, ...any)) {
 	for i, a := range f.Eval.Attacks {
 		if _, err := attackname.Parse(a); err != nil {
 			bad("eval.attacks[%d]: %v", i, err)
@@ -385,31 +408,48 @@ func (f File) Validate() error {
 	if f.Eval.Size < 0 {
 		bad("eval.size: %d, want 0 (the whole test split) or more", f.Eval.Size)
 	}
-	if _, err := devicename.Parse(f.Device); err != nil {
-		bad("device: %v", err)
-	}
-	if f.NprocPerTrial < 0 {
-		bad("nproc_per_trial: %d, want 0 or 1 (in the worker's process) or more (data-parallel)", f.NprocPerTrial)
-	}
-	if f.NprocPerTrial > 1 && f.Train.BatchShards != 0 && f.Train.BatchShards%f.NprocPerTrial != 0 {
-		bad("train.batch_shards: %d must be a multiple of nproc_per_trial %d", f.Train.BatchShards, f.NprocPerTrial)
-	}
 	if f.Eval.Check.Size < 0 || f.Eval.Check.Seeds < 0 {
 		bad("eval.check: size %d, seeds %d: want 0 (default) or more", f.Eval.Check.Size, f.Eval.Check.Seeds)
 	}
-	if f.Dataset.Name == "" {
-		bad("dataset.name: must not be empty")
+	if len(f.Eval.Check.Attacks) == 0 && (f.Eval.Check.Size != 0 || f.Eval.Check.Seeds != 0) {
+		bad("eval.check.size %d, eval.check.seeds %d: no check runs without eval.check.attacks", f.Eval.Check.Size, f.Eval.Check.Seeds)
 	}
 	if f.Eval.Eps <= 0 {
 		bad("eval.eps: %g, want > 0 (or set train.eps)", f.Eval.Eps)
 	}
+}
+
+// validateRun checks the data, the device and the recipe of every trial.
+func (f File) validateRun(bad func(string, ...any)) {
+	if f.Dataset.Name == "" {
+		bad("dataset.name: must not be empty")
+	}
+	if f.Dataset.TrainSize < 0 || f.Dataset.TestSize < 0 {
+		bad("dataset: train_size %d, test_size %d: want 0 (all) or more", f.Dataset.TrainSize, f.Dataset.TestSize)
+	}
+	device, err := devicename.Parse(f.Device)
+	if err != nil {
+		bad("device: %v", err)
+	}
+	switch {
+	case f.NprocPerTrial < 0:
+		bad("nproc_per_trial: %d, want 0 or 1 (in the worker's process) or more (data-parallel)", f.NprocPerTrial)
+	case f.NprocPerTrial > 1 && device.CUDA:
+		bad("nproc_per_trial: %d with device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use device cpu", f.NprocPerTrial, f.Device)
+	}
+	if f.NprocPerTrial > 1 && f.Train.BatchShards != 0 && f.Train.BatchShards%f.NprocPerTrial != 0 {
+		bad("train.batch_shards: %d must be a multiple of nproc_per_trial %d", f.Train.BatchShards, f.NprocPerTrial)
+	}
 	if err := checkPrecision(f.Train.Precision); err != nil {
 		bad("train.%v", err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("sweep %s: %s", f.Name, strings.Join(errs, "; "))
+	if r, _, err := f.TrialRecipe(0); err == nil {
+		// Precision is checked above; auto is resolved where the trial runs.
+		r.Precision = ""
+		if err := r.WithDefaults().Validate(); err != nil {
+			bad("train: %v", err)
+		}
 	}
-	return nil
 }
 
 // JSON returns the file as JSON, the resolved config stored with trials.

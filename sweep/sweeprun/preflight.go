@@ -42,28 +42,13 @@ func Preflight(f *sweep.File, p *sweep.Plan, opts PreflightOptions) error {
 			bad(fmt.Sprintf("eval.check.attacks[%d]", i), err)
 		}
 	}
-	if f.Eval.Size < 0 {
-		bad("eval.size", fmt.Errorf("%d: want 0 (the whole test split) or more", f.Eval.Size))
+	// What the file alone decides (the recipe of every trial included) is
+	// checked at load; a File built in code is checked here the same way.
+	if err := f.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	recipe, _, _, err := trialRecipe(f, 0)
-	if err != nil {
-		bad("eval.attacks", err)
-	} else {
-		// Precision is checked below against the device (auto resolves
-		// there); Validate wants it resolved.
-		recipe.Precision = ""
-		if err := recipe.WithDefaults().Validate(); err != nil {
-			bad("train", err)
-		}
-	}
-
-	if f.NprocPerTrial > 1 {
-		switch {
-		case strings.HasPrefix(strings.ToLower(f.Device), "cuda"):
-			bad("nproc_per_trial", fmt.Errorf("%d with device %s: data-parallel training on CUDA needs c10d's NCCL backend, which this build does not have yet; use device cpu", f.NprocPerTrial, f.Device))
-		case !dist.Available():
-			bad("nproc_per_trial", fmt.Errorf("%d: this build has no c10d Gloo backend; install libgloo-dev and run `make setup`", f.NprocPerTrial))
-		}
+	if f.NprocPerTrial > 1 && !dist.Available() {
+		bad("nproc_per_trial", fmt.Errorf("%d: this build has no c10d Gloo backend; install libgloo-dev and run `make setup`", f.NprocPerTrial))
 	}
 	if err := checkDevice(f.Device, opts.DeviceAvailable); err != nil {
 		bad("device", err)

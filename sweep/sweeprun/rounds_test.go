@@ -78,7 +78,7 @@ func TestSeedFixesRecipeAcrossVariants(t *testing.T) {
 	for _, tr := range trials {
 		cfg, err := sweep.DecodeTrialConfig(tr)
 		require.NoError(t, err)
-		r, _, _, err := trialRecipe(cfg.Sweep, tr.Seed)
+		r, _, err := cfg.Sweep.TrialRecipe(tr.Seed)
 		require.NoError(t, err)
 		key := fmt.Sprintf("%+v", r)
 		if prev, ok := bySeed[tr.Seed]; ok {

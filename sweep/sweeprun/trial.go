@@ -14,10 +14,8 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
-	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
-	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/train"
@@ -88,10 +86,11 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	if _, _, err := arch.ForData(spec, splits.Shape(), false); err != nil {
 		return nil, fmt.Errorf("variant %s: %w", t.Variant, err)
 	}
-	recipe, pgdSteps, extra, err := trialRecipe(f, t.Seed)
+	recipe, extra, err := f.TrialRecipe(t.Seed)
 	if err != nil {
 		return nil, err
 	}
+	pgdSteps := recipe.FinalSteps
 	if recipe.Precision, err = TrainPrecision(f); err != nil {
 		return nil, err
 	}
@@ -180,39 +179,6 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	// attacks.
 	return map[string]float64{results.CheckPGDAcc: pgd["robust_acc"], results.CheckAAAcc: strong["robust_acc"],
 		results.CheckExamples: float64(sub.Len())}, nil
-}
-
-// trialRecipe is the sweep's recipe for one seed, with the final
-// evaluation set by the sweep's eval section: the strongest cross-entropy
-// pgdK runs there (default pgd20); the other attacks, pgdK-cw included,
-// are returned for the RobustEvaluator. The file was validated at load,
-// so every name parses and the recipe keys set here were not in it.
-func trialRecipe(f *sweep.File, seed int64) (recipe.Recipe, int, []string, error) {
-	r := f.Train
-	r.Seed = seed
-	r.EvalEps = f.Eval.Eps
-	r.FinalSize = f.Eval.Size
-	steps := 0
-	var extra []string
-	for i, a := range f.Eval.Attacks {
-		n, err := attackname.Parse(a)
-		if err != nil {
-			return r, 0, nil, fmt.Errorf("eval.attacks[%d]: %w", i, err)
-		}
-		if n.IsCEPGD() {
-			steps = max(steps, n.Steps)
-			continue
-		}
-		extra = append(extra, n.String())
-	}
-	if steps == 0 {
-		steps = 20
-	}
-	r.FinalSteps = steps
-	if f.NprocPerTrial > 1 && r.BatchShards == 0 {
-		r.BatchShards = f.NprocPerTrial // written out, so the stored recipe says it
-	}
-	return r, steps, extra, nil
 }
 
 func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
