@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"sync"
 
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
@@ -19,13 +20,47 @@ func TrainPrecision(f *sweep.File) (amp.Precision, error) {
 }
 
 // ResolveTrainPrecision is TrainPrecision with auto's reason ("as asked"
-// for a concrete precision), for the log.
+// for a concrete precision), for the log. The answer is worked out once
+// per process for each device and precision asked, so once per sweep (a
+// sweep fixes both): the command's log line, Preflight, every trial and
+// the precision recorded with it all get that one resolution, and a trial
+// is recorded with the precision it trained at.
 func ResolveTrainPrecision(f *sweep.File) (p amp.Precision, why string, err error) {
-	device, err := torchrt.ParseDevice(f.Device)
+	key := trainPrecisionKey{f.Device, f.Train.Precision}
+	resolvedMu.Lock()
+	defer resolvedMu.Unlock()
+	r, ok := resolved[key]
+	if !ok {
+		r.p, r.why, r.err = resolveTrainPrecision(key)
+		resolved[key] = r
+	}
+	return r.p, r.why, r.err
+}
+
+type trainPrecisionKey struct {
+	device string
+	asked  amp.Precision
+}
+
+type trainPrecision struct {
+	p   amp.Precision
+	why string
+	err error
+}
+
+var (
+	resolvedMu sync.Mutex
+	resolved   = map[trainPrecisionKey]trainPrecision{}
+	// detect is amp.Detect; a test counts its calls.
+	detect = amp.Detect
+)
+
+func resolveTrainPrecision(k trainPrecisionKey) (amp.Precision, string, error) {
+	device, err := torchrt.ParseDevice(k.device)
 	if err != nil {
 		return "", "", err
 	}
-	p, why = amp.Resolve(cmp.Or(f.Train.Precision, amp.FP32), device, amp.Detect(device))
+	p, why := amp.Resolve(cmp.Or(k.asked, amp.FP32), device, detect(device))
 	if err := amp.Check(p, device); err != nil {
 		return "", "", fmt.Errorf("train.precision: %w", err)
 	}

@@ -55,3 +55,30 @@ func TestTrainPrecisionKey(t *testing.T) {
 		})
 	}
 }
+
+// train.precision auto is resolved once per sweep: the log line, the
+// preflight, each trial and its record ask, and the hardware is probed
+// once, so all of them see the same precision.
+func TestTrainPrecisionResolvedOncePerSweep(t *testing.T) {
+	probes := 0
+	defer func(d func(gotch.Device) amp.Hardware) { detect = d }(detect)
+	detect = func(d gotch.Device) amp.Hardware { probes++; return amp.Detect(d) }
+	f, err := sweep.Load("fashion-mnist-micro", map[string]any{"dataset.name": "synthetic", "dataset.train_size": 0,
+		"train.precision": "auto", "device": "cpu", "description": "resolved once"})
+	require.NoError(t, err)
+	resolvedMu.Lock()
+	clear(resolved)
+	resolvedMu.Unlock()
+	p, _, err := ResolveTrainPrecision(f) // robarch sweep's log line
+	require.NoError(t, err)
+	plan, err := sweep.MakePlan(f)
+	require.NoError(t, err)
+	require.NoError(t, Preflight(f, plan, PreflightOptions{DeviceAvailable: true}))
+	for range 3 { // each trial, then its record
+		got, err := TrainPrecision(f)
+		require.NoError(t, err)
+		assert.Equal(t, p, got)
+		assert.Equal(t, string(p), withTrialEnv(nil, sweep.TrialConfig{Sweep: f})["precision"])
+	}
+	assert.Equal(t, 1, probes, "the hardware is probed once for the sweep")
+}
