@@ -104,10 +104,11 @@ func batches(rc runnerConfig) ([]*data.Batch, error) {
 // netOf builds a fresh, seeded network of the spec on the bench's device.
 func netOf(rc runnerConfig) (*nn.VarStore, *model.Net, error) {
 	torchrt.Seed(rc.seed)
-	vs, net, err := model.New(rc.spec, rc.dev(), rc.format)
+	o, err := model.Open(model.Ref{Spec: &rc.spec}, model.OpenOptions{Device: rc.dev(), Format: rc.format})
 	if err != nil {
 		return nil, nil, err
 	}
+	vs, net := o.Vars, o.Net
 	if rc.resolved != nil {
 		*rc.resolved = net.MemoryFormat()
 	}

@@ -128,10 +128,11 @@ func main() {
 
 func loadNet(c config) (*model.Net, attack.Model, error) {
 	// The VarStore lives as long as this one-shot command.
-	_, net, _, err := model.LoadCheckpoint(c.weights, gotch.CPU, model.Contiguous)
+	o, err := model.Open(model.Ref{Weights: c.weights}, model.OpenOptions{Device: gotch.CPU, Format: model.Contiguous})
 	if err != nil {
 		return nil, nil, err
 	}
+	net := o.Net
 	return net, func(x *ts.Tensor) (*ts.Tensor, error) { return net.Forward(x, false) }, nil
 }
 

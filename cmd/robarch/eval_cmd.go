@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,9 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 
-	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
@@ -332,11 +331,12 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 	w := torchrt.NewWorker()
 	defer w.Close()
 	err = w.Do(func() error {
-		vs, net, name, err := loadEvalModel(device, c.format, c.model, c.weights, splits)
+		opened, err := openEvalNet(device, c.format, c.model, c.weights, splits)
 		if err != nil {
 			return err
 		}
-		defer vs.Destroy()
+		defer opened.Vars.Destroy()
+		net, name := opened.Net, opened.Name
 		res.Model, res.Params = name, net.NumParams()
 		// Batch norms folded into the convolutions: the same function
 		// with fewer ops (model.Folded).
@@ -381,40 +381,20 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 	return nil
 }
 
-// loadEvalModel builds the network to evaluate, in memory format f on
-// device: from a robarch checkpoint (which carries its spec) or from
-// --model plus a state dict (model.New, then the weights).
-func loadEvalModel(device gotch.Device, f model.MemoryFormat, name, weights string, splits *data.Splits) (*nn.VarStore, *model.Net, string, error) {
-	if info, err := model.ReadCheckpointInfo(weights); err == nil {
-		if name != "" && name != info.Spec.Name {
-			slog.Warn("--model differs from the checkpoint's own spec, which is used", "model", name, "checkpoint", info.Spec.Name)
-		}
-		// The weights exist: the spec must match the data as it is.
-		if _, _, err := arch.ForData(info.Spec, splits.Shape(), false); err != nil {
-			return nil, nil, "", fmt.Errorf("--weights %s: %w", weights, err)
-		}
-		vs, net, _, err := model.LoadCheckpoint(weights, device, f)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return vs, net, info.Spec.Name, nil
+// openEvalNet opens the network to evaluate through model.Open, naming
+// the flags in its errors.
+func openEvalNet(device gotch.Device, f model.MemoryFormat, name, weights string, splits *data.Splits) (*model.Opened, error) {
+	shape := splits.Shape()
+	o, err := model.Open(model.Ref{Model: name, Weights: weights}, model.OpenOptions{Device: device, Format: f, Data: &shape})
+	switch {
+	case errors.Is(err, model.ErrNoModel):
+		return nil, fmt.Errorf("--model is required: %w", err)
+	case err != nil && name != "":
+		return nil, fmt.Errorf("--model/--weights: %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("--weights: %w", err)
 	}
-	if name == "" {
-		return nil, nil, "", fmt.Errorf("--model is required: %s is not a robarch checkpoint, so the architecture must be given", weights)
-	}
-	spec, err := specFor(name, splits)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	vs, net, err := model.New(spec, device, f)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if err := model.ImportWeights(net, weights); err != nil {
-		vs.Destroy()
-		return nil, nil, "", err
-	}
-	return vs, net, name, nil
+	return o, nil
 }
 
 // offRadius reports an evaluation at a radius other than the

@@ -37,11 +37,12 @@ DMPreActResNet (robustbench-dm-preact), including each batch norm's num_batches_
 			w := torchrt.NewWorker()
 			defer w.Close()
 			return w.Do(func() error {
-				vs, net, _, err := model.LoadCheckpoint(in, gotch.CPU, model.Contiguous)
+				o, err := model.Open(model.Ref{Weights: in}, model.OpenOptions{Device: gotch.CPU, Format: model.Contiguous})
 				if err != nil {
 					return err
 				}
-				defer vs.Destroy()
+				defer o.Vars.Destroy()
+				net := o.Net
 				if err := model.ExportWeights(net, out); err != nil {
 					return err
 				}

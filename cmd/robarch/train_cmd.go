@@ -283,22 +283,19 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 		opts.LogEvery = -1
 	}
 
-	spec, err := specFor(c.model, splits)
-	if err != nil {
-		return err
-	}
-	meta := trainMeta{Model: c.model, Spec: spec, Dataset: c.dataset, TrainSize: splits.Train.Len(), TestSize: splits.Test.Len()}
-	opts.Meta = meta
-
 	w := torchrt.NewWorker()
 	defer w.Close()
 	var res *train.Result
 	err = w.Do(func() error {
 		torchrt.Seed(c.recipe.Seed) // initial weights follow the seed
-		vs, net, err := model.New(spec, device, c.format)
+		shape := splits.Shape()
+		opened, err := model.Open(model.Ref{Model: c.model}, model.OpenOptions{Device: device, Format: c.format, Data: &shape})
 		if err != nil {
-			return err
+			return fmt.Errorf("--model: %w", err)
 		}
+		vs, net := opened.Vars, opened.Net
+		meta := trainMeta{Model: c.model, Spec: opened.Spec, Dataset: c.dataset, TrainSize: splits.Train.Len(), TestSize: splits.Test.Len()}
+		opts.Meta = meta
 		opts.Export = func(dir string, s train.Summary) (string, error) {
 			return checkpointFile, model.SaveCheckpoint(filepath.Join(dir, checkpointFile), net, checkpointMeta(meta, s))
 		}
@@ -340,29 +337,6 @@ type trainMeta struct {
 	Dataset   string    `json:"dataset"`
 	TrainSize int       `json:"train_size"`
 	TestSize  int       `json:"test_size"`
-}
-
-// specFor resolves --model and fits its input size and class count to the
-// dataset; the channel count must already agree (the input mean and std
-// are per channel).
-func specFor(nameOrFile string, s *data.Splits) (arch.Spec, error) {
-	spec, err := arch.GetOrLoad(nameOrFile)
-	if err != nil {
-		return spec, fmt.Errorf("--model: %w", err)
-	}
-	// A spec chosen by name gets fresh weights: it is fitted to the data
-	// (arch.ForData; channels must match).
-	fitted, adapted, err := arch.ForData(spec, s.Shape(), true)
-	if err != nil {
-		return spec, fmt.Errorf("--model %s: %w", nameOrFile, err)
-	}
-	if adapted {
-		in := spec.WithDefaults().Input
-		slog.Info("fitting the model to the dataset", "model", nameOrFile,
-			"input", fmt.Sprintf("%d×%d → %d×%d", in.Height, in.Width, s.H, s.W), "classes", fmt.Sprintf("%d → %d", spec.Classes, s.Classes))
-	}
-	spec = fitted
-	return spec, nil
 }
 
 // checkpointMeta is the free-form metadata of the exported checkpoint.

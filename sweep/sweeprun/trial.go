@@ -34,11 +34,11 @@ func BuildModel(spec arch.Spec, device gotch.Device) (train.Model, error) {
 // BuildModelIn is BuildModel with the network's weights in format f.
 func BuildModelIn(f model.MemoryFormat) ModelBuilder {
 	return func(spec arch.Spec, device gotch.Device) (train.Model, error) {
-		vs, net, err := model.New(spec, device, f)
+		o, err := model.Open(model.Ref{Spec: &spec}, model.OpenOptions{Device: device, Format: f})
 		if err != nil {
 			return train.Model{}, err
 		}
-		return train.Model{Net: net, Vars: vs}, nil
+		return train.Model{Net: o.Net, Vars: o.Vars}, nil
 	}
 }
 
