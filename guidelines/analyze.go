@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"slices"
@@ -190,9 +191,9 @@ type FactorSummary struct {
 // parameter count and the MACs across variants (one point per variant,
 // its mean over seeds).
 type WidthDepth struct {
-	Ratio     *Fit `json:"ratio,omitempty"`      // robust accuracy on width/depth ratio
-	LogParams *Fit `json:"log_params,omitempty"` // on log10(params)
-	LogMACs   *Fit `json:"log_macs,omitempty"`   // on log10(MACs)
+	Ratio     *study.LineFit `json:"ratio,omitempty"`      // robust accuracy on width/depth ratio
+	LogParams *study.LineFit `json:"log_params,omitempty"` // on log10(params)
+	LogMACs   *study.LineFit `json:"log_macs,omitempty"`   // on log10(MACs)
 	// ParamsSpread and MACsSpread are max/min − 1 across variants: at a
 	// fixed budget the parameter spread is tiny and so is what its fit
 	// can say.
@@ -208,8 +209,8 @@ type WidthDepth struct {
 
 // FactorEDFs are the EDFs of robust error of each level of a factor.
 type FactorEDFs struct {
-	Factor string `json:"factor"`
-	Curves []EDF  `json:"curves"`
+	Factor string      `json:"factor"`
+	Curves []study.EDF `json:"curves"`
 }
 
 // Analysis is everything the report shows.
@@ -554,7 +555,7 @@ func (a *Analysis) group(trials []results.Trial) error {
 			continue
 		}
 		for _, m := range a.Metrics {
-			g.Mean[m] = Mean(g.Values[m])
+			g.Mean[m] = study.Mean(g.Values[m])
 		}
 		if g.Factor == results.BaselineFactor {
 			a.Baseline = g
@@ -619,10 +620,10 @@ func verdictOf(est Estimate) string {
 // when both sides have at least two values; stream names the figure for
 // its own bootstrap seed.
 func (a *Analysis) diffEstimate(metric string, values, ref []float64, stream ...string) Estimate {
-	est := Estimate{Metric: metric, Mean: Mean(values), BaselineMean: Mean(ref), N: len(values), NBaseline: len(ref)}
+	est := Estimate{Metric: metric, Mean: study.Mean(values), BaselineMean: study.Mean(ref), N: len(values), NBaseline: len(ref)}
 	est.Effect = est.Mean - est.BaselineMean
 	if len(values) >= 2 && len(ref) >= 2 {
-		lo, hi := BootstrapDiff(values, ref, a.Resamples, a.Confidence, streamSeed(a.Seed, stream...))
+		lo, hi := study.BootstrapDiff(values, ref, a.Resamples, a.Confidence, streamSeed(a.Seed, stream...))
 		est.CI = &Interval{Low: lo, High: hi}
 	}
 	return est
@@ -745,13 +746,13 @@ func (a *Analysis) widthDepth() {
 		}
 	}
 	wd.ParamsSpread, wd.MACsSpread = spread(lp), spread(lm)
-	if f, ok := LinearFit(ratio, yr); ok {
+	if f, ok := study.FitLine(ratio, yr); ok {
 		wd.Ratio = &f
 	}
-	if f, ok := LinearFit(lp, yp); ok {
+	if f, ok := study.FitLine(lp, yp); ok {
 		wd.LogParams = &f
 	}
-	if f, ok := LinearFit(lm, ym); ok {
+	if f, ok := study.FitLine(lm, ym); ok {
 		wd.LogMACs = &f
 	}
 	a.WidthDepth = wd
@@ -777,7 +778,7 @@ func (a *Analysis) edfs() {
 		}
 		return out
 	}
-	base := NewEDF("baseline", robustErr(a.Baseline))
+	base := study.NewEDF("baseline", robustErr(a.Baseline))
 	for _, fs := range a.Factors {
 		set := FactorEDFs{Factor: fs.Factor}
 		if a.Design == "ofat" {
@@ -800,8 +801,20 @@ func (a *Analysis) edfs() {
 					gs = append(gs, g)
 				}
 			}
-			set.Curves = append(set.Curves, NewEDF(fs.Factor+"="+level, robustErr(gs...)))
+			set.Curves = append(set.Curves, study.NewEDF(fs.Factor+"="+level, robustErr(gs...)))
 		}
 		a.EDFs = append(a.EDFs, set)
 	}
+}
+
+// streamSeed derives a bootstrap seed per figure from the analysis seed, so
+// that each interval is reproducible on its own, whatever else the sweep
+// holds and in whatever order it is computed.
+func streamSeed(seed uint64, parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return seed ^ h.Sum64()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
 )
 
@@ -390,7 +391,7 @@ func ratioFinding(a *Analysis) FindingResult {
 			continue
 		}
 		vals := g.Values[a.RobustMetric]
-		label := fmt.Sprintf("%s (ratio %.2f, %s %.2f%%, n=%d)", g.Variant, g.WidthDepthRatio, shortMetric(a.RobustMetric), Points(Mean(vals)), g.N())
+		label := fmt.Sprintf("%s (ratio %.2f, %s %.2f%%, n=%d)", g.Variant, g.WidthDepthRatio, shortMetric(a.RobustMetric), Points(study.Mean(vals)), g.N())
 		if g.WidthDepthRatio >= PaperRatioBand[0] && g.WidthDepthRatio <= PaperRatioBand[1] {
 			in, inN = append(in, vals...), append(inN, label)
 		} else {

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 )
 
 // Figure is one rendered plot.
@@ -531,7 +532,7 @@ func edfPlot(a *Analysis, set FactorEDFs) (*plot.Plot, error) {
 }
 
 // edfSteps is an EDF's step function from lo to hi, in points.
-func edfSteps(c EDF, lo, hi float64) plotter.XYs {
+func edfSteps(c study.EDF, lo, hi float64) plotter.XYs {
 	xys := plotter.XYs{{X: lo, Y: 0}}
 	for k, v := range c.Values {
 		x := Points(v)
@@ -569,7 +570,7 @@ func edfColours(set FactorEDFs) (coloured []bool, grey int) {
 			levels = append(levels, i)
 		}
 	}
-	meanErr := func(i int) float64 { return Mean(set.Curves[i].Values) }
+	meanErr := func(i int) float64 { return study.Mean(set.Curves[i].Values) }
 	slices.SortStableFunc(levels, func(x, y int) int { return cmp.Compare(meanErr(x), meanErr(y)) })
 	for k, i := range levels {
 		if k < maxCurves/2 || k >= len(levels)-maxCurves/2 {

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+
+	"github.com/robarch/robarch/study"
 )
 
 // Random-sampled sweeps change every factor at once, so a level cannot be
@@ -173,7 +175,7 @@ func (a *Analysis) randomEffects(opts Options) error {
 		alpha := (1 - a.Confidence) / 2
 		for k := range cols {
 			slices.Sort(draws[k])
-			ci[m][k] = &Interval{Low: Quantile(draws[k], alpha), High: Quantile(draws[k], 1-alpha)}
+			ci[m][k] = &Interval{Low: study.Quantile(draws[k], alpha), High: study.Quantile(draws[k], 1-alpha)}
 		}
 	}
 	members := func(f, l string) (n int, vals map[string][]float64) {
@@ -194,7 +196,7 @@ func (a *Analysis) randomEffects(opts Options) error {
 		n, vals := members(rg.factor, rg.level)
 		nRef, refVals := members(rg.factor, ref)
 		for _, m := range a.Metrics {
-			est := Estimate{Metric: m, Mean: Mean(vals[m]), BaselineMean: Mean(refVals[m]), N: n, NBaseline: nRef}
+			est := Estimate{Metric: m, Mean: study.Mean(vals[m]), BaselineMean: study.Mean(refVals[m]), N: n, NBaseline: nRef}
 			est.Effect = est.Mean - est.BaselineMean
 			if rg.col >= 0 {
 				est.Effect = coef[m][rg.col]

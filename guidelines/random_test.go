@@ -156,3 +156,21 @@ func TestRandomDesignNotIdentifiable(t *testing.T) {
 	require.Len(t, notes, 1, "one of the two confounded levels is not identifiable")
 	assert.Contains(t, notes[0], "not identifiable")
 }
+
+func TestLeastSquares(t *testing.T) {
+	// y = 1 + 2·x1 − 3·x2, exactly.
+	x := [][]float64{{1, 0, 0}, {1, 1, 0}, {1, 0, 1}, {1, 1, 1}, {1, 2, 1}}
+	y := make([]float64, len(x))
+	for i, r := range x {
+		y[i] = 1 + 2*r[1] - 3*r[2]
+	}
+	b, ok := leastSquares(x, y)
+	require.True(t, ok)
+	assert.InDeltaSlice(t, []float64{1, 2, -3}, b, 1e-9)
+
+	// A duplicated column is singular, and independentColumns drops it.
+	dup := [][]float64{{1, 0, 0}, {1, 1, 1}, {1, 0, 0}, {1, 1, 1}}
+	_, ok = leastSquares(dup, []float64{1, 2, 3, 4})
+	assert.False(t, ok)
+	assert.Equal(t, []bool{true, true, false}, independentColumns(dup))
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/results"
+	"github.com/robarch/robarch/study"
 )
 
 //go:embed templates/*.tmpl
@@ -458,7 +459,7 @@ var funcs = map[string]any{
 	"interval": formatInterval,
 	"add1":     func(i int) int { return i + 1 },
 	"add":      func(i, j int) int { return i + j },
-	"fit": func(f *Fit, unit string) string {
+	"fit": func(f *study.LineFit, unit string) string {
 		if f == nil {
 			return "too few distinct variants to fit a line"
 		}

@@ -1,13 +1,31 @@
-package guidelines
+package study
 
 import (
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"gonum.org/v1/gonum/stat"
 )
 
-// Mean is the arithmetic mean of xs (NaN for none).
+// Descriptive statistics of a sweep's results: what the guidelines report
+// quotes besides the paired model's contrasts. Where gonum computes the
+// same number bit for bit it is used (EDF.At is stat.CDF); the three kept
+// here are not in gonum in a form that gives reports the same bytes:
+//
+//   - Mean adds in order. gonum's stat.Mean sums with floats.Sum, whose
+//     amd64 assembly adds in SIMD lanes grouped by the slice's 16-byte
+//     alignment: the same values at another address can differ in the
+//     last bit (about a third of 4-value slices do), and the report prints
+//     means to the last bit (guidelines.json).
+//   - Quantile is Hyndman and Fan's type 7 (R's and NumPy's default);
+//     gonum's stat.Quantile offers Empirical (type 1) and LinInterp
+//     (type 4), which give other bootstrap interval ends.
+//   - FitLine is the textbook least-squares line; stat.LinearRegression
+//     and stat.Correlation use a compensated two-pass formula on top of
+//     stat.Mean, the same figures up to rounding but not the same bits.
+
+// Mean is the arithmetic mean of xs, summed in order (NaN for none).
 func Mean(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
@@ -19,21 +37,9 @@ func Mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// StdDev is the sample standard deviation of xs (0 for fewer than two).
-func StdDev(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	m := Mean(xs)
-	var s float64
-	for _, x := range xs {
-		s += (x - m) * (x - m)
-	}
-	return math.Sqrt(s / float64(len(xs)-1))
-}
-
 // Quantile is the q-quantile of sorted xs by linear interpolation between
-// order statistics (Hyndman & Fan type 7, R's and NumPy's default).
+// order statistics (Hyndman & Fan type 7, R's and NumPy's default); NaN
+// for none.
 func Quantile(sorted []float64, q float64) float64 {
 	n := len(sorted)
 	if n == 0 {
@@ -71,18 +77,6 @@ func resampleMean(rng *rand.Rand, xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// streamSeed derives a bootstrap seed per figure from the analysis seed, so
-// that each interval is reproducible on its own, whatever else the sweep
-// holds and in whatever order it is computed.
-func streamSeed(seed uint64, parts ...string) uint64 {
-	h := fnv.New64a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return seed ^ h.Sum64()
-}
-
 // EDF is an empirical distribution function: F(x) = share of values <= x.
 type EDF struct {
 	Label  string    `json:"label"`
@@ -97,34 +91,28 @@ func NewEDF(label string, values []float64) EDF {
 	return EDF{Label: label, N: len(v), Values: v}
 }
 
-// At returns F(x).
+// At returns F(x) (NaN for an empty EDF).
 func (e EDF) At(x float64) float64 {
 	if e.N == 0 {
 		return math.NaN()
 	}
-	i, _ := slices.BinarySearchFunc(e.Values, x, func(v, x float64) int {
-		if v <= x {
-			return -1
-		}
-		return 1
-	})
-	return float64(i) / float64(e.N)
+	return stat.CDF(x, stat.Empirical, e.Values, nil)
 }
 
-// Fit is a least-squares line y = Intercept + Slope·x with Pearson's r.
-type Fit struct {
+// LineFit is a least-squares line y = Intercept + Slope·x with Pearson's r.
+type LineFit struct {
 	N         int     `json:"n"`
 	Slope     float64 `json:"slope"`
 	Intercept float64 `json:"intercept"`
 	R         float64 `json:"r"`
 }
 
-// LinearFit fits y on x; ok is false for fewer than 3 points or a
-// constant x.
-func LinearFit(x, y []float64) (Fit, bool) {
+// FitLine fits y on x; ok is false for fewer than 3 points, slices of
+// different lengths or a constant x.
+func FitLine(x, y []float64) (LineFit, bool) {
 	n := len(x)
 	if n < 3 || n != len(y) {
-		return Fit{N: n}, false
+		return LineFit{N: n}, false
 	}
 	mx, my := Mean(x), Mean(y)
 	var sxx, syy, sxy float64
@@ -135,9 +123,9 @@ func LinearFit(x, y []float64) (Fit, bool) {
 		sxy += dx * dy
 	}
 	if sxx == 0 {
-		return Fit{N: n}, false
+		return LineFit{N: n}, false
 	}
-	f := Fit{N: n, Slope: sxy / sxx}
+	f := LineFit{N: n, Slope: sxy / sxx}
 	f.Intercept = my - f.Slope*mx
 	if syy > 0 {
 		f.R = sxy / math.Sqrt(sxx*syy)
