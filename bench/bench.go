@@ -94,7 +94,17 @@ type Config struct {
 	// CPU (zero value: the CPU); each timed step then ends with a
 	// synchronisation. Unmeasured so far: no GPU machine was at hand.
 	Device gotch.Device
-	Logger *slog.Logger
+	// Nproc, 2 or more, makes it a data-parallel bench (RunParallel):
+	// Nproc processes of Threads threads, Batch examples each, started by
+	// running Worker (a program and its arguments that calls ServeWorker,
+	// such as robarch's hidden `bench worker`). AllreduceFloats and
+	// AllreduceTensors size the allreduce workload (0: ResNet-50's 25.6M
+	// floats in 160 tensors).
+	Nproc            int
+	Worker           []string
+	AllreduceFloats  int64
+	AllreduceTensors int
+	Logger           *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -131,6 +141,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PeerPrecision == "" {
 		c.PeerPrecision = amp.FP32
+	}
+	if c.AllreduceFloats == 0 {
+		c.AllreduceFloats = DefaultAllreduceFloats
+	}
+	if c.AllreduceTensors == 0 {
+		c.AllreduceTensors = DefaultAllreduceTensors
 	}
 	return c
 }

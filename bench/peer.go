@@ -25,10 +25,11 @@ import (
 // loader_peer.py for the image-folder loader) and the modules peer.py
 // imports: specnet.py, the builder of a spec (shared with bench/reference
 // and arch/model's interop tests), and attacks.py, PGD and APGD-CE (shared
-// with bench/reference). They are written to a temporary directory at run
+// with bench/reference); ddp_peer.py is the data-parallel peer
+// (RunParallel). They are written to a temporary directory at run
 // time so that the binary works from any folder.
 //
-//go:embed peer/peer.py peer/specnet.py peer/loader_peer.py peer/attacks.py
+//go:embed peer/peer.py peer/specnet.py peer/loader_peer.py peer/attacks.py peer/ddp_peer.py
 var peerFiles embed.FS
 
 // SystemPython is Debian's interpreter, which has python3-torch; a pyenv
