@@ -469,39 +469,9 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 			return res, fmt.Errorf("warm-up step after the RSS reading: %w", err)
 		}
 	}
-	var rates, peerRates, cpu, peerCPU []float64
-	// Blocks of cfg.Block steps, robarch's then the peer's: 1 alternates
-	// step by step (drift cancels best); longer blocks let each side run
-	// several steps in a row, as it would alone.
-	for i := 0; i < cfg.Steps; {
-		block := min(max(cfg.Block, 1), cfg.Steps-i)
-		for k := range block {
-			if err := ctx.Err(); err != nil {
-				return res, err
-			}
-			cpu0 := cpuSeconds()
-			start := time.Now()
-			n, err := r.step()
-			if err == nil {
-				err = syncDevice(cfg.Device)
-			}
-			if err != nil {
-				return res, fmt.Errorf("step %d: %w", i+k+1, err)
-			}
-			rates = append(rates, float64(n)/time.Since(start).Seconds())
-			cpu = append(cpu, cpuSeconds()-cpu0)
-			cfg.Logger.Debug("bench step", "workload", w, "step", i+k+1, "images_per_s", round1(rates[i+k]))
-		}
-		for k := 0; usePeer && k < block; k++ {
-			pr, err := p.step()
-			if err != nil {
-				return res, err
-			}
-			peerRates = append(peerRates, float64(pr.Images)/pr.Seconds)
-			peerCPU = append(peerCPU, pr.CPUSeconds)
-			cfg.Logger.Debug("bench peer step", "workload", w, "step", i+k+1, "images_per_s", round1(peerRates[i+k]))
-		}
-		i += block
+	t, err := timedSteps(ctx, cfg, w, r, p, usePeer)
+	if err != nil {
+		return res, err
 	}
 	window := cfg.Steps
 	if slices.Contains(cfg.RSSWorkloads, w) {
@@ -540,24 +510,78 @@ func measure(ctx context.Context, cfg Config, w Workload, rc runnerConfig, p *pe
 			return res, err
 		}
 	}
-	res.Spread = Summarize(rates)
-	res.ImagesPerS = res.Spread.Median
-	res.CPUSecondsPerStep = Summarize(cpu).Median
+	t.summarize(&res)
 	if usePeer {
-		s := Summarize(peerRates)
-		res.PeerSpread = &s
-		res.PeerImagesPerS = s.Median
-		res.PeerCPUSecondsPerStep = Summarize(peerCPU).Median
-		var iv Interval
-		var ok bool
-		if res.PairedRatio, iv, ok = PairedRatio(rates, peerRates, RatioLevel); ok {
-			res.RatioInterval = &iv
-		}
 		if _, res.PeerPeakRSSBytes, err = p.memory(); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// stepTimes are the timed steps' rates and CPU seconds, robarch's and the
+// peer's.
+type stepTimes struct {
+	rates, peerRates, cpu, peerCPU []float64
+}
+
+// timedSteps runs cfg.Steps timed steps of r and, with usePeer, of the
+// peer, in blocks of cfg.Block steps each.
+func timedSteps(ctx context.Context, cfg Config, w Workload, r runner, p *peer, usePeer bool) (stepTimes, error) {
+	var t stepTimes
+	// Blocks of cfg.Block steps, robarch's then the peer's: 1 alternates
+	// step by step (drift cancels best); longer blocks let each side run
+	// several steps in a row, as it would alone.
+	for i := 0; i < cfg.Steps; {
+		block := min(max(cfg.Block, 1), cfg.Steps-i)
+		for k := range block {
+			if err := ctx.Err(); err != nil {
+				return t, err
+			}
+			cpu0 := cpuSeconds()
+			start := time.Now()
+			n, err := r.step()
+			if err == nil {
+				err = syncDevice(cfg.Device)
+			}
+			if err != nil {
+				return t, fmt.Errorf("step %d: %w", i+k+1, err)
+			}
+			t.rates = append(t.rates, float64(n)/time.Since(start).Seconds())
+			t.cpu = append(t.cpu, cpuSeconds()-cpu0)
+			cfg.Logger.Debug("bench step", "workload", w, "step", i+k+1, "images_per_s", round1(t.rates[i+k]))
+		}
+		for k := 0; usePeer && k < block; k++ {
+			pr, err := p.step()
+			if err != nil {
+				return t, err
+			}
+			t.peerRates = append(t.peerRates, float64(pr.Images)/pr.Seconds)
+			t.peerCPU = append(t.peerCPU, pr.CPUSeconds)
+			cfg.Logger.Debug("bench peer step", "workload", w, "step", i+k+1, "images_per_s", round1(t.peerRates[i+k]))
+		}
+		i += block
+	}
+	return t, nil
+}
+
+// summarize fills res's rates, spreads and paired ratio from t.
+func (t stepTimes) summarize(res *Result) {
+	res.Spread = Summarize(t.rates)
+	res.ImagesPerS = res.Spread.Median
+	res.CPUSecondsPerStep = Summarize(t.cpu).Median
+	if len(t.peerRates) == 0 {
+		return
+	}
+	s := Summarize(t.peerRates)
+	res.PeerSpread = &s
+	res.PeerImagesPerS = s.Median
+	res.PeerCPUSecondsPerStep = Summarize(t.peerCPU).Median
+	if m, iv, ok := PairedRatio(t.rates, t.peerRates, RatioLevel); ok {
+		res.PairedRatio, res.RatioInterval = m, &iv
+	} else {
+		res.PairedRatio = m
+	}
 }
 
 // syncDevice waits for a CUDA device's queued kernels, so that a step's

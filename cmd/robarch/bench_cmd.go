@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,15 +15,73 @@ import (
 	"github.com/robarch/robarch/bench"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 )
 
 func newBenchCmd(v *viper.Viper) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure training, attack and inference throughput, side by side with PyTorch eager",
-		Long: `Measure robarch's hot paths on one network: images/s (median and spread over
+		Use:     "bench",
+		Short:   "Measure training, attack and inference throughput, side by side with PyTorch eager",
+		Long:    benchLong,
+		Example: benchExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v.GetString("dataset") != "" {
+				return runFolderBench(cmd, v)
+			}
+			cfg, asJSON, err := benchConfigFrom(cmd, v)
+			if err != nil {
+				return err
+			}
+			if cfg.Nproc > 1 {
+				return runParallelBench(cmd, cfg, asJSON)
+			}
+			rep, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			return writeBench(cmd.OutOrStdout(), rep, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.String("model", "micro", "model: a preset name (robarch arch list shows them) or a spec file (.yaml or .json)")
+	f.String("workload", "train", "comma-separated workloads: train, fgsm-rs, pgd10, apgd-ce, infer, loader, or all")
+	f.Int("batch", 128, "batch size")
+	f.Int("steps", 20, "timed steps per workload")
+	f.Int("warmup", bench.DefaultWarmup, "untimed warm-up steps per workload (0 = none)")
+	f.Int("rss-steps", 1000, "steps after warm-up over which RSS growth is measured (see above; 0 = the timed steps)")
+	f.Int("block", 1, "with --peer: steps each side runs in a row before the other's turn (1 = alternate step by step)")
+	f.Int("profile", 0, "after the timed steps, this many more per workload under libtorch's operator profiler, on both sides; prints the operators whose time differs most (0 = none)")
+	f.String("eps", "8/255", "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
+	f.Float64("lr", bench.DefaultLR, "learning rate of the training steps")
+	f.Int64("seed", 0, "seed of weights, data and attacks")
+	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
+	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
+	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
+	f.Bool("peer-fold", false, "with --peer: fold the peer's batch norms into its convolutions for pgd10, apgd-ce and infer, as robarch does")
+	f.String("peer-malloc", string(bench.PeerMallocRobarch), "with --peer: the peer's allocator, robarch (robarch's malloc settings) or default (glibc's, as a PyTorch script runs)")
+	f.String("peer-memory-format", string(model.Contiguous),
+		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
+	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
+	f.String("precision", "fp32", "robarch's forward-pass precision: fp32 or bf16 (autocast, as train --precision), or auto")
+	f.String("peer-precision", "fp32", "the peer's: fp32 or bf16 (torch.autocast(\"cpu\", dtype=torch.bfloat16))")
+	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
+	f.String("dataset", "", "with --workload loader: imagefolder:DIR, whole epochs of that folder")
+	f.String("transform", "train,eval", "with --dataset: comma-separated transforms, train (random resized crop + flip) and eval (centre crop)")
+	f.Int("epochs", 3, "with --dataset: epochs per transform and side")
+	f.Int("workers", 2, "with --dataset: robarch's decoding goroutines and the peer's DataLoader workers")
+	f.Int("prefetch", 0, "with --dataset: batches in flight in robarch's loader (0 = 2×workers)")
+	f.Int("image-size", 224, "with --dataset: side of the output images")
+	f.String("decoder", "auto", "with --dataset: JPEG decoder, auto (libjpeg-turbo when built with cgo), turbo or go")
+	f.Int("nproc", 1, "data-parallel bench: this many local processes (Gloo on 127.0.0.1) against one process with all the threads; workloads train, allreduce")
+	cmd.AddCommand(newBenchWorkerCmd())
+	return cmd
+}
+
+// benchLong is bench's help.
+const benchLong = `Measure robarch's hot paths on one network: images/s (median and spread over
 --steps timed steps after --warmup), achieved GFLOP/s and its fraction of the
 machine's matrix-multiply ceiling through libtorch, peak RSS and RSS growth.
 
@@ -80,62 +140,67 @@ byte batches turned into ImageNet-normalised float tensors by libtorch.
 size/0.875 + centre crop. With --peer, torchvision's ImageFolder (PIL) and
 DataLoader run the same transforms with as many worker processes as
 robarch has --workers, epochs alternating between the two. robarch data
-fixtures writes a folder to try it on.`,
-		Example: `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
+fixtures writes a folder to try it on.
+
+--nproc N (2 or more) is a data-parallel bench: robarch's training step on N
+processes × --threads threads (default cores ÷ N), --batch examples each,
+gradients summed over Gloo on 127.0.0.1 (the ranks started as
+--nproc-per-node starts them), against one process with all the threads on
+the same global batch (N × --batch); with --peer, PyTorch's
+DistributedDataParallel under Debian's torchrun and one PyTorch process do
+the same. Workloads: train, and allreduce (the gradient exchange alone,
+ResNet-50's 25.6M floats in 160 tensors). One step of each configuration
+in turn; it reports each one's step time, the time inside the gradient
+allreduce and its share of the step, robarch's batch-norm broadcast, the
+paired ratio of robarch's data-parallel step over PyTorch DDP's, and the
+scaling efficiency (N processes' throughput over one process's).`
+
+const benchExample = `  robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --batch 128 --steps 20 --peer
   robarch bench --model resnet18-cifar --workload fgsm-rs,pgd10 --batch 128 --steps 5 --rss-steps 0 --peer --json
   robarch bench --model micro --workload train --batch 128 --steps 20 --rss-steps 1000
   robarch bench --model micro --workload train,pgd10 --peer --peer-memory-format channels-last --no-fold
   robarch bench --model micro --workload pgd10,infer --peer --peer-memory-format channels-last --peer-fold
   robarch bench --model micro --workload train,fgsm-rs,pgd10,infer --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last
   robarch bench --model micro --workload fgsm-rs --precision bf16 --peer --peer-precision bf16 --peer-memory-format channels-last --profile 10
-  robarch bench --workload loader --dataset imagefolder:fixtures --workers 2 --epochs 3 --peer`,
-		Args: cobra.NoArgs,
+  robarch bench --workload loader --dataset imagefolder:fixtures --workers 2 --epochs 3 --peer
+  robarch bench --model resnet18-cifar --workload train,allreduce --nproc 2 --batch 64 --steps 10 --peer --peer-memory-format channels-last`
+
+// newBenchWorkerCmd is the hidden command a data-parallel bench starts
+// its robarch processes with (bench.ServeWorker).
+func newBenchWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "worker", Hidden: true, Args: cobra.NoArgs,
+		Short: "A process of a data-parallel bench (started by robarch bench --nproc)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if v.GetString("dataset") != "" {
-				return runFolderBench(cmd, v)
+			if !bench.IsWorker() {
+				return fmt.Errorf("robarch bench worker is started by robarch bench --nproc, not by hand")
 			}
-			cfg, asJSON, err := benchConfigFrom(cmd, v)
-			if err != nil {
-				return err
-			}
-			rep, err := bench.Run(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			return writeBench(cmd.OutOrStdout(), rep, asJSON)
+			return bench.ServeWorker(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.String("model", "micro", "model: a preset name (robarch arch list shows them) or a spec file (.yaml or .json)")
-	f.String("workload", "train", "comma-separated workloads: train, fgsm-rs, pgd10, apgd-ce, infer, loader, or all")
-	f.Int("batch", 128, "batch size")
-	f.Int("steps", 20, "timed steps per workload")
-	f.Int("warmup", bench.DefaultWarmup, "untimed warm-up steps per workload (0 = none)")
-	f.Int("rss-steps", 1000, "steps after warm-up over which RSS growth is measured (see above; 0 = the timed steps)")
-	f.Int("block", 1, "with --peer: steps each side runs in a row before the other's turn (1 = alternate step by step)")
-	f.Int("profile", 0, "after the timed steps, this many more per workload under libtorch's operator profiler, on both sides; prints the operators whose time differs most (0 = none)")
-	f.String("eps", "8/255", "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
-	f.Float64("lr", bench.DefaultLR, "learning rate of the training steps")
-	f.Int64("seed", 0, "seed of weights, data and attacks")
-	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
-	f.String("python", bench.SystemPython, "Python interpreter with torch for --peer")
-	f.Bool("no-fold", false, "run pgd10, apgd-ce and infer without folding batch norms into convolutions")
-	f.Bool("peer-fold", false, "with --peer: fold the peer's batch norms into its convolutions for pgd10, apgd-ce and infer, as robarch does")
-	f.String("peer-malloc", string(bench.PeerMallocRobarch), "with --peer: the peer's allocator, robarch (robarch's malloc settings) or default (glibc's, as a PyTorch script runs)")
-	f.String("peer-memory-format", string(model.Contiguous),
-		"the peer's layout: contiguous (PyTorch's default) or channels-last (like robarch's on the CPU)")
-	f.String("device", "cpu", "device of both sides: cpu, cuda or cuda:N (CUDA: unmeasured so far, each timed step ends with a synchronisation)")
-	f.String("precision", "fp32", "robarch's forward-pass precision: fp32 or bf16 (autocast, as train --precision), or auto")
-	f.String("peer-precision", "fp32", "the peer's: fp32 or bf16 (torch.autocast(\"cpu\", dtype=torch.bfloat16))")
-	f.Bool("json", false, "print one JSON object per workload (JSON Lines) instead of a table")
-	f.String("dataset", "", "with --workload loader: imagefolder:DIR, whole epochs of that folder")
-	f.String("transform", "train,eval", "with --dataset: comma-separated transforms, train (random resized crop + flip) and eval (centre crop)")
-	f.Int("epochs", 3, "with --dataset: epochs per transform and side")
-	f.Int("workers", 2, "with --dataset: robarch's decoding goroutines and the peer's DataLoader workers")
-	f.Int("prefetch", 0, "with --dataset: batches in flight in robarch's loader (0 = 2×workers)")
-	f.Int("image-size", 224, "with --dataset: side of the output images")
-	f.String("decoder", "auto", "with --dataset: JPEG decoder, auto (libjpeg-turbo when built with cgo), turbo or go")
-	return cmd
+}
+
+// runParallelBench is bench --nproc N.
+func runParallelBench(cmd *cobra.Command, cfg bench.Config, asJSON bool) error {
+	if n := cfg.Nproc; n > runtime.NumCPU() {
+		return fmt.Errorf("--nproc %d exceeds the %d CPU cores of this machine: each process needs at least one", n, runtime.NumCPU())
+	}
+	if !dist.Available() {
+		return fmt.Errorf("--nproc %d: this build has no c10d Gloo backend; install libgloo-dev and run make setup", cfg.Nproc)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("--nproc: find this program: %w", err)
+	}
+	cfg.Worker = []string{exe, "bench", "worker"}
+	rep, err := bench.RunParallel(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return bench.WriteParallelJSON(cmd.OutOrStdout(), rep)
+	}
+	return bench.WriteParallelTable(cmd.OutOrStdout(), rep)
 }
 
 // runFolderBench is bench --workload loader --dataset imagefolder:DIR.
@@ -185,7 +250,12 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--model: %w", err)
 	}
-	workloads, err := bench.ParseWorkloads(v.GetString("workload"))
+	nproc := v.GetInt("nproc")
+	parse := bench.ParseWorkloads
+	if nproc > 1 {
+		parse = bench.ParseParallelWorkloads
+	}
+	workloads, err := parse(v.GetString("workload"))
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--workload: %w", err)
 	}
@@ -234,10 +304,16 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 		Peer: v.GetBool("peer"), Python: v.GetString("python"),
 		MemoryFormat: format, PeerMemoryFormat: model.MemoryFormat(v.GetString("peer-memory-format")),
 		NoFold: v.GetBool("no-fold"), PeerFold: v.GetBool("peer-fold"), PeerMalloc: bench.PeerMalloc(v.GetString("peer-malloc")),
-		Precision: prec, PeerPrecision: peerPrec, Device: device,
+		Precision: prec, PeerPrecision: peerPrec, Device: device, Nproc: nproc,
 	}
 	if cmd.Flags().Changed("rss-steps") {
 		cfg.RSSWorkloads = workloads
+	}
+	if nproc > 1 { // RunParallel checks the rest
+		return cfg, v.GetBool("json"), nil
+	}
+	if nproc < 1 {
+		return bench.Config{}, false, fmt.Errorf("--nproc %d: must be at least 1", nproc)
 	}
 	if err := cfg.Validate(); err != nil {
 		return bench.Config{}, false, err
