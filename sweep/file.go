@@ -411,8 +411,13 @@ func (f File) validateEval(bad func(string, ...any)) {
 	if f.Eval.Check.Size < 0 || f.Eval.Check.Seeds < 0 {
 		bad("eval.check: size %d, seeds %d: want 0 (default) or more", f.Eval.Check.Size, f.Eval.Check.Seeds)
 	}
-	if len(f.Eval.Check.Attacks) == 0 && (f.Eval.Check.Size != 0 || f.Eval.Check.Seeds != 0) {
-		bad("eval.check.size %d, eval.check.seeds %d: no check runs without eval.check.attacks", f.Eval.Check.Size, f.Eval.Check.Seeds)
+	if len(f.Eval.Check.Attacks) == 0 {
+		if f.Eval.Check.Size != 0 {
+			bad("eval.check.size: %d, but no check runs without eval.check.attacks", f.Eval.Check.Size)
+		}
+		if f.Eval.Check.Seeds != 0 {
+			bad("eval.check.seeds: %d, but no check runs without eval.check.attacks", f.Eval.Check.Seeds)
+		}
 	}
 	if f.Eval.Eps <= 0 {
 		bad("eval.eps: %g, want > 0 (or set train.eps)", f.Eval.Eps)

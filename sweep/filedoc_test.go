@@ -48,8 +48,14 @@ as ` + "`ROBARCH_SWEEP_<FLAG>`" + ` or in the ` + "`--config`" + ` file (docs/co
 any key, with or without a flag, can be replaced with ` + "`--set key=value`" + `
 (repeatable; the value written as in the file: ` + "`--set train.lr=0.05`" + `,
 ` + "`--set 'seeds={start: 3, add: 2, max: 5}'`" + `). The whole file is checked when
-it is read: unknown keys, attack names, the budget, and the recipe keys a
-sweep sets itself are refused with the key named.
+it is read, with the key named: unknown keys, attack names, the budget, the
+recipe every trial will train with, the recipe keys a sweep sets itself, and
+keys that would do nothing (` + "`samples`" + ` without ` + "`design: random`" + `,
+` + "`eval.check.size`" + ` or ` + "`seeds`" + ` without ` + "`eval.check.attacks`" + `) or that cannot be
+honoured (` + "`nproc_per_trial`" + ` above 1 on CUDA) are refused. Every other key reaches
+the trials: each trial's stored config carries the file, and its recipe is the
+` + "`train`" + ` section with only the keys marked below set by the sweep (sweep/sweeprun's
+` + "`TestEveryKeyIsHonoured`" + ` checks every key of every shipped sweep).
 
 ## Keys
 
