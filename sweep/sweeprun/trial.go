@@ -14,6 +14,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
@@ -121,15 +122,15 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		return nil, err
 	}
 	metrics := map[string]float64{
-		results.CleanAcc:                   res.CleanAcc,
-		results.PGDAcc:                     res.PGDAcc,
-		fmt.Sprintf("pgd%d_acc", pgdSteps): res.PGDAcc,
-		results.EvalExamples:               float64(res.EvalExamples),
-		"epoch_chosen":                     float64(res.Epoch),
-		"train_images_per_s":               res.ImagesPerSec,
-		"train_seconds":                    res.TrainSeconds,
-		"eval_seconds":                     res.EvalSeconds,
-		"peak_rss_bytes":                   float64(res.PeakRSSBytes),
+		results.CleanAcc:               res.CleanAcc,
+		results.PGDAcc:                 res.PGDAcc,
+		finalPGD(pgdSteps).MetricKey(): res.PGDAcc,
+		results.EvalExamples:           float64(res.EvalExamples),
+		"epoch_chosen":                 float64(res.Epoch),
+		"train_images_per_s":           res.ImagesPerSec,
+		"train_seconds":                res.TrainSeconds,
+		"eval_seconds":                 res.EvalSeconds,
+		"peak_rss_bytes":               float64(res.PeakRSSBytes),
 	}
 	if res.CatastrophicOverfitting {
 		metrics["catastrophic_overfitting"] = 1
@@ -166,7 +167,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	if err != nil {
 		return nil, fmt.Errorf("eval.check: %w", err)
 	}
-	pgd, err := evaluate(ctx, m, sub, []string{fmt.Sprintf("pgd%d", pgdSteps)}, f.Eval.Eps, seed)
+	pgd, err := evaluate(ctx, m, sub, []string{finalPGD(pgdSteps).String()}, f.Eval.Eps, seed)
 	if err != nil {
 		return nil, fmt.Errorf("eval.check pgd%d: %w", pgdSteps, err)
 	}
@@ -180,6 +181,10 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	return map[string]float64{results.CheckPGDAcc: pgd["robust_acc"], results.CheckAAAcc: strong["robust_acc"],
 		results.CheckExamples: float64(sub.Len())}, nil
 }
+
+// finalPGD is the attack of a trial's final evaluation (TrialRecipe's
+// final steps), named by the attack vocabulary.
+func finalPGD(steps int) attackname.Name { return attackname.Name{Kind: attackname.PGD, Steps: steps} }
 
 func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
 	e.mu.Lock()
