@@ -13,6 +13,7 @@ import (
 
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 // Options tune Analyze. The zero value is the documented default.
@@ -518,7 +519,7 @@ func (a *Analysis) group(trials []results.Trial) error {
 			g = &Group{Variant: t.Variant, Factor: t.Factor, Level: t.Level, Params: t.Params, MACs: t.MACs,
 				WidthDepthRatio: t.WidthDepthRatio, Values: map[string][]float64{}, Mean: map[string]float64{}}
 			if t.Factor == RandomFactor {
-				lv, err := parseSample(t.Level)
+				lv, err := sweep.ParseSample(t.Level)
 				if err != nil {
 					return fmt.Errorf("trial %s: %w", t.Key(), err)
 				}
@@ -574,20 +575,6 @@ func boolRank(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// parseSample reads a random sample's level, "kernel=5;activation=silu".
-func parseSample(level string) (map[string]string, error) {
-	out := map[string]string{}
-	for part := range strings.SplitSeq(level, ";") {
-		name, value, ok := strings.Cut(part, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || name == "" || value == "" {
-			return nil, fmt.Errorf("random sample level %q: want factor=level pairs separated by ';'", level)
-		}
-		out[name] = value
-	}
-	return out, nil
 }
 
 // judgeByInterval sets a random design's verdict from the robust

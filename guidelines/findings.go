@@ -522,23 +522,6 @@ func predictStageDepths(base, level arch.Spec) direction {
 	return compareToBaseline(stage3Heavy(level.Depths()), stage3Heavy(base.Depths()))
 }
 
-// groupsOf returns the number of groups of every stage's k×k convolution.
-func groupsOf(s arch.Spec) []int {
-	out := make([]int, len(s.Stages))
-	for i, st := range s.Stages {
-		out[i] = 1
-		if st.Block == arch.Basic {
-			out[i] = max(1, st.Groups)
-			continue
-		}
-		bw := arch.BottleneckWidth(st.Width, st.BottleneckMultiplier)
-		if st.GroupWidth > 0 && bw > 0 {
-			out[i] = bw / st.GroupWidth
-		}
-	}
-	return out
-}
-
 func allEqual(xs []int, v int) bool {
 	for _, x := range xs {
 		if x != v {
@@ -549,7 +532,7 @@ func allEqual(xs []int, v int) bool {
 }
 
 func predictTwoGroups(base, level arch.Spec) direction {
-	gb, gl := groupsOf(base), groupsOf(level)
+	gb, gl := sweep.GroupsOf(base), sweep.GroupsOf(level)
 	if slices.Equal(gb, gl) {
 		return unrelated
 	}

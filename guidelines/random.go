@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/robarch/robarch/study"
+	"github.com/robarch/robarch/sweep"
 )
 
 // Random-sampled sweeps change every factor at once, so a level cannot be
@@ -38,15 +39,24 @@ type regressor struct {
 	col           int // column in the design matrix; -1 when not identifiable
 }
 
+// randomDesign is a random sweep's regression: one row per finished
+// trial, one column per kept coefficient.
+type randomDesign struct {
+	rows    []*Group // the trial's variant
+	seedIdx []int    // the trial's index in its variant's seeds
+	regs    []regressor
+	xAll    [][]float64 // every column: intercept, random sample, regressors
+	cols    []int       // the columns kept (linearly independent)
+}
+
 func (a *Analysis) randomEffects(opts Options) error {
-	var rows []*Group // one row per finished trial
-	var seedIdx []int
+	d := &randomDesign{}
 	levels := map[string][]string{}
 	count := map[[2]string]int{}
 	for _, g := range a.Groups {
 		for i := range g.Seeds {
-			rows = append(rows, g)
-			seedIdx = append(seedIdx, i)
+			d.rows = append(d.rows, g)
+			d.seedIdx = append(d.seedIdx, i)
 		}
 		for f, l := range g.Levels {
 			if !slices.Contains(levels[f], l) {
@@ -55,6 +65,22 @@ func (a *Analysis) randomEffects(opts Options) error {
 			count[[2]string{f, l}] += g.N()
 		}
 	}
+	d.regs = a.references(levels, count)
+	d.columns()
+	coef, ci, err := a.fitRandom(d)
+	if err != nil {
+		return err
+	}
+	for _, rg := range d.regs {
+		a.Effects = append(a.Effects, a.randomEffect(rg, coef, ci))
+	}
+	a.Notes = append(a.Notes, "random design: effects are coefficients of an additive least-squares model (no interactions) fitted over every finished trial; intervals from a case bootstrap")
+	return nil
+}
+
+// references picks each factor's reference level (noted) and returns a
+// regressor for every other level.
+func (a *Analysis) references(levels map[string][]string, count map[[2]string]int) []regressor {
 	factors := slices.Sorted(maps.Keys(levels))
 	slices.SortStableFunc(factors, compareFactors)
 	a.References = map[string]string{}
@@ -62,7 +88,7 @@ func (a *Analysis) randomEffects(opts Options) error {
 	for _, f := range factors {
 		ls := levels[f]
 		slices.Sort(ls)
-		ref, isBase := a.baselineLevel(f, ls)
+		ref, isBase, err := a.baselineLevel(f, ls)
 		if !isBase {
 			// The most frequent level, ties to the first in order.
 			ref = slices.MaxFunc(ls, func(x, y string) int {
@@ -71,9 +97,12 @@ func (a *Analysis) randomEffects(opts Options) error {
 		}
 		a.References[f] = ref
 		note := fmt.Sprintf("random design: %s effects are relative to %s=%s", f, f, ref)
-		if isBase {
+		switch {
+		case isBase:
 			note += " (the baseline's setting)"
-		} else {
+		case err != nil:
+			note += fmt.Sprintf(" (the most sampled level; whether a level is the baseline's setting is unknown: %v)", err)
+		default:
 			note += " (the most sampled level; no level matches the baseline's setting)"
 		}
 		a.Notes = append(a.Notes, note)
@@ -83,163 +112,181 @@ func (a *Analysis) randomEffects(opts Options) error {
 			}
 		}
 	}
-	// Columns: intercept, random-sample indicator, one per regressor.
-	full := func(g *Group) []float64 {
-		row := make([]float64, 2+len(regs))
+	return regs
+}
+
+// columns builds the full design (intercept, random-sample indicator, one
+// column per regressor), keeps its independent columns and numbers each
+// regressor's.
+func (d *randomDesign) columns() {
+	d.xAll = make([][]float64, len(d.rows))
+	for i, g := range d.rows {
+		row := make([]float64, 2+len(d.regs))
 		row[0] = 1
 		if g.Factor == RandomFactor {
 			row[1] = 1
 		}
-		for j, rg := range regs {
+		for j, rg := range d.regs {
 			if g.Levels[rg.factor] == rg.level {
 				row[2+j] = 1
 			}
 		}
-		return row
+		d.xAll[i] = row
 	}
-	all := make([]int, len(rows))
-	for i := range all {
-		all[i] = i
-	}
-	xAll := make([][]float64, len(rows))
-	for i, g := range rows {
-		xAll[i] = full(g)
-	}
-	keep := independentColumns(xAll)
-	var cols []int
-	for c, k := range keep {
+	d.cols = nil
+	for c, k := range independentColumns(d.xAll) {
 		if k {
-			cols = append(cols, c)
+			d.cols = append(d.cols, c)
 		}
 	}
-	for j := range regs {
-		regs[j].col = slices.Index(cols, 2+j)
+	for j := range d.regs {
+		d.regs[j].col = slices.Index(d.cols, 2+j)
 	}
-	design := func(idx []int) [][]float64 {
-		x := make([][]float64, len(idx))
-		for r, i := range idx {
-			x[r] = make([]float64, len(cols))
-			for k, c := range cols {
-				x[r][k] = xAll[i][c]
-			}
+}
+
+// design is the kept columns of every row.
+func (d *randomDesign) design() [][]float64 {
+	x := make([][]float64, len(d.rows))
+	for r := range d.rows {
+		x[r] = make([]float64, len(d.cols))
+		for k, c := range d.cols {
+			x[r][k] = d.xAll[r][c]
 		}
-		return x
 	}
-	y := func(idx []int, m string) []float64 {
-		out := make([]float64, len(idx))
-		for r, i := range idx {
-			out[r] = rows[i].Values[m][seedIdx[i]]
-		}
-		return out
+	return x
+}
+
+// y is every row's value of metric m.
+func (d *randomDesign) y(m string) []float64 {
+	out := make([]float64, len(d.rows))
+	for r, g := range d.rows {
+		out[r] = g.Values[m][d.seedIdx[r]]
 	}
+	return out
+}
+
+// fitRandom fits the model per metric and, with trials to spare, its
+// case-bootstrap intervals.
+func (a *Analysis) fitRandom(d *randomDesign) (coef map[string][]float64, ci map[string][]*Interval, err error) {
 	// A case bootstrap of a regression is only trustworthy with trials to
 	// spare; below that it gives intervals too narrow to lean on.
-	canCI := len(rows)-len(cols) >= minBootstrapDF
+	canCI := len(d.rows)-len(d.cols) >= minBootstrapDF
 	if !canCI {
-		a.Notes = append(a.Notes, fmt.Sprintf("random design: %d finished trials for %d coefficients; a bootstrap needs at least %d trials to spare, so no intervals", len(rows), len(cols), minBootstrapDF))
+		a.Notes = append(a.Notes, fmt.Sprintf("random design: %d finished trials for %d coefficients; a bootstrap needs at least %d trials to spare, so no intervals", len(d.rows), len(d.cols), minBootstrapDF))
 	}
-	coef := map[string][]float64{}
-	ci := map[string][]*Interval{}
-	sparse := newZeroOneRows(design(all))
+	coef, ci = map[string][]float64{}, map[string][]*Interval{}
+	x := d.design()
+	sparse := newZeroOneRows(x)
 	for _, m := range a.Metrics {
-		b, ok := leastSquares(design(all), y(all, m))
+		b, ok := leastSquares(x, d.y(m))
 		if !ok {
-			return fmt.Errorf("random design: the regression of %s is singular; too few distinct samples", m)
+			return nil, nil, fmt.Errorf("random design: the regression of %s is singular; too few distinct samples", m)
 		}
 		coef[m] = b
-		ci[m] = make([]*Interval, len(cols))
-		if !canCI {
-			continue
-		}
-		rng := rand.New(rand.NewPCG(streamSeed(a.Seed, RandomFactor, m), 0x5851f42d4c957f2d))
-		draws := make([][]float64, len(cols))
-		ym := y(all, m)
-		idx := make([]int, len(rows))
-		for range a.Resamples {
-			for i := range idx {
-				idx[i] = rng.IntN(len(rows))
-			}
-			xtx, xty := sparse.normal(idx, ym)
-			bb, ok := solveNormal(xtx, xty)
-			if !ok {
-				continue // a level absent from this resample
-			}
-			for k := range cols {
-				draws[k] = append(draws[k], bb[k])
-			}
-		}
-		if len(draws[0]) < a.Resamples/2 {
-			a.Notes = append(a.Notes, fmt.Sprintf("random design: only %d of %d bootstrap refits of %s were solvable; no intervals", len(draws[0]), a.Resamples, m))
-			continue
-		}
-		alpha := (1 - a.Confidence) / 2
-		for k := range cols {
-			slices.Sort(draws[k])
-			ci[m][k] = &Interval{Low: study.Quantile(draws[k], alpha), High: study.Quantile(draws[k], 1-alpha)}
+		ci[m] = make([]*Interval, len(d.cols))
+		if canCI {
+			a.bootstrapRandom(d, sparse, m, ci[m])
 		}
 	}
-	members := func(f, l string) (n int, vals map[string][]float64) {
-		vals = map[string][]float64{}
-		for _, g := range a.Groups {
-			if g.Levels[f] == l {
-				n += g.N()
-				for _, m := range a.Metrics {
-					vals[m] = append(vals[m], g.Values[m]...)
-				}
+	return coef, ci, nil
+}
+
+// bootstrapRandom fills ci with metric m's case-bootstrap intervals, or
+// notes why there are none.
+func (a *Analysis) bootstrapRandom(d *randomDesign, sparse *zeroOneRows, m string, ci []*Interval) {
+	rng := rand.New(rand.NewPCG(streamSeed(a.Seed, RandomFactor, m), 0x5851f42d4c957f2d))
+	draws := make([][]float64, len(d.cols))
+	ym := d.y(m)
+	idx := make([]int, len(d.rows))
+	for range a.Resamples {
+		for i := range idx {
+			idx[i] = rng.IntN(len(d.rows))
+		}
+		xtx, xty := sparse.normal(idx, ym)
+		bb, ok := solveNormal(xtx, xty)
+		if !ok {
+			continue // a level absent from this resample
+		}
+		for k := range d.cols {
+			draws[k] = append(draws[k], bb[k])
+		}
+	}
+	if len(draws[0]) < a.Resamples/2 {
+		a.Notes = append(a.Notes, fmt.Sprintf("random design: only %d of %d bootstrap refits of %s were solvable; no intervals", len(draws[0]), a.Resamples, m))
+		return
+	}
+	alpha := (1 - a.Confidence) / 2
+	for k := range d.cols {
+		slices.Sort(draws[k])
+		ci[k] = &Interval{Low: study.Quantile(draws[k], alpha), High: study.Quantile(draws[k], 1-alpha)}
+	}
+}
+
+// members counts the trials at factor=level and collects their values.
+func (a *Analysis) members(f, l string) (n int, vals map[string][]float64) {
+	vals = map[string][]float64{}
+	for _, g := range a.Groups {
+		if g.Levels[f] == l {
+			n += g.N()
+			for _, m := range a.Metrics {
+				vals[m] = append(vals[m], g.Values[m]...)
 			}
 		}
-		return n, vals
 	}
-	for _, rg := range regs {
-		ref := a.References[rg.factor]
-		e := Effect{Factor: rg.factor, Level: rg.level, Method: "regression vs " + rg.factor + "=" + ref}
-		n, vals := members(rg.factor, rg.level)
-		nRef, refVals := members(rg.factor, ref)
-		for _, m := range a.Metrics {
-			est := Estimate{Metric: m, Mean: study.Mean(vals[m]), BaselineMean: study.Mean(refVals[m]), N: n, NBaseline: nRef}
-			est.Effect = est.Mean - est.BaselineMean
-			if rg.col >= 0 {
-				est.Effect = coef[m][rg.col]
-				if n >= 2 && nRef >= 2 {
-					est.CI = ci[m][rg.col]
-				}
+	return n, vals
+}
+
+// randomEffect is one regressor's effect and verdict.
+func (a *Analysis) randomEffect(rg regressor, coef map[string][]float64, ci map[string][]*Interval) Effect {
+	ref := a.References[rg.factor]
+	e := Effect{Factor: rg.factor, Level: rg.level, Method: "regression vs " + rg.factor + "=" + ref}
+	n, vals := a.members(rg.factor, rg.level)
+	nRef, refVals := a.members(rg.factor, ref)
+	for _, m := range a.Metrics {
+		est := Estimate{Metric: m, Mean: study.Mean(vals[m]), BaselineMean: study.Mean(refVals[m]), N: n, NBaseline: nRef}
+		est.Effect = est.Mean - est.BaselineMean
+		if rg.col >= 0 {
+			est.Effect = coef[m][rg.col]
+			if n >= 2 && nRef >= 2 {
+				est.CI = ci[m][rg.col]
 			}
-			e.Estimates = append(e.Estimates, est)
 		}
-		e = a.judgeByInterval(e)
-		if rg.col < 0 {
-			e.Verdict = Inconclusive
-			e.Note = "not identifiable: this level always occurs together with others in the samples; the effect shown is the raw difference of means"
-		}
-		a.Effects = append(a.Effects, e)
+		e.Estimates = append(e.Estimates, est)
 	}
-	a.Notes = append(a.Notes, "random design: effects are coefficients of an additive least-squares model (no interactions) fitted over every finished trial; intervals from a case bootstrap")
-	return nil
+	e = a.judgeByInterval(e)
+	if rg.col < 0 {
+		e.Verdict = Inconclusive
+		e.Note = "not identifiable: this level always occurs together with others in the samples; the effect shown is the raw difference of means"
+	}
+	return e
 }
 
 // baselineLevel finds the level of factor that is the baseline's own
 // setting: copying that level's part of a sample's spec into the
-// baseline changes nothing.
-func (a *Analysis) baselineLevel(factor string, levels []string) (string, bool) {
+// baseline (sweep.Transplant) changes nothing. err is set when the factor
+// is not one package sweep defines, so nothing could be compared.
+func (a *Analysis) baselineLevel(factor string, levels []string) (string, bool, error) {
 	base := a.baselineSpec()
-	t, ok := transplants[factor]
-	if base == nil || !ok {
-		return "", false
+	if base == nil {
+		return "", false, nil
+	}
+	if _, err := sweep.Parts(factor); err != nil {
+		return "", false, err
 	}
 	for _, l := range levels {
 		donor, err := a.donorSpec(factor, l)
 		if err != nil {
 			continue
 		}
-		cand, groups := base.Clone(), groupsOf(*base)
-		if t.apply(&cand, donor, groups) != nil {
+		cand, groups := base.Clone(), sweep.GroupsOf(*base)
+		if sweep.Transplant(factor, &cand, groups, donor) != nil {
 			continue
 		}
-		if reflect.DeepEqual(cand, *base) && slices.Equal(groups, groupsOf(*base)) {
-			return l, true
+		if reflect.DeepEqual(cand, *base) && slices.Equal(groups, sweep.GroupsOf(*base)) {
+			return l, true, nil
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 // compareFactors orders factor names as reportOrder does, unknown ones last

@@ -174,3 +174,26 @@ func TestLeastSquares(t *testing.T) {
 	assert.False(t, ok)
 	assert.Equal(t, []bool{true, true, false}, independentColumns(dup))
 }
+
+// A factor package sweep does not define cannot be compared with the
+// baseline's setting; the note says so rather than claiming no level
+// matches.
+func TestRandomDesignUnknownFactorIsNoted(t *testing.T) {
+	trials := synthRandomSweep(t, 40, randKernel, randAct)
+	for i := range trials {
+		if trials[i].Factor == RandomFactor {
+			trials[i].Level += ";colour=" + []string{"blue", "red"}[i%2]
+		}
+	}
+	a, err := Analyze(trials, Options{Resamples: 200})
+	require.NoError(t, err)
+	var note string
+	for _, n := range a.Notes {
+		if strings.Contains(n, "colour effects") {
+			note = n
+		}
+	}
+	assert.Contains(t, note, "whether a level is the baseline's setting is unknown")
+	assert.Contains(t, note, "unknown factor")
+	assert.Contains(t, a.References, "colour")
+}

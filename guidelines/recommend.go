@@ -34,119 +34,6 @@ type Recommendation struct {
 	Note            string   `json:"note,omitempty"`
 }
 
-// transplant copies the part of a spec one factor controls from the
-// spec of a trial at the winning level (donor) into the recommendation
-// (dst), so the recommendation needs no level parser of its own and
-// follows whatever the sweep planner did. Each factor names the parts it
-// owns; two factors that own the same part cannot both be applied.
-type transplant struct {
-	owns  []string
-	apply func(dst *arch.Spec, donor arch.Spec, groups []int) error
-}
-
-var transplants = map[string]transplant{
-	sweep.FactorDepthWidth:  {owns: []string{"depths"}, apply: copyDepths},
-	sweep.FactorStageDepths: {owns: []string{"depths"}, apply: copyDepths},
-	sweep.FactorKernel: {owns: []string{"kernel"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
-		d.Kernel = s.Kernel
-	})},
-	sweep.FactorDilation: {owns: []string{"dilation"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
-		d.Dilation = s.Dilation
-	})},
-	sweep.FactorStemKernel: {owns: []string{"stem.kernel"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Stem.Kernel = d.Stem.Kernel
-		return nil
-	}},
-	// A whole alternative network replaces everything the others change.
-	sweep.FactorSpec: {owns: allParts, apply: func(dst *arch.Spec, d arch.Spec, groups []int) error {
-		in, classes := dst.Input, dst.Classes
-		*dst = d.Clone()
-		dst.Input, dst.Classes = in, classes
-		if len(groups) != len(d.Stages) {
-			return errStages
-		}
-		copy(groups, groupsOf(d))
-		return nil
-	}},
-	sweep.FactorBottleneckMult: {owns: []string{"bottleneck"}, apply: perStage(func(d *arch.Stage, s arch.Stage) {
-		d.BottleneckMultiplier = s.BottleneckMultiplier
-	})},
-	sweep.FactorGroupWidth: {owns: []string{"groups"}, apply: func(dst *arch.Spec, donor arch.Spec, groups []int) error {
-		if len(donor.Stages) != len(dst.Stages) {
-			return errStages
-		}
-		copy(groups, groupsOf(donor))
-		return nil
-	}},
-	sweep.FactorActivation: {owns: []string{"activations"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Block.Activations = slices.Clone(d.Block.Activations)
-		return nil
-	}},
-	sweep.FactorSERatio: {owns: []string{"se"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Block.SERatio, dst.Block.SEActivation = d.Block.SERatio, d.Block.SEActivation
-		return nil
-	}},
-	sweep.FactorNorm: {owns: []string{"norms"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Block.Norms = slices.Clone(d.Block.Norms)
-		dst.Block.ShortcutNorm, dst.Block.NormGroups = d.Block.ShortcutNorm, d.Block.NormGroups
-		return nil
-	}},
-	sweep.FactorStemWidth: {owns: []string{"stem.width"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Stem.Width = d.Stem.Width
-		return nil
-	}},
-	sweep.FactorStemType: {owns: []string{"stem.layout", "stem.kernel"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		w := dst.Stem.Width
-		dst.Stem = d.Stem
-		dst.Stem.Width = w
-		return nil
-	}},
-	sweep.FactorDownsample: {owns: []string{"stem.layout", "strides"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		if len(d.Stages) != len(dst.Stages) {
-			return errStages
-		}
-		dst.Stem.MaxPool = d.Stem.MaxPool
-		for i := range dst.Stages {
-			dst.Stages[i].Stride = d.Stages[i].Stride
-		}
-		return nil
-	}},
-	sweep.FactorDenseRatio: {owns: []string{"dense"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Block.DenseRatio = d.Block.DenseRatio
-		return nil
-	}},
-	sweep.FactorPreact: {owns: []string{"order"}, apply: func(dst *arch.Spec, d arch.Spec, _ []int) error {
-		dst.Block.Order = d.Block.Order
-		return nil
-	}},
-}
-
-// allParts are the parts of a network the factors own.
-var allParts = []string{"depths", "kernel", "dilation", "bottleneck", "groups", "activations", "se", "norms",
-	"stem.width", "stem.layout", "stem.kernel", "strides", "dense", "order"}
-
-var errStages = errors.New("the winning variant has a different number of stages")
-
-func copyDepths(dst *arch.Spec, donor arch.Spec, _ []int) error {
-	if len(donor.Stages) != len(dst.Stages) {
-		return errStages
-	}
-	dst.SetDepths(donor.Depths()...)
-	return nil
-}
-
-func perStage(f func(d *arch.Stage, s arch.Stage)) func(*arch.Spec, arch.Spec, []int) error {
-	return func(dst *arch.Spec, donor arch.Spec, _ []int) error {
-		if len(donor.Stages) != len(dst.Stages) {
-			return errStages
-		}
-		for i := range dst.Stages {
-			f(&dst.Stages[i], donor.Stages[i])
-		}
-		return nil
-	}
-}
-
 // sweepFitSettings reads the fit settings a sweep stored with its trials
 // (zero values when the config is not a sweep's: the fit's defaults apply).
 func sweepFitSettings(config json.RawMessage) (tol float64, quantum int, scaleDepth bool) {
@@ -160,24 +47,49 @@ func sweepFitSettings(config json.RawMessage) (tol float64, quantum int, scaleDe
 // Recommend applies, to the baseline spec (JSON; nil means the
 // baseline trial's own), the best level of every factor whose verdict is
 // "helps", largest robust gain first, then refits the widths to the
-// budget. A factor whose change conflicts with one already applied, or
-// that makes the spec invalid, is skipped with the reason. The result is
-// a YAML spec ready for `robarch train`.
+// budget. Each level is applied by copying the part of the network its
+// factor controls from a trial at that level (sweep.Transplant). A factor
+// whose change conflicts with one already applied, that makes the spec
+// invalid, or that package sweep does not define, is skipped with the
+// reason. The result is a YAML spec ready for `robarch train`.
 func Recommend(a *Analysis, baseline json.RawMessage, opts RecommendOptions) (*Recommendation, error) {
+	base, err := a.recommendBase(baseline)
+	if err != nil {
+		return nil, err
+	}
+	if opts, err = a.recommendOptions(base, opts); err != nil {
+		return nil, err
+	}
+	rec := &Recommendation{Name: a.Sweep + "-recommended", Budget: opts.Budget}
+	spec, labels := a.applyHelping(rec, base, opts.Quantum)
+	if err := a.fitRecommendation(rec, spec, labels, opts); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// recommendBase decodes and checks the spec a recommendation starts from.
+func (a *Analysis) recommendBase(baseline json.RawMessage) (arch.Spec, error) {
 	if len(baseline) == 0 && a.Baseline != nil {
 		baseline = a.Baseline.Spec
 	}
 	if len(baseline) == 0 {
-		return nil, errors.New("recommend: the baseline trial has no spec; the store was not written by robarch sweep")
+		return arch.Spec{}, errors.New("recommend: the baseline trial has no spec; the store was not written by robarch sweep")
 	}
 	var base arch.Spec
 	if err := json.Unmarshal(baseline, &base); err != nil {
-		return nil, fmt.Errorf("recommend: decode baseline spec: %w", err)
+		return arch.Spec{}, fmt.Errorf("recommend: decode baseline spec: %w", err)
 	}
 	base = base.WithDefaults()
 	if err := arch.Check(base); err != nil {
-		return nil, fmt.Errorf("recommend: baseline spec: %w", err)
+		return arch.Spec{}, fmt.Errorf("recommend: baseline spec: %w", err)
 	}
+	return base, nil
+}
+
+// recommendOptions fills the zero options from the sweep's stored fit
+// settings, arch's defaults and the baseline's parameter count.
+func (a *Analysis) recommendOptions(base arch.Spec, opts RecommendOptions) (RecommendOptions, error) {
 	tol, quantum, scaleDepth := sweepFitSettings(a.Baseline.Config)
 	opts.ScaleDepth = opts.ScaleDepth || scaleDepth
 	if opts.Tolerance == 0 {
@@ -192,52 +104,66 @@ func Recommend(a *Analysis, baseline json.RawMessage, opts RecommendOptions) (*R
 	if opts.Budget == 0 {
 		n, err := arch.Params(base)
 		if err != nil {
-			return nil, fmt.Errorf("recommend: %w", err)
+			return opts, fmt.Errorf("recommend: %w", err)
 		}
 		opts.Budget = n
 	}
+	return opts, nil
+}
 
-	rec := &Recommendation{Name: a.Sweep + "-recommended", Budget: opts.Budget}
+// applyHelping transplants the best level of every factor that helps
+// into base, largest gain first, noting each in rec.Applied or, with the
+// reason, rec.Skipped; it returns the spec and the applied levels'
+// "factor=level" labels.
+func (a *Analysis) applyHelping(rec *Recommendation, base arch.Spec, quantum int) (arch.Spec, []string) {
 	spec := base.Clone()
-	groups := groupsOf(spec)
+	groups := sweep.GroupsOf(spec)
 	owned := map[string]string{}
+	var labels []string
 	for _, fs := range a.byBestEffect() {
 		label := fs.Factor + "=" + fs.Best
-		t, ok := transplants[fs.Factor]
-		if !ok {
-			rec.Skipped = append(rec.Skipped, label+": robarch does not know how to apply this factor")
+		skip := func(why any) { rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: %v", label, why)) }
+		parts, err := sweep.Parts(fs.Factor)
+		if err != nil {
+			skip("robarch does not know how to apply this factor")
 			continue
 		}
-		if other := conflict(owned, t.owns); other != "" {
-			rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: changes the same part of the network as %s, which gained more", label, other))
+		if other := conflict(owned, parts); other != "" {
+			skip(fmt.Sprintf("changes the same part of the network as %s, which gained more", other))
 			continue
 		}
 		donor, err := a.donorSpec(fs.Factor, fs.Best)
 		if err != nil {
-			rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: %v", label, err))
+			skip(err)
 			continue
 		}
 		cand, candGroups := spec.Clone(), slices.Clone(groups)
-		if err := t.apply(&cand, donor, candGroups); err != nil {
-			rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: %v", label, err))
+		if err := sweep.Transplant(fs.Factor, &cand, candGroups, donor); err != nil {
+			skip(err)
 			continue
 		}
-		if err := setGroups(&cand, candGroups, opts.Quantum); err != nil {
-			rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: %v", label, err))
+		if err := setGroups(&cand, candGroups, quantum); err != nil {
+			skip(err)
 			continue
 		}
 		if err := arch.Check(cand); err != nil {
-			rec.Skipped = append(rec.Skipped, fmt.Sprintf("%s: %v", label, err))
+			skip(err)
 			continue
 		}
 		spec, groups = cand, candGroups
-		for _, o := range t.owns {
+		for _, o := range parts {
 			owned[o] = label
 		}
 		r, _ := a.effectOf(fs.Factor, fs.Best)
 		rec.Applied = append(rec.Applied, fmt.Sprintf("%s (%s %s)", label, shortMetric(a.RobustMetric), formatEffect(r)))
+		labels = append(labels, label)
 	}
+	return spec, labels
+}
 
+// fitRecommendation refits spec to the budget (the nearest reachable spec
+// when the budget cannot be met, with a note) and fills in rec.
+func (a *Analysis) fitRecommendation(rec *Recommendation, spec arch.Spec, labels []string, opts RecommendOptions) error {
 	fitted, n, err := arch.Fit(spec, opts.Budget, arch.FitOptions{Tolerance: opts.Tolerance, Quantum: opts.Quantum, ScaleDepth: opts.ScaleDepth})
 	var inf *arch.InfeasibleError
 	switch {
@@ -246,36 +172,28 @@ func Recommend(a *Analysis, baseline json.RawMessage, opts RecommendOptions) (*R
 		rec.Note = fmt.Sprintf("the budget cannot be met within ±%g%%; this is the nearest reachable spec (%+.2f%%)",
 			100*opts.Tolerance, 100*float64(n-opts.Budget)/float64(opts.Budget))
 	case err != nil:
-		return nil, fmt.Errorf("recommend: fit to %s: %w", arch.FormatBudget(opts.Budget), err)
+		return fmt.Errorf("recommend: fit to %s: %w", arch.FormatBudget(opts.Budget), err)
 	}
 	fitted.Name = rec.Name
-	if len(rec.Applied) == 0 {
+	if len(labels) == 0 {
 		fitted.Description = fmt.Sprintf("robarch guidelines for sweep %s: no factor helped robust accuracy, so this is the baseline", a.Sweep)
 	} else {
 		fitted.Description = fmt.Sprintf("robarch guidelines for sweep %s: baseline with %s, refitted to %s parameters",
-			a.Sweep, strings.Join(bestLabels(rec.Applied), ", "), arch.FormatBudget(opts.Budget))
+			a.Sweep, strings.Join(labels, ", "), arch.FormatBudget(opts.Budget))
 	}
 	if err := arch.Check(fitted); err != nil {
-		return nil, fmt.Errorf("recommend: fitted spec: %w", err)
+		return fmt.Errorf("recommend: fitted spec: %w", err)
 	}
 	if rec.MACs, err = arch.MACs(fitted, fitted.Input.Height, fitted.Input.Width); err != nil {
-		return nil, fmt.Errorf("recommend: %w", err)
+		return fmt.Errorf("recommend: %w", err)
 	}
 	rec.Params, rec.WidthDepthRatio = n, arch.WidthDepthRatio(fitted)
 	y, err := arch.EncodeYAML(fitted)
 	if err != nil {
-		return nil, fmt.Errorf("recommend: %w", err)
+		return fmt.Errorf("recommend: %w", err)
 	}
 	rec.YAML = string(y)
-	return rec, nil
-}
-
-func bestLabels(applied []string) []string {
-	out := make([]string, len(applied))
-	for i, s := range applied {
-		out[i], _, _ = strings.Cut(s, " (")
-	}
-	return out
+	return nil
 }
 
 func conflict(owned map[string]string, parts []string) string {

@@ -26,7 +26,7 @@ func TestRecommendAppliesHelpfulLevels(t *testing.T) {
 
 	rec, err := Recommend(a, nil, RecommendOptions{})
 	require.NoError(t, err)
-	labels := bestLabels(rec.Applied)
+	labels := appliedLabels(rec.Applied)
 	assert.Equal(t, []string{"activation=silu", "depth_width=deeper-narrower", "dense_ratio=1"}, labels, "largest gain first")
 	require.Len(t, rec.Skipped, 1)
 	assert.Contains(t, rec.Skipped[0], "stage_depths=2,5,1: changes the same part of the network as depth_width=deeper-narrower")
@@ -117,13 +117,13 @@ func TestSetGroups(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, setGroups(&s, []int{2, 2, 2, 2}, 8))
 	require.NoError(t, arch.Check(s))
-	assert.Equal(t, []int{2, 2, 2, 2}, groupsOf(s))
+	assert.Equal(t, []int{2, 2, 2, 2}, sweep.GroupsOf(s))
 
 	// A bottleneck not divisible by the groups moves the width to one that is.
 	s.Stages[0].Width = 264 // bottleneck 66
 	require.NoError(t, setGroups(&s, []int{4, 2, 2, 2}, 8))
 	require.NoError(t, arch.Check(s))
-	assert.Equal(t, 4, groupsOf(s)[0])
+	assert.Equal(t, 4, sweep.GroupsOf(s)[0])
 	assert.Zero(t, s.Stages[0].Width%8)
 	assert.InDelta(t, 264, s.Stages[0].Width, 16)
 
@@ -160,10 +160,10 @@ func TestRecommendGroupsFromDonor(t *testing.T) {
 	a.Groups = append(a.Groups, a.Baseline)
 	rec, err := Recommend(a, nil, RecommendOptions{})
 	require.NoError(t, err)
-	require.Equal(t, []string{"groups:2"}, trimLabels(bestLabels(rec.Applied)))
+	require.Equal(t, []string{sweep.FactorGroupWidth + "=groups:2"}, appliedLabels(rec.Applied))
 	spec, err := arch.Parse([]byte(rec.YAML), "yaml")
 	require.NoError(t, err)
-	assert.Equal(t, []int{2, 2, 2, 2}, groupsOf(spec))
+	assert.Equal(t, []int{2, 2, 2, 2}, sweep.GroupsOf(spec))
 }
 
 func mustJSON(t *testing.T, s arch.Spec) json.RawMessage {
@@ -173,24 +173,24 @@ func mustJSON(t *testing.T, s arch.Spec) json.RawMessage {
 	return js
 }
 
-func trimLabels(ls []string) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		_, out[i], _ = strings.Cut(l, "=")
+// appliedLabels are the "factor=level" labels of Recommendation.Applied
+// lines ("factor=level (PGD +1.00 pts [...])").
+func appliedLabels(applied []string) []string {
+	out := make([]string, len(applied))
+	for i, s := range applied {
+		out[i], _, _ = strings.Cut(s, " (")
 	}
 	return out
 }
 
-// Every factor a sweep can vary has a transplant, so a recommendation
-// never skips a helpful level for want of one.
-func TestEveryFactorHasATransplant(t *testing.T) {
-	for _, name := range sweep.FactorNames() {
-		_, ok := transplants[name]
-		assert.True(t, ok, "factor %s has no transplant", name)
-	}
-	for _, tr := range transplants {
-		for _, part := range tr.owns {
-			assert.Contains(t, allParts, part)
-		}
-	}
+// A helpful level of a factor package sweep does not define is skipped
+// with the reason, not dropped silently; the others are still applied.
+func TestRecommendSkipsUnknownFactorWithReason(t *testing.T) {
+	a, err := Analyze(synthSweep(t, 3, false, silu), Options{})
+	require.NoError(t, err)
+	a.Factors = append(a.Factors, FactorSummary{Factor: "colour", Levels: []string{"blue"}, Best: "blue", BestEffect: 0.5, Verdict: Helps})
+	rec, err := Recommend(a, nil, RecommendOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"colour=blue: robarch does not know how to apply this factor"}, rec.Skipped)
+	assert.Equal(t, []string{"activation=silu"}, appliedLabels(rec.Applied))
 }

@@ -12,9 +12,14 @@ import (
 
 // A factor changes one component of a spec to a level. Levels are strings
 // so that sweep files, the store and the report treat every factor alike.
+// parts names what of a network the factor controls and transplant
+// copies those parts from a spec built at one of its levels (Transplant);
+// tests check that it copies them and nothing else.
 type factor struct {
-	help  string
-	apply func(s *arch.Spec, level string) error
+	help       string
+	apply      func(s *arch.Spec, level string) error
+	parts      []string
+	transplant func(dst *arch.Spec, donor arch.Spec, groups []int) error
 }
 
 // Factor names: the guidelines report maps the RobArch paper's findings to
@@ -55,6 +60,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartDepths},
+		transplant: copyDepths,
 	},
 	FactorStageDepths: {
 		help: `depth of every stage, comma-separated: "3,4,6,3"`,
@@ -69,6 +76,8 @@ var factors = map[string]factor{
 			s.SetDepths(ds...)
 			return nil
 		},
+		parts:      []string{PartDepths},
+		transplant: copyDepths,
 	},
 	FactorKernel: {
 		help: `k×k kernel of every block: "3", "5", "7"`,
@@ -80,6 +89,8 @@ var factors = map[string]factor{
 			s.SetKernel(k)
 			return nil
 		},
+		parts:      []string{PartKernel},
+		transplant: perStage(func(d *arch.Stage, s arch.Stage) { d.Kernel = s.Kernel }),
 	},
 	FactorActivation: {
 		help: `activation at all three block positions ("silu"), or one per position ("relu,silu,silu")`,
@@ -91,6 +102,8 @@ var factors = map[string]factor{
 			s.Block.Activations = acts
 			return nil
 		},
+		parts:      []string{PartActivations},
+		transplant: copyBlock(func(d *arch.Block, s arch.Block) { d.Activations = slices.Clone(s.Activations) }),
 	},
 	FactorSERatio: {
 		help: `squeeze-and-excitation ratio: "0" (off), "0.25"`,
@@ -102,6 +115,8 @@ var factors = map[string]factor{
 			s.Block.SERatio = r
 			return nil
 		},
+		parts:      []string{PartSE},
+		transplant: copyBlock(func(d *arch.Block, s arch.Block) { d.SERatio, d.SEActivation = s.SERatio, s.SEActivation }),
 	},
 	FactorNorm: {
 		help: `norm at all three positions ("batchnorm"), one per position ("identity,batchnorm,batchnorm"), or "shortcut:identity"`,
@@ -120,6 +135,11 @@ var factors = map[string]factor{
 			s.Block.Norms = norms
 			return nil
 		},
+		parts: []string{PartNorms},
+		transplant: copyBlock(func(d *arch.Block, s arch.Block) {
+			d.Norms = slices.Clone(s.Norms)
+			d.ShortcutNorm, d.NormGroups = s.ShortcutNorm, s.NormGroups
+		}),
 	},
 	FactorStemWidth: {
 		help: `stem output channels: "64", "96"`,
@@ -131,6 +151,8 @@ var factors = map[string]factor{
 			s.Stem.Width = w
 			return nil
 		},
+		parts:      []string{PartStemWidth},
+		transplant: func(dst *arch.Spec, d arch.Spec, _ []int) error { dst.Stem.Width = d.Stem.Width; return nil },
 	},
 	FactorStemType: {
 		help: `"conv" (as the baseline) or "patchify" / "patchify:K" (K×K conv, stride K; K defaults to the conv stem's total downsampling, at least 2)`,
@@ -157,6 +179,8 @@ var factors = map[string]factor{
 			s.Stem = arch.Stem{Kind: arch.StemPatch, Width: s.Stem.Width, Kernel: size}
 			return nil
 		},
+		parts:      []string{PartStemLayout, PartStemKernel},
+		transplant: copyStemType,
 	},
 	FactorDownsample: {
 		help: `"postponed" (drop the stem's max-pool, stride 2 in stage 1, as RobArch) or per-stage strides "1,2,2,2"`,
@@ -181,6 +205,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartStemLayout, PartStrides},
+		transplant: copyDownsampling,
 	},
 	FactorBottleneckMult: {
 		help: `bottleneck multiplier of every stage: "0.25", "0.5", "4" (inverted)`,
@@ -194,6 +220,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartBottleneck},
+		transplant: perStage(func(d *arch.Stage, s arch.Stage) { d.BottleneckMultiplier = s.BottleneckMultiplier }),
 	},
 	FactorGroupWidth: {
 		help: `"groups:N" (N groups in every k×k conv) or a group width in channels "64"; "0" is one group`,
@@ -221,6 +249,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartGroups},
+		transplant: copyGroups,
 	},
 	FactorDenseRatio: {
 		help: `earlier blocks added into later ones in a stage: "0" (off), "1", "2"`,
@@ -232,6 +262,8 @@ var factors = map[string]factor{
 			s.Block.DenseRatio = r
 			return nil
 		},
+		parts:      []string{PartDense},
+		transplant: copyBlock(func(d *arch.Block, s arch.Block) { d.DenseRatio = s.DenseRatio }),
 	},
 	FactorDilation: {
 		help: `dilation of every block's k×k convolution: "1", "2"`,
@@ -245,6 +277,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartDilation},
+		transplant: perStage(func(d *arch.Stage, s arch.Stage) { d.Dilation = s.Dilation }),
 	},
 	FactorStemKernel: {
 		help: `kernel of a conv stem: "3", "5", "7" (ResNet-50's)`,
@@ -259,6 +293,8 @@ var factors = map[string]factor{
 			s.Stem.Kernel = k
 			return nil
 		},
+		parts:      []string{PartStemKernel},
+		transplant: func(dst *arch.Spec, d arch.Spec, _ []int) error { dst.Stem.Kernel = d.Stem.Kernel; return nil },
 	},
 	FactorSpec: {
 		help: `a whole alternative network, refitted to the budget: "` + RecipeLevel + `" (the RobArch paper's recipe applied to the baseline), a preset name ("micro") or a spec file ("specs/mine.yaml"); input and classes stay the baseline's`,
@@ -275,6 +311,9 @@ var factors = map[string]factor{
 			*s = alt
 			return nil
 		},
+		// A whole alternative network replaces everything the others change.
+		parts:      AllParts,
+		transplant: copyWhole,
 	},
 	FactorPreact: {
 		help: `"true" (pre-activation blocks) or "false"`,
@@ -289,6 +328,8 @@ var factors = map[string]factor{
 			}
 			return nil
 		},
+		parts:      []string{PartOrder},
+		transplant: copyBlock(func(d *arch.Block, s arch.Block) { d.Order = s.Order }),
 	},
 }
 
