@@ -8,9 +8,10 @@ import (
 
 // PGD is projected gradient ascent (Madry et al. 2018) on a loss, in an L∞
 // ball (signed-gradient steps) or an L2 ball (normalised-gradient steps).
-// Each step is delta ← clip_[0,1](x + Π_ε(delta + α·dir(∇))) − x, and the
-// last iterate is returned: plain PGD, so that it equals a straightforward
-// PyTorch PGD from the same start.
+// Each step is delta ← clip_[0,1](x + Π_ε(delta + α·dir(∇))) − x (an
+// Ascent on the summed loss, the step training's inner maximisation takes
+// too), and the last iterate is returned: plain PGD, so that it equals a
+// straightforward PyTorch PGD from the same start.
 type PGD struct {
 	Norm  Norm    // Linf (default) or L2
 	Eps   float64 // radius of the ball
@@ -124,56 +125,40 @@ func (p PGD) Perturb(m Model, x, y *ts.Tensor) (adv *ts.Tensor, err error) {
 	return enforce(bestAdv.t, x, p.Eps, p.Norm), nil
 }
 
-// run is one PGD run from a fresh start; it returns x + delta.
-func (p PGD) run(m Model, x *ts.Tensor, loss lossFn) *ts.Tensor {
-	var delta state
-	defer delta.free()
-	delta.set(p.start(x))
-	for range p.Steps {
-		var s scope
-		xin := s.t(x.Add(delta.t, false))
-		z, l, g := inputGrad(m, xin, loss)
-		s.held = append(s.held, z, l, g)
-		var dir *ts.Tensor
-		if p.Norm == Linf {
-			dir = s.t(g.Sign(false))
-		} else {
-			dir = s.unit(g, L2)
-		}
-		moved := s.t(delta.t.Add(s.t(dir.MulScalar(scalar(p.StepSize), false)), false))
-		var inBall *ts.Tensor
-		if p.Norm == Linf {
-			inBall = s.t(moved.Clamp(scalar(-p.Eps), scalar(p.Eps), false))
-		} else {
-			n := s.norms(moved, L2)
-			f := s.t(s.t(s.t(n.AddScalar(scalar(1e-12), false)).Reciprocal(false)).MulScalar(scalar(p.Eps), false))
-			inBall = s.t(moved.Mul(s.perSample(s.t(f.ClampMax(scalar(1), false)), moved), false))
-		}
-		delta.set(s.clip01(s.t(x.Add(inBall, false))).Sub(x, false))
-		s.free()
-	}
-	return must(x.Add(delta.t, false))
+// ascent is the step p takes.
+func (p PGD) ascent() Ascent {
+	return Ascent{Norm: p.Norm, Eps: p.Eps, StepSize: p.StepSize, Steps: p.Steps}
 }
 
-// start is the initial perturbation: zero, or random in the ball, cut so
-// that x + delta lies in [0,1].
-func (p PGD) start(x *ts.Tensor) (*ts.Tensor, error) {
-	if !p.RandomStart {
-		return x.ZerosLike(false)
-	}
-	var s scope
-	defer s.free()
-	var d *ts.Tensor
-	if p.Norm == Linf {
-		// u ∈ [0,1) → 2εu − ε ∈ [−ε, ε)
-		u := s.t(x.RandLike(false))
-		d = s.t(s.t(u.MulScalar(scalar(2*p.Eps), false)).AddScalar(scalar(-p.Eps), false))
+// run is one PGD run from a fresh start (random or x itself); it returns
+// x + delta.
+func (p PGD) run(m Model, x *ts.Tensor, loss lossFn) *ts.Tensor {
+	a := p.ascent()
+	var start *ts.Tensor
+	if p.RandomStart {
+		start = a.start(x)
 	} else {
-		dir := s.unit(s.t(x.RandnLike(false)), L2)
-		r := s.t(ts.Rand([]int64{size(x)[0]}, x.DType(), device(x)))
-		d = s.t(dir.Mul(s.perSample(s.t(r.MulScalar(scalar(p.Eps), false)), dir), false))
+		start = must(x.ZerosLike(false))
 	}
-	return s.clip01(s.t(x.Add(d, false))).Sub(x, false)
+	defer drop(start)
+	delta := a.run(x, start, modelObjective(m, loss))
+	defer drop(delta)
+	return must(x.Add(delta, false))
+}
+
+// modelObjective is the summed per-sample loss of m's logits.
+func modelObjective(m Model, loss lossFn) Objective {
+	return func(xin *ts.Tensor) (*ts.Tensor, error) {
+		var s scope
+		defer s.free()
+		z, err := m(xin)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		s.held = append(s.held, z)
+		l := loss(&s, z)
+		return l.Sum(l.DType(), false)
+	}
 }
 
 // score is the per-sample loss and whether the model is fooled at adv.

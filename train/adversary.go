@@ -5,11 +5,21 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/attack"
 )
 
-// linf describes an L∞ attack: steps sign-gradient ascent steps of size
-// step, each projected onto the eps-ball around x and the image range
-// [0,1], from a uniform random start in the ball when randomStart.
+// Training's inner maximisation is package attack's PGD step
+// (attack.Ascent), the one every evaluation takes; what is training's
+// own is its policy: which loss, which mode and precision the network
+// runs in (the network handed in carries training's autocast), where the
+// ascent starts, and which random stream the start draws from (the
+// caller seeds libtorch's generator per shard and step).
+
+// linf describes an L∞ inner maximisation: steps sign-gradient ascent
+// steps of size step, each projected onto the eps-ball around x and the
+// image range [0,1], from a uniform random start in the ball when
+// randomStart.
 type linf struct {
 	eps, step   float64
 	steps       int
@@ -19,9 +29,13 @@ type linf struct {
 	train bool
 }
 
-// perturbCE returns adversarial inputs that maximise the cross-entropy of
-// net on (x, y). Gradients are taken with respect to the perturbation only
-// (autograd.grad), so nothing accumulates in the parameters' gradients.
+func (a linf) ascent() attack.Ascent {
+	return attack.Ascent{Norm: attack.Linf, Eps: a.eps, StepSize: a.step, Steps: a.steps}
+}
+
+// perturbCE returns adversarial inputs that maximise the summed
+// cross-entropy of net on (x, y). Gradients are taken with respect to the
+// perturbation only, so nothing accumulates in the parameters' gradients.
 // The result has no autograd history; the caller drops it.
 func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
 	if !a.train {
@@ -33,15 +47,25 @@ func perturbCE(net ts.ModuleT, x, y *ts.Tensor, a linf) (*ts.Tensor, error) {
 		net = m
 	}
 	loss := func(xin *ts.Tensor) (*ts.Tensor, error) {
-		logits := net.ForwardT(xin, a.train)
+		logits, err := forwardClamped(net, xin, a.train)
+		if err != nil {
+			return nil, err
+		}
 		defer drop(logits)
 		return logits.CrossEntropyLoss(y, ts.None, reductionSum, ignoreNone, 0, false)
 	}
-	delta, err := startDelta(x, a)
+	var start *ts.Tensor
+	var err error
+	if a.randomStart {
+		start, err = a.ascent().Start(x)
+	} else {
+		start, err = x.ZerosLike(false)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return ascend(x, delta, a, loss)
+	defer drop(start)
+	return ascend(x, start, a, loss)
 }
 
 // perturbKL returns TRADES's adversarial inputs: those that maximise
@@ -69,7 +93,10 @@ func perturbKL(net ts.ModuleT, x *ts.Tensor, a linf) (*ts.Tensor, error) {
 	}
 	defer drop(p, logp)
 	loss := func(xin *ts.Tensor) (*ts.Tensor, error) {
-		logits := net.ForwardT(xin, false)
+		logits, err := forwardClamped(net, xin, false)
+		if err != nil {
+			return nil, err
+		}
 		defer drop(logits)
 		return klDiv(p, logp, logits, 1)
 	}
@@ -79,12 +106,44 @@ func perturbKL(net ts.ModuleT, x *ts.Tensor, a linf) (*ts.Tensor, error) {
 	}
 	var sc scalars
 	defer sc.drop()
-	delta, err := noise.MulScalar(sc.float(0.001), true)
+	start, err := noise.MulScalar(sc.float(0.001), true)
 	if err != nil {
 		return nil, fmt.Errorf("trades start: %w", err)
 	}
-	a.randomStart = false
-	return ascend(x, delta, a, loss)
+	defer drop(start)
+	return ascend(x, start, a, loss)
+}
+
+// forwardClamped runs net on xin clamped to [0,1] inside the graph: a
+// valid image for starts that Gaussian noise pushed outside [0,1]
+// (TRADES); elsewhere a no-op whose gradient passes (the bounds are
+// inclusive).
+func forwardClamped(net ts.ModuleT, xin *ts.Tensor, train bool) (*ts.Tensor, error) {
+	var sc scalars
+	defer sc.drop()
+	c, err := xin.Clamp(sc.float(0), sc.float(1), false)
+	if err != nil {
+		return nil, err
+	}
+	defer drop(c)
+	return net.ForwardT(c, train), nil
+}
+
+// ascend runs training's ascent on loss from x+start and returns the last
+// iterate x+delta, clamped to [0,1].
+func ascend(x, start *ts.Tensor, a linf, loss attack.Objective) (*ts.Tensor, error) {
+	delta, err := a.ascent().Run(x, start, loss)
+	if err != nil {
+		return nil, err
+	}
+	adv, err := x.Add(delta, false)
+	drop(delta)
+	if err != nil {
+		return nil, err
+	}
+	var sc scalars
+	defer sc.drop()
+	return adv.Clamp(sc.float(0), sc.float(1), true)
 }
 
 // klDiv returns Σ p·(log p − log_softmax(logits)) / n: the KL divergence
@@ -113,120 +172,6 @@ func klDiv(p, logp, logits *ts.Tensor, n float64) (*ts.Tensor, error) {
 	var sc scalars
 	defer sc.drop()
 	return sum.DivScalar(sc.float(n), true)
-}
-
-// startDelta is the attack's starting perturbation: uniform in
-// [-eps, eps] and cut back so that x+delta stays in [0,1], or zero.
-func startDelta(x *ts.Tensor, a linf) (*ts.Tensor, error) {
-	if !a.randomStart {
-		return x.ZerosLike(false)
-	}
-	var sc scalars
-	defer sc.drop()
-	u, err := x.RandLike(false)
-	if err != nil {
-		return nil, fmt.Errorf("random start: %w", err)
-	}
-	// u ∈ [0,1) → 2·eps·u − eps ∈ [-eps, eps)
-	d, err := u.MulScalar(sc.float(2*a.eps), true)
-	if err != nil {
-		return nil, err
-	}
-	if d, err = d.AddScalar(sc.float(-a.eps), true); err != nil {
-		return nil, err
-	}
-	return clipToImage(x, d)
-}
-
-// clipToImage returns clamp(x+d, 0, 1) − x, consuming d.
-func clipToImage(x, d *ts.Tensor) (*ts.Tensor, error) {
-	var sc scalars
-	defer sc.drop()
-	xd, err := x.Add(d, false)
-	drop(d)
-	if err != nil {
-		return nil, err
-	}
-	if xd, err = xd.Clamp(sc.float(0), sc.float(1), true); err != nil {
-		return nil, err
-	}
-	return xd.Sub(x, true)
-}
-
-// ascend runs a.steps projected sign-gradient ascent steps on loss from
-// x+delta (consuming delta) and returns x+delta, clamped to [0,1].
-func ascend(x, delta *ts.Tensor, a linf, loss func(*ts.Tensor) (*ts.Tensor, error)) (*ts.Tensor, error) {
-	var sc scalars
-	defer sc.drop()
-	s := stepScalars{lo: sc.float(-a.eps), hi: sc.float(a.eps), step: sc.float(a.step), zero: sc.float(0), one: sc.float(1)}
-	for k := range a.steps {
-		next, err := ascendOnce(x, delta, loss, s)
-		if err != nil {
-			return nil, fmt.Errorf("attack step %d: %w", k+1, err)
-		}
-		delta = next
-	}
-	adv, err := x.Add(delta, false)
-	drop(delta)
-	if err != nil {
-		return nil, err
-	}
-	return adv.Clamp(s.zero, s.one, true)
-}
-
-// stepScalars are the constants of one attack, made once.
-type stepScalars struct{ lo, hi, step, zero, one *ts.Scalar }
-
-// ascendOnce takes one step from delta (consumed) and returns the new
-// perturbation: clip_image(clamp(delta + step·sign(∇), lo, hi)).
-func ascendOnce(x, delta *ts.Tensor, loss func(*ts.Tensor) (*ts.Tensor, error), s stepScalars) (*ts.Tensor, error) {
-	leaf, err := delta.SetRequiresGrad(true, true)
-	if err != nil {
-		return nil, err
-	}
-	defer drop(leaf)
-	xin, err := x.Add(leaf, false)
-	if err != nil {
-		return nil, err
-	}
-	// Clamping inside the graph keeps the loss's input a valid image for
-	// starts that Gaussian noise pushed outside [0,1] (TRADES); elsewhere
-	// it is a no-op whose gradient passes (the bounds are inclusive).
-	if xin, err = xin.Clamp(s.zero, s.one, true); err != nil {
-		return nil, err
-	}
-	l, err := loss(xin)
-	drop(xin)
-	if err != nil {
-		return nil, fmt.Errorf("attack loss: %w", err)
-	}
-	grads, err := ts.RunBackward([]*ts.Tensor{l}, []*ts.Tensor{leaf}, false, false)
-	drop(l)
-	if err != nil {
-		return nil, fmt.Errorf("attack gradient: %w", err)
-	}
-	sign, err := grads[0].Sign(true)
-	if err != nil {
-		return nil, err
-	}
-	move, err := sign.MulScalar(s.step, true)
-	if err != nil {
-		return nil, err
-	}
-	base, err := leaf.Detach(false)
-	if err != nil {
-		drop(move)
-		return nil, err
-	}
-	next, err := base.Add(move, true)
-	drop(move)
-	if err != nil {
-		return nil, err
-	}
-	if next, err = next.Clamp(s.lo, s.hi, true); err != nil {
-		return nil, err
-	}
-	return clipToImage(x, next)
 }
 
 // Reduction codes of libtorch's loss functions, and "no ignored class".

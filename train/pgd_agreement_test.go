@@ -13,12 +13,13 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 )
 
-// Training's inner maximisation (perturbCE) and package attack's PGD are
-// two implementations of one algorithm: with the network in evaluation
-// mode, one restart and the same seed they must produce the same
-// adversarial examples. (They stay two because training attacks in
-// training mode, on one locked thread, without attack's restarts, best-loss
-// bookkeeping and panics-as-errors; this test keeps them one PGD.)
+// Training's inner maximisation (perturbCE) runs package attack's ascent
+// (attack.Ascent) under training's policy: its own random start, its
+// cross-entropy objective, its final clamp. With the same seed, mode and
+// step it must give attack.PGD's adversarial examples, in evaluation mode
+// (attack.FromModuleT) and in training mode (a Model that runs the
+// network in training mode, as Fast-AT and PGD-AT attack): a change to
+// either side's start, step, loss or projection fails here.
 func TestTrainingPGDMatchesAttackPGD(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -37,19 +38,26 @@ func TestTrainingPGDMatchesAttackPGD(t *testing.T) {
 		eps, step   float64
 		steps       int
 		randomStart bool
+		train       bool
 	}{
-		{"pgd10 random start", 8.0 / 255, 2.0 / 255, 10, true},
-		{"pgd5 zero start", 0.1, 0.025, 5, false},
-		{"fgsm-rs step", 0.1, 0.125, 1, true},
+		{"pgd10 random start", 8.0 / 255, 2.0 / 255, 10, true, false},
+		{"pgd5 zero start", 0.1, 0.025, 5, false, false},
+		{"fgsm-rs step", 0.1, 0.125, 1, true, false},
+		{"pgd3 training mode", 0.1, 0.05, 3, true, true},
+		{"fgsm-rs training mode", 0.1, 0.125, 1, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			torchrt.Seed(11)
-			ours, err := perturbCE(m.Net, x, y, linf{eps: tc.eps, step: tc.step, steps: tc.steps, randomStart: tc.randomStart})
+			ours, err := perturbCE(m.Net, x, y, linf{eps: tc.eps, step: tc.step, steps: tc.steps, randomStart: tc.randomStart, train: tc.train})
 			require.NoError(t, err)
 			defer ours.MustDrop()
+			model := attack.FromModuleT(m.Net)
+			if tc.train {
+				model = func(x *ts.Tensor) (*ts.Tensor, error) { return m.Net.ForwardT(x, true), nil }
+			}
 			torchrt.Seed(11)
 			theirs, err := attack.PGD{Norm: attack.Linf, Eps: tc.eps, StepSize: tc.step, Steps: tc.steps,
-				RandomStart: tc.randomStart, KeepRNG: true}.Perturb(attack.FromModuleT(m.Net), x, y)
+				RandomStart: tc.randomStart, KeepRNG: true}.Perturb(model, x, y)
 			require.NoError(t, err)
 			defer theirs.MustDrop()
 			diff := ours.MustSub(theirs, false)
