@@ -182,6 +182,24 @@ func apgdCheckpoints(steps int) []checkpoint {
 	return out
 }
 
+// start is a run's first point: x moved onto the sphere of radius ε and
+// clipped to [0,1], drawn on the CPU generator, as the reference does, so
+// that seeds mean the same on every device.
+func (a APGD) start(x *ts.Tensor) *ts.Tensor {
+	var s scope
+	defer s.free()
+	var t *ts.Tensor
+	if a.Norm == Linf {
+		u := s.t(ts.Rand(size(x), gotch.Float, gotch.CPU))
+		t = s.t(s.t(u.MulScalar(scalar(2), false)).AddScalar(scalar(-1), false))
+	} else {
+		t = s.t(ts.Randn(size(x), gotch.Float, gotch.CPU))
+	}
+	t = s.t(s.t(t.To(device(x), false)).Totype(x.DType(), false))
+	d := s.t(s.unit(t, a.Norm).MulScalar(scalar(a.Eps), false))
+	return must(s.clip01(s.t(x.Add(d, false))).Detach(false))
+}
+
 // run is one APGD run on samples x with labels y: it returns the last
 // misclassified iterate of every sample (its start point if none was) and
 // whether one was found.
@@ -195,22 +213,7 @@ func (a APGD) run(m Model, x, y *ts.Tensor, loss lossFn) (found, fooled *ts.Tens
 		}
 	}()
 
-	// Start on the sphere of radius ε (drawn on the CPU generator, as the
-	// reference does, so seeds mean the same on every device).
-	{
-		var s scope
-		var t *ts.Tensor
-		if a.Norm == Linf {
-			u := s.t(ts.Rand(size(x), gotch.Float, gotch.CPU))
-			t = s.t(s.t(u.MulScalar(scalar(2), false)).AddScalar(scalar(-1), false))
-		} else {
-			t = s.t(ts.Randn(size(x), gotch.Float, gotch.CPU))
-		}
-		t = s.t(s.t(t.To(dev, false)).Totype(x.DType(), false))
-		d := s.t(s.unit(t, a.Norm).MulScalar(scalar(a.Eps), false))
-		xAdv.set(s.clip01(s.t(x.Add(d, false))).Detach(false))
-		s.free()
-	}
+	xAdv.set(a.start(x), nil)
 	{
 		var s scope
 		z, l, g := inputGrad(m, xAdv.t, loss)

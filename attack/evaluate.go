@@ -130,9 +130,7 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 	}
 	defer recoverTorch(&err, "evaluate")
 
-	var clean, worst int
-	robust := make([]int, len(attacks))
-	stages := map[string][]int{}
+	c := counts{robust: make([]int, len(attacks)), stages: map[string][]int{}, seconds: rep.Seconds}
 	first := true
 	for b, berr := range batches {
 		if berr != nil {
@@ -148,76 +146,105 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 			}
 		}
 		first = false
-		right := correct(m, b.X, b.Y)
-		okClean := bools(right)
-		okWorst := append([]bool(nil), okClean...)
-		// The points still standing, and where each sits in the batch.
-		standing := standingPoints(okClean)
-		xs, ys := b.X, b.Y
-		if len(standing) < len(okClean) && len(standing) > 0 {
-			xs, ys = selectRows(b.X, right), selectRows(b.Y, right)
+		if err := c.add(ctx, m, b, attacks); err != nil {
+			return rep, err
 		}
-		drop(right)
-		for i, a := range attacks {
-			if len(standing) == 0 {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				dropSelected(b, xs, ys)
-				return rep, err
-			}
-			start := time.Now()
-			okAdv, st, err := attackPoints(m, a, xs, ys)
-			if err != nil {
-				dropSelected(b, xs, ys)
-				return rep, fmt.Errorf("evaluate: %w", err)
-			}
-			for j, ok := range okAdv {
-				if ok {
-					robust[i]++
-				} else {
-					okWorst[standing[j]] = false
-				}
-			}
-			if st != nil {
-				counts := stages[a.Name()]
-				if counts == nil {
-					counts = make([]int, len(st))
-				}
-				for j, s := range st {
-					counts[j] += s.Robust
-				}
-				stages[a.Name()] = counts
-			}
-			rep.Seconds[a.Name()] += time.Since(start).Seconds()
-		}
-		dropSelected(b, xs, ys)
-		rep.N += len(okClean)
-		for j := range okClean {
-			if okClean[j] {
-				clean++
-			}
-			if okWorst[j] {
-				worst++
-			}
-		}
-		log.Info("evaluated batch", "samples", rep.N, "clean", clean, "worst_case_robust", worst)
+		rep.N = c.n
+		log.Info("evaluated batch", "samples", c.n, "clean", c.clean, "worst_case_robust", c.worst)
 	}
 	if opts.Shard != nil && opts.Shard.Size > 1 {
-		if err := sumShards(opts.Shard, attacks, &rep.N, &clean, &worst, robust, stages); err != nil {
+		if err := sumShards(opts.Shard, attacks, &c.n, &c.clean, &c.worst, c.robust, c.stages); err != nil {
 			return rep, fmt.Errorf("evaluate: %w", err)
 		}
+		rep.N = c.n
 	}
 	if rep.N == 0 {
 		return rep, fmt.Errorf("evaluate: no samples")
 	}
-	frac := func(k int) float64 { return float64(k) / float64(rep.N) }
-	rep.CleanAcc, rep.RobustAcc = frac(clean), frac(worst)
+	c.fill(&rep, attacks)
+	for _, w := range squareWarnings(rep) {
+		log.Warn("attack sanity check", "warning", w)
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	return rep, nil
+}
+
+// counts are Evaluate's running totals: samples, clean and worst-case
+// robust points, each attack's robust points (in the order given), each
+// staged attack's robust points per component, and seconds per attack.
+type counts struct {
+	n, clean, worst int
+	robust          []int
+	stages          map[string][]int
+	seconds         map[string]float64
+}
+
+// add attacks the points of b that m classifies correctly with every
+// attack in turn, until none is left standing, and counts the outcome.
+func (c *counts) add(ctx context.Context, m Model, b Batch, attacks []Attack) error {
+	right := correct(m, b.X, b.Y)
+	okClean := bools(right)
+	okWorst := append([]bool(nil), okClean...)
+	// The points still standing, and where each sits in the batch.
+	standing := standingPoints(okClean)
+	xs, ys := b.X, b.Y
+	if len(standing) < len(okClean) && len(standing) > 0 {
+		xs, ys = selectRows(b.X, right), selectRows(b.Y, right)
+	}
+	drop(right)
+	defer dropSelected(b, xs, ys)
 	for i, a := range attacks {
-		rep.PerAttack[a.Name()] = frac(robust[i])
+		if len(standing) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := time.Now()
+		okAdv, st, err := attackPoints(m, a, xs, ys)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		for j, ok := range okAdv {
+			if ok {
+				c.robust[i]++
+			} else {
+				okWorst[standing[j]] = false
+			}
+		}
+		if st != nil {
+			k := c.stages[a.Name()]
+			if k == nil {
+				k = make([]int, len(st))
+			}
+			for j, s := range st {
+				k[j] += s.Robust
+			}
+			c.stages[a.Name()] = k
+		}
+		c.seconds[a.Name()] += time.Since(start).Seconds()
+	}
+	c.n += len(okClean)
+	for j := range okClean {
+		if okClean[j] {
+			c.clean++
+		}
+		if okWorst[j] {
+			c.worst++
+		}
+	}
+	return nil
+}
+
+// fill writes the accuracies of the counts (over rep.N samples) into rep.
+func (c *counts) fill(rep *Report, attacks []Attack) {
+	frac := func(k int) float64 { return float64(k) / float64(rep.N) }
+	rep.CleanAcc, rep.RobustAcc = frac(c.clean), frac(c.worst)
+	for i, a := range attacks {
+		rep.PerAttack[a.Name()] = frac(c.robust[i])
 	}
 	for _, a := range attacks {
-		counts, ok := stages[a.Name()]
+		k, ok := c.stages[a.Name()]
 		if !ok {
 			continue
 		}
@@ -225,15 +252,10 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 			rep.Stages = map[string][]StageAcc{}
 		}
 		comps := a.(interface{ Components() []Attack }).Components()
-		for j, k := range counts {
-			rep.Stages[a.Name()] = append(rep.Stages[a.Name()], StageAcc{Attack: comps[j].Name(), RobustAcc: frac(k)})
+		for j, r := range k {
+			rep.Stages[a.Name()] = append(rep.Stages[a.Name()], StageAcc{Attack: comps[j].Name(), RobustAcc: frac(r)})
 		}
 	}
-	for _, w := range squareWarnings(rep) {
-		log.Warn("attack sanity check", "warning", w)
-		rep.Warnings = append(rep.Warnings, w)
-	}
-	return rep, nil
 }
 
 // standingPoints are the positions of the true values of ok.
