@@ -170,30 +170,11 @@ func Resolve(s Spec) (Layout, error) {
 func resolve(s Spec) (Layout, error) {
 	var l Layout
 	l.Spec = s
-	b := s.Block
-	pre := b.Order == PreAct
+	pre := s.Block.Order == PreAct
 
-	// Stem.
-	st := StemLayout{In: s.Input.Channels, Out: s.Stem.Width, Kernel: s.Stem.Kernel, Norm: !pre}
-	if s.Stem.Kind == StemPatch {
-		st.Stride = s.Stem.Kernel
-	} else {
-		st.Stride = s.Stem.Stride
-		st.Padding = (s.Stem.Kernel - 1) / 2
-		st.MaxPool = s.Stem.MaxPool
-	}
-	st.OutH = convOut(s.Input.Height, st.Kernel, st.Stride, st.Padding, 1)
-	st.OutW = convOut(s.Input.Width, st.Kernel, st.Stride, st.Padding, 1)
-	if st.OutH < 1 || st.OutW < 1 {
-		return l, fmt.Errorf("input %dx%d is too small for the stem (kernel %d, stride %d)", s.Input.Height, s.Input.Width, st.Kernel, st.Stride)
-	}
-	st.Count = conv(st.In, st.Out, st.Kernel, 1, st.OutH, st.OutW)
-	if st.Norm {
-		st.Count.Params += normParams(BatchNorm, st.Out)
-	}
-	if st.MaxPool {
-		st.OutH = convOut(st.OutH, 3, 2, 1, 1)
-		st.OutW = convOut(st.OutW, 3, 2, 1, 1)
+	st, err := stemLayout(s)
+	if err != nil {
+		return l, err
 	}
 	l.Stem = st
 	l.Total.add(st.Count)
@@ -202,61 +183,10 @@ func resolve(s Spec) (Layout, error) {
 	for si, stage := range s.Stages {
 		sl := StageLayout{Index: si}
 		for bi := 0; bi < stage.Depth; bi++ {
-			bl := BlockLayout{
-				Kind:     stage.Block,
-				In:       in,
-				Out:      stage.Width,
-				Kernel:   stage.Kernel,
-				Dilation: stage.Dilation,
-				Padding:  (stage.Kernel - 1) / 2 * stage.Dilation,
-				Stride:   1,
-				Groups:   1,
-				InH:      h,
-				InW:      w,
+			bl, err := blockLayout(s, si, bi, in, h, w)
+			if err != nil {
+				return l, err
 			}
-			if bi == 0 {
-				bl.Stride = stage.Stride
-			}
-			bl.Projection = bl.In != bl.Out || bl.Stride != 1
-			bl.SE = SEWidth(b.SERatio, in)
-			if b.SEWidthFrom == SEFromOutput {
-				bl.SE = SEWidth(b.SERatio, bl.Out)
-			}
-			bl.PadLow, bl.PadHigh = bl.Padding, bl.Padding
-			if b.Padding == PadAsymmetric && bl.Stride == 2 {
-				bl.PadLow, bl.PadHigh = 0, 1
-				// On an odd map the one-sided padding keeps one row less
-				// than the strided shortcut: the residual sum would not
-				// add up (RobustBench's DM blocks fail the same way).
-				if h%2 != 0 || w%2 != 0 {
-					return l, fmt.Errorf("stages[%d]: asymmetric padding needs an even feature map at a stride-2 block, got %dx%d; use an input size divisible by the total downsampling or symmetric padding", si, h, w)
-				}
-			}
-			bl.ShortcutKernel, bl.ShortcutRaw = b.ShortcutKernel, b.ShortcutInput == ShortcutRaw
-			if bl.ShortcutKernel == 3 {
-				// Padded like the block's first 3×3 convolution, so the
-				// two branches sample the same grid.
-				bl.ShortcutPadLow, bl.ShortcutPadHigh = 1, 1
-				if b.Padding == PadAsymmetric && bl.Stride == 2 {
-					bl.ShortcutPadLow, bl.ShortcutPadHigh = 0, 1
-				}
-			}
-			// PyTorch's output size with the total padding split in two.
-			bl.OutH = convOut(h+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
-			bl.OutW = convOut(w+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
-			if bl.OutH < 1 || bl.OutW < 1 {
-				return l, fmt.Errorf("stages[%d]: a %dx%d feature map is too small for kernel %d, dilation %d, stride %d; use a larger input", si, h, w, bl.Kernel, bl.Dilation, bl.Stride)
-			}
-			if stage.Block == Bottleneck {
-				bl.Mid = BottleneckWidth(stage.Width, stage.BottleneckMultiplier)
-				if stage.GroupWidth > 0 {
-					bl.Groups = bl.Mid / stage.GroupWidth
-				}
-			} else {
-				bl.Mid = stage.Width
-				bl.Groups = max(stage.Groups, 1)
-			}
-			bl.Count = blockCount(bl, b)
 			sl.Blocks = append(sl.Blocks, bl)
 			sl.Count.add(bl.Count)
 			in, h, w = bl.Out, bl.OutH, bl.OutW
@@ -269,13 +199,112 @@ func resolve(s Spec) (Layout, error) {
 	l.FinalWidth = in
 	l.FinalNorm = pre
 	if pre {
-		l.Head.Params += normParams(b.Norms[0], in) + ActivationParams(b.Activations[0])
+		l.Head.Params += normParams(s.Block.Norms[0], in) + ActivationParams(s.Block.Activations[0])
 	}
 	fc := int64(in) * int64(s.Classes)
 	l.Head.Params += fc + int64(s.Classes)
 	l.Head.MACs += fc
 	l.Total.add(l.Head)
 	return l, nil
+}
+
+// stemLayout resolves the stem for s's input size.
+func stemLayout(s Spec) (StemLayout, error) {
+	st := StemLayout{In: s.Input.Channels, Out: s.Stem.Width, Kernel: s.Stem.Kernel, Norm: s.Block.Order != PreAct}
+	if s.Stem.Kind == StemPatch {
+		st.Stride = s.Stem.Kernel
+	} else {
+		st.Stride = s.Stem.Stride
+		st.Padding = (s.Stem.Kernel - 1) / 2
+		st.MaxPool = s.Stem.MaxPool
+	}
+	st.OutH = convOut(s.Input.Height, st.Kernel, st.Stride, st.Padding, 1)
+	st.OutW = convOut(s.Input.Width, st.Kernel, st.Stride, st.Padding, 1)
+	if st.OutH < 1 || st.OutW < 1 {
+		return st, fmt.Errorf("input %dx%d is too small for the stem (kernel %d, stride %d)", s.Input.Height, s.Input.Width, st.Kernel, st.Stride)
+	}
+	st.Count = conv(st.In, st.Out, st.Kernel, 1, st.OutH, st.OutW)
+	if st.Norm {
+		st.Count.Params += normParams(BatchNorm, st.Out)
+	}
+	if st.MaxPool {
+		st.OutH = convOut(st.OutH, 3, 2, 1, 1)
+		st.OutW = convOut(st.OutW, 3, 2, 1, 1)
+	}
+	return st, nil
+}
+
+// blockLayout resolves block bi of stage si, which sees in channels on an
+// h×w map.
+func blockLayout(s Spec, si, bi, in, h, w int) (BlockLayout, error) {
+	stage, b := s.Stages[si], s.Block
+	bl := BlockLayout{
+		Kind:     stage.Block,
+		In:       in,
+		Out:      stage.Width,
+		Kernel:   stage.Kernel,
+		Dilation: stage.Dilation,
+		Padding:  (stage.Kernel - 1) / 2 * stage.Dilation,
+		Stride:   1,
+		Groups:   1,
+		InH:      h,
+		InW:      w,
+	}
+	if bi == 0 {
+		bl.Stride = stage.Stride
+	}
+	bl.Projection = bl.In != bl.Out || bl.Stride != 1
+	bl.SE = SEWidth(b.SERatio, in)
+	if b.SEWidthFrom == SEFromOutput {
+		bl.SE = SEWidth(b.SERatio, bl.Out)
+	}
+	if err := bl.pad(b, si); err != nil {
+		return bl, err
+	}
+	// PyTorch's output size with the total padding split in two.
+	bl.OutH = convOut(h+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+	bl.OutW = convOut(w+bl.PadLow+bl.PadHigh-2*bl.Padding, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation)
+	if bl.OutH < 1 || bl.OutW < 1 {
+		return bl, fmt.Errorf("stages[%d]: a %dx%d feature map is too small for kernel %d, dilation %d, stride %d; use a larger input", si, h, w, bl.Kernel, bl.Dilation, bl.Stride)
+	}
+	if stage.Block == Bottleneck {
+		bl.Mid = BottleneckWidth(stage.Width, stage.BottleneckMultiplier)
+		if stage.GroupWidth > 0 {
+			bl.Groups = bl.Mid / stage.GroupWidth
+		}
+	} else {
+		bl.Mid = stage.Width
+		bl.Groups = max(stage.Groups, 1)
+	}
+	bl.Count = blockCount(bl, b)
+	return bl, nil
+}
+
+// pad sets the padding of the block's first k×k convolution and of its
+// shortcut (Block.Padding, Block.ShortcutKernel, Block.ShortcutInput) for
+// a block of stage si whose size, stride and input map are set.
+func (bl *BlockLayout) pad(b Block, si int) error {
+	asym := b.Padding == PadAsymmetric && bl.Stride == 2
+	bl.PadLow, bl.PadHigh = bl.Padding, bl.Padding
+	if asym {
+		bl.PadLow, bl.PadHigh = 0, 1
+		// On an odd map the one-sided padding keeps one row less
+		// than the strided shortcut: the residual sum would not
+		// add up (RobustBench's DM blocks fail the same way).
+		if bl.InH%2 != 0 || bl.InW%2 != 0 {
+			return fmt.Errorf("stages[%d]: asymmetric padding needs an even feature map at a stride-2 block, got %dx%d; use an input size divisible by the total downsampling or symmetric padding", si, bl.InH, bl.InW)
+		}
+	}
+	bl.ShortcutKernel, bl.ShortcutRaw = b.ShortcutKernel, b.ShortcutInput == ShortcutRaw
+	if bl.ShortcutKernel == 3 {
+		// Padded like the block's first 3×3 convolution, so the
+		// two branches sample the same grid.
+		bl.ShortcutPadLow, bl.ShortcutPadHigh = 1, 1
+		if asym {
+			bl.ShortcutPadLow, bl.ShortcutPadHigh = 0, 1
+		}
+	}
+	return nil
 }
 
 // blockCount counts one block's parameters and MACs.

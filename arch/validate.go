@@ -70,7 +70,25 @@ func (c *checker) positive(field string, v int) {
 func (s Spec) Validate() error {
 	var c checker
 	c.oneOf("naming", s.Naming, Namings)
+	s.checkInput(&c)
+	c.positive("classes", s.Classes)
+	s.checkStem(&c)
+	if len(s.Stages) == 0 {
+		c.fail("stages", "[]", "at least one stage")
+	}
+	for i := range s.Stages {
+		s.checkStage(&c, i)
+	}
+	s.checkBlock(&c)
+	s.checkNaming(&c)
+	if len(c.errs) > 0 {
+		return &ValidationError{Name: s.Name, Fields: c.errs}
+	}
+	return nil
+}
 
+// checkInput checks the input's size and its normalization.
+func (s Spec) checkInput(c *checker) {
 	in := s.Input
 	c.positive("input.channels", in.Channels)
 	c.positive("input.height", in.Height)
@@ -86,8 +104,11 @@ func (s Spec) Validate() error {
 			c.fail(fmt.Sprintf("input.std[%d]", i), v, "a value > 0")
 		}
 	}
-	c.positive("classes", s.Classes)
+}
 
+// checkStem checks the stem: a convolution with an odd kernel, or a
+// patchify convolution whose stride is its kernel and has no max-pool.
+func (s Spec) checkStem(c *checker) {
 	st := s.Stem
 	c.oneOf("stem.kind", st.Kind, StemKinds)
 	c.positive("stem.width", st.Width)
@@ -106,64 +127,82 @@ func (s Spec) Validate() error {
 			c.fail("stem.max_pool", st.MaxPool, "false with a patchify stem")
 		}
 	}
+}
 
-	if len(s.Stages) == 0 {
-		c.fail("stages", "[]", "at least one stage")
+// checkStage checks stage i: the fields every stage has, then those its
+// block kind constrains.
+func (s Spec) checkStage(c *checker, i int) {
+	sg := s.Stages[i]
+	f := func(name string) string { return fmt.Sprintf("stages[%d].%s", i, name) }
+	c.positive(f("depth"), sg.Depth)
+	c.positive(f("width"), sg.Width)
+	c.positive(f("stride"), sg.Stride)
+	c.oneOf(f("block"), sg.Block, BlockKinds)
+	if sg.Kernel < 1 || sg.Kernel%2 == 0 {
+		c.fail(f("kernel"), sg.Kernel, "an odd integer >= 1")
 	}
-	for i, sg := range s.Stages {
-		f := func(name string) string { return fmt.Sprintf("stages[%d].%s", i, name) }
-		c.positive(f("depth"), sg.Depth)
-		c.positive(f("width"), sg.Width)
-		c.positive(f("stride"), sg.Stride)
-		c.oneOf(f("block"), sg.Block, BlockKinds)
-		if sg.Kernel < 1 || sg.Kernel%2 == 0 {
-			c.fail(f("kernel"), sg.Kernel, "an odd integer >= 1")
+	c.positive(f("dilation"), sg.Dilation)
+	if sg.GroupWidth < 0 {
+		c.fail(f("group_width"), sg.GroupWidth, "0 (one group) or a divisor of the bottleneck width")
+	}
+	if sg.Groups < 0 {
+		c.fail(f("groups"), sg.Groups, "0 or 1 (one group) or a number of groups dividing the block widths")
+	}
+	switch sg.Block {
+	case Basic:
+		s.checkBasicStage(c, i, f)
+	case Bottleneck:
+		checkBottleneckStage(c, sg, f)
+	}
+}
+
+// checkBasicStage checks the grouping and bottleneck fields of a stage of
+// basic blocks; f names stage i's fields.
+func (s Spec) checkBasicStage(c *checker, i int, f func(string) string) {
+	sg := s.Stages[i]
+	if sg.Groups > 1 {
+		// Both convolutions are grouped: the first sees the
+		// stage's input width, both produce Width channels.
+		in := s.Stem.Width
+		if i > 0 {
+			in = s.Stages[i-1].Width
 		}
-		c.positive(f("dilation"), sg.Dilation)
-		if sg.GroupWidth < 0 {
-			c.fail(f("group_width"), sg.GroupWidth, "0 (one group) or a divisor of the bottleneck width")
-		}
-		if sg.Groups < 0 {
-			c.fail(f("groups"), sg.Groups, "0 or 1 (one group) or a number of groups dividing the block widths")
-		}
-		switch sg.Block {
-		case Basic:
-			if sg.Groups > 1 {
-				// Both convolutions are grouped: the first sees the
-				// stage's input width, both produce Width channels.
-				in := s.Stem.Width
-				if i > 0 {
-					in = s.Stages[i-1].Width
-				}
-				if sg.Width%sg.Groups != 0 || (sg.Depth > 0 && in%sg.Groups != 0) {
-					c.fail(f("groups"), sg.Groups, "a divisor of the stage width %d and of its input width %d", sg.Width, in)
-				}
-			}
-			if sg.BottleneckMultiplier != 1 {
-				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "1 (or unset) for basic blocks")
-			}
-			if sg.GroupWidth != 0 {
-				c.fail(f("group_width"), sg.GroupWidth, "0 (or unset) for basic blocks, which have no grouped convolution")
-			}
-		case Bottleneck:
-			if sg.Groups > 1 {
-				c.fail(f("groups"), sg.Groups, "0 (or unset) for bottleneck blocks, whose groups come from group_width")
-			}
-			if sg.BottleneckMultiplier <= 0 {
-				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value > 0")
-				break
-			}
-			mid := BottleneckWidth(sg.Width, sg.BottleneckMultiplier)
-			if mid < 1 {
-				c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value giving a bottleneck width round(%d × m) >= 1", sg.Width)
-				break
-			}
-			if sg.GroupWidth > 0 && (sg.GroupWidth > mid || mid%sg.GroupWidth != 0) {
-				c.fail(f("group_width"), sg.GroupWidth, "0 or a divisor of the bottleneck width %d (width %d × multiplier %g)", mid, sg.Width, sg.BottleneckMultiplier)
-			}
+		if sg.Width%sg.Groups != 0 || (sg.Depth > 0 && in%sg.Groups != 0) {
+			c.fail(f("groups"), sg.Groups, "a divisor of the stage width %d and of its input width %d", sg.Width, in)
 		}
 	}
+	if sg.BottleneckMultiplier != 1 {
+		c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "1 (or unset) for basic blocks")
+	}
+	if sg.GroupWidth != 0 {
+		c.fail(f("group_width"), sg.GroupWidth, "0 (or unset) for basic blocks, which have no grouped convolution")
+	}
+}
 
+// checkBottleneckStage checks the grouping and bottleneck width of a stage
+// of bottleneck blocks; f names its fields.
+func checkBottleneckStage(c *checker, sg Stage, f func(string) string) {
+	if sg.Groups > 1 {
+		c.fail(f("groups"), sg.Groups, "0 (or unset) for bottleneck blocks, whose groups come from group_width")
+	}
+	if sg.BottleneckMultiplier <= 0 {
+		c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value > 0")
+		return
+	}
+	mid := BottleneckWidth(sg.Width, sg.BottleneckMultiplier)
+	if mid < 1 {
+		c.fail(f("bottleneck_multiplier"), sg.BottleneckMultiplier, "a value giving a bottleneck width round(%d × m) >= 1", sg.Width)
+		return
+	}
+	if sg.GroupWidth > 0 && (sg.GroupWidth > mid || mid%sg.GroupWidth != 0) {
+		c.fail(f("group_width"), sg.GroupWidth, "0 or a divisor of the bottleneck width %d (width %d × multiplier %g)", mid, sg.Width, sg.BottleneckMultiplier)
+	}
+}
+
+// checkBlock checks the block fields shared by every stage: order,
+// activations and norms, then squeeze-and-excitation, padding, the
+// shortcut and dense connections.
+func (s Spec) checkBlock(c *checker) {
 	b := s.Block
 	c.oneOf("block.order", b.Order, Orders)
 	if len(b.Activations) != 3 {
@@ -180,6 +219,25 @@ func (s Spec) Validate() error {
 	}
 	c.positive("block.norm_groups", b.NormGroups)
 	c.oneOf("block.shortcut_norm", b.ShortcutNorm, Norms)
+	s.checkSE(c)
+	s.checkPadding(c)
+	if b.ShortcutKernel != 1 && b.ShortcutKernel != 3 {
+		c.fail("block.shortcut_kernel", b.ShortcutKernel, "1 or 3")
+	}
+	c.oneOf("block.shortcut_input", b.ShortcutInput, ShortcutInputs)
+	if b.ShortcutInput == ShortcutRaw && b.Order != PreAct {
+		c.fail("block.shortcut_input", fmt.Sprintf("%q", b.ShortcutInput), "preactivated (the default) in post-activation order, whose shortcut always sees the block's input")
+	}
+	if b.DenseRatio < 0 {
+		c.fail("block.dense_ratio", b.DenseRatio, "0 (off) or a number of earlier blocks >= 1")
+	}
+	s.checkSEWidths(c)
+}
+
+// checkSE checks squeeze-and-excitation's ratio, activation, width
+// reference and position.
+func (s Spec) checkSE(c *checker) {
+	b := s.Block
 	if b.SERatio < 0 {
 		c.fail("block.se_ratio", b.SERatio, "0 (off) or a value > 0")
 	}
@@ -198,49 +256,46 @@ func (s Spec) Validate() error {
 			}
 		}
 	}
+}
+
+// checkPadding checks the padding mode: asymmetric padding is for 3×3
+// undilated convolutions of stride 1 or 2 only.
+func (s Spec) checkPadding(c *checker) {
+	b := s.Block
 	c.oneOf("block.padding", b.Padding, Paddings)
-	if b.Padding == PadAsymmetric {
-		for i, sg := range s.Stages {
-			if sg.Kernel != 3 || sg.Dilation != 1 || sg.Stride > 2 {
-				c.fail("block.padding", fmt.Sprintf("%q", b.Padding), "symmetric unless every stage has kernel 3, dilation 1 and stride 1 or 2 (stages[%d] has kernel %d, dilation %d, stride %d)", i, sg.Kernel, sg.Dilation, sg.Stride)
-				break
-			}
+	if b.Padding != PadAsymmetric {
+		return
+	}
+	for i, sg := range s.Stages {
+		if sg.Kernel != 3 || sg.Dilation != 1 || sg.Stride > 2 {
+			c.fail("block.padding", fmt.Sprintf("%q", b.Padding), "symmetric unless every stage has kernel 3, dilation 1 and stride 1 or 2 (stages[%d] has kernel %d, dilation %d, stride %d)", i, sg.Kernel, sg.Dilation, sg.Stride)
+			return
 		}
 	}
-	if b.ShortcutKernel != 1 && b.ShortcutKernel != 3 {
-		c.fail("block.shortcut_kernel", b.ShortcutKernel, "1 or 3")
+}
+
+// checkSEWidths checks that squeeze-and-excitation's ratio leaves every
+// block a squeeze width >= 1; that width depends on each block's input
+// (or output) width.
+func (s Spec) checkSEWidths(c *checker) {
+	b := s.Block
+	if b.SERatio <= 0 {
+		return
 	}
-	c.oneOf("block.shortcut_input", b.ShortcutInput, ShortcutInputs)
-	if b.ShortcutInput == ShortcutRaw && b.Order != PreAct {
-		c.fail("block.shortcut_input", fmt.Sprintf("%q", b.ShortcutInput), "preactivated (the default) in post-activation order, whose shortcut always sees the block's input")
-	}
-	if b.DenseRatio < 0 {
-		c.fail("block.dense_ratio", b.DenseRatio, "0 (off) or a number of earlier blocks >= 1")
-	}
-	if b.SERatio > 0 {
-		// The squeeze width depends on each block's input (or output)
-		// width.
-		in := st.Width
-	stages:
-		for i, sg := range s.Stages {
-			widths := []int{in, sg.Width}
-			if b.SEWidthFrom == SEFromOutput {
-				widths = []int{sg.Width}
-			}
-			for _, w := range widths {
-				if sg.Depth > 0 && SEWidth(b.SERatio, w) < 1 {
-					c.fail("block.se_ratio", b.SERatio, "a ratio giving a squeeze width >= 1 (stages[%d] has blocks of input width %d)", i, w)
-					break stages
-				}
-			}
-			in = sg.Width
+	in := s.Stem.Width
+	for i, sg := range s.Stages {
+		widths := []int{in, sg.Width}
+		if b.SEWidthFrom == SEFromOutput {
+			widths = []int{sg.Width}
 		}
+		for _, w := range widths {
+			if sg.Depth > 0 && SEWidth(b.SERatio, w) < 1 {
+				c.fail("block.se_ratio", b.SERatio, "a ratio giving a squeeze width >= 1 (stages[%d] has blocks of input width %d)", i, w)
+				return
+			}
+		}
+		in = sg.Width
 	}
-	s.checkNaming(&c)
-	if len(c.errs) > 0 {
-		return &ValidationError{Name: s.Name, Fields: c.errs}
-	}
-	return nil
 }
 
 // Check fills in s's defaults, validates it and checks that its input
