@@ -5,6 +5,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // APGD is Auto-PGD (Croce & Hein 2020, "Reliable evaluation of adversarial
@@ -64,10 +66,15 @@ func (a APGD) withDefaults() APGD {
 // Name is apgd-ce, apgd-dlr or apgd-t.
 func (a APGD) Name() string {
 	a = a.withDefaults()
-	if a.Targeted {
-		return "apgd-t"
+	switch {
+	case a.Targeted:
+		return string(attackname.APGDT)
+	case a.Loss == CE:
+		return string(attackname.APGDCE)
+	case a.Loss == DLR:
+		return string(attackname.APGDDLR)
 	}
-	return "apgd-" + string(a.Loss)
+	return "apgd-" + string(a.Loss) // an invalid APGD, named in its errors
 }
 
 // Validate reports the first bad field.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // AutoAttack versions.
@@ -65,9 +67,9 @@ func (a *AutoAttack) withDefaults() AutoAttack {
 // Name is aa (standard) or aa-fast.
 func (a *AutoAttack) Name() string {
 	if a.withDefaults().Version == Fast {
-		return "aa-fast"
+		return string(attackname.AAFast)
 	}
-	return "aa"
+	return string(attackname.AA)
 }
 
 // Validate reports the first bad field.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // Batch is clean inputs X [N, C, H, W] in [0,1] and labels Y [N] (int64),
@@ -401,10 +403,11 @@ func sanityChecks(m Model, x, y *ts.Tensor) []string {
 func squareWarnings(rep Report) []string {
 	const slack = 0.002
 	var out []string
-	if sq, ok := rep.PerAttack["square"]; ok {
+	square := string(attackname.Square)
+	if sq, ok := rep.PerAttack[square]; ok {
 		best, name := 2.0, ""
 		for _, a := range rep.Attacks {
-			if a == "square" || rep.Stages[a] != nil {
+			if a == square || rep.Stages[a] != nil {
 				continue
 			}
 			if acc := rep.PerAttack[a]; acc < best {
@@ -417,7 +420,7 @@ func squareWarnings(rep Report) []string {
 	}
 	for name, st := range rep.Stages {
 		for j := 1; j < len(st); j++ {
-			if st[j].Attack == "square" && st[j].RobustAcc < st[j-1].RobustAcc-slack {
+			if st[j].Attack == square && st[j].RobustAcc < st[j-1].RobustAcc-slack {
 				out = append(out, fmt.Sprintf("in %s, Square fooled samples the white-box attacks could not (robust accuracy %.2f%% before it, %.2f%% after): gradients may be masked and the evaluation unreliable", name, 100*st[j-1].RobustAcc, 100*st[j].RobustAcc))
 			}
 		}

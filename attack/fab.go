@@ -5,6 +5,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // FAB is the targeted Fast Adaptive Boundary attack, FAB-T (Croce & Hein
@@ -62,7 +64,7 @@ func (f FAB) withDefaults() FAB {
 }
 
 // Name implements Attack.
-func (f FAB) Name() string { return "fab-t" }
+func (f FAB) Name() string { return string(attackname.FABT) }
 
 // Validate reports the first bad field.
 func (f FAB) Validate() error {

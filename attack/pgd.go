@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // PGD is projected gradient ascent (Madry et al. 2018) on a loss, in an L∞
@@ -81,10 +83,7 @@ func (p PGD) Name() string {
 	if p.name != "" {
 		return p.name
 	}
-	if p.Loss != CE {
-		return fmt.Sprintf("pgd%d-%s", p.Steps, p.Loss)
-	}
-	return fmt.Sprintf("pgd%d", p.Steps)
+	return attackname.Name{Kind: attackname.PGD, Steps: p.Steps, Loss: string(p.Loss)}.String()
 }
 
 // Perturb implements Attack.
@@ -182,10 +181,10 @@ type FGSM struct {
 }
 
 // Name implements Attack.
-func (f FGSM) Name() string { return "fgsm" }
+func (f FGSM) Name() string { return string(attackname.FGSM) }
 
 func (f FGSM) pgd() PGD {
-	return PGD{Norm: f.Norm, Eps: f.Eps, Steps: 1, StepSize: f.Eps, Loss: f.Loss, KeepRNG: true, name: "fgsm"}
+	return PGD{Norm: f.Norm, Eps: f.Eps, Steps: 1, StepSize: f.Eps, Loss: f.Loss, KeepRNG: true, name: f.Name()}
 }
 
 // Validate reports the first bad field.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/robarch/robarch/internal/attackname"
 )
 
 // Square is the score-based black-box Square Attack (Andriushchenko et
@@ -46,7 +48,7 @@ func (q Square) withDefaults() Square {
 }
 
 // Name implements Attack.
-func (q Square) Name() string { return "square" }
+func (q Square) Name() string { return string(attackname.Square) }
 
 // Validate reports the first bad field.
 func (q Square) Validate() error {

@@ -41,10 +41,20 @@ type Name struct {
 	Loss  string
 }
 
+// The name of every kind but PGD is the kind itself (fgsm, aa, ...); a
+// PGD's name is pgdK, pgdK-cw or pgdK-dlr (PGDSteps, Name.String).
+// autoAttackAlias is another spelling of aa that Parse accepts.
+const autoAttackAlias = "autoattack"
+
 // Names lists the names Parse accepts (pgdK stands for any K >= 1).
 func Names() []string {
-	return []string{"fgsm", "pgdK", "pgdK-cw", "pgdK-dlr", "apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square", "aa", "aa-fast"}
+	k := string(PGD) + "K"
+	return []string{string(FGSM), k, k + "-" + CW, k + "-" + DLR, string(APGDCE), string(APGDDLR), string(APGDT), string(FABT), string(Square), string(AA), string(AAFast)}
 }
+
+// PGDSteps is the plain cross-entropy PGD with the given number of steps
+// (pgd20 for 20): the attack training's evaluations run.
+func PGDSteps(steps int) Name { return Name{Kind: PGD, Steps: steps, Loss: CE} }
 
 // Parse reads an attack name in any case; "autoattack" is aa.
 func Parse(s string) (Name, error) {
@@ -52,10 +62,10 @@ func Parse(s string) (Name, error) {
 	switch Kind(n) {
 	case FGSM, APGDCE, APGDDLR, APGDT, FABT, Square, AA, AAFast:
 		return Name{Kind: Kind(n)}, nil
-	case "autoattack":
+	case autoAttackAlias:
 		return Name{Kind: AA}, nil
 	}
-	rest, ok := strings.CutPrefix(n, "pgd")
+	rest, ok := strings.CutPrefix(n, string(PGD))
 	if !ok {
 		return Name{}, fmt.Errorf("attack %q: want one of %s", s, strings.Join(Names(), ", "))
 	}
@@ -87,14 +97,18 @@ func (n Name) String() string {
 // per-epoch evaluation runs, and a sweep's pgd_acc.
 func (n Name) IsCEPGD() bool { return n.Kind == PGD && (n.Loss == CE || n.Loss == "") }
 
+// IsPGD reports a PGD with any loss (pgdK, pgdK-cw, pgdK-dlr).
+func (n Name) IsPGD() bool { return n.Kind == PGD }
+
 // IsAutoAttack reports either AutoAttack version.
 func (n Name) IsAutoAttack() bool { return n.Kind == AA || n.Kind == AAFast }
+
+// IsStandardAutoAttack reports standard AutoAttack (aa, not aa-fast): the
+// attack whose accuracy is aa_acc, the one RobustBench reports.
+func (n Name) IsStandardAutoAttack() bool { return n.Kind == AA }
 
 // MetricKey is the name of the stored accuracy under this attack alone:
 // aa_acc for AutoAttack, pgd20_cw_acc for pgd20-cw.
 func (n Name) MetricKey() string {
-	if n.Kind == AA {
-		return "aa_acc"
-	}
 	return strings.ReplaceAll(n.String(), "-", "_") + "_acc"
 }
