@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -296,4 +297,36 @@ func TestParseSet(t *testing.T) {
 	}
 	_, err = ParseSet([]string{"train.lr=0.1", "train.lr=0.2"})
 	assert.ErrorContains(t, err, "given twice")
+}
+
+// A mapping and a key inside it given together: the mapping is set first
+// whatever order the assignments come in.
+func TestSetMappingThenItsKey(t *testing.T) {
+	for range 20 { // map order varies between runs
+		set, err := ParseSet([]string{"seeds.offset=5", "seeds={start: 3, add: 1, max: 4}"})
+		require.NoError(t, err)
+		f, err := Load("fashion-mnist-micro", set)
+		require.NoError(t, err)
+		assert.Equal(t, study.Seeds{Start: 3, Add: 1, Max: 4, Offset: 5}, f.Seeds)
+	}
+}
+
+// The budget is a count from load on; configs stored with it as text
+// (before) still decode.
+func TestBudgetIsACount(t *testing.T) {
+	for _, text := range []string{"300K", "300000", "0.3M"} {
+		set, err := ParseSet([]string{"budget=" + text})
+		require.NoError(t, err)
+		f, err := Load("fashion-mnist-micro", set)
+		require.NoError(t, err, text)
+		assert.Equal(t, Budget(300_000), f.Budget, text)
+		back, err := ParseTrialConfig(json.RawMessage(`{"sweep": ` + string(f.JSON()) + `}`))
+		require.NoError(t, err)
+		assert.Equal(t, f.Budget, back.Sweep.Budget)
+	}
+	old, err := ParseTrialConfig(json.RawMessage(`{"sweep": {"name": "x", "budget": "26M"}}`))
+	require.NoError(t, err)
+	assert.Equal(t, Budget(26_000_000), old.Sweep.Budget)
+	_, err = Load("fashion-mnist-micro", map[string]any{"budget": -5})
+	assert.ErrorContains(t, err, "budget")
 }
