@@ -112,6 +112,45 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 		// A half is analysed as the fixed list of its seeds.
 		p.Seeds = study.Seeds{List: a.halfSeeds}
 	}
+	m := newModel(p, alpha)
+	a.Model = m
+	f := a.fitMetrics(trials, p, alpha)
+	d := f.designs[a.RobustMetric]
+	m.Levels = len(d.Levels)
+	seq, err := study.Decide(f.robustObs, d)
+	if err != nil {
+		return fmt.Errorf("analyse %s: %w", MetricName(a.RobustMetric), err)
+	}
+	for _, l := range seq.Looks {
+		m.Looks = append(m.Looks, LookInfo{Seeds: l.Seeds, Alpha: l.Alpha, SD: l.Fit.Sigma, DF: l.Fit.DF})
+	}
+	m.Pending = seq.Pending
+	f.lastAlpha = alpha
+	if n := len(seq.Looks); n > 0 {
+		f.lastAlpha = seq.Looks[n-1].Alpha
+	}
+	if fit := f.fits[a.RobustMetric]; fit != nil && m.Levels > 0 {
+		extra := 0.0
+		if d.Extra != nil && len(d.Levels) > 0 {
+			extra, _ = d.Extra(d.Levels[0])
+		}
+		m.SeedsFor1pt = study.SeedsFor(0.01, fit.Sigma, m.Levels+1, alpha/float64(m.Levels), Power, extra, 200)
+	}
+	f.decisions = map[string]study.Decision{}
+	for _, dec := range seq.Decisions {
+		f.decisions[dec.Level] = dec
+	}
+	checks := a.checks(trials)
+	for _, g := range a.Groups {
+		if g != a.Baseline {
+			a.Effects = append(a.Effects, a.judge(a.ofatEffect(g, f, checks)))
+		}
+	}
+	return nil
+}
+
+// newModel describes the paired model for a sweep's protocol.
+func newModel(p study.Protocol, alpha float64) *Model {
 	m := &Model{
 		Name: "paired additive model: metric = variant + seed + error, least squares over every finished trial; seed-to-seed variance pooled over all variants; Student-t intervals",
 		SD:   map[string]float64{}, DF: map[string]int{},
@@ -126,102 +165,94 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 	default:
 		m.EvalError = "every seed is evaluated on the whole test split: effects are effects on that split, whose own sampling error is not included"
 	}
-	a.Model = m
+	return m
+}
 
-	fits := map[string]*study.Fit{}
-	designs := map[string]study.Design{}
-	var robustObs []study.Obs
+// pairedFits are a one-factor sweep's paired fits and decisions.
+type pairedFits struct {
+	fits      map[string]*study.Fit
+	designs   map[string]study.Design
+	robustObs []study.Obs
+	decisions map[string]study.Decision
+	lastAlpha float64 // the level of the seed policy's last analysis
+}
+
+// fitMetrics fits the paired model of every metric, noting the metrics
+// it cannot fit.
+func (a *Analysis) fitMetrics(trials []results.Trial, p study.Protocol, alpha float64) *pairedFits {
+	f := &pairedFits{fits: map[string]*study.Fit{}, designs: map[string]study.Design{}}
 	for _, metric := range a.Metrics {
 		d, obs := study.StudyOf(trials, metric, p, alpha)
-		designs[metric] = d
+		f.designs[metric] = d
 		if metric == a.RobustMetric {
-			robustObs = obs
+			f.robustObs = obs
 		}
 		fit, err := study.FitPaired(obs, d.Baseline)
 		if err != nil {
 			a.Notes = append(a.Notes, fmt.Sprintf("%s: %v", MetricName(metric), err))
 			continue
 		}
-		fits[metric] = fit
-		m.SD[metric], m.DF[metric] = fit.Sigma, fit.DF
+		f.fits[metric] = fit
+		a.Model.SD[metric], a.Model.DF[metric] = fit.Sigma, fit.DF
 		if metric == a.RobustMetric {
-			m.Dropped = fit.Dropped
+			a.Model.Dropped = fit.Dropped
 		}
 	}
-	d := designs[a.RobustMetric]
-	m.Levels = len(d.Levels)
-	seq, err := study.Decide(robustObs, d)
+	return f
+}
+
+// ofatEffect is one variant's effect on every metric, its verdict, spread
+// and AutoAttack check (before judge's notes).
+func (a *Analysis) ofatEffect(g *Group, f *pairedFits, checks map[string]Check) Effect {
+	e := Effect{Factor: g.Factor, Level: g.Level, Variant: g.Variant, Method: "paired difference (seed-adjusted)"}
+	for _, metric := range a.Metrics {
+		est := Estimate{Metric: metric, Mean: g.Mean[metric], BaselineMean: a.Baseline.Mean[metric],
+			N: len(g.Values[metric]), NBaseline: len(a.Baseline.Values[metric])}
+		est.Effect = est.Mean - est.BaselineMean
+		if fit := f.fits[metric]; fit != nil {
+			a.contrast(&est, fit, f.designs[metric], g.Variant, f.lastAlpha)
+		}
+		if metric == a.RobustMetric {
+			dec := f.decisions[g.Variant]
+			if lo, hi, ok := dec.AdjustedInterval(); ok {
+				est.AdjustedCI = &Interval{Low: lo, High: hi}
+				est.TestLevel = dec.TestLevel
+			}
+			e.Verdict, e.Look, e.Open, e.Futile = dec.Verdict, dec.Look, dec.Open, dec.Futile
+		}
+		e.Estimates = append(e.Estimates, est)
+	}
+	if fit := f.fits[a.RobustMetric]; fit != nil {
+		if sp, ok := fit.Spread(g.Variant); ok {
+			e.Spread = &sp
+		}
+		e.OwnAnalysis = slices.Contains(fit.Separate, g.Variant)
+	}
+	if c, ok := checks[g.Variant]; ok {
+		r, _ := e.Estimate(a.RobustMetric)
+		c.Flagged = r.Effect > 0 && c.PGDGain > 0 && c.AAGain <= 0
+		e.Check = &c
+	}
+	return e
+}
+
+// contrast fills est from the variant's contrast in the paired fit.
+func (a *Analysis) contrast(est *Estimate, fit *study.Fit, d study.Design, variant string, lastAlpha float64) {
+	c, err := fit.Contrast(variant)
 	if err != nil {
-		return fmt.Errorf("analyse %s: %w", MetricName(a.RobustMetric), err)
+		return
 	}
-	for _, l := range seq.Looks {
-		m.Looks = append(m.Looks, LookInfo{Seeds: l.Seeds, Alpha: l.Alpha, SD: l.Fit.Sigma, DF: l.Fit.DF})
+	if d.Extra != nil {
+		c = c.WithVariance(d.Extra(variant))
 	}
-	m.Pending = seq.Pending
-	lastAlpha := alpha
-	if n := len(seq.Looks); n > 0 {
-		lastAlpha = seq.Looks[n-1].Alpha
+	est.Effect, est.Paired = c.Effect, c.Paired
+	est.Own = slices.Contains(fit.Separate, variant)
+	if c.OK() {
+		lo, hi := c.Interval(a.Confidence)
+		est.CI = &Interval{Low: lo, High: hi}
+		est.SE, est.DF, est.P = c.SE, c.DF, c.P()
+		est.MDE = c.MDE(lastAlpha/float64(max(1, a.Model.Levels)), Power)
 	}
-	if f := fits[a.RobustMetric]; f != nil && m.Levels > 0 {
-		extra := 0.0
-		if d.Extra != nil && len(d.Levels) > 0 {
-			extra, _ = d.Extra(d.Levels[0])
-		}
-		m.SeedsFor1pt = study.SeedsFor(0.01, f.Sigma, m.Levels+1, alpha/float64(m.Levels), Power, extra, 200)
-	}
-	decisions := map[string]study.Decision{}
-	for _, dec := range seq.Decisions {
-		decisions[dec.Level] = dec
-	}
-	checks := a.checks(trials)
-	for _, g := range a.Groups {
-		if g == a.Baseline {
-			continue
-		}
-		e := Effect{Factor: g.Factor, Level: g.Level, Variant: g.Variant, Method: "paired difference (seed-adjusted)"}
-		for _, metric := range a.Metrics {
-			est := Estimate{Metric: metric, Mean: g.Mean[metric], BaselineMean: a.Baseline.Mean[metric],
-				N: len(g.Values[metric]), NBaseline: len(a.Baseline.Values[metric])}
-			est.Effect = est.Mean - est.BaselineMean
-			if fit := fits[metric]; fit != nil {
-				if c, err := fit.Contrast(g.Variant); err == nil {
-					if dm := designs[metric]; dm.Extra != nil {
-						c = c.WithVariance(dm.Extra(g.Variant))
-					}
-					est.Effect, est.Paired = c.Effect, c.Paired
-					est.Own = slices.Contains(fit.Separate, g.Variant)
-					if c.OK() {
-						lo, hi := c.Interval(a.Confidence)
-						est.CI = &Interval{Low: lo, High: hi}
-						est.SE, est.DF, est.P = c.SE, c.DF, c.P()
-						est.MDE = c.MDE(lastAlpha/float64(max(1, m.Levels)), Power)
-					}
-				}
-			}
-			if metric == a.RobustMetric {
-				dec := decisions[g.Variant]
-				if lo, hi, ok := dec.AdjustedInterval(); ok {
-					est.AdjustedCI = &Interval{Low: lo, High: hi}
-					est.TestLevel = dec.TestLevel
-				}
-				e.Verdict, e.Look, e.Open, e.Futile = dec.Verdict, dec.Look, dec.Open, dec.Futile
-			}
-			e.Estimates = append(e.Estimates, est)
-		}
-		if f := fits[a.RobustMetric]; f != nil {
-			if sp, ok := f.Spread(g.Variant); ok {
-				e.Spread = &sp
-			}
-			e.OwnAnalysis = slices.Contains(f.Separate, g.Variant)
-		}
-		if c, ok := checks[g.Variant]; ok {
-			r, _ := e.Estimate(a.RobustMetric)
-			c.Flagged = r.Effect > 0 && c.PGDGain > 0 && c.AAGain <= 0
-			e.Check = &c
-		}
-		a.Effects = append(a.Effects, a.judge(e))
-	}
-	return nil
 }
 
 // checks compares each level's AutoAttack check with the baseline's on

@@ -149,6 +149,28 @@ func (f *Fit) pairedDiffs(variant string) []float64 {
 // the dense design matrix cost O(N·(V+S)²) — seconds per fit at 500
 // variants × 20 seeds, and the spread check refitted once per level.
 func fitPooled(obs []Obs, baseline string) (*Fit, error) {
+	perSeed, err := variantsPerSeed(obs)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fit{Baseline: baseline, index: map[string]int{}, count: map[string]int{}, pairs: map[string]int{},
+		values: map[string]map[int64]float64{}}
+	kept := f.keep(obs, perSeed)
+	if f.count[baseline] == 0 {
+		return nil, fmt.Errorf("%w: the baseline %s has no seed shared with a variant", ErrNotEstimable, baseline)
+	}
+	if err := f.layout(kept); err != nil {
+		return nil, err
+	}
+	if err := f.solvePooled(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// variantsPerSeed lists the variants of every seed; it refuses values
+// that are not finite and a variant with a seed twice.
+func variantsPerSeed(obs []Obs) (map[int64]map[string]bool, error) {
 	perSeed := map[int64]map[string]bool{}
 	for _, o := range obs {
 		if math.IsNaN(o.Value) || math.IsInf(o.Value, 0) {
@@ -162,8 +184,13 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 		}
 		perSeed[o.Seed][o.Variant] = true
 	}
-	f := &Fit{Baseline: baseline, index: map[string]int{}, count: map[string]int{}, pairs: map[string]int{},
-		values: map[string]map[int64]float64{}}
+	return perSeed, nil
+}
+
+// keep returns the observations whose seed another variant shares, in a
+// canonical order, counting the others in Dropped, and notes each
+// variant's values, counts and pairs with the baseline.
+func (f *Fit) keep(obs []Obs, perSeed map[int64]map[string]bool) []Obs {
 	// A canonical order, so that the same trials give the same bits
 	// whatever order the store lists them in.
 	obs = slices.Clone(obs)
@@ -181,19 +208,23 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 			f.values[o.Variant] = map[int64]float64{}
 		}
 		f.values[o.Variant][o.Seed] = o.Value
-		if _, ok := f.index[o.Variant]; !ok && o.Variant != baseline {
+		if _, ok := f.index[o.Variant]; !ok && o.Variant != f.Baseline {
 			f.index[o.Variant] = -1
 			f.Variants = append(f.Variants, o.Variant)
 		}
 		f.count[o.Variant]++
-		if o.Variant != baseline && perSeed[o.Seed][baseline] {
+		if o.Variant != f.Baseline && perSeed[o.Seed][f.Baseline] {
 			f.pairs[o.Variant]++
 		}
 	}
-	if f.count[baseline] == 0 {
-		return nil, fmt.Errorf("%w: the baseline %s has no seed shared with a variant", ErrNotEstimable, baseline)
-	}
-	f.Variants = append([]string{baseline}, f.Variants...)
+	return kept
+}
+
+// layout numbers the variants (baseline first) and seeds (ascending),
+// checks there are enough observations and that the design is linked,
+// and lists each variant's observations in seed order.
+func (f *Fit) layout(kept []Obs) error {
+	f.Variants = append([]string{f.Baseline}, f.Variants...)
 	for i, v := range f.Variants {
 		f.index[v] = i
 	}
@@ -211,7 +242,7 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	p := len(f.Variants) + len(f.Seeds) - 1
 	f.N = len(kept)
 	if f.N < p {
-		return nil, fmt.Errorf("%w: %d observations for %d parameters", ErrNotEstimable, f.N, p)
+		return fmt.Errorf("%w: %d observations for %d parameters", ErrNotEstimable, f.N, p)
 	}
 	// Each variant's observations in seed order (kept is sorted so).
 	v := len(f.Variants)
@@ -225,8 +256,15 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	}
 	f.cut = f.cutVariants()
 	if f.cut == nil {
-		return nil, fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
+		return fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
 	}
+	return nil
+}
+
+// solvePooled solves the seeds' reduced system and sets the variants'
+// seed-adjusted means, the residual degrees of freedom and Sigma.
+func (f *Fit) solvePooled() error {
+	v := len(f.Variants)
 	f.mean, f.within = make([]float64, v), make([]float64, v)
 	for i, ys := range f.obsVal {
 		f.mean[i] = stat.Mean(ys, nil)
@@ -243,7 +281,7 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 	}
 	beta, ok := f.solve(c, g, &f.chol)
 	if !ok {
-		return nil, fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
+		return fmt.Errorf("%w: the design is singular (a variant's seeds are not linked to the baseline's)", ErrNotEstimable)
 	}
 	f.reduced, f.rhs = c, g
 	seedEffect := func(j int) float64 {
@@ -266,12 +304,12 @@ func fitPooled(obs []Obs, baseline string) (*Fit, error) {
 			rss += r * r
 		}
 	}
-	f.DF = f.N - p
+	f.DF = f.N - (len(f.Variants) + len(f.Seeds) - 1)
 	f.Sigma = math.NaN()
 	if f.DF > 0 {
 		f.Sigma = math.Sqrt(rss / float64(f.DF))
 	}
-	return f, nil
+	return nil
 }
 
 // addVariant adds sign × variant i's share to the seeds' reduced system.

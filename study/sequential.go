@@ -99,65 +99,19 @@ func Decide(obs []Obs, d Design) (*Sequence, error) {
 	if err := d.Seeds.Validate(); err != nil {
 		return nil, err
 	}
-	order := d.Seeds.Order()
-	looks := d.Seeds.Looks()
-	alphas := SpendAlpha(looks, d.Alpha)
-	have := map[string]map[int64]bool{}
-	for _, o := range obs {
-		if have[o.Variant] == nil {
-			have[o.Variant] = map[int64]bool{}
-		}
-		have[o.Variant][o.Seed] = true
-	}
-	rank := map[int64]int{}
-	for i, s := range order {
-		rank[s] = i
-	}
-	seq := &Sequence{Design: d}
-	dec := make(map[string]*Decision, len(d.Levels))
-	for _, l := range d.Levels {
-		dec[l] = &Decision{Level: l, Verdict: NoInterval, Open: true, TestLevel: math.NaN()}
-	}
-	for k, n := range looks {
-		// The round is complete when the baseline and every open level
-		// have the look's first n seeds.
-		var open []string
-		for _, l := range d.Levels {
-			if dec[l].Open {
-				open = append(open, l)
-			}
-		}
-		if len(open) == 0 {
-			break
-		}
-		need := append([]string{d.Baseline}, open...)
-		var missing []int64
-		for _, s := range order[:n] {
-			for _, v := range need {
-				if !have[v][s] {
-					missing = append(missing, s)
-					break
-				}
-			}
+	r := newReplay(obs, d)
+	for k, n := range r.looks {
+		need, missing := r.round(n)
+		if len(need) == 1 {
+			break // no level is open
 		}
 		if len(missing) > 0 {
-			seq.Pending = &Round{Look: k + 1, Variants: need, Seeds: missing}
+			r.seq.Pending = &Round{Look: k + 1, Variants: need, Seeds: missing}
 			if d.Seeds.Adaptive() {
 				break
 			}
 		}
-		// An adaptive study is analysed on the look's seeds only, as it
-		// was when the round was decided; a fixed one on every finished
-		// trial.
-		at := obs
-		if d.Seeds.Adaptive() {
-			at = nil
-			for _, o := range obs {
-				if r, ok := rank[o.Seed]; ok && r < n {
-					at = append(at, o)
-				}
-			}
-		}
+		at := r.lookObs(obs, n)
 		fit, err := FitPaired(at, d.Baseline)
 		if errors.Is(err, ErrNotEstimable) {
 			// Nothing to compare yet (e.g. only the baseline finished):
@@ -167,58 +121,147 @@ func Decide(obs []Obs, d Design) (*Sequence, error) {
 		if err != nil {
 			return nil, fmt.Errorf("analysis %d (%d seeds): %w", k+1, n, err)
 		}
-		seq.Looks = append(seq.Looks, Look{Seeds: n, Alpha: alphas[k], Fit: fit})
-		cs := make([]Contrast, len(d.Levels))
-		ps := make([]float64, len(d.Levels))
-		for i, l := range d.Levels {
-			c, err := fit.Contrast(l)
-			if err != nil {
-				// A level with no finished trial yet.
-				cs[i], ps[i] = Contrast{Variant: l, SE: math.NaN()}, math.NaN()
-				continue
-			}
-			if d.Extra != nil {
-				c = c.WithVariance(d.Extra(l))
-			}
-			cs[i], ps[i] = c, c.P()
-		}
-		levels := HolmLevels(ps, alphas[k])
-		last := k == len(looks)-1
-		for i, l := range d.Levels {
-			x := dec[l]
-			if !x.Open {
-				continue
-			}
-			x.Look, x.At, x.TestLevel = k+1, cs[i], levels[i]
-			switch {
-			case !cs[i].OK():
-				x.Verdict = NoInterval
-			case ps[i] < levels[i] && cs[i].Effect > 0:
-				x.Verdict, x.Open = Helps, false
-			case ps[i] < levels[i]:
-				x.Verdict, x.Open = Hurts, false
-			default:
-				x.Verdict = NotClear
-				if !last && !couldBecomeClear(cs[i], n, looks[len(looks)-1], alphas[len(alphas)-1], len(d.Levels), len(d.Levels)+1) {
-					x.Open, x.Futile = false, true
-				}
-			}
-			if last && (seq.Pending == nil || !d.Seeds.Adaptive()) {
-				// A fixed list has one analysis: its verdicts stand, and
-				// a pending trial only adds data to it.
-				x.Open = false
-			}
-		}
-		if last || seq.Pending != nil {
+		r.seq.Looks = append(r.seq.Looks, Look{Seeds: n, Alpha: r.alphas[k], Fit: fit})
+		cs, ps := levelContrasts(fit, d)
+		last := k == len(r.looks)-1
+		r.decide(k, cs, ps)
+		if last || r.seq.Pending != nil {
 			break
 		}
-		capRound(dec, d, cs, len(at), n, looks[k+1])
+		capRound(r.dec, d, cs, len(at), n, r.looks[k+1])
 	}
 	for _, l := range d.Levels {
-		seq.Decisions = append(seq.Decisions, *dec[l])
+		r.seq.Decisions = append(r.seq.Decisions, *r.dec[l])
 	}
-	seq.Complete = seq.Pending == nil
-	return seq, nil
+	r.seq.Complete = r.seq.Pending == nil
+	return r.seq, nil
+}
+
+// replay is Decide's state: the seed policy's looks and their alphas,
+// which seeds each variant has, and the decisions so far.
+type replay struct {
+	d      Design
+	order  []int64
+	looks  []int
+	alphas []float64
+	have   map[string]map[int64]bool
+	rank   map[int64]int // a seed's place in order
+	seq    *Sequence
+	dec    map[string]*Decision
+}
+
+func newReplay(obs []Obs, d Design) *replay {
+	r := &replay{d: d, order: d.Seeds.Order(), looks: d.Seeds.Looks(), have: map[string]map[int64]bool{},
+		rank: map[int64]int{}, seq: &Sequence{Design: d}, dec: make(map[string]*Decision, len(d.Levels))}
+	r.alphas = SpendAlpha(r.looks, d.Alpha)
+	for _, o := range obs {
+		if r.have[o.Variant] == nil {
+			r.have[o.Variant] = map[int64]bool{}
+		}
+		r.have[o.Variant][o.Seed] = true
+	}
+	for i, s := range r.order {
+		r.rank[s] = i
+	}
+	for _, l := range d.Levels {
+		r.dec[l] = &Decision{Level: l, Verdict: NoInterval, Open: true, TestLevel: math.NaN()}
+	}
+	return r
+}
+
+// round lists the variants a look of n seeds needs (the baseline and
+// every open level; only the baseline when no level is open) and the
+// seeds among its first n that one of them still lacks: the round is
+// complete when none does.
+func (r *replay) round(n int) (need []string, missing []int64) {
+	need = []string{r.d.Baseline}
+	for _, l := range r.d.Levels {
+		if r.dec[l].Open {
+			need = append(need, l)
+		}
+	}
+	if len(need) == 1 {
+		return need, nil
+	}
+	for _, s := range r.order[:n] {
+		for _, v := range need {
+			if !r.have[v][s] {
+				missing = append(missing, s)
+				break
+			}
+		}
+	}
+	return need, missing
+}
+
+// lookObs are the observations a look of n seeds analyses: an adaptive
+// study's look's seeds only, as it was when the round was decided; a
+// fixed one's every finished trial.
+func (r *replay) lookObs(obs []Obs, n int) []Obs {
+	if !r.d.Seeds.Adaptive() {
+		return obs
+	}
+	var at []Obs
+	for _, o := range obs {
+		if k, ok := r.rank[o.Seed]; ok && k < n {
+			at = append(at, o)
+		}
+	}
+	return at
+}
+
+// levelContrasts are every level's contrast and p-value in fit (NaN for a
+// level with no finished trial yet).
+func levelContrasts(fit *Fit, d Design) ([]Contrast, []float64) {
+	cs := make([]Contrast, len(d.Levels))
+	ps := make([]float64, len(d.Levels))
+	for i, l := range d.Levels {
+		c, err := fit.Contrast(l)
+		if err != nil {
+			cs[i], ps[i] = Contrast{Variant: l, SE: math.NaN()}, math.NaN()
+			continue
+		}
+		if d.Extra != nil {
+			c = c.WithVariance(d.Extra(l))
+		}
+		cs[i], ps[i] = c, c.P()
+	}
+	return cs, ps
+}
+
+// decide updates the open levels' decisions at look k by Holm's
+// procedure at the look's alpha, stopping a level that is clear or that
+// could not become clear by the last look.
+func (r *replay) decide(k int, cs []Contrast, ps []float64) {
+	d, looks, alphas := r.d, r.looks, r.alphas
+	n := looks[k]
+	levels := HolmLevels(ps, alphas[k])
+	last := k == len(looks)-1
+	for i, l := range d.Levels {
+		x := r.dec[l]
+		if !x.Open {
+			continue
+		}
+		x.Look, x.At, x.TestLevel = k+1, cs[i], levels[i]
+		switch {
+		case !cs[i].OK():
+			x.Verdict = NoInterval
+		case ps[i] < levels[i] && cs[i].Effect > 0:
+			x.Verdict, x.Open = Helps, false
+		case ps[i] < levels[i]:
+			x.Verdict, x.Open = Hurts, false
+		default:
+			x.Verdict = NotClear
+			if !last && !couldBecomeClear(cs[i], n, looks[len(looks)-1], alphas[len(alphas)-1], len(d.Levels), len(d.Levels)+1) {
+				x.Open, x.Futile = false, true
+			}
+		}
+		if last && (r.seq.Pending == nil || !d.Seeds.Adaptive()) {
+			// A fixed list has one analysis: its verdicts stand, and
+			// a pending trial only adds data to it.
+			x.Open = false
+		}
+	}
 }
 
 // couldBecomeClear: at the maximum seeds the standard error shrinks about
