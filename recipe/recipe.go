@@ -54,8 +54,9 @@ func Schedules() []ScheduleKind { return []ScheduleKind{OneCycle, Cosine, Step, 
 // Two runs with equal recipes, models and data give equal results, which
 // is what a resume checks. Zero values mean the defaults of WithDefaults.
 type Recipe struct {
-	Method Method `json:"method"` // standard, fgsm-rs (Fast-AT), pgd (PGD-AT) or trades
-	// Eps is the L∞ radius in [0,1] pixel units (8/255 ≈ 0.0314).
+	Method Method `json:"method"` // standard, fgsm-rs (Fast-AT, the default), pgd (PGD-AT) or trades
+	// Eps is the L∞ radius in [0,1] pixel units (default 8/255 ≈ 0.0314;
+	// standard training is evaluated at it).
 	Eps float64 `json:"eps"`
 	// StepSize of the inner maximisation; default 1.25·Eps for fgsm-rs
 	// (Wong et al.), 2.5·Eps/Steps for pgd (Madry et al.), Eps/4 for trades.
@@ -65,7 +66,7 @@ type Recipe struct {
 	// Beta weighs the TRADES robustness term (default 6).
 	Beta float64 `json:"beta"`
 
-	Epochs    int `json:"epochs"`     // passes over the training set
+	Epochs    int `json:"epochs"`     // passes over the training set (default 10)
 	BatchSize int `json:"batch_size"` // default 128
 	// BatchShards splits each batch into this many equal shards, each
 	// with its own batch-norm statistics and random starts, whose
@@ -137,24 +138,33 @@ type Recipe struct {
 // The recipe's defaults: the one place each lives. WithDefaults applies
 // them; robarch train's flags show them as their defaults.
 const (
-	DefaultSteps       = 10   // inner maximisation steps (pgd, trades)
-	DefaultBeta        = 6.0  // TRADES β
-	DefaultBatchSize   = 128  // training batch
-	DefaultLR          = 0.1  // peak LR, cosine and step schedules
-	DefaultOneCycleLR  = 0.2  // peak LR, onecycle
-	DefaultMomentum    = 0.9  // SGD momentum
-	DefaultWeightDecay = 5e-4 // on parameters with 2+ dimensions
-	DefaultPeakAt      = 0.4  // where onecycle peaks, a fraction of the run
-	DefaultGamma       = 0.1  // step schedule's factor per milestone
-	DefaultEvalSteps   = 10   // PGD steps of the per-epoch evaluation
-	DefaultFinalSteps  = 20   // PGD steps of the final evaluation
-	DefaultOverfitDrop = 0.2  // PGD accuracy fall that counts as catastrophic overfitting
+	DefaultMethod      = FGSMRS    // robarch is for robustness: Fast-AT unless told otherwise
+	DefaultEps         = 8.0 / 255 // the L∞ radius of CIFAR's benchmarks
+	DefaultEpochs      = 10        // training epochs
+	DefaultSteps       = 10        // inner maximisation steps (pgd, trades)
+	DefaultBeta        = 6.0       // TRADES β
+	DefaultBatchSize   = 128       // training batch
+	DefaultLR          = 0.1       // peak LR, cosine and step schedules
+	DefaultOneCycleLR  = 0.2       // peak LR, onecycle
+	DefaultMomentum    = 0.9       // SGD momentum
+	DefaultWeightDecay = 5e-4      // on parameters with 2+ dimensions
+	DefaultPeakAt      = 0.4       // where onecycle peaks, a fraction of the run
+	DefaultGamma       = 0.1       // step schedule's factor per milestone
+	DefaultEvalSteps   = 10        // PGD steps of the per-epoch evaluation
+	DefaultFinalSteps  = 20        // PGD steps of the final evaluation
+	DefaultOverfitDrop = 0.2       // PGD accuracy fall that counts as catastrophic overfitting
 )
 
 // WithDefaults returns r with every zero field that has a default filled in.
 func (r Recipe) WithDefaults() Recipe {
 	if r.Method == "" {
-		r.Method = Standard
+		r.Method = DefaultMethod
+	}
+	if r.Eps == 0 {
+		r.Eps = DefaultEps
+	}
+	if r.Epochs == 0 {
+		r.Epochs = DefaultEpochs
 	}
 	if r.Steps == 0 {
 		r.Steps = DefaultSteps

@@ -65,9 +65,9 @@ func TestRecipeValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"unknown method", Recipe{Method: "fgsm", Epochs: 1}, `method "fgsm": allowed values are standard, fgsm-rs, pgd, trades`},
-		{"adversarial without eps", Recipe{Method: PGD, Epochs: 1}, "method pgd needs a positive eps"},
+		{"adversarial with a negative eps", Recipe{Method: PGD, Eps: -0.1, Epochs: 1}, "method pgd needs a positive eps"},
 		{"eps in pixels", Recipe{Method: PGD, Eps: 8, Epochs: 1}, "eps 8: must be in [0,1]"},
-		{"no epochs", Recipe{}, "epochs 0: must be at least 1"},
+		{"negative epochs", Recipe{Epochs: -1}, "epochs -1: must be at least 1"},
 		{"bad schedule", Recipe{Epochs: 1, Schedule: "linear"}, `schedule "linear": allowed values are onecycle, cosine, step, constant`},
 		{"momentum 1", Recipe{Epochs: 1, Momentum: 1}, "momentum 1: must be in [0,1)"},
 		{"nesterov without momentum", Recipe{Epochs: 1, NoMomentum: true, Nesterov: true}, "nesterov: needs a positive momentum"},

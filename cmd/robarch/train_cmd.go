@@ -15,6 +15,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"github.com/sugarme/gotch"
 	"golang.org/x/term"
@@ -46,7 +47,7 @@ thread count, CPU).`,
   robarch train --model spec.yaml --dataset cifar10 --data-dir data/cifar-10-batches-bin --method trades --eps 8/255 --crop-pad 4 --hflip --out runs/trades`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := trainConfigFrom(v)
+			cfg, err := trainConfigFrom(cmd.Flags(), v)
 			if err != nil {
 				return err
 			}
@@ -64,45 +65,14 @@ thread count, CPU).`,
 	f.Int("test-size", 0, "keep a stratified, seeded subset of this many test examples (0 = all)")
 	f.Int("image-size", 0, "image side for imagefolder (default 224) and synthetic (default 28)")
 
-	f.String("method", string(recipe.FGSMRS), "training method: "+joinNames(recipe.Methods()))
-	f.String("eps", "8/255", "L∞ radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
-	f.String("step-size", "", "inner step size, same units as --eps (default: 1.25·eps for fgsm-rs, 2.5·eps/steps for pgd, eps/4 for trades)")
-	f.Int("steps", recipe.DefaultSteps, "inner maximisation steps for pgd and trades")
-	f.Float64("beta", recipe.DefaultBeta, "TRADES β")
-
-	f.Int("epochs", 10, "training epochs")
-	f.Int("batch-size", recipe.DefaultBatchSize, "training batch size (of the whole data-parallel job)")
-	f.Int("batch-shards", 0, "split each batch into this many shards, each with its own batch-norm statistics, gradients averaged: one per process when data-parallel (0 = one per process), or several in turn in one process (gradient accumulation, the same numbers as that many processes)")
+	addRecipeFlags(f)
+	f.String("precision", "fp32", "precision of the training forward passes: fp32, bf16 (autocast; CPU and CUDA), fp16 (autocast with loss scaling; CUDA only) or auto (bf16 where the hardware has it, see docs/precision.md); weights, perturbations and evaluations stay fp32")
 	f.Int("nproc-per-node", 1, "data-parallel: start this many local processes (torchrun's standalone mode, no Python needed); under torchrun, srun or a PyTorchJob the launcher's RANK/WORLD_SIZE are used instead")
 	f.Duration("dist-timeout", dist.DefaultTimeout, "data-parallel: how long a collective waits for the other ranks before failing")
-	f.Float64("lr", 0, fmt.Sprintf("peak learning rate (0 = %g for onecycle, %g otherwise)", recipe.DefaultOneCycleLR, recipe.DefaultLR))
-	f.Float64("momentum", recipe.DefaultMomentum, "SGD momentum (0 = plain SGD)")
-	f.Bool("nesterov", false, "Nesterov momentum")
-	f.Float64("weight-decay", recipe.DefaultWeightDecay, "weight decay on parameters with 2+ dimensions (biases and norm layers are not decayed)")
-	f.String("schedule", "", "LR schedule: "+joinNames(recipe.Schedules())+" (default onecycle for fgsm-rs, cosine otherwise)")
-	f.Float64("peak-at", recipe.DefaultPeakAt, "where onecycle peaks, as a fraction of the run")
-	f.Float64("warmup-epochs", 0, "linear warm-up epochs before the cosine schedule")
-	f.String("milestones", "", "step schedule: comma-separated epochs where the LR drops (default 50%,75% of the run)")
-	f.Float64("gamma", recipe.DefaultGamma, "step schedule: LR factor at each milestone")
-	f.Float64("label-smoothing", 0, "label smoothing of the training cross-entropy")
-	f.Float64("grad-clip", 0, "clip the gradient's global L2 norm to this (0 = off)")
-	f.Int("crop-pad", 0, "augment: random crop from the image zero-padded by this many pixels (CIFAR: 4)")
-	f.Bool("hflip", false, "augment: random horizontal flips")
-	f.Int64("seed", 0, "seed of weights, data order, augmentation and attacks")
-
-	f.Int("eval-size", 1000, "test examples (stratified subset) for the per-epoch clean and PGD evaluation (0 = all)")
-	f.Int("eval-steps", recipe.DefaultEvalSteps, "PGD steps of the per-epoch evaluation")
-	f.Int("final-size", 0, "test examples for the final evaluation of the chosen checkpoint (0 = all)")
-	f.Int("final-steps", recipe.DefaultFinalSteps, "PGD steps of the final evaluation")
-	f.String("eval-eps", "", "evaluation radius, same units as --eps (default --eps)")
-	f.Int("eval-batch-size", 0, "evaluation batch size (0 = the training batch size)")
-	f.Float64("overfit-drop", recipe.DefaultOverfitDrop, "flag catastrophic overfitting when per-epoch PGD accuracy falls this far below its best")
-	f.Bool("stop-on-overfit", false, "stop training at the first catastrophic overfitting (the best checkpoint is kept)")
 
 	f.String("out", "", "run directory for checkpoints and metrics (required)")
 	f.Bool("resume", false, "continue the run in --out from its last finished epoch")
 	f.String("device", "cpu", "device: cpu, cuda or cuda:N")
-	f.String("precision", "fp32", "precision of the training forward passes: fp32, bf16 (autocast; CPU and CUDA), fp16 (autocast with loss scaling; CUDA only) or auto (bf16 where the hardware has it, see docs/precision.md); weights, perturbations and evaluations stay fp32")
 	f.Int("workers", 0, "data loader goroutines (0 = min(GOMAXPROCS, 4))")
 	f.String("progress", "auto", "progress display: auto (a bar on a terminal, log lines otherwise), bar, lines, none")
 	f.Int("log-every", 0, "log a progress line every N steps (0 = about ten per epoch)")
@@ -133,7 +103,7 @@ type trainConfig struct {
 
 // trainConfigFrom reads and checks the flags (and their ROBARCH_* or
 // --config equivalents).
-func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
+func trainConfigFrom(cmdFlags *pflag.FlagSet, v *viper.Viper) (trainConfig, error) {
 	c := trainConfig{
 		model: v.GetString("model"), dataset: v.GetString("dataset"), dataDir: v.GetString("data-dir"),
 		trainSize: v.GetInt("train-size"), testSize: v.GetInt("test-size"), imageSize: v.GetInt("image-size"),
@@ -163,47 +133,9 @@ func trainConfigFrom(v *viper.Viper) (trainConfig, error) {
 	default:
 		return c, fmt.Errorf("--progress %q: allowed values are auto, bar, lines, none", c.progress)
 	}
-	r := recipe.Recipe{
-		Method: recipe.Method(v.GetString("method")), Steps: v.GetInt("steps"), Beta: v.GetFloat64("beta"),
-		Epochs: v.GetInt("epochs"), BatchSize: v.GetInt("batch-size"), BatchShards: v.GetInt("batch-shards"), LR: v.GetFloat64("lr"),
-		Momentum: v.GetFloat64("momentum"), Nesterov: v.GetBool("nesterov"), WeightDecay: v.GetFloat64("weight-decay"),
-		Schedule: recipe.ScheduleKind(v.GetString("schedule")), PeakAt: v.GetFloat64("peak-at"),
-		WarmupEpochs: v.GetFloat64("warmup-epochs"), Gamma: v.GetFloat64("gamma"),
-		LabelSmoothing: v.GetFloat64("label-smoothing"), GradClip: v.GetFloat64("grad-clip"),
-		CropPad: v.GetInt("crop-pad"), HFlip: v.GetBool("hflip"), Seed: v.GetInt64("seed"),
-		EvalSize: v.GetInt("eval-size"), EvalSteps: v.GetInt("eval-steps"),
-		FinalSize: v.GetInt("final-size"), FinalSteps: v.GetInt("final-steps"),
-		EvalBatchSize: v.GetInt("eval-batch-size"),
-		OverfitDrop:   v.GetFloat64("overfit-drop"), StopOnOverfit: v.GetBool("stop-on-overfit"),
-	}
-	// Explicit zeros on the command line mean "off", not "default".
-	r.NoMomentum = r.Momentum == 0
-	r.NoDecay = r.WeightDecay == 0
-	if r.Eps, err = recipe.ParseEps(v.GetString("eps")); err != nil {
-		return c, fmt.Errorf("--eps: %w", err)
-	}
-	if s := v.GetString("step-size"); s != "" {
-		if r.StepSize, err = recipe.ParseEps(s); err != nil {
-			return c, fmt.Errorf("--step-size: %w", err)
-		}
-	}
-	if s := v.GetString("eval-eps"); s != "" {
-		if r.EvalEps, err = recipe.ParseEps(s); err != nil {
-			return c, fmt.Errorf("--eval-eps: %w", err)
-		}
-	}
-	if s := v.GetString("milestones"); s != "" {
-		for _, part := range strings.Split(s, ",") {
-			m, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
-			if err != nil {
-				return c, fmt.Errorf("--milestones %q: want comma-separated epochs like 50,75", s)
-			}
-			r.Milestones = append(r.Milestones, m)
-		}
-	}
-	if r.Method == recipe.Standard && v.GetString("eval-eps") == "" {
-		// Standard training still reports robustness at --eps.
-		r.EvalEps = r.Eps
+	r, err := recipeFromFlags(cmdFlags)
+	if err != nil {
+		return c, err
 	}
 	if c.precision, err = amp.Parse(v.GetString("precision")); err != nil {
 		return c, fmt.Errorf("--precision: %w", err)
