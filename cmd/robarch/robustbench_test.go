@@ -15,6 +15,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/robustbench"
 )
 
 // fakeCIFAR10 writes a CIFAR-10 binary folder with n random test records
@@ -91,10 +92,10 @@ func TestEvalRobustBenchProtocol(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &mi))
 	assert.Equal(t, "cifar10", mi["dataset"])
 	assert.Equal(t, "8/255", mi["eps"])
-	assert.Equal(t, percent(res["clean_acc"].(float64)), mi["clean_acc"])
-	assert.Equal(t, percent(res["robust_acc"].(float64)), mi["autoattack_acc"])
+	assert.Equal(t, robustbench.Percent(res["clean_acc"].(float64)), mi["clean_acc"])
+	assert.Equal(t, robustbench.Percent(res["robust_acc"].(float64)), mi["autoattack_acc"])
 	assert.EqualValues(t, 1, mi["number_forward_passes"])
-	for _, k := range modelInfoKeys {
+	for _, k := range robustbench.ModelInfoKeys {
 		assert.Contains(t, mi, k, "every ModelInfo field is written")
 	}
 
@@ -134,12 +135,6 @@ func TestEvalRobustBenchProtocolRejects(t *testing.T) {
 			require.Error(t, err, out)
 			assert.Contains(t, err.Error(), c.want)
 		})
-	}
-}
-
-func TestPercentLikeRobustBench(t *testing.T) {
-	for frac, want := range map[float64]string{0.9327: "93.27", 0.5: "50.0", 0.71066: "71.07", 1: "100.0", 0: "0.0"} {
-		assert.Equal(t, want, percent(frac), "%v", frac)
 	}
 }
 
