@@ -2,12 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +15,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/robarch/robarch/arch"
-	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/guidelines"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
@@ -26,6 +22,7 @@ import (
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/store"
 	"github.com/robarch/robarch/sweep/sweeprun"
+	sweepworkers "github.com/robarch/robarch/sweep/workers"
 )
 
 func addSweepFileFlags(fs *pflag.FlagSet) {
@@ -123,6 +120,11 @@ trials are kept, interrupted ones continue from their last epoch checkpoint.
 	run.Flags().Bool("dry-run", false, "print the plan and stop")
 	run.Flags().Bool("json", false, "with --dry-run: print the plan as JSON")
 
+	cmd.AddCommand(run, newSweepPlanCmd(), newSweepWorkerCmd(v), newSweepEnqueueCmd(), newSweepStatusCmd(), newSweepRetryCmd(), newSweepTrialCmd(v))
+	return cmd
+}
+
+func newSweepPlanCmd() *cobra.Command {
 	plan := &cobra.Command{
 		Use: "plan", Short: "Print every variant with its exact parameter count, MACs and deviation from the budget", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -136,7 +138,10 @@ trials are kept, interrupted ones continue from their last epoch checkpoint.
 	}
 	addSweepFileFlags(plan.Flags())
 	plan.Flags().Bool("json", false, "print a JSON array")
+	return plan
+}
 
+func newSweepWorkerCmd(v *viper.Viper) *cobra.Command {
 	worker := &cobra.Command{
 		Use:   "worker",
 		Short: "Claim and run trials from a shared store (e.g. PostgreSQL) until the sweep is finished",
@@ -148,7 +153,10 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 	}
 	addRunFlags(worker.Flags())
 	worker.Flags().String("name", "", "sweep to work on (default: any sweep in the store)")
+	return worker
+}
 
+func newSweepEnqueueCmd() *cobra.Command {
 	enqueue := &cobra.Command{
 		Use: "enqueue", Short: "Plan a sweep and add its trials to the store without running them", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -167,7 +175,10 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 	}
 	addSweepFileFlags(enqueue.Flags())
 	enqueue.Flags().String("store", "results.db", "results store: a SQLite file or postgres://...")
+	return enqueue
+}
 
+func newSweepStatusCmd() *cobra.Command {
 	status := &cobra.Command{
 		Use: "status", Short: "Count a store's trials by status", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -193,7 +204,10 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 		},
 	}
 	status.Flags().String("store", "results.db", "results store: a SQLite file or postgres://...")
+	return status
+}
 
+func newSweepRetryCmd() *cobra.Command {
 	retry := &cobra.Command{
 		Use: "retry", Short: "Put failed trials (and, with --running, abandoned running ones) back in the queue", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -218,9 +232,7 @@ runs exactly once, and a dead worker's trial is taken over when its lease ends.`
 	retry.Flags().String("store", "results.db", "results store")
 	retry.Flags().String("name", "", "sweep (default: all)")
 	retry.Flags().Bool("running", false, "also re-queue running trials (only when no worker is alive)")
-
-	cmd.AddCommand(run, plan, worker, enqueue, status, retry, newSweepTrialCmd(v))
-	return cmd
+	return retry
 }
 
 func addRunFlags(fs *pflag.FlagSet) {
@@ -421,7 +433,7 @@ func runWorker(cmd *cobra.Command, v *viper.Viper) error {
 	return work(cmd, v, s, name)
 }
 
-func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (err error) {
+func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) error {
 	format, err := memoryFormat(v)
 	if err != nil {
 		return err
@@ -439,19 +451,20 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (
 	}
 	threads := v.GetInt("threads")
 	if workers > 1 {
-		threads = workerThreads(threads, workers)
+		threads = sweepworkers.Threads(threads, workers)
 	}
 	rt := torchrt.Init(threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
+	dsn, _ := cmd.Flags().GetString("store")
 	exec := newExecutor(format)
-	r := &sweeprun.Runner{
-		Store: s, WorkDir: workDir, Lease: lease, Wait: !noWait,
-		Env: trialEnv(format),
-	}
+	r := &sweeprun.Runner{Store: s, WorkDir: workDir, Lease: lease, Wait: !noWait, Env: sweepworkers.Env(version, string(format))}
+	// Helper workers' lines, and the ranks' of a data-parallel trial, join
+	// this worker's log.
+	local := sweepworkers.Local{Runner: r, Trial: exec.Run, Workers: workers, Threads: threads, Store: dsn,
+		MemoryFormat: string(format), LogLevel: v.GetString("log-level"), LogTo: cmd.ErrOrStderr()}
 	stderr := cmd.ErrOrStderr()
-	logTo := stderr // where helper workers' lines go
 	switch {
 	case progress == "bar" || (progress == "auto" && isTerminal(stderr)):
 		// Log lines scroll above the two bars; per-step lines give way to
@@ -462,24 +475,11 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) (
 		slog.SetDefault(slog.New(slog.NewTextHandler(d, &slog.HandlerOptions{Level: logLevel(v)})))
 		defer slog.SetDefault(restore)
 		r.OnProgress, exec.OnStep, exec.LogEvery = d.Sweep, d.Step, -1
-		logTo = d
+		local.LogTo = d
 	case progress == "none":
 		exec.LogEvery = -1
 	}
-	// A sweep with nproc_per_trial > 1 trains each trial on that many
-	// processes; their lines join this worker's log.
-	r.Run = processTrials(exec.Run, threads, string(format), v.GetString("log-level"), logTo)
-	if workers > 1 {
-		dsn, _ := cmd.Flags().GetString("store")
-		h, serr := startHelpers(cmd.Context(), workers-1, helperArgs{store: dsn, work: workDir, sweep: sweepName,
-			memoryFormat: string(format), logLevel: v.GetString("log-level"), lease: lease, threads: threads}, logTo)
-		if serr != nil {
-			return serr
-		}
-		slog.Info("helper workers started", "workers", workers, "threads_each", threads)
-		defer func() { err = errors.Join(err, h.wait()) }()
-	}
-	st, err := r.Work(cmd.Context(), sweepName)
+	st, err := local.Work(cmd.Context(), sweepName)
 	slog.Info("worker stopped", "done", st.Done, "failed", st.Failed, "seconds", fmt.Sprintf("%.0f", st.Seconds))
 	if err != nil && cmd.Context().Err() != nil {
 		return fmt.Errorf("interrupted: run the same command again to resume")
@@ -497,20 +497,6 @@ func requeue(cmd *cobra.Command, s store.Store, name string, from []string) (int
 		statuses[i] = storeStatus(f)
 	}
 	return s.Requeue(cmd.Context(), name, statuses...)
-}
-
-// trialEnv is recorded with every finished trial.
-func trialEnv(format model.MemoryFormat) map[string]string {
-	host, _ := os.Hostname()
-	// The requested format; auto resolves per net (model.MemoryFormat.Resolve).
-	env := map[string]string{"host": host, "robarch": version, "go": runtime.Version(),
-		"threads": fmt.Sprint(torchrt.Threads()), "memory_format": string(format)}
-	if b, err := torchrt.Build(); err == nil {
-		env["libtorch"] = b.Libtorch.Version
-		env["gotch"] = b.GotchVersion
-		env["cuda"] = fmt.Sprint(b.Libtorch.CUDA)
-	}
-	return env
 }
 
 type storeStatus = results.Status
