@@ -254,135 +254,283 @@ func (u *unpickler) load() (any, error) {
 
 // step runs one opcode (see Python's pickletools for their meaning).
 func (u *unpickler) step(op byte) error {
+	run := opcodes[op]
+	if run == nil {
+		return u.errorf("opcode 0x%02x is not one a weights file uses", op)
+	}
+	return run(u, op)
+}
+
+// opcodes maps every opcode a weights file may use to the method running
+// it; the others are refused. Methods shared by a family of opcodes tell
+// them apart by op.
+var opcodes = [256]func(u *unpickler, op byte) error{
+	// Framing and the stack.
+	0x80: (*unpickler).opProto,
+	0x95: (*unpickler).opFrame,
+	'(':  (*unpickler).opMark,
+	'0':  (*unpickler).opPop,
+	'1':  (*unpickler).opPopMark,
+	'2':  (*unpickler).opDup,
+
+	// Constants and numbers.
+	'N':  (*unpickler).opConst,
+	0x88: (*unpickler).opConst, // NEWTRUE
+	0x89: (*unpickler).opConst, // NEWFALSE
+	'I':  (*unpickler).opInt,
+	'J':  (*unpickler).opBinInt,
+	'K':  (*unpickler).opBinInt,
+	'M':  (*unpickler).opBinInt,
+	'L':  (*unpickler).opLong,
+	0x8a: (*unpickler).opBinLong, // LONG1
+	0x8b: (*unpickler).opBinLong, // LONG4
+	'F':  (*unpickler).opFloat,
+	'G':  (*unpickler).opBinFloat,
+
+	// Strings and bytes.
+	'S':  (*unpickler).opString,
+	'V':  (*unpickler).opUnicode,
+	'T':  (*unpickler).opBinString, // BINSTRING
+	'X':  (*unpickler).opBinString, // BINUNICODE
+	'B':  (*unpickler).opBinString, // BINBYTES
+	'U':  (*unpickler).opBinString, // SHORT_BINSTRING
+	0x8c: (*unpickler).opBinString, // SHORT_BINUNICODE
+	'C':  (*unpickler).opBinString, // SHORT_BINBYTES
+	0x8d: (*unpickler).opBinString, // BINUNICODE8
+	0x8e: (*unpickler).opBinString, // BINBYTES8
+	0x96: (*unpickler).opBinString, // BYTEARRAY8
+
+	// Tuples, lists and dicts.
+	')':  (*unpickler).opEmptyTuple,
+	't':  (*unpickler).opTuple,
+	0x91: (*unpickler).opTuple, // FROZENSET
+	0x85: (*unpickler).opTupleN,
+	0x86: (*unpickler).opTupleN,
+	0x87: (*unpickler).opTupleN,
+	']':  (*unpickler).opEmptyList,
+	0x8f: (*unpickler).opEmptyList, // EMPTY_SET
+	'l':  (*unpickler).opList,
+	'a':  (*unpickler).opAppend,
+	'e':  (*unpickler).opAppends,
+	0x90: (*unpickler).opAppends, // ADDITEMS
+	'}':  (*unpickler).opEmptyDict,
+	'd':  (*unpickler).opDict,
+	's':  (*unpickler).opSetItems,
+	'u':  (*unpickler).opSetItems,
+
+	// The memo.
+	'g':  (*unpickler).opGet,
+	'h':  (*unpickler).opGet,
+	'j':  (*unpickler).opGet,
+	'p':  (*unpickler).opPut,
+	'q':  (*unpickler).opPut,
+	'r':  (*unpickler).opPut,
+	0x94: (*unpickler).opMemoize,
+
+	// Globals, calls and persistent ids.
+	'c':  (*unpickler).opGlobal,
+	0x93: (*unpickler).opStackGlobal,
+	'R':  (*unpickler).opReduce,
+	0x81: (*unpickler).opReduce, // NEWOBJ
+	'b':  (*unpickler).opBuild,
+	'Q':  (*unpickler).opPersID,
+}
+
+// Framing and the stack.
+
+// opProto reads PROTO's version.
+func (u *unpickler) opProto(byte) error {
+	v, err := u.uint(1)
+	if err == nil && v > 5 {
+		err = u.errorf("pickle protocol %d", v)
+	}
+	return err
+}
+
+// opFrame reads FRAME: the data is all in memory, so only its length
+// matters.
+func (u *unpickler) opFrame(byte) error {
+	n, err := u.uint(8)
+	if err == nil && n > uint64(len(u.data)-u.pos) {
+		err = u.errorf("a frame of %d bytes, but only %d bytes remain: corrupt or truncated file", n, len(u.data)-u.pos)
+	}
+	return err
+}
+
+func (u *unpickler) opMark(byte) error {
+	u.marks = append(u.marks, len(u.stack))
+	return nil
+}
+
+func (u *unpickler) opPop(byte) error {
+	_, err := u.pop()
+	return err
+}
+
+func (u *unpickler) opPopMark(byte) error {
+	_, err := u.popMark()
+	return err
+}
+
+func (u *unpickler) opDup(byte) error {
+	v, err := u.top()
+	if err == nil {
+		u.push(v)
+	}
+	return err
+}
+
+// Constants and numbers.
+
+// opConst pushes None (N), True (NEWTRUE) or False (NEWFALSE).
+func (u *unpickler) opConst(op byte) error {
 	switch op {
-	case 0x80: // PROTO
-		v, err := u.uint(1)
-		if err == nil && v > 5 {
-			err = u.errorf("pickle protocol %d", v)
-		}
-		return err
-	case 0x95: // FRAME: the data is all in memory, so only its length matters
-		n, err := u.uint(8)
-		if err == nil && n > uint64(len(u.data)-u.pos) {
-			err = u.errorf("a frame of %d bytes, but only %d bytes remain: corrupt or truncated file", n, len(u.data)-u.pos)
-		}
-		return err
-	case '(': // MARK
-		u.marks = append(u.marks, len(u.stack))
-		return nil
-	case '0': // POP
-		_, err := u.pop()
-		return err
-	case '1': // POP_MARK
-		_, err := u.popMark()
-		return err
-	case '2': // DUP
-		v, err := u.top()
-		if err == nil {
-			u.push(v)
-		}
-		return err
 	case 'N':
 		u.push(nil)
 	case 0x88:
 		u.push(true)
-	case 0x89:
+	default:
 		u.push(false)
-	case 'I': // INT, or a bool as "01"/"00"
-		s, err := u.line()
+	}
+	return nil
+}
+
+// opInt reads INT: a decimal line, or a bool as "01"/"00".
+func (u *unpickler) opInt(byte) error {
+	s, err := u.line()
+	if err != nil {
+		return err
+	}
+	switch s {
+	case "01":
+		u.push(true)
+	case "00":
+		u.push(false)
+	default:
+		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return err
+			return u.errorf("INT %q: %v", s, err)
 		}
-		switch s {
-		case "01":
-			u.push(true)
-		case "00":
-			u.push(false)
-		default:
-			v, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return u.errorf("INT %q: %v", s, err)
-			}
-			u.push(v)
-		}
-	case 'J': // BININT
+		u.push(v)
+	}
+	return nil
+}
+
+// opBinInt reads BININT (4 bytes, signed), BININT1 (1 byte) or BININT2
+// (2 bytes).
+func (u *unpickler) opBinInt(op byte) error {
+	switch op {
+	case 'J':
 		v, err := u.uint(4)
 		u.push(int64(int32(uint32(v))))
 		return err
-	case 'K': // BININT1
+	case 'K':
 		v, err := u.uint(1)
 		u.push(int64(v))
 		return err
-	case 'M': // BININT2
+	default:
 		v, err := u.uint(2)
 		u.push(int64(v))
 		return err
-	case 'L': // LONG, decimal
-		s, err := u.line()
-		if err != nil {
-			return err
-		}
-		s = strings.TrimSuffix(s, "L")
-		if len(s) > 3*maxLongBytes {
-			return u.errorf("a LONG of %d digits", len(s))
-		}
-		b, ok := new(big.Int).SetString(s, 10)
-		if !ok {
-			return u.errorf("LONG %q is not a number", s)
-		}
-		u.push(normInt(b))
-	case 0x8a, 0x8b: // LONG1, LONG4: little-endian two's complement
-		var n uint64
-		var err error
-		if op == 0x8a {
-			n, err = u.uint(1)
-		} else {
-			n, err = u.uint(4)
-		}
-		if err != nil {
-			return err
-		}
-		if n > maxLongBytes {
-			return u.errorf("a long integer of %d bytes", n)
-		}
-		b, err := u.take(n)
-		if err != nil {
-			return err
-		}
-		u.push(decodeLong(b))
-	case 'F': // FLOAT, text
-		s, err := u.line()
-		if err != nil {
-			return err
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return u.errorf("FLOAT %q: %v", s, err)
-		}
-		u.push(v)
-	case 'G': // BINFLOAT, big-endian
-		b, err := u.take(8)
-		if err != nil {
-			return err
-		}
-		u.push(math.Float64frombits(binary.BigEndian.Uint64(b)))
-	case 'S': // STRING, a quoted repr
-		s, err := u.line()
-		if err != nil {
-			return err
-		}
-		v, err := unquotePy(s)
-		if err != nil {
-			return u.errorf("STRING: %v", err)
-		}
-		u.push(v)
-	case 'V': // UNICODE, raw-unicode-escape
-		s, err := u.line()
-		if err != nil {
-			return err
-		}
-		u.push(rawUnicode(s))
-	case 'T', 'X', 'B': // BINSTRING (signed length), BINUNICODE, BINBYTES
+	}
+}
+
+// opLong reads LONG: a decimal line, perhaps ending in L.
+func (u *unpickler) opLong(byte) error {
+	s, err := u.line()
+	if err != nil {
+		return err
+	}
+	s = strings.TrimSuffix(s, "L")
+	if len(s) > 3*maxLongBytes {
+		return u.errorf("a LONG of %d digits", len(s))
+	}
+	b, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return u.errorf("LONG %q is not a number", s)
+	}
+	u.push(normInt(b))
+	return nil
+}
+
+// opBinLong reads LONG1 or LONG4: a 1- or 4-byte length, then a
+// little-endian two's complement integer.
+func (u *unpickler) opBinLong(op byte) error {
+	width := 4
+	if op == 0x8a {
+		width = 1
+	}
+	n, err := u.uint(width)
+	if err != nil {
+		return err
+	}
+	if n > maxLongBytes {
+		return u.errorf("a long integer of %d bytes", n)
+	}
+	b, err := u.take(n)
+	if err != nil {
+		return err
+	}
+	u.push(decodeLong(b))
+	return nil
+}
+
+// opFloat reads FLOAT: a decimal line.
+func (u *unpickler) opFloat(byte) error {
+	s, err := u.line()
+	if err != nil {
+		return err
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return u.errorf("FLOAT %q: %v", s, err)
+	}
+	u.push(v)
+	return nil
+}
+
+// opBinFloat reads BINFLOAT: 8 bytes, big-endian.
+func (u *unpickler) opBinFloat(byte) error {
+	b, err := u.take(8)
+	if err != nil {
+		return err
+	}
+	u.push(math.Float64frombits(binary.BigEndian.Uint64(b)))
+	return nil
+}
+
+// Strings and bytes.
+
+// opString reads STRING: a quoted repr.
+func (u *unpickler) opString(byte) error {
+	s, err := u.line()
+	if err != nil {
+		return err
+	}
+	v, err := unquotePy(s)
+	if err != nil {
+		return u.errorf("STRING: %v", err)
+	}
+	u.push(v)
+	return nil
+}
+
+// opUnicode reads UNICODE: a raw-unicode-escape line.
+func (u *unpickler) opUnicode(byte) error {
+	s, err := u.line()
+	if err != nil {
+		return err
+	}
+	u.push(rawUnicode(s))
+	return nil
+}
+
+// opBinString reads the length-prefixed strings and bytes: a 4-byte
+// length for BINSTRING (signed), BINUNICODE and BINBYTES; 1 byte for
+// their SHORT_ forms; 8 bytes for BINUNICODE8, BINBYTES8 and BYTEARRAY8.
+func (u *unpickler) opBinString(op byte) error {
+	switch op {
+	case 'T', 'X', 'B':
 		n, err := u.uint(4)
 		if err != nil {
 			return err
@@ -391,172 +539,237 @@ func (u *unpickler) step(op byte) error {
 			return u.errorf("a negative length")
 		}
 		return u.pushBytes(op == 'B', n)
-	case 'U', 0x8c, 'C': // SHORT_BINSTRING, SHORT_BINUNICODE, SHORT_BINBYTES
+	case 'U', 0x8c, 'C':
 		n, err := u.uint(1)
 		if err != nil {
 			return err
 		}
 		return u.pushBytes(op == 'C', n)
-	case 0x8d, 0x8e, 0x96: // BINUNICODE8, BINBYTES8, BYTEARRAY8
+	default: // 0x8d, 0x8e, 0x96
 		n, err := u.uint(8)
 		if err != nil {
 			return err
 		}
 		return u.pushBytes(op != 0x8d, n)
-	case ')':
-		u.push(pyTuple{})
-	case 't', 0x91: // TUPLE, FROZENSET
-		items, err := u.popMark()
-		u.push(pyTuple(items))
-		return err
-	case 0x85, 0x86, 0x87: // TUPLE1-3
-		n := int(op-0x85) + 1
-		if len(u.stack)-u.floor() < n {
-			return u.errorf("stack underflow")
-		}
-		t := append(pyTuple(nil), u.stack[len(u.stack)-n:]...)
-		u.stack = u.stack[:len(u.stack)-n]
-		u.push(t)
-	case ']', 0x8f: // EMPTY_LIST, EMPTY_SET
-		u.push(&pyList{})
-	case 'l': // LIST
-		items, err := u.popMark()
-		u.push(&pyList{items})
-		return err
-	case 'a': // APPEND
-		v, err := u.pop()
-		if err != nil {
-			return err
-		}
-		return u.extend([]any{v})
-	case 'e', 0x90: // APPENDS, ADDITEMS
-		items, err := u.popMark()
-		if err != nil {
-			return err
-		}
-		return u.extend(items)
-	case '}':
-		u.push(newDict())
-	case 'd': // DICT
-		items, err := u.popMark()
-		if err != nil {
-			return err
-		}
-		d := newDict()
-		u.push(d)
-		return u.setItems(d, items)
-	case 's', 'u': // SETITEM, SETITEMS
-		var items []any
-		if op == 's' {
-			if len(u.stack)-u.floor() < 2 {
-				return u.errorf("stack underflow")
-			}
-			items = append(items, u.stack[len(u.stack)-2:]...)
-			u.stack = u.stack[:len(u.stack)-2]
-		} else {
-			var err error
-			if items, err = u.popMark(); err != nil {
-				return err
-			}
-		}
-		top, err := u.top()
-		if err != nil {
-			return err
-		}
-		d, ok := top.(*pyDict)
-		if !ok {
-			return u.errorf("SETITEM on a %s", typeName(top))
-		}
-		return u.setItems(d, items)
-	case 'g', 'h', 'j': // GET, BINGET, LONG_BINGET
-		i, err := u.memoIndex(op == 'g', op == 'h')
-		if err != nil {
-			return err
-		}
-		v, ok := u.memo[i]
-		if !ok {
-			return u.errorf("memo entry %d was never stored", i)
-		}
-		u.push(v)
-	case 'p', 'q', 'r': // PUT, BINPUT, LONG_BINPUT
-		i, err := u.memoIndex(op == 'p', op == 'q')
-		if err != nil {
-			return err
-		}
-		v, err := u.top()
-		u.memo[i] = v
-		return err
-	case 0x94: // MEMOIZE
-		v, err := u.top()
-		u.memo[int64(len(u.memo))] = v
-		return err
-	case 'c': // GLOBAL
-		module, err := u.line()
-		if err != nil {
-			return err
-		}
-		name, err := u.line()
-		if err != nil {
-			return err
-		}
-		return u.global(module, name)
-	case 0x93: // STACK_GLOBAL
-		name, err1 := u.pop()
-		module, err2 := u.pop()
-		if err1 != nil || err2 != nil {
-			return u.errorf("stack underflow")
-		}
-		m, ok1 := module.(string)
-		n, ok2 := name.(string)
-		if !ok1 || !ok2 {
-			return u.errorf("STACK_GLOBAL of a %s and a %s", typeName(module), typeName(name))
-		}
-		return u.global(m, n)
-	case 'R', 0x81: // REDUCE, NEWOBJ
-		args, err1 := u.pop()
-		fn, err2 := u.pop()
-		if err1 != nil || err2 != nil {
-			return u.errorf("stack underflow")
-		}
-		g, ok1 := fn.(pyGlobal)
-		t, ok2 := args.(pyTuple)
-		if !ok1 || !ok2 {
-			return u.errorf("a call of a %s with a %s", typeName(fn), typeName(args))
-		}
-		v, err := callGlobal(g, t, 0)
-		if err != nil {
-			return u.errorf("%v", err)
-		}
-		u.push(v)
-	case 'b': // BUILD: an OrderedDict's attributes (_metadata) or a tensor's state; neither is needed
-		if _, err := u.pop(); err != nil {
-			return err
-		}
-		top, err := u.top()
-		if err != nil {
-			return err
-		}
-		switch top.(type) {
-		case *pyDict, *pyTensor:
-		default:
-			return u.errorf("BUILD on a %s", typeName(top))
-		}
-	case 'Q': // BINPERSID
-		pid, err := u.pop()
-		if err != nil {
-			return err
-		}
-		if u.persID == nil {
-			return u.errorf("a persistent id outside the data pickle")
-		}
-		v, err := u.persID(pid)
-		if err != nil {
-			return u.errorf("%v", err)
-		}
-		u.push(v)
-	default:
-		return u.errorf("opcode 0x%02x is not one a weights file uses", op)
 	}
+}
+
+// Tuples, lists and dicts.
+
+func (u *unpickler) opEmptyTuple(byte) error {
+	u.push(pyTuple{})
+	return nil
+}
+
+// opTuple builds a tuple (TUPLE) or a frozenset (FROZENSET, kept as a
+// tuple) from the items above the last MARK.
+func (u *unpickler) opTuple(byte) error {
+	items, err := u.popMark()
+	u.push(pyTuple(items))
+	return err
+}
+
+// opTupleN builds TUPLE1, TUPLE2 or TUPLE3 from the top of the stack.
+func (u *unpickler) opTupleN(op byte) error {
+	n := int(op-0x85) + 1
+	if len(u.stack)-u.floor() < n {
+		return u.errorf("stack underflow")
+	}
+	t := append(pyTuple(nil), u.stack[len(u.stack)-n:]...)
+	u.stack = u.stack[:len(u.stack)-n]
+	u.push(t)
+	return nil
+}
+
+// opEmptyList pushes an empty list (EMPTY_LIST), or a set as a list
+// (EMPTY_SET).
+func (u *unpickler) opEmptyList(byte) error {
+	u.push(&pyList{})
+	return nil
+}
+
+func (u *unpickler) opList(byte) error {
+	items, err := u.popMark()
+	u.push(&pyList{items})
+	return err
+}
+
+func (u *unpickler) opAppend(byte) error {
+	v, err := u.pop()
+	if err != nil {
+		return err
+	}
+	return u.extend([]any{v})
+}
+
+// opAppends runs APPENDS, and ADDITEMS on a set kept as a list.
+func (u *unpickler) opAppends(byte) error {
+	items, err := u.popMark()
+	if err != nil {
+		return err
+	}
+	return u.extend(items)
+}
+
+func (u *unpickler) opEmptyDict(byte) error {
+	u.push(newDict())
+	return nil
+}
+
+func (u *unpickler) opDict(byte) error {
+	items, err := u.popMark()
+	if err != nil {
+		return err
+	}
+	d := newDict()
+	u.push(d)
+	return u.setItems(d, items)
+}
+
+// opSetItems runs SETITEM (one key and value on the stack) or SETITEMS
+// (the pairs above the last MARK) on the dict below them.
+func (u *unpickler) opSetItems(op byte) error {
+	var items []any
+	if op == 's' {
+		if len(u.stack)-u.floor() < 2 {
+			return u.errorf("stack underflow")
+		}
+		items = append(items, u.stack[len(u.stack)-2:]...)
+		u.stack = u.stack[:len(u.stack)-2]
+	} else {
+		var err error
+		if items, err = u.popMark(); err != nil {
+			return err
+		}
+	}
+	top, err := u.top()
+	if err != nil {
+		return err
+	}
+	d, ok := top.(*pyDict)
+	if !ok {
+		return u.errorf("SETITEM on a %s", typeName(top))
+	}
+	return u.setItems(d, items)
+}
+
+// The memo.
+
+// opGet runs GET, BINGET or LONG_BINGET.
+func (u *unpickler) opGet(op byte) error {
+	i, err := u.memoIndex(op == 'g', op == 'h')
+	if err != nil {
+		return err
+	}
+	v, ok := u.memo[i]
+	if !ok {
+		return u.errorf("memo entry %d was never stored", i)
+	}
+	u.push(v)
+	return nil
+}
+
+// opPut runs PUT, BINPUT or LONG_BINPUT.
+func (u *unpickler) opPut(op byte) error {
+	i, err := u.memoIndex(op == 'p', op == 'q')
+	if err != nil {
+		return err
+	}
+	v, err := u.top()
+	u.memo[i] = v
+	return err
+}
+
+func (u *unpickler) opMemoize(byte) error {
+	v, err := u.top()
+	u.memo[int64(len(u.memo))] = v
+	return err
+}
+
+// Globals, calls and persistent ids.
+
+// opGlobal reads GLOBAL: the module and the name on two lines.
+func (u *unpickler) opGlobal(byte) error {
+	module, err := u.line()
+	if err != nil {
+		return err
+	}
+	name, err := u.line()
+	if err != nil {
+		return err
+	}
+	return u.global(module, name)
+}
+
+// opStackGlobal runs STACK_GLOBAL: the module and the name are strings on
+// the stack.
+func (u *unpickler) opStackGlobal(byte) error {
+	name, err1 := u.pop()
+	module, err2 := u.pop()
+	if err1 != nil || err2 != nil {
+		return u.errorf("stack underflow")
+	}
+	m, ok1 := module.(string)
+	n, ok2 := name.(string)
+	if !ok1 || !ok2 {
+		return u.errorf("STACK_GLOBAL of a %s and a %s", typeName(module), typeName(name))
+	}
+	return u.global(m, n)
+}
+
+// opReduce runs REDUCE or NEWOBJ: an allowed global called with a tuple.
+func (u *unpickler) opReduce(byte) error {
+	args, err1 := u.pop()
+	fn, err2 := u.pop()
+	if err1 != nil || err2 != nil {
+		return u.errorf("stack underflow")
+	}
+	g, ok1 := fn.(pyGlobal)
+	t, ok2 := args.(pyTuple)
+	if !ok1 || !ok2 {
+		return u.errorf("a call of a %s with a %s", typeName(fn), typeName(args))
+	}
+	v, err := callGlobal(g, t, 0)
+	if err != nil {
+		return u.errorf("%v", err)
+	}
+	u.push(v)
+	return nil
+}
+
+// opBuild runs BUILD: an OrderedDict's attributes (_metadata) or a
+// tensor's state; neither is needed.
+func (u *unpickler) opBuild(byte) error {
+	if _, err := u.pop(); err != nil {
+		return err
+	}
+	top, err := u.top()
+	if err != nil {
+		return err
+	}
+	switch top.(type) {
+	case *pyDict, *pyTensor:
+		return nil
+	default:
+		return u.errorf("BUILD on a %s", typeName(top))
+	}
+}
+
+// opPersID runs BINPERSID: a storage named by the persistent id on the
+// stack.
+func (u *unpickler) opPersID(byte) error {
+	pid, err := u.pop()
+	if err != nil {
+		return err
+	}
+	if u.persID == nil {
+		return u.errorf("a persistent id outside the data pickle")
+	}
+	v, err := u.persID(pid)
+	if err != nil {
+		return u.errorf("%v", err)
+	}
+	u.push(v)
 	return nil
 }
 
