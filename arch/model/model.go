@@ -419,127 +419,160 @@ func (b *builder) normalization(in arch.Input) error {
 	return nil
 }
 
+// block creates the variables of one residual block and returns it.
 func (b *builder) block(prefix string, bl arch.BlockLayout, pre bool) (*block, error) {
 	s := b.net.spec
-	nm := b.names
 	blk := &block{kind: bl.Kind, pre: pre, acts: make([]act, len(s.Block.Activations))}
 	for p, name := range s.Block.Activations {
 		blk.acts[p].name = name
 	}
-	used := arch.ActivationPositions(bl.Kind, s.Block.Order)
-	// newAct creates the activation of position p, if the block uses it.
-	newAct := func(p int) error {
-		if !slices.Contains(used, p) {
-			return nil
-		}
-		var err error
-		blk.acts[p], err = b.newAct(nm.act(prefix, p), s.Block.Activations[p])
-		return err
-	}
 	blk.seFirst = bl.SE > 0 && bl.Kind == arch.Basic && s.Block.SEPosition == arch.SEFirst
-	type convSpec struct{ in, out, kernel, stride, pad, dilation, groups int }
-	var convs []convSpec
-	var normWidths []int
-	if bl.Kind == arch.Bottleneck {
-		convs = []convSpec{
-			{bl.In, bl.Mid, 1, 1, 0, 1, 1},
-			{bl.Mid, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, bl.Groups},
-			{bl.Mid, bl.Out, 1, 1, 0, 1, 1},
-		}
-		normWidths = []int{bl.Mid, bl.Mid, bl.Out}
-		if pre {
-			normWidths = []int{bl.In, bl.Mid, bl.Mid}
-		}
-	} else {
-		convs = []convSpec{
-			{bl.In, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, bl.Groups},
-			{bl.Mid, bl.Out, bl.Kernel, 1, bl.Padding, bl.Dilation, bl.Groups},
-		}
-		normWidths = []int{bl.Mid, bl.Out}
-		if pre {
-			normWidths = []int{bl.In, bl.Mid}
-		}
-	}
 	// Create variables in the PyTorch module order (per position: conv
 	// then norm, or norm then conv in pre-activation), SE after the k×k
 	// position, shortcut last.
+	convs, normWidths := blockConvs(bl, pre)
+	seAfter := 1 // a bottleneck's k×k conv, a basic block's last conv
+	if blk.seFirst {
+		seAfter = 0
+	}
 	for p, cs := range convs {
-		var c conv
-		var n norm
-		var err error
-		if pre {
-			if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidths[p]); err != nil {
-				return nil, err
-			}
-			if err = newAct(p); err != nil {
-				return nil, err
-			}
-		}
-		if c, err = b.newConv(nm.conv(prefix, p), cs.in, cs.out, cs.kernel, cs.stride, cs.pad, cs.dilation, cs.groups, false); err != nil {
+		if err := b.blockPosition(blk, prefix, bl, p, cs, normWidths[p]); err != nil {
 			return nil, err
 		}
-		// The padding mode applies to the block's first k×k convolution:
-		// position 0 of a basic block, 1 of a bottleneck.
-		kxk := 0
-		if bl.Kind == arch.Bottleneck {
-			kxk = 1
-		}
-		if p == kxk && bl.PadLow != bl.PadHigh {
-			c.asym, c.pad, c.padLow, c.padHigh = true, 0, int64(bl.PadLow), int64(bl.PadHigh)
-		}
-		if !pre {
-			if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidths[p]); err != nil {
-				return nil, err
-			}
-			if p < 2 { // position 2 follows the residual add: created last
-				if err = newAct(p); err != nil {
-					return nil, err
-				}
-			}
-		}
-		blk.convs = append(blk.convs, c)
-		blk.norms = append(blk.norms, n)
-		seAfter := 1
-		if bl.Kind == arch.Basic && !blk.seFirst {
-			seAfter = len(convs) - 1
-		} else if bl.Kind == arch.Basic {
-			seAfter = 0
-		}
 		if bl.SE > 0 && p == seAfter {
-			ch := bl.Mid
-			if bl.Kind == arch.Basic {
-				ch = bl.Out
-			}
-			sePrefix := nm.se(prefix)
-			fc1, err := b.newConv(sePrefix+".fc1", ch, bl.SE, 1, 1, 0, 1, 1, true)
-			if err != nil {
+			if err := b.blockSE(blk, prefix, bl); err != nil {
 				return nil, err
 			}
-			fc2, err := b.newConv(sePrefix+".fc2", bl.SE, ch, 1, 1, 0, 1, 1, true)
-			if err != nil {
-				return nil, err
-			}
-			blk.se = &se{fc1: fc1, fc2: fc2, act: s.Block.SEActivation}
 		}
 	}
 	if bl.Projection {
-		pc, err := b.newConv(nm.projConv(prefix), bl.In, bl.Out, bl.ShortcutKernel, bl.Stride, bl.ShortcutPadLow, 1, 1, false)
-		if err != nil {
-			return nil, err
-		}
-		if bl.ShortcutPadLow != bl.ShortcutPadHigh {
-			pc.asym, pc.pad, pc.padLow, pc.padHigh = true, 0, int64(bl.ShortcutPadLow), int64(bl.ShortcutPadHigh)
-		}
-		blk.proj = &pc
-		blk.rawShortcut = bl.ShortcutRaw
-		if blk.projNorm, err = b.newNorm(nm.projNorm(prefix), s.Block.ShortcutNorm, bl.Out); err != nil {
+		if err := b.blockProjection(blk, prefix, bl); err != nil {
 			return nil, err
 		}
 	}
 	if !pre {
-		if err := newAct(2); err != nil {
+		if err := b.blockAct(blk, prefix, 2); err != nil {
 			return nil, err
 		}
 	}
 	return blk, nil
+}
+
+// convSpec is one convolution of a block.
+type convSpec struct{ in, out, kernel, stride, pad, dilation, groups int }
+
+// blockConvs lists a block's convolutions by position and the width of
+// each position's norm: after its conv, or before it in pre-activation
+// order.
+func blockConvs(bl arch.BlockLayout, pre bool) ([]convSpec, []int) {
+	if bl.Kind == arch.Bottleneck {
+		convs := []convSpec{
+			{bl.In, bl.Mid, 1, 1, 0, 1, 1},
+			{bl.Mid, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, bl.Groups},
+			{bl.Mid, bl.Out, 1, 1, 0, 1, 1},
+		}
+		if pre {
+			return convs, []int{bl.In, bl.Mid, bl.Mid}
+		}
+		return convs, []int{bl.Mid, bl.Mid, bl.Out}
+	}
+	convs := []convSpec{
+		{bl.In, bl.Mid, bl.Kernel, bl.Stride, bl.Padding, bl.Dilation, bl.Groups},
+		{bl.Mid, bl.Out, bl.Kernel, 1, bl.Padding, bl.Dilation, bl.Groups},
+	}
+	if pre {
+		return convs, []int{bl.In, bl.Mid}
+	}
+	return convs, []int{bl.Mid, bl.Out}
+}
+
+// blockPosition creates position p of a block: its convolution cs, its
+// norm of normWidth channels and its activation, in the PyTorch module
+// order.
+func (b *builder) blockPosition(blk *block, prefix string, bl arch.BlockLayout, p int, cs convSpec, normWidth int) error {
+	s, nm := b.net.spec, b.names
+	var n norm
+	var err error
+	if blk.pre {
+		if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidth); err != nil {
+			return err
+		}
+		if err = b.blockAct(blk, prefix, p); err != nil {
+			return err
+		}
+	}
+	c, err := b.newConv(nm.conv(prefix, p), cs.in, cs.out, cs.kernel, cs.stride, cs.pad, cs.dilation, cs.groups, false)
+	if err != nil {
+		return err
+	}
+	// The padding mode applies to the block's first k×k convolution:
+	// position 0 of a basic block, 1 of a bottleneck.
+	kxk := 0
+	if bl.Kind == arch.Bottleneck {
+		kxk = 1
+	}
+	if p == kxk && bl.PadLow != bl.PadHigh {
+		c.asym, c.pad, c.padLow, c.padHigh = true, 0, int64(bl.PadLow), int64(bl.PadHigh)
+	}
+	if !blk.pre {
+		if n, err = b.newNorm(nm.norm(prefix, p), s.Block.Norms[p], normWidth); err != nil {
+			return err
+		}
+		if p < 2 { // position 2 follows the residual add: created last
+			if err = b.blockAct(blk, prefix, p); err != nil {
+				return err
+			}
+		}
+	}
+	blk.convs = append(blk.convs, c)
+	blk.norms = append(blk.norms, n)
+	return nil
+}
+
+// blockAct creates the block's activation of position p, if the block
+// uses it.
+func (b *builder) blockAct(blk *block, prefix string, p int) error {
+	s := b.net.spec
+	if !slices.Contains(arch.ActivationPositions(blk.kind, s.Block.Order), p) {
+		return nil
+	}
+	var err error
+	blk.acts[p], err = b.newAct(b.names.act(prefix, p), s.Block.Activations[p])
+	return err
+}
+
+// blockSE creates the block's squeeze-and-excitation, on the bottleneck
+// width of a bottleneck block and the output width of a basic one.
+func (b *builder) blockSE(blk *block, prefix string, bl arch.BlockLayout) error {
+	ch := bl.Mid
+	if bl.Kind == arch.Basic {
+		ch = bl.Out
+	}
+	sePrefix := b.names.se(prefix)
+	fc1, err := b.newConv(sePrefix+".fc1", ch, bl.SE, 1, 1, 0, 1, 1, true)
+	if err != nil {
+		return err
+	}
+	fc2, err := b.newConv(sePrefix+".fc2", bl.SE, ch, 1, 1, 0, 1, 1, true)
+	if err != nil {
+		return err
+	}
+	blk.se = &se{fc1: fc1, fc2: fc2, act: b.net.spec.Block.SEActivation}
+	return nil
+}
+
+// blockProjection creates the block's projection shortcut and its norm.
+func (b *builder) blockProjection(blk *block, prefix string, bl arch.BlockLayout) error {
+	nm := b.names
+	pc, err := b.newConv(nm.projConv(prefix), bl.In, bl.Out, bl.ShortcutKernel, bl.Stride, bl.ShortcutPadLow, 1, 1, false)
+	if err != nil {
+		return err
+	}
+	if bl.ShortcutPadLow != bl.ShortcutPadHigh {
+		pc.asym, pc.pad, pc.padLow, pc.padHigh = true, 0, int64(bl.ShortcutPadLow), int64(bl.ShortcutPadHigh)
+	}
+	blk.proj = &pc
+	blk.rawShortcut = bl.ShortcutRaw
+	blk.projNorm, err = b.newNorm(nm.projNorm(prefix), b.net.spec.Block.ShortcutNorm, bl.Out)
+	return err
 }
