@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -210,45 +209,5 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	printEvalTable(stdout, res)
-	return nil
-}
-
-func fromWord(from string) string {
-	switch from {
-	case evaluation.FromFlag:
-		return "command line"
-	case evaluation.FromCheckpoint:
-		return "checkpoint"
-	}
-	return "defaults"
-}
-
-func printEvalTable(w io.Writer, r evaluation.Result) {
-	fmt.Fprintf(w, "%s (%d parameters) on %s: %d examples, %s eps %.4g, seed %d, %s forward passes\n", r.Model, r.Params, r.Dataset, r.N, r.Norm, r.Eps, r.Seed, r.Precision)
-	fmt.Fprintf(w, "eps from the %s, norm from the %s, dataset from the %s\n", fromWord(r.From["eps"]), fromWord(r.From["norm"]), fromWord(r.From["dataset"]))
-	if r.OffRadius() {
-		fmt.Fprintf(w, "note: eps %.4g is not the radius the checkpoint was trained and reported at (%.4g)\n", r.Eps, r.TrainedEps)
-	}
-	if r.Precision != string(amp.FP32) {
-		fmt.Fprintf(w, "note: evaluated in %s, not fp32: low-precision attacks can overstate robustness\n", r.Precision)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "attack\taccuracy\tcorrect\tseconds")
-	row := func(name string, acc float64, secs string) {
-		fmt.Fprintf(tw, "%s\t%.4f\t%d/%d\t%s\n", name, acc, int(acc*float64(r.N)+0.5), r.N, secs)
-	}
-	row("clean", r.CleanAcc, "")
-	for _, name := range r.Attacks {
-		row(name, r.PerAttack[name], fmt.Sprintf("%.1f", r.Seconds[name]))
-		for _, st := range r.Stages[name] {
-			row("  after "+st.Attack, st.RobustAcc, "")
-		}
-	}
-	row("worst case", r.RobustAcc, "")
-	_ = tw.Flush()
-	for _, warning := range r.Warnings {
-		fmt.Fprintf(w, "\nwarning: %s\n", warning)
-	}
+	return evaluation.WriteTable(stdout, res)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,12 +13,10 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/robarch/robarch/arch"
-	"github.com/robarch/robarch/guidelines"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
-	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
+	"github.com/robarch/robarch/sweep/planreport"
 	"github.com/robarch/robarch/sweep/store"
 	"github.com/robarch/robarch/sweep/sweeprun"
 	sweepworkers "github.com/robarch/robarch/sweep/workers"
@@ -264,87 +261,10 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 		}
 		return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
 	}
-	if err := writePlan(w, f, p); err != nil {
+	if err := planreport.Write(w, f, p); err != nil {
 		return err
 	}
 	return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
-}
-
-func writePlan(w io.Writer, f *sweep.File, p *sweep.Plan) error {
-	fmt.Fprintf(w, "sweep %s: budget %s (%d), ±%g%%, input %dx%dx%d, seeds %s\n", f.Name,
-		arch.FormatBudget(p.Budget), p.Budget, 100*f.Tolerance, p.Input[0], p.Input[1], p.Input[2], f.Seeds)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "VARIANT\tPARAMS\tMACS\tDEVIATION\tW/D\tFEASIBLE\tGUIDELINES\t")
-	covered := map[int]bool{}
-	for _, v := range p.Variants {
-		feasible := "yes"
-		if !v.Feasible {
-			feasible = "no"
-		}
-		ns, bears := guidelinesOf(p.Variants[0], v)
-		for _, n := range ns {
-			covered[n] = true
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%+.2f%%\t%.1f\t%s\t%s\t\n", v.Name, v.Params, arch.FormatBudget(v.MACs), 100*v.Deviation, v.WidthDepthRatio, feasible, bears)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if f.Design == sweep.OneFactor {
-		var missing []string
-		for _, g := range guidelines.Findings() {
-			if !covered[g.Guideline] && g.ByPairs() {
-				missing = append(missing, fmt.Sprintf("%d %s", g.Guideline, g.ID))
-			}
-		}
-		if len(missing) == 0 {
-			fmt.Fprintln(w, "GUIDELINES: the RobArch paper's guidelines each level bears on (docs/findings.md); every one judged from pairs of networks has a level")
-		} else {
-			fmt.Fprintf(w, "GUIDELINES: the RobArch paper's guidelines each level bears on (docs/findings.md); no level bears on %s\n", strings.Join(missing, ", "))
-		}
-	}
-	for _, v := range p.Variants {
-		if !v.Feasible {
-			fmt.Fprintf(w, "not feasible: %s: %s\n", v.Name, v.Reason)
-		}
-	}
-	first := f.Seeds.Looks()[0]
-	if f.Seeds.Adaptive() {
-		fmt.Fprintf(w, "%d of %d variants feasible, %d trials in the first round, at most %d\n", len(p.Feasible()), len(p.Variants),
-			len(p.Feasible())*first, maxTrials(len(p.Feasible()), f.Seeds))
-		return nil
-	}
-	fmt.Fprintf(w, "%d of %d variants feasible, %d trials\n", len(p.Feasible()), len(p.Variants), len(p.Feasible())*first)
-	return nil
-}
-
-// guidelinesOf is the numbers of the paper's guidelines a planned
-// one-factor variant bears on against the baseline, and them as text.
-func guidelinesOf(base, v sweep.Variant) ([]int, string) {
-	switch {
-	case v.Factor == results.BaselineFactor, !v.Feasible, v.Factor == string(sweep.Random):
-		return nil, "—"
-	case v.Factor == sweep.FactorSpec:
-		return nil, "combined"
-	}
-	ns := guidelines.Bearing(base.Spec, v.Spec)
-	if len(ns) == 0 {
-		return nil, "none"
-	}
-	parts := make([]string, len(ns))
-	for i, n := range ns {
-		parts[i] = strconv.Itoa(n)
-	}
-	return ns, strings.Join(parts, ",")
-}
-
-// maxTrials is the most trials an adaptive policy can run.
-func maxTrials(variants int, s study.Seeds) int {
-	n := variants * s.Max
-	if s.MaxTrials > 0 {
-		n = min(n, s.MaxTrials)
-	}
-	return n
 }
 
 func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweeprun.PreflightOptions) (*sweep.Plan, error) {
