@@ -7,7 +7,14 @@
 //
 // It works on []results.Trial; the factor names and level syntax are
 // package sweep's (its vocabulary is pure Go, so reading it needs no
-// libtorch).
+// libtorch): a random sample's level is read by sweep.ParseSample, and a
+// factor's level is applied to a spec by sweep.Transplant, so this
+// package parses no level strings. The statistics are package study's.
+//
+// Analysis and rendering are apart: Analyze, Recommend and Compare build
+// an Analysis; figures.go decides what each plot shows (package figure
+// draws it), view.go is the templates' view and report.go writes the
+// files. No other file imports a rendering package (split_test.go).
 package guidelines
 
 import (
