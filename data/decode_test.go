@@ -177,9 +177,9 @@ func TestImageFolderBatchesIndependentOfWorkers(t *testing.T) {
 	l, err := NewLoader(f, LoaderConfig{BatchSize: 5, Shuffle: true, Seed: 9, Augment: Augment{HFlip: true}})
 	require.NoError(t, err)
 	order := l.Order(1)
-	rng := newRand(9, batchStream(1, 0))
 	scratch, dst := make([]float32, 3*32*32), make([]float32, 3*32*32)
 	for j, i := range order[:5] {
+		rng := newRand(9, exampleStream(1, 0, j))
 		require.NoError(t, f.Fill(i, scratch, rng))
 		Augment{HFlip: true}.Apply(dst, scratch, 3, 32, 32, rng)
 		for k, v := range dst {

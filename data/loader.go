@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -20,8 +19,12 @@ type LoaderConfig struct {
 	Seed    int64
 	// DropLast drops a final batch smaller than BatchSize.
 	DropLast bool
-	// Augment is applied to every example, seeded by (Seed, epoch, batch).
+	// Augment is applied to every example, seeded by (Seed, epoch, batch,
+	// slot in the batch).
 	Augment Augment
+	// Part, when Of > 1, builds only this data-parallel rank's rows of
+	// every batch (see Part); the rows are those of the whole batch.
+	Part Part
 	// Workers is the number of goroutines building batches; 0 means
 	// min(GOMAXPROCS, 4).
 	Workers int
@@ -33,6 +36,20 @@ type LoaderConfig struct {
 	// batches' buffers however many epochs it runs. Consumers that convert
 	// each batch to tensors at once (train, evaluation, bench) set it.
 	Reuse bool
+}
+
+// Part is a data-parallel rank's share of every batch: of a batch of n
+// examples, rows [Rank·n/Of, (Rank+1)·n/Of). Every rank draws the same
+// order and each example's random transforms come from its slot in the
+// whole batch, so the parts of all ranks together are the whole batch.
+type Part struct{ Rank, Of int }
+
+// rows returns the bounds of the part in a batch of n.
+func (p Part) rows(n int) (lo, hi int) {
+	if p.Of <= 1 {
+		return 0, n
+	}
+	return p.Rank * n / p.Of, (p.Rank + 1) * n / p.Of
 }
 
 // Batch is one Go-side batch: images N×C×H×W in [0,1] and their labels.
@@ -49,6 +66,9 @@ type Batch struct {
 	N, C, H, W int
 	Epoch      int
 	Index      int // batch number within the epoch
+	// Offset and Total place the rows in the whole batch: rows
+	// [Offset, Offset+N) of Total (a data-parallel part), else 0 and N.
+	Offset, Total int
 }
 
 // Loader cuts a Source into batches, building them on worker goroutines
@@ -71,6 +91,9 @@ func NewLoader(src Source, cfg LoaderConfig) (*Loader, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		return nil, fmt.Errorf("loader batch size %d: must be positive", cfg.BatchSize)
+	}
+	if cfg.Part.Of < 0 || (cfg.Part.Of > 0 && (cfg.Part.Rank < 0 || cfg.Part.Rank >= cfg.Part.Of)) {
+		return nil, fmt.Errorf("loader part %d of %d: want 0 <= rank < of", cfg.Part.Rank, cfg.Part.Of)
 	}
 	if cfg.Workers < 0 || cfg.Prefetch < 0 {
 		return nil, fmt.Errorf("loader workers=%d prefetch=%d: must not be negative (0 = default)", cfg.Workers, cfg.Prefetch)
@@ -206,66 +229,48 @@ func (l *Loader) Batch(epoch, k int) (*Batch, error) {
 	return l.build(epoch, k, l.Order(epoch))
 }
 
-// build fills batch k from order, seeding the random transforms by
-// (Seed, epoch, k) so the batch does not depend on which worker built it.
+// build fills batch k (this part of it) from order, seeding each
+// example's random transforms by (Seed, epoch, k, slot) so the batch does
+// not depend on which worker or rank built it.
 func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 	bs := l.cfg.BatchSize
-	idx := order[k*bs : min((k+1)*bs, len(order))]
+	all := order[k*bs : min((k+1)*bs, len(order))]
+	lo, hi := l.cfg.Part.rows(len(all))
+	idx := all[lo:hi]
 	c, h, w := l.src.Shape()
 	size := c * h * w
 	b := l.newBatch(len(idx), size)
 	b.Indices = append(b.Indices[:0], idx...)
 	b.N, b.C, b.H, b.W, b.Epoch, b.Index = len(idx), c, h, w, epoch, k
-	rng := newRand(l.cfg.Seed, batchStream(epoch, k))
+	b.Offset, b.Total = lo, len(all)
 	aug := l.cfg.Augment
-	if l.pixels != nil {
-		if i, err := l.fillPixels(b, idx, size, rng); err != nil {
-			return nil, fmt.Errorf("loader epoch %d batch %d example %d: %w", epoch, k, i, err)
-		}
-		return b, nil
-	}
-	var scratch []float32
-	if aug.Enabled() {
-		scratch = make([]float32, size)
-	}
+	var fscratch []float32
+	var pscratch []uint8
 	for j, i := range idx {
-		dst := b.Images[j*size : (j+1)*size]
-		if aug.Enabled() {
-			if err := l.src.Fill(i, scratch, rng); err != nil {
-				return nil, fmt.Errorf("loader epoch %d batch %d example %d: %w", epoch, k, i, err)
+		rng := newRand(l.cfg.Seed, exampleStream(epoch, k, lo+j))
+		var err error
+		switch {
+		case l.pixels != nil && aug.Enabled():
+			pscratch = slices.Grow(pscratch[:0], size)[:size]
+			if err = l.pixels.FillPixels(i, pscratch, rng); err == nil {
+				aug.ApplyPixels(b.Pixels[j*size:(j+1)*size], pscratch, c, h, w, rng)
 			}
-			aug.Apply(dst, scratch, c, h, w, rng)
-		} else if err := l.src.Fill(i, dst, rng); err != nil {
+		case l.pixels != nil:
+			err = l.pixels.FillPixels(i, b.Pixels[j*size:(j+1)*size], rng)
+		case aug.Enabled():
+			fscratch = slices.Grow(fscratch[:0], size)[:size]
+			if err = l.src.Fill(i, fscratch, rng); err == nil {
+				aug.Apply(b.Images[j*size:(j+1)*size], fscratch, c, h, w, rng)
+			}
+		default:
+			err = l.src.Fill(i, b.Images[j*size:(j+1)*size], rng)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("loader epoch %d batch %d example %d: %w", epoch, k, i, err)
 		}
 		b.Labels[j] = l.src.Label(i)
 	}
 	return b, nil
-}
-
-// fillPixels is build's byte path: the same draws from rng in the same
-// order as the float path, so both give the same crops and flips. On
-// failure it returns the example that failed.
-func (l *Loader) fillPixels(b *Batch, idx []int, size int, rng *rand.Rand) (int, error) {
-	c, h, w := l.src.Shape()
-	aug := l.cfg.Augment
-	var scratch []uint8
-	if aug.Enabled() {
-		scratch = make([]uint8, size)
-	}
-	for j, i := range idx {
-		dst := b.Pixels[j*size : (j+1)*size]
-		if aug.Enabled() {
-			if err := l.pixels.FillPixels(i, scratch, rng); err != nil {
-				return i, err
-			}
-			aug.ApplyPixels(dst, scratch, c, h, w, rng)
-		} else if err := l.pixels.FillPixels(i, dst, rng); err != nil {
-			return i, err
-		}
-		b.Labels[j] = l.src.Label(i)
-	}
-	return 0, nil
 }
 
 // newBatch returns a batch with room for n examples of size values,

@@ -242,3 +242,44 @@ func (s slowSource) Fill(i int, dst []float32, rng *rand.Rand) error {
 	time.Sleep(s.delay)
 	return s.Dataset.Fill(i, dst, rng)
 }
+
+// A data-parallel rank's part of every batch is exactly its rows of the
+// whole batch, augmentation included, for any number of parts (even
+// uneven ones in a last batch).
+func TestLoaderPartsAreRowsOfTheWholeBatch(t *testing.T) {
+	src, err := Synthetic(70, 3, 1, 8, 8, 4)
+	require.NoError(t, err)
+	cfg := LoaderConfig{BatchSize: 12, Shuffle: true, Seed: 5, Augment: Augment{CropPad: 2, HFlip: true}, Workers: 2}
+	whole, err := NewLoader(src, cfg)
+	require.NoError(t, err)
+	for _, of := range []int{2, 3, 4} {
+		parts := make([]*Loader, of)
+		for r := range of {
+			c := cfg
+			c.Part = Part{Rank: r, Of: of}
+			parts[r], err = NewLoader(src, c)
+			require.NoError(t, err)
+		}
+		for k := range whole.NumBatches() {
+			w, err := whole.Batch(2, k)
+			require.NoError(t, err)
+			var images []float32
+			var labels []int64
+			rows := 0
+			for r := range of {
+				p, err := parts[r].Batch(2, k)
+				require.NoError(t, err)
+				assert.Equal(t, rows, p.Offset, "part %d/%d batch %d", r, of, k)
+				assert.Equal(t, w.N, p.Total)
+				rows += p.N
+				images = append(images, p.Images...)
+				labels = append(labels, p.Labels...)
+			}
+			assert.Equal(t, w.N, rows)
+			assert.Equal(t, w.Images, images, "%d parts, batch %d", of, k)
+			assert.Equal(t, w.Labels, labels)
+		}
+	}
+	_, err = NewLoader(src, LoaderConfig{BatchSize: 4, Part: Part{Rank: 2, Of: 2}})
+	assert.ErrorContains(t, err, "loader part 2 of 2")
+}

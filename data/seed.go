@@ -11,13 +11,15 @@ const (
 	streamSyntheticTest     uint64 = 3 << 60
 	streamSubset            uint64 = 4 << 60
 	streamOrder             uint64 = 5 << 60
-	streamBatch             uint64 = 6 << 60
+	streamExample           uint64 = 7 << 60
 )
 
-// batchStream is the stream of batch k of an epoch (28 bits of epoch, 32 of
-// batch number).
-func batchStream(epoch, k int) uint64 {
-	return streamBatch | uint64(epoch&(1<<28-1))<<32 | uint64(uint32(k))
+// exampleStream is the stream of the example in slot j of batch k of an
+// epoch (16 bits of epoch, 24 of batch number, 20 of slot): its random
+// transforms depend on where it sits in the global batch, not on which
+// worker or data-parallel rank builds it.
+func exampleStream(epoch, k, j int) uint64 {
+	return streamExample | uint64(epoch&(1<<16-1))<<44 | uint64(k&(1<<24-1))<<20 | uint64(j&(1<<20-1))
 }
 
 // newRand derives an independent generator for (seed, stream), so different

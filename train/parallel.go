@@ -90,8 +90,9 @@ func (t *trainer) shardedStep(b *data.Batch, lr float64, epoch int) (float64, in
 		return 0, 0, err
 	}
 	defer drop(x, y)
-	size := int64(b.N / t.shards)
+	// The batch holds this rank's rows only (data.Part): its shards.
 	local := t.shards / t.world
+	size := int64(b.N / local)
 	// sums: loss×examples, correct, examples, non-finite losses
 	sums := make([]float64, 4)
 	for j := range local {
@@ -105,7 +106,7 @@ func (t *trainer) shardedStep(b *data.Batch, lr float64, epoch int) (float64, in
 				return 0, 0, err
 			}
 		}
-		err := t.shardPass(x, y, int64(s)*size, size, shardSeed(t.r.Seed, epoch, b.Index, s), sums)
+		err := t.shardPass(x, y, int64(j)*size, size, shardSeed(t.r.Seed, epoch, b.Index, s), sums)
 		if saved != nil {
 			err = errors.Join(err, t.restoreBuffers(saved))
 		}

@@ -132,16 +132,22 @@ func TestDataParallelEqualsShardsInOneProcess(t *testing.T) {
 		method    recipe.Method
 		precision amp.Precision
 		clip      float64
+		// augment crops (random shifts): each rank loads and augments only its
+		// own rows of every batch (data.Part).
+		augment bool
 	}{
-		{"fast-at", recipe.FGSMRS, amp.FP32, 0},
-		{"pgd-at with clipping", recipe.PGD, amp.FP32, 1},
-		{"fast-at bf16", recipe.FGSMRS, amp.BF16, 0},
+		{"fast-at with augmentation", recipe.FGSMRS, amp.FP32, 0, true},
+		{"pgd-at with clipping", recipe.PGD, amp.FP32, 1, false},
+		{"fast-at bf16", recipe.FGSMRS, amp.BF16, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := quickRecipe(tt.method, 1) // 10 steps of 64
 			r.Steps, r.EvalSize, r.FinalSize, r.GradClip, r.Precision = 3, 64, 64, tt.clip, tt.precision
 			r.EvalBatchSize = 24 // 3 evaluation batches: the ranks' shares differ in size
+			if tt.augment {
+				r.CropPad = 1
+			}
 			r = r.WithDefaults()
 			raw, err := json.Marshal(r)
 			require.NoError(t, err)

@@ -278,6 +278,8 @@ func newTrainer(m Model, d Data, r recipe.Recipe, opts Options) (*trainer, error
 	t.loader, err = data.NewLoader(d.Train, data.LoaderConfig{
 		BatchSize: r.BatchSize, Shuffle: true, Seed: r.Seed, DropLast: true,
 		Augment: data.Augment{CropPad: r.CropPad, HFlip: r.HFlip}, Workers: opts.Workers,
+		// Each rank reads and augments only its own rows.
+		Part: data.Part{Rank: t.rank, Of: t.world},
 	})
 	if err == nil && t.loader.NumBatches() == 0 {
 		err = fmt.Errorf("training set has %d examples, fewer than one batch of %d", d.Train.Len(), r.BatchSize)
@@ -535,9 +537,9 @@ func (t *trainer) trainEpoch(ctx context.Context, e int) (EpochMetrics, error) {
 			}
 			return em, err
 		}
-		lossSum += loss * float64(b.N)
+		lossSum += loss * float64(b.Total) // loss and ok are the whole batch's
 		correct += ok
-		seen += int64(b.N)
+		seen += int64(b.Total)
 		em.LR = lr
 
 		done := b.Index + 1
