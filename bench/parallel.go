@@ -234,6 +234,20 @@ type side struct {
 	procs, threads, batch int
 	conns                 []*workerConn
 	log                   *tailBuffer
+	// done is closed when the processes have exited, with exitErr.
+	done    chan struct{}
+	exitErr error
+}
+
+// exitStatus says how the side's processes ended, if they did within a
+// second (for error messages).
+func (s *side) exitStatus() string {
+	select {
+	case <-s.done:
+		return fmt.Sprintf(" (its processes exited: %v)", s.exitErr)
+	case <-time.After(time.Second):
+		return ""
+	}
 }
 
 type sideExit struct {
@@ -277,7 +291,7 @@ func startCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 		}
 	}
 	for _, s := range c.sides {
-		s.log = &tailBuffer{max: 16 << 10}
+		s.log, s.done = &tailBuffer{max: 16 << 10}, make(chan struct{})
 		if err := c.start(ctx, s); err != nil {
 			c.stop()
 			return nil, err
@@ -328,7 +342,9 @@ func (c *coordinator) start(ctx context.Context, s *side) error {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.exited <- sideExit{s.name, run()}
+		s.exitErr = run()
+		close(s.done)
+		c.exited <- sideExit{s.name, s.exitErr}
 	}()
 	return nil
 }
@@ -449,7 +465,7 @@ func (s *side) call(m workerMsg) ([]workerReply, error) {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%s rank %d, %s: %w; its processes' output ends with:\n%s", s.name, i, m.Cmd, err, s.log.String())
+			return nil, fmt.Errorf("%s rank %d, %s: %w%s; its processes' output ends with:\n%s", s.name, i, m.Cmd, err, s.exitStatus(), s.log.String())
 		}
 	}
 	return out, nil
