@@ -401,8 +401,8 @@ func (f File) validateEval(bad func(string, ...any)) {
 		switch {
 		case err != nil:
 			bad("eval.check.attacks[%d]: %v", i, err)
-		case n.Kind == attackname.PGD:
-			bad("eval.check.attacks[%d]: %q: the check runs the sweep's PGD itself; list stronger attacks (aa, aa-fast, apgd-ce, apgd-dlr, apgd-t, fab-t, square)", i, a)
+		case n.IsPGD():
+			bad("eval.check.attacks[%d]: %q: the check runs the sweep's PGD itself; list stronger attacks (%s)", i, a, strings.Join(strongerThanPGD(), ", "))
 		}
 	}
 	if f.Eval.Size < 0 {
@@ -480,4 +480,16 @@ func normalPrecision(p precision.Precision) precision.Precision {
 func checkPrecision(p precision.Precision) error {
 	_, err := precision.Parse(string(p))
 	return err
+}
+
+// strongerThanPGD lists the attack names an AutoAttack-style check may
+// use: every name but PGD's and FGSM's.
+func strongerThanPGD() []string {
+	var out []string
+	for _, name := range attackname.Names() {
+		if n, err := attackname.Parse(name); err == nil && n.Kind != attackname.FGSM {
+			out = append(out, name)
+		}
+	}
+	return out
 }

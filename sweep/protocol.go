@@ -12,7 +12,7 @@ import (
 // on: AutoAttack accuracy when every trial runs AutoAttack, else PGD.
 func (f File) RobustMetric() string {
 	for _, a := range f.Eval.Attacks {
-		if n, err := attackname.Parse(a); err == nil && n.Kind == attackname.AA {
+		if n, err := attackname.Parse(a); err == nil && n.IsStandardAutoAttack() {
 			return results.AAAcc
 		}
 	}

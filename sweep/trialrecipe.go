@@ -9,7 +9,7 @@ import (
 
 // DefaultAttack is eval.attacks when a file gives none: the cross-entropy
 // PGD with the recipe's default final steps (pgd20).
-var DefaultAttack = attackname.Name{Kind: attackname.PGD, Steps: recipe.DefaultFinalSteps}.String()
+var DefaultAttack = attackname.PGDSteps(recipe.DefaultFinalSteps).String()
 
 // TrialRecipe is the recipe a trial of f with this seed trains and is
 // finally evaluated with: the file's train section as written, with the

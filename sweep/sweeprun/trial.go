@@ -169,7 +169,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	}
 	pgd, err := evaluate(ctx, m, sub, []string{finalPGD(pgdSteps).String()}, f.Eval.Eps, seed)
 	if err != nil {
-		return nil, fmt.Errorf("eval.check pgd%d: %w", pgdSteps, err)
+		return nil, fmt.Errorf("eval.check %s: %w", finalPGD(pgdSteps), err)
 	}
 	strong, err := evaluate(ctx, m, sub, f.Eval.Check.Attacks, f.Eval.Eps, seed)
 	if err != nil {
@@ -184,7 +184,7 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 
 // finalPGD is the attack of a trial's final evaluation (TrialRecipe's
 // final steps), named by the attack vocabulary.
-func finalPGD(steps int) attackname.Name { return attackname.Name{Kind: attackname.PGD, Steps: steps} }
+func finalPGD(steps int) attackname.Name { return attackname.PGDSteps(steps) }
 
 func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
 	e.mu.Lock()
