@@ -289,8 +289,8 @@ func benchConfigFrom(cmd *cobra.Command, v *viper.Viper) (bench.Config, bool, er
 	if err != nil {
 		return bench.Config{}, false, fmt.Errorf("--precision: %w", err)
 	}
-	if prec, err = resolvePrecision(prec, device); err != nil {
-		return bench.Config{}, false, err
+	if prec, err = amp.ResolveForDevice(prec, device); err != nil {
+		return bench.Config{}, false, fmt.Errorf("--precision: %w", err)
 	}
 	peerPrec, err := amp.Parse(v.GetString("peer-precision"))
 	if err != nil {

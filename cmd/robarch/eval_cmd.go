@@ -119,7 +119,7 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
 		return c, err
 	}
-	if err := checkNproc(c.nproc, c.device, c.launched, false); err != nil {
+	if err := dist.CheckNprocPerNode(c.nproc, c.device, c.launched, false); err != nil {
 		return c, err
 	}
 	r := evaluation.Request{ModelInfo: c.modelInfo, Given: map[string]bool{}}
@@ -189,7 +189,7 @@ func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error 
 	if err := amp.Check(c.opts.Precision, device); err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
-	warnIfEmulated(c.opts.Precision, device)
+	amp.WarnIfEmulated(c.opts.Precision, device)
 	res, err := evaluation.Run(ctx, c.Settings, c.opts)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
@@ -307,7 +308,7 @@ func logTrainPrecision(f *sweep.File) {
 		return // Preflight has reported it
 	}
 	slog.Info("training precision", "precision", p, "why", why)
-	warnIfEmulated(p, device)
+	amp.WarnIfEmulated(p, device)
 }
 
 // workersFlag is --workers, checked.

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +18,6 @@ import (
 	"github.com/sugarme/gotch"
 	"golang.org/x/term"
 
-	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
@@ -28,6 +25,7 @@ import (
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/trainrun"
 )
 
 func newTrainCmd(v *viper.Viper) *cobra.Command {
@@ -116,7 +114,7 @@ func trainConfigFrom(cmdFlags *pflag.FlagSet, v *viper.Viper) (trainConfig, erro
 	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
 		return c, fmt.Errorf("data-parallel launch environment: %w", err)
 	}
-	if err := checkNproc(c.nproc, v.GetString("device"), c.launched, true); err != nil {
+	if err := dist.CheckNprocPerNode(c.nproc, v.GetString("device"), c.launched, true); err != nil {
 		return c, err
 	}
 	if c.format, err = memoryFormat(v); err != nil {
@@ -148,41 +146,16 @@ func trainConfigFrom(cmdFlags *pflag.FlagSet, v *viper.Viper) (trainConfig, erro
 	return c, nil
 }
 
-// resolvePrecision turns --precision auto into the device's choice and
-// checks the result against the device.
-func resolvePrecision(p amp.Precision, device gotch.Device) (amp.Precision, error) {
-	got, why := amp.Resolve(p, device, amp.Detect(device))
-	if p == amp.Auto {
-		slog.Info("precision", "precision", got, "why", why)
-	}
-	if err := amp.Check(got, device); err != nil {
-		return "", fmt.Errorf("--precision: %w", err)
-	}
-	warnIfEmulated(got, device)
-	return got, nil
-}
-
-// warnIfEmulated logs, before any torch work, that p has no hardware
-// support on device and will run far slower than fp32. Only a CPU can
-// lack it, so only the CPU is read (cpuid; no nvidia-smi call).
-func warnIfEmulated(p amp.Precision, device gotch.Device) {
-	if why := amp.Emulated(p, device, amp.DetectCPU()); why != "" {
-		slog.Warn(why, "precision", p)
-	}
-}
-
-// runTrain opens the data, builds the model on the chosen device and
-// trains it, all torch work on one locked thread.
+// runTrain resolves the device, precision and process group, then runs
+// the job (package trainrun) and prints its summary.
 func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) error {
 	device, err := torchrt.ParseDevice(c.device)
 	if err != nil {
 		return fmt.Errorf("--device: %w", err)
 	}
-	p, err := resolvePrecision(c.precision, device)
-	if err != nil {
-		return err
+	if c.recipe.Precision, err = amp.ResolveForDevice(c.precision, device); err != nil {
+		return fmt.Errorf("--precision: %w", err)
 	}
-	c.recipe.Precision = p
 	c.recipe = c.recipe.WithDefaults()
 	var group *dist.Group
 	if c.launched {
@@ -199,52 +172,20 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	}
 	rt := torchrt.Init(c.threads)
 	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
-	splits, err := data.Open(c.dataset, data.Options{
-		Dir: c.dataDir, TrainSize: c.trainSize, TestSize: c.testSize, Seed: c.recipe.Seed, ImageSize: c.imageSize,
-	})
-	if err != nil {
-		return err
-	}
-	slog.Info("data", "dataset", c.dataset, "train", splits.Train.Len(), "test", splits.Test.Len(),
-		"shape", fmt.Sprintf("%d×%d×%d", splits.C, splits.H, splits.W), "classes", splits.Classes)
-
-	opts := train.Options{OutDir: c.out, Resume: c.resume, Workers: c.workers, LogEvery: c.logEvery, Group: group}
+	job := trainrun.Job{Model: c.model, Dataset: c.dataset, Recipe: c.recipe, Out: c.out, Resume: c.resume,
+		Data:   data.Options{Dir: c.dataDir, TrainSize: c.trainSize, TestSize: c.testSize, ImageSize: c.imageSize},
+		Device: device, Format: c.format, Workers: c.workers, LogEvery: c.logEvery, Group: group}
 	if bar := c.progress == "bar" || (c.progress == "auto" && isTerminal(stderr)); bar {
-		opts.OnStep, opts.LogEvery = progressBar(stderr), -1
+		job.OnStep, job.LogEvery = progressBar(stderr), -1
 	} else if c.progress == "none" {
-		opts.LogEvery = -1
+		job.LogEvery = -1
 	}
-
-	w := torchrt.NewWorker()
-	defer w.Close()
-	var res *train.Result
-	err = w.Do(func() error {
-		torchrt.Seed(c.recipe.Seed) // initial weights follow the seed
-		shape := splits.Shape()
-		opened, err := model.Open(model.Ref{Model: c.model}, model.OpenOptions{Device: device, Format: c.format, Data: &shape})
-		if err != nil {
-			return fmt.Errorf("--model: %w", err)
-		}
-		vs, net := opened.Vars, opened.Net
-		meta := trainMeta{Model: c.model, Spec: opened.Spec, Dataset: c.dataset, TrainSize: splits.Train.Len(), TestSize: splits.Test.Len()}
-		opts.Meta = meta
-		opts.Export = func(dir string, s train.Summary) (string, error) {
-			return checkpointFile, model.SaveCheckpoint(filepath.Join(dir, checkpointFile), net, checkpointMeta(meta, s))
-		}
-		slog.Info("model", "model", c.model, "params", net.NumParams(), "device", c.device, "threads", torchrt.Threads(),
-			"memory_format", net.MemoryFormat(), "precision", p,
-			"method", c.recipe.Method, "eps", c.recipe.Eps, "epochs", c.recipe.Epochs, "out", c.out)
-		res, err = train.Run(ctx, train.Model{Net: net, Vars: vs}, train.Data{Train: splits.Train, Test: splits.Test}, c.recipe, opts)
-		return err
-	})
+	res, err := trainrun.Run(ctx, job)
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted (%w): finished epochs are checkpointed in %s; rerun the same command with --resume to continue", err, c.out)
 	}
-	if err != nil {
-		return err
-	}
-	if group != nil && group.Rank() > 0 {
-		return nil // rank 0 reports
+	if err != nil || (group != nil && group.Rank() > 0) {
+		return err // rank 0 reports
 	}
 	s := res.Summary
 	fmt.Fprintf(stdout, "clean_acc %.4f  pgd_acc %.4f  (PGD-%d, eps %.4g, %d test examples; chosen epoch %d of %d)\n",
@@ -256,38 +197,6 @@ func runTrain(ctx context.Context, stdout, stderr io.Writer, c trainConfig) erro
 	}
 	fmt.Fprintf(stdout, "checkpoint %s, metrics %s\n", filepath.Join(c.out, s.Checkpoint), filepath.Join(c.out, train.MetricsFile))
 	return nil
-}
-
-// checkpointFile is the chosen checkpoint in arch/model's format: weights
-// plus spec, so `robarch attack` and model.LoadCheckpoint need nothing else.
-const checkpointFile = "model.safetensors"
-
-// trainMeta is stored with the run (state.json, metrics.json).
-type trainMeta struct {
-	Model     string    `json:"model"`
-	Spec      arch.Spec `json:"spec"`
-	Dataset   string    `json:"dataset"`
-	TrainSize int       `json:"train_size"`
-	TestSize  int       `json:"test_size"`
-}
-
-// checkpointMeta is the free-form metadata of the exported checkpoint.
-func checkpointMeta(m trainMeta, s train.Summary) map[string]string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	return map[string]string{
-		"model": m.Model, "dataset": m.Dataset, "method": string(s.Method), "eps": f(s.Eps),
-		"epoch": strconv.Itoa(s.Epoch), "clean_acc": f(s.CleanAcc), "pgd_acc": f(s.PGDAcc),
-		"pgd_steps": strconv.Itoa(s.PGDSteps), "eval_examples": strconv.Itoa(s.EvalExamples),
-		"seed": strconv.FormatInt(s.Recipe.Seed, 10),
-		// What `robarch eval` reads back: the radius and norm the reported
-		// accuracy was measured at (training is L∞), and the whole recipe.
-		"eval_eps": f(s.EvalEps), "norm": "Linf", "recipe": string(recipeJSON(s.Recipe)),
-	}
-}
-
-func recipeJSON(r any) []byte {
-	b, _ := json.Marshal(r) // a Recipe is plain data
-	return b
 }
 
 // progressBar returns an OnStep callback drawing one bar per epoch.

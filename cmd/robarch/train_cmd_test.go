@@ -14,6 +14,7 @@ import (
 
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/train"
+	"github.com/robarch/robarch/trainrun"
 )
 
 // runTrainCmd runs `robarch train args...` under a root with the global
@@ -57,10 +58,10 @@ func TestTrainCommandTrainsResumesAndExports(t *testing.T) {
 		v := summary[key].(float64)
 		assert.True(t, v >= 0 && v <= 1, "%s = %v is a fraction", key, v)
 	}
-	assert.Equal(t, checkpointFile, summary["checkpoint"])
+	assert.Equal(t, trainrun.CheckpointFile, summary["checkpoint"])
 	assert.Equal(t, "micro", summary["meta"].(map[string]any)["model"])
 
-	info, err := model.ReadCheckpointInfo(filepath.Join(dir, checkpointFile))
+	info, err := model.ReadCheckpointInfo(filepath.Join(dir, trainrun.CheckpointFile))
 	require.NoError(t, err)
 	assert.Equal(t, "micro", info.Spec.Name)
 	assert.Equal(t, "fgsm-rs", info.Meta["method"])

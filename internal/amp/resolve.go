@@ -3,6 +3,7 @@ package amp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -135,4 +136,29 @@ func Emulated(p Precision, device gotch.Device, h Hardware) string {
 		return ""
 	}
 	return "bf16 asked on a CPU with neither avx512_bf16 nor amx_bf16: it is emulated, " + emulatedCost + "; --precision auto picks fp32 here"
+}
+
+// ResolveForDevice is the one way a command turns a requested precision
+// into the one it runs: auto becomes this device's choice (logged with
+// why), the result is checked against the device, and a choice the
+// hardware only emulates is warned about before any torch work.
+func ResolveForDevice(p Precision, device gotch.Device) (Precision, error) {
+	got, why := Resolve(p, device, Detect(device))
+	if p == Auto {
+		slog.Info("precision", "precision", got, "why", why)
+	}
+	if err := Check(got, device); err != nil {
+		return "", err
+	}
+	WarnIfEmulated(got, device)
+	return got, nil
+}
+
+// WarnIfEmulated logs that p has no hardware support on device and will
+// run far slower than fp32. Only a CPU can lack it, so only the CPU is
+// read (cpuid; no nvidia-smi call).
+func WarnIfEmulated(p Precision, device gotch.Device) {
+	if why := Emulated(p, device, DetectCPU()); why != "" {
+		slog.Warn(why, "precision", p)
+	}
 }
