@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/results"
@@ -84,16 +83,16 @@ func MakePlan(f *File) (*Plan, error) {
 	case Random:
 		rng := rand.New(rand.NewPCG(uint64(f.Seeds.Order()[0]), 0x5eed))
 		for i := 0; i < f.Samples; i++ {
-			spec, levels := base, make([]string, 0, len(f.Factors))
+			spec, levels := base, make([]FactorLevel, 0, len(f.Factors))
 			var err error
 			for _, fa := range f.Factors {
 				level := fa.Levels[rng.IntN(len(fa.Levels))]
-				levels = append(levels, fa.Name+"="+level)
+				levels = append(levels, FactorLevel{Factor: fa.Name, Level: level})
 				if spec, err = ApplyLevel(spec, fa.Name, level); err != nil {
 					break
 				}
 			}
-			add(fmt.Sprintf("random-%03d", i), string(Random), strings.Join(levels, ";"), spec, err)
+			add(fmt.Sprintf("random-%03d", i), string(Random), SampleLevel(levels), spec, err)
 		}
 	}
 	return p, nil
