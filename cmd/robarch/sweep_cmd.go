@@ -1,23 +1,22 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/planreport"
+	"github.com/robarch/robarch/sweep/statusview"
 	"github.com/robarch/robarch/sweep/store"
 	"github.com/robarch/robarch/sweep/sweeprun"
 	sweepworkers "github.com/robarch/robarch/sweep/workers"
@@ -44,7 +43,7 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 	// --eval-size is the per-epoch subset. One meaning per name: refused.
 	fs.Int("eval-size", 0, "removed: use --final-size (robarch train's --eval-size is the per-epoch subset, a different thing)")
 	_ = fs.MarkHidden("eval-size")
-	fs.StringSlice("attacks", nil, "evaluation attacks: pgdK, aa, aa-fast, apgd-ce, apgd-t, fab-t, square")
+	fs.StringSlice("attacks", nil, "evaluation attacks: "+strings.Join(attackname.Names(), ", "))
 	fs.String("precision", "", "training precision: fp32, bf16 or auto (evaluations stay fp32)")
 	fs.String("device", "", "cpu, cuda or cuda:N")
 	fs.StringArray("set", nil, "replace any sweep-file key, value written as in the file (YAML): --set train.lr=0.05 --set 'seeds={start: 3, add: 2, max: 5}' (repeatable; keys in docs/sweep-file.md)")
@@ -53,41 +52,16 @@ func addSweepFileFlags(fs *pflag.FlagSet) {
 // loadSweep reads the sweep file; the flags of sweep.FlagKeys that were
 // given (flag, ROBARCH_SWEEP_*, --config: bindFlags) replace its keys.
 func loadSweep(cmd *cobra.Command) (*sweep.File, error) {
-	name, _ := cmd.Flags().GetString("sweep")
-	if fl := cmd.Flags().Lookup("eval-size"); fl != nil && fl.Changed {
+	fs := cmd.Flags()
+	if fl := fs.Lookup("eval-size"); fl != nil && fl.Changed {
 		return nil, fmt.Errorf("--eval-size %s: robarch sweep calls it --final-size now (the test examples of each trial's final evaluation, sweep key eval.size); in robarch train --eval-size is the per-epoch subset", fl.Value)
 	}
-	assignments, _ := cmd.Flags().GetStringArray("set")
-	set, err := sweep.ParseSet(assignments)
-	if err != nil {
-		return nil, err
-	}
-	for flag, key := range sweep.FlagKeys {
-		fl := cmd.Flags().Lookup(flag)
-		if fl == nil || !fl.Changed {
-			continue
-		}
-		if _, both := set[key]; both {
-			return nil, fmt.Errorf("--%s and --set %s both replace sweep key %s: give one", flag, key, key)
-		}
-		switch fl.Value.Type() {
-		case "int64Slice", "stringSlice":
-			set[key] = strings.Split(strings.Trim(fl.Value.String(), "[]"), ",")
-		default:
-			set[key] = fl.Value.String()
-		}
-	}
-	f, err := sweep.Load(name, set)
-	if err != nil {
-		return nil, err
-	}
-	if off, _ := cmd.Flags().GetInt64("seed-offset"); off != 0 {
-		if off < 0 {
-			return nil, fmt.Errorf("--seed-offset %d: want 0 or more", off)
-		}
-		f.Seeds.Offset += off
-	}
-	return f, nil
+	o := sweep.Overrides{Flags: map[string]sweep.FlagValue{}}
+	o.Set, _ = fs.GetStringArray("set")
+	o.SeedOffset, _ = fs.GetInt64("seed-offset")
+	fs.Visit(func(fl *pflag.Flag) { o.Flags[fl.Name] = fl.Value })
+	name, _ := fs.GetString("sweep")
+	return o.Load(name)
 }
 
 func newSweepCmd(v *viper.Viper) *cobra.Command {
@@ -167,7 +141,7 @@ func newSweepEnqueueCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			_, err = enqueueSweep(cmd, s, f, sweeprun.PreflightOptions{})
+			_, err = sweeprun.PlanAndEnqueue(cmd.Context(), s, f, sweeprun.PreflightOptions{})
 			return err
 		},
 	}
@@ -185,20 +159,7 @@ func newSweepStatusCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			names, err := s.Sweeps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "SWEEP\tPENDING\tRUNNING\tDONE\tFAILED")
-			for _, n := range names {
-				c, err := s.Counts(cmd.Context(), n)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", n, c.Pending, c.Running, c.Done, c.Failed)
-			}
-			return w.Flush()
+			return statusview.WriteCounts(cmd.Context(), cmd.OutOrStdout(), s)
 		},
 	}
 	status.Flags().String("store", "results.db", "results store: a SQLite file or postgres://...")
@@ -215,11 +176,11 @@ func newSweepRetryCmd() *cobra.Command {
 			}
 			defer s.Close()
 			name, _ := cmd.Flags().GetString("name")
-			from := []string{"failed"}
+			from := []results.Status{results.StatusFailed}
 			if r, _ := cmd.Flags().GetBool("running"); r {
-				from = append(from, "running")
+				from = append(from, results.StatusRunning)
 			}
-			n, err := requeue(cmd, s, name, from)
+			n, err := s.Requeue(cmd.Context(), name, from...)
 			if err != nil {
 				return err
 			}
@@ -255,60 +216,14 @@ func printPlan(w io.Writer, f *sweep.File, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(p.Variants); err != nil {
-			return err
-		}
-		return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
+		err = planreport.WriteJSON(w, p)
+	} else {
+		err = planreport.Write(w, f, p)
 	}
-	if err := planreport.Write(w, f, p); err != nil {
+	if err != nil {
 		return err
 	}
 	return sweeprun.Preflight(f, p, sweeprun.PreflightOptions{DeviceAvailable: true})
-}
-
-func enqueueSweep(cmd *cobra.Command, s store.Store, f *sweep.File, check sweeprun.PreflightOptions) (*sweep.Plan, error) {
-	p, err := sweep.MakePlan(f)
-	if err != nil {
-		return nil, err
-	}
-	// Nothing enters the store, and nothing trains, until every trial is
-	// known to be runnable.
-	if err := sweeprun.Preflight(f, p, check); err != nil {
-		return nil, err
-	}
-	for _, v := range p.Variants {
-		if !v.Feasible {
-			slog.Warn("variant left out: does not fit the budget", "variant", v.Name, "reason", v.Reason)
-		}
-	}
-	n, err := sweeprun.Enqueue(cmd.Context(), s, p, f)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.Counts(cmd.Context(), f.Name)
-	if err != nil {
-		return nil, err
-	}
-	slog.Info("sweep enqueued", "sweep", f.Name, "new_trials", n, "pending", c.Pending, "done", c.Done, "failed", c.Failed)
-	return p, nil
-}
-
-// logTrainPrecision says what this machine's trials train in and why
-// (train.precision auto differs between machines), with a warning when
-// that precision has no hardware support here.
-func logTrainPrecision(f *sweep.File) {
-	device, err := torchrt.ParseDevice(f.Device)
-	if err != nil {
-		return // Preflight has reported it
-	}
-	p, why, err := sweeprun.ResolveTrainPrecision(f)
-	if err != nil {
-		return // Preflight has reported it
-	}
-	slog.Info("training precision", "precision", p, "why", why)
-	amp.WarnIfEmulated(p, device)
 }
 
 // workersFlag is --workers, checked.
@@ -337,10 +252,10 @@ func runSweep(cmd *cobra.Command, v *viper.Viper) error {
 		return err
 	}
 	defer s.Close()
-	if _, err := enqueueSweep(cmd, s, f, sweeprun.PreflightOptions{DeviceAvailable: true}); err != nil {
+	if _, err := sweeprun.PlanAndEnqueue(cmd.Context(), s, f, sweeprun.PreflightOptions{DeviceAvailable: true}); err != nil {
 		return err
 	}
-	logTrainPrecision(f)
+	sweeprun.LogTrainPrecision(f)
 	return work(cmd, v, s, f.Name)
 }
 
@@ -390,7 +305,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 	case progress == "bar" || (progress == "auto" && isTerminal(stderr)):
 		// Log lines scroll above the two bars; per-step lines give way to
 		// the trial's bar.
-		d := newSweepDisplay(stderr)
+		d := statusview.NewDisplay(stderr)
 		defer d.Close()
 		restore := slog.Default()
 		slog.SetDefault(slog.New(slog.NewTextHandler(d, &slog.HandlerOptions{Level: logLevel(v)})))
@@ -411,13 +326,3 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 	}
 	return err
 }
-
-func requeue(cmd *cobra.Command, s store.Store, name string, from []string) (int, error) {
-	statuses := make([]storeStatus, len(from))
-	for i, f := range from {
-		statuses[i] = storeStatus(f)
-	}
-	return s.Requeue(cmd.Context(), name, statuses...)
-}
-
-type storeStatus = results.Status

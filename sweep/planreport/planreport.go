@@ -4,6 +4,7 @@
 package planreport
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,6 +17,14 @@ import (
 	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
 )
+
+// WriteJSON writes a plan's variants as an indented JSON array (robarch
+// sweep plan --json).
+func WriteJSON(w io.Writer, p *sweep.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p.Variants)
+}
 
 // Write writes a plan as robarch sweep plan's table: the sweep's budget
 // and seeds, one row per variant (params, MACs, deviation from the

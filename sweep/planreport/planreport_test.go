@@ -1,6 +1,7 @@
 package planreport
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -100,4 +101,15 @@ func countInfeasible(p *sweep.Plan) int {
 		}
 	}
 	return n
+}
+
+// --json is the variants as an array that reads back whole.
+func TestWriteJSON(t *testing.T) {
+	_, p := plan(t, "fashion-mnist-micro")
+	var buf strings.Builder
+	require.NoError(t, WriteJSON(&buf, p))
+	assert.True(t, strings.HasPrefix(buf.String(), "[\n  {"), buf.String()[:20])
+	var back []sweep.Variant
+	require.NoError(t, json.Unmarshal([]byte(buf.String()), &back))
+	assert.Equal(t, p.Variants, back)
 }

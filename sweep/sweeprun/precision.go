@@ -3,6 +3,7 @@ package sweeprun
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync"
 
@@ -35,6 +36,25 @@ func ResolveTrainPrecision(f *sweep.File) (p amp.Precision, why string, err erro
 		resolved[key] = r
 	}
 	return r.p, r.why, r.err
+}
+
+// LogTrainPrecision logs what f's trials train in on this machine and why
+// (train.precision auto differs between machines), with a warning when
+// that precision has no hardware support here. It says nothing when the
+// device or precision is bad: Preflight reports those.
+func LogTrainPrecision(f *sweep.File) {
+	device, err := torchrt.ParseDevice(f.Device)
+	if err != nil {
+		return
+	}
+	p, why, err := ResolveTrainPrecision(f)
+	if err != nil {
+		return
+	}
+	slog.Info("training precision", "precision", p, "why", why)
+	if emulated := amp.Emulated(p, device, amp.DetectCPU()); emulated != "" {
+		slog.Warn(emulated, "precision", p)
+	}
 }
 
 type trainPrecisionKey struct {

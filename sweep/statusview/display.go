@@ -1,4 +1,4 @@
-package main
+package statusview
 
 import (
 	"fmt"
@@ -12,10 +12,10 @@ import (
 	"github.com/robarch/robarch/train"
 )
 
-// sweepDisplay keeps two lines at the bottom of a terminal: the sweep's
-// trials (done/total, failed, ETA from finished trials) and the current
-// trial's epoch. Log lines written through it scroll above the two.
-type sweepDisplay struct {
+// Display keeps two lines at the bottom of a terminal: the sweep's trials
+// (done/total, failed, ETA from finished trials) and the current trial's
+// epoch. Log lines written through it scroll above the two.
+type Display struct {
 	mu             sync.Mutex
 	w              io.Writer
 	overall, trial string
@@ -23,10 +23,11 @@ type sweepDisplay struct {
 	lastStep       time.Time
 }
 
-func newSweepDisplay(w io.Writer) *sweepDisplay { return &sweepDisplay{w: w} }
+// NewDisplay draws on w, a terminal.
+func NewDisplay(w io.Writer) *Display { return &Display{w: w} }
 
 // Write is for the logger: clear the bars, write the line, draw them again.
-func (d *sweepDisplay) Write(p []byte) (int, error) {
+func (d *Display) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
@@ -36,14 +37,14 @@ func (d *sweepDisplay) Write(p []byte) (int, error) {
 }
 
 // clear erases the two bar lines, leaving the cursor where they began.
-func (d *sweepDisplay) clear() {
+func (d *Display) clear() {
 	if d.drawn {
 		fmt.Fprint(d.w, "\r\x1b[2K\x1b[1A\r\x1b[2K")
 		d.drawn = false
 	}
 }
 
-func (d *sweepDisplay) draw() {
+func (d *Display) draw() {
 	if d.overall == "" {
 		return
 	}
@@ -52,7 +53,7 @@ func (d *sweepDisplay) draw() {
 }
 
 // Sweep is a sweeprun.Runner's OnProgress.
-func (d *sweepDisplay) Sweep(p sweeprun.Progress) {
+func (d *Display) Sweep(p sweeprun.Progress) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
@@ -63,8 +64,9 @@ func (d *sweepDisplay) Sweep(p sweeprun.Progress) {
 	d.draw()
 }
 
-// Step is the executor's OnStep: the current trial's bar.
-func (d *sweepDisplay) Step(t results.Trial, p train.Progress) {
+// Step is a trial executor's OnStep: the current trial's bar, redrawn at
+// most every 200ms but always at an epoch's last step.
+func (d *Display) Step(t results.Trial, p train.Progress) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if p.Step != p.Steps && time.Since(d.lastStep) < 200*time.Millisecond {
@@ -78,7 +80,7 @@ func (d *sweepDisplay) Step(t results.Trial, p train.Progress) {
 }
 
 // Close leaves the last bars on screen, followed by a newline.
-func (d *sweepDisplay) Close() {
+func (d *Display) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.drawn {
