@@ -2,13 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/robarch/robarch/data"
@@ -44,9 +39,9 @@ an interruption skips what is done.`,
 		Example: `  robarch data prepare imagefolder:/data/imagenet --short-side 256 --out /data/imagenet-256`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, ok := strings.CutPrefix(args[0], data.NameImageFolder+":")
-			if !ok || dir == "" {
-				return fmt.Errorf("dataset %q: allowed form is imagefolder:DIR", args[0])
+			dir, err := prepare.SourceDir(args[0])
+			if err != nil {
+				return err
 			}
 			dec, err := data.ParseDecoder(decoder)
 			if err != nil {
@@ -62,7 +57,7 @@ an interruption skips what is done.`,
 			stderr := cmd.ErrOrStderr()
 			useBar := progressSetting == "bar" || (progressSetting == "auto" && isTerminal(stderr))
 			var finish func()
-			cfg.Progress, finish = prepareProgress(stderr, useBar)
+			cfg.Progress, finish = prepare.Reporter(stderr, useBar)
 			start := time.Now()
 			st, err := prepare.Run(cmd.Context(), cfg)
 			finish()
@@ -82,42 +77,6 @@ an interruption skips what is done.`,
 	f.StringVar(&decoder, "decoder", "auto", "JPEG decoder: auto, turbo or go")
 	f.StringVar(&progressSetting, "progress", "auto", "auto (a bar on a terminal, log lines otherwise), bar or log")
 	return cmd
-}
-
-// prepareProgress reports progress as a bar, or as a log line every ten
-// seconds when stderr is not a terminal (CI, nohup).
-func prepareProgress(w io.Writer, useBar bool) (func(prepare.Stats), func()) {
-	var (
-		mu   sync.Mutex
-		bar  *progressbar.ProgressBar
-		last time.Time
-	)
-	report := func(st prepare.Stats) {
-		mu.Lock()
-		defer mu.Unlock()
-		if useBar {
-			if bar == nil {
-				bar = progressbar.NewOptions(st.Total, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
-					progressbar.OptionSetWidth(30), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
-					progressbar.OptionSetDescription("prepare"))
-			}
-			_ = bar.Set(st.Done())
-			return
-		}
-		if time.Since(last) >= 10*time.Second || st.Done() == st.Total {
-			last = time.Now()
-			slog.Info("prepare", "done", st.Done(), "total", st.Total, "resized", st.Resized, "copied", st.Copied, "skipped", st.Skipped)
-		}
-	}
-	finish := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if bar != nil {
-			_ = bar.Finish()
-			fmt.Fprintln(w)
-		}
-	}
-	return report, finish
 }
 
 func newDataFixturesCmd() *cobra.Command {
@@ -140,28 +99,13 @@ gives the same files.`,
 			if out == "" {
 				return fmt.Errorf("--out: required")
 			}
-			if val < 0 {
-				return fmt.Errorf("--val-per-class %d: must not be negative", val)
-			}
 			start := time.Now()
-			cfg.Split = "train"
-			n, err := fixturegen.Write(cmd.Context(), out, cfg)
+			n, err := fixturegen.WriteTrainVal(cmd.Context(), out, cfg, val)
 			if err != nil {
 				return err
 			}
-			images := cfg.Classes * cfg.PerClass
-			if val > 0 {
-				v := cfg
-				v.Split, v.PerClass, v.Seed = "val", val, cfg.Seed+1<<32
-				m, err := fixturegen.Write(cmd.Context(), out, v)
-				if err != nil {
-					return err
-				}
-				n += m
-				images += cfg.Classes * val
-			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d JPEGs, %.1f MB (%.0f KB each) in %s/{train,val}, %s\n",
-				images, float64(n)/1e6, float64(n)/1e3/float64(images), out, time.Since(start).Round(time.Second))
+				n.Images, float64(n.Bytes)/1e6, float64(n.Bytes)/1e3/float64(n.Images), out, time.Since(start).Round(time.Second))
 			return nil
 		},
 	}

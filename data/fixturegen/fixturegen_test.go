@@ -55,3 +55,36 @@ func TestValidate(t *testing.T) {
 	}
 	assert.NoError(t, Config{}.Validate())
 }
+
+// train/ and val/ have the same classes, val its own count and pictures.
+func TestWriteTrainVal(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Classes: 2, PerClass: 2, Width: 16, Height: 16, Seed: 3}
+	w, err := WriteTrainVal(context.Background(), dir, cfg, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 6, w.Images)
+	var size int64
+	for _, rel := range []string{"train/class000/img00000.jpg", "train/class000/img00001.jpg", "train/class001/img00000.jpg",
+		"train/class001/img00001.jpg", "val/class000/img00000.jpg", "val/class001/img00000.jpg"} {
+		st, err := os.Stat(filepath.Join(dir, rel))
+		require.NoError(t, err, rel)
+		size += st.Size()
+	}
+	assert.Equal(t, size, w.Bytes)
+	_, err = os.Stat(filepath.Join(dir, "val/class000/img00001.jpg"))
+	assert.True(t, os.IsNotExist(err))
+	train, err := os.ReadFile(filepath.Join(dir, "train/class000/img00000.jpg"))
+	require.NoError(t, err)
+	val, err := os.ReadFile(filepath.Join(dir, "val/class000/img00000.jpg"))
+	require.NoError(t, err)
+	assert.NotEqual(t, train, val, "val's pictures are not train's")
+
+	none := t.TempDir()
+	w, err = WriteTrainVal(context.Background(), none, cfg, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 4, w.Images)
+	assert.NoDirExists(t, filepath.Join(none, "val"))
+
+	_, err = WriteTrainVal(context.Background(), none, cfg, -1)
+	assert.ErrorContains(t, err, "val-per-class -1: must not be negative")
+}
