@@ -52,9 +52,7 @@ func LogTrainPrecision(f *sweep.File) {
 		return
 	}
 	slog.Info("training precision", "precision", p, "why", why)
-	if emulated := amp.Emulated(p, device, amp.DetectCPU()); emulated != "" {
-		slog.Warn(emulated, "precision", p)
-	}
+	amp.WarnIfEmulated(p, device)
 }
 
 type trainPrecisionKey struct {
