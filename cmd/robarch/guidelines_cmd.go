@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -43,9 +42,9 @@ still pending.
 				return err
 			}
 			w := cmd.OutOrStdout()
-			printVerdicts(w, a)
+			guidelines.WriteVerdicts(w, a)
 			if r := a.Replication; r != nil {
-				printReplication(w, r)
+				guidelines.WriteReplication(w, r)
 			}
 			fmt.Fprintf(w, "report: %s\n", filepath.Join(out, guidelines.HTMLFile))
 			return nil
@@ -83,9 +82,9 @@ of the sweep with disjoint seeds:
 			w := cmd.OutOrStdout()
 			for i, a := range as {
 				fmt.Fprintf(w, "%s: ", args[i])
-				printVerdicts(w, a)
+				guidelines.WriteVerdicts(w, a)
 			}
-			printReplication(w, guidelines.Compare(as[0], as[1], args[0], args[1]))
+			guidelines.WriteReplication(w, guidelines.Compare(as[0], as[1], args[0], args[1]))
 			return nil
 		},
 	}
@@ -121,39 +120,4 @@ func readTrials(cmd *cobra.Command, dsn, sweep string) ([]results.Trial, error) 
 	}
 	defer s.Close()
 	return s.List(cmd.Context(), store.Filter{Sweep: sweep})
-}
-
-func printVerdicts(w io.Writer, a *guidelines.Analysis) {
-	fmt.Fprintf(w, "sweep %s: %d of %d trials done, verdicts on %s\n", a.Sweep, a.Counts.Done, a.Counts.Total, guidelines.MetricName(a.RobustMetric))
-	for _, e := range a.Effects {
-		est, ok := e.Estimate(a.RobustMetric)
-		if !ok {
-			continue
-		}
-		ci := "no interval"
-		if est.CI != nil {
-			ci = fmt.Sprintf("[%+.2f, %+.2f]", guidelines.Points(est.CI.Low), guidelines.Points(est.CI.High))
-		}
-		fmt.Fprintf(w, "  %2d. %-36s %+6.2f pts %-18s n=%d  %s\n", e.Rank, e.Label(), guidelines.Points(est.Effect), ci, est.N, e.Verdict)
-	}
-	if m := a.Model; m != nil && m.Pending != nil {
-		fmt.Fprintf(w, "  pending: round %d, seeds %v for %v\n", m.Pending.Look, m.Pending.Seeds, m.Pending.Variants)
-	}
-}
-
-func printReplication(w io.Writer, r *guidelines.Replication) {
-	fmt.Fprintf(w, "replication, %s vs %s: %d agree, %d consistent, %d sign differs, %d contradict\n",
-		r.NameA, r.NameB, r.Agree, r.Consistent, r.SignDiffers, r.Contradict)
-	for _, l := range r.Levels {
-		side := func(v *guidelines.HalfValue) string {
-			if v == nil {
-				return "—"
-			}
-			return fmt.Sprintf("%s %+.2f", v.Verdict, guidelines.Points(v.Effect))
-		}
-		fmt.Fprintf(w, "  %-36s %-24s %-24s %s\n", l.Label, side(l.A), side(l.B), l.Agreement)
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
-	}
 }
