@@ -49,7 +49,7 @@ type Model struct {
 type LookInfo struct {
 	Seeds int     `json:"seeds"`
 	Alpha float64 `json:"alpha"`
-	SD    float64 `json:"sd"`
+	SD    float64 `json:"sd,omitempty"` // absent while DF is 0
 	DF    int     `json:"df"`
 }
 
@@ -122,7 +122,11 @@ func (a *Analysis) ofatEffects(trials []results.Trial) error {
 		return fmt.Errorf("analyse %s: %w", MetricName(a.RobustMetric), err)
 	}
 	for _, l := range seq.Looks {
-		m.Looks = append(m.Looks, LookInfo{Seeds: l.Seeds, Alpha: l.Alpha, SD: l.Fit.Sigma, DF: l.Fit.DF})
+		look := LookInfo{Seeds: l.Seeds, Alpha: l.Alpha, DF: l.Fit.DF}
+		if l.Fit.DF > 0 {
+			look.SD = l.Fit.Sigma
+		}
+		m.Looks = append(m.Looks, look)
 	}
 	m.Pending = seq.Pending
 	f.lastAlpha = alpha
@@ -193,7 +197,10 @@ func (a *Analysis) fitMetrics(trials []results.Trial, p study.Protocol, alpha fl
 			continue
 		}
 		f.fits[metric] = fit
-		a.Model.SD[metric], a.Model.DF[metric] = fit.Sigma, fit.DF
+		a.Model.DF[metric] = fit.DF
+		if fit.DF > 0 { // else no SD can be estimated yet (JSON has no NaN)
+			a.Model.SD[metric] = fit.Sigma
+		}
 		if metric == a.RobustMetric {
 			a.Model.Dropped = fit.Dropped
 		}

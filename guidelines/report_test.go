@@ -325,3 +325,18 @@ func TestAgreement(t *testing.T) {
 		assert.Equal(t, tt.want, agreement(tt.a, tt.b), "%+v vs %+v", tt.a, tt.b)
 	}
 }
+
+// A sweep read mid-run, one seed per variant so far: the pooled SD has no
+// degrees of freedom. The report still writes (JSON has no NaN: null) and
+// says the SD is not known yet.
+func TestReportWithNoDegreesOfFreedom(t *testing.T) {
+	trials := synthSweep(t, 1, false, silu, kernel5)
+	dir, a := writeSynthReport(t, trials)
+	require.NotNil(t, a)
+	js, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	require.NoError(t, err)
+	assert.NotContains(t, string(js), "NaN")
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	require.NoError(t, err)
+	assert.NotContains(t, string(page), "NaN")
+}

@@ -250,7 +250,21 @@ var funcs = map[string]any{
 		}
 		return out
 	},
-	"pts":   func(f float64) string { return fmt.Sprintf("%.2f", Points(f)) },
+	"pts": func(f float64) string { return fmt.Sprintf("%.2f", Points(f)) },
+	// sdpts is a pooled SD in points; a fit without degrees of freedom
+	// (one seed per variant so far) has none.
+	"sdpts": func(sd map[string]float64, metric string) string {
+		if v, ok := sd[metric]; ok {
+			return fmt.Sprintf("%.2f pts", Points(v))
+		}
+		return "not estimable yet"
+	},
+	"lookSD": func(l LookInfo) string {
+		if l.DF == 0 {
+			return "not estimable yet"
+		}
+		return fmt.Sprintf("%.2f pts", Points(l.SD))
+	},
 	"alpha": func(f float64) string { return fmt.Sprintf("%.4f", f) },
 	"seedlist": func(s []int64) string {
 		parts := make([]string, len(s))
