@@ -2,16 +2,13 @@ package bench
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"runtime"
-	"slices"
 	"time"
 	"unsafe"
 
@@ -22,7 +19,6 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/data"
-	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
@@ -206,26 +202,18 @@ func setupWorker(m workerMsg, g *dist.Group) (workerStep, workerReply, error) {
 	return w, r, nil
 }
 
-// ddpTrainer is robarch's data-parallel training step, what train's
-// sharded step does for one shard per process: the batch to tensors,
-// forward in training mode, cross-entropy, the loss and accuracy, backward
-// of the loss over the world size, the loss sums added over the ranks,
-// the gradients summed over the ranks (internal/dist's persistent 25 MiB
-// buckets), the SGD update, and rank 0's batch-norm statistics broadcast.
-// Without a group it is the same step on one process. It is written here
-// because train.Stepper takes no process group; the collectives, the
-// optimiser and the loss are train's and internal/dist's own.
+// ddpTrainer times train's own data-parallel step (train.Stepper on the
+// group: the code Run executes per batch), fed this rank's batch; without
+// a group it is the same step on one process. The allreduce and
+// batch-norm broadcast times are the group's own accounts (dist.Spent).
 type ddpTrainer struct {
-	vs              *nn.VarStore
-	net             ts.ModuleT
-	opt             *train.SGD
-	params, buffers []unsafe.Pointer
-	g               *dist.Group
-	batches         []*data.Batch
-	lr              float64
-	world           int
-	i               int
-	format          model.MemoryFormat
+	vs      *nn.VarStore
+	stepper *train.Stepper
+	g       *dist.Group
+	batches []*data.Batch
+	lr      float64
+	i       int
+	format  model.MemoryFormat
 }
 
 func newDDPTrainer(m workerMsg, g *dist.Group) (*ddpTrainer, error) {
@@ -242,38 +230,19 @@ func newDDPTrainer(m workerMsg, g *dist.Group) (*ddpTrainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train model: %w", err)
 	}
-	t := &ddpTrainer{vs: vs, g: g, batches: bs, lr: m.LR, world: 1, format: *rc.resolved}
+	t := &ddpTrainer{vs: vs, g: g, batches: bs, lr: m.LR, format: *rc.resolved}
+	// Each rank's batch is m.Batch: the global batch is world × that.
+	r := recipe.Recipe{Method: recipe.Standard, BatchSize: m.Batch, LR: m.LR, Seed: m.Seed, Precision: m.Precision}
+	mod := train.Model{Net: net, Vars: vs}
 	if g != nil {
-		t.world = g.World()
+		r.BatchSize *= g.World()
+		t.stepper, err = train.NewDataParallelStepper(mod, r, g)
+	} else {
+		t.stepper, err = train.NewStepper(mod, r)
 	}
-	if t.net, err = amp.Wrap(net, gotch.CPU, cmp.Or(m.Precision, amp.FP32)); err != nil {
-		t.close()
+	if err != nil {
+		vs.Destroy()
 		return nil, err
-	}
-	if t.opt, err = train.NewSGD(vs, train.SGDConfig{Momentum: recipe.DefaultMomentum, WeightDecay: recipe.DefaultWeightDecay}); err != nil {
-		t.close()
-		return nil, err
-	}
-	// Parameters and buffers by name, the order train and every rank use.
-	vars := vs.Variables()
-	names := make([]string, 0, len(vars))
-	for name := range vars {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		v := vars[name]
-		if v.MustRequiresGrad() {
-			t.params = append(t.params, v.Ctensor())
-		} else {
-			t.buffers = append(t.buffers, v.Ctensor())
-		}
-	}
-	if g != nil { // as DDP and train start: rank 0's weights everywhere
-		if err := g.BroadcastWeights(append(slices.Clone(t.params), t.buffers...)); err != nil {
-			t.close()
-			return nil, err
-		}
 	}
 	return t, nil
 }
@@ -281,70 +250,25 @@ func newDDPTrainer(m workerMsg, g *dist.Group) (*ddpTrainer, error) {
 func (t *ddpTrainer) step() (workerReply, error) {
 	b := t.batches[t.i%len(t.batches)]
 	t.i++
-	start := time.Now()
-	x, y, err := torchbatch.Tensors(b, gotch.CPU)
-	if err != nil {
-		return workerReply{}, err
-	}
-	defer dropAll(x, y)
-	logits := t.net.ForwardT(x, true)
-	defer dropAll(logits)
-	loss, err := logits.CrossEntropyLoss(y, ts.None, 1, -100, 0, false) // mean, no ignored class
-	if err != nil {
-		return workerReply{}, err
-	}
-	defer dropAll(loss)
-	sums := []float64{0, 0, float64(b.N), 0} // loss×examples, correct, examples, non-finite
-	v := loss.Float64Values()[0]
-	sums[0] = v * float64(b.N)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		sums[3] = 1
-	}
-	ts.NoGrad(func() {
-		n := logits.MustArgmax([]int64{1}, false, false).MustEqTensor(y, true).MustSum(gotch.Int64, true)
-		sums[1] = float64(n.Int64Values()[0])
-		dropAll(n)
-	})
-	scaled, err := loss.MulScalar(ts.FloatScalar(1/float64(t.world)), false)
-	if err != nil {
-		return workerReply{}, err
-	}
-	defer dropAll(scaled)
-	if err := scaled.Backward(); err != nil {
-		return workerReply{}, fmt.Errorf("backward: %w", err)
-	}
-	r := workerReply{Images: b.N}
+	var before dist.Spent
 	if t.g != nil {
-		if err := t.g.Sum(sums); err != nil {
-			return r, err
-		}
-		at := time.Now()
-		if err := t.g.ReduceGradients(t.params, 1); err != nil {
-			return r, err
-		}
-		r.AllreduceSeconds = time.Since(at).Seconds()
+		before = t.g.Spent()
 	}
-	if sums[3] > 0 {
-		return r, fmt.Errorf("non-finite loss %v", sums[0]/sums[2])
+	start := time.Now()
+	if _, _, err := t.stepper.Step(b, t.lr); err != nil {
+		return workerReply{}, err
 	}
-	if _, err := t.opt.Step(t.lr); err != nil {
-		return r, err
+	r := workerReply{Images: b.N, Seconds: time.Since(start).Seconds()}
+	if t.g != nil {
+		after := t.g.Spent()
+		r.AllreduceSeconds = (after.Gradients - before.Gradients).Seconds()
+		r.BroadcastSeconds = (after.Buffers - before.Buffers).Seconds()
 	}
-	if t.g != nil && len(t.buffers) > 0 {
-		at := time.Now()
-		if err := t.g.BroadcastBuffers(t.buffers); err != nil {
-			return r, err
-		}
-		r.BroadcastSeconds = time.Since(at).Seconds()
-	}
-	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }
 
 func (t *ddpTrainer) close() {
-	if t.opt != nil {
-		t.opt.Close()
-	}
+	t.stepper.Close()
 	t.vs.Destroy()
 }
 

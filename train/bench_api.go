@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/recipe"
 )
 
@@ -18,17 +19,29 @@ type Stepper struct {
 	t *trainer
 }
 
-// NewStepper prepares steps of recipe r (defaults filled in; Epochs may be
-// left 0) on m, with the optimiser Run would build from r. Close frees the
-// optimiser's state.
+// NewStepper prepares steps of recipe r (defaults filled in) on m, with
+// the optimiser Run would build from r. Close frees the optimiser's state.
 func NewStepper(m Model, r recipe.Recipe) (*Stepper, error) {
+	return newStepper(m, r, nil)
+}
+
+// NewDataParallelStepper is NewStepper for one rank of g: the batches it
+// is given are this rank's rows of each global batch (data.Part), r's
+// BatchSize the global batch; each Step is Run's data-parallel step
+// (shards, gradient allreduce, rank 0's batch-norm statistics broadcast),
+// and every rank starts from rank 0's weights.
+func NewDataParallelStepper(m Model, r recipe.Recipe, g *dist.Group) (*Stepper, error) {
+	if g == nil {
+		return nil, fmt.Errorf("train stepper: a data-parallel stepper needs a process group")
+	}
+	return newStepper(m, r, g)
+}
+
+func newStepper(m Model, r recipe.Recipe, g *dist.Group) (*Stepper, error) {
 	if m.Net == nil || m.Vars == nil {
 		return nil, fmt.Errorf("train stepper: model needs a network and its VarStore")
 	}
 	r = r.WithDefaults()
-	if r.Epochs == 0 {
-		r.Epochs = 1
-	}
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("train stepper: %w", err)
 	}
@@ -41,8 +54,15 @@ func NewStepper(m Model, r recipe.Recipe) (*Stepper, error) {
 		releaseVars(vars)
 		return nil, fmt.Errorf("train stepper: %w", err)
 	}
-	t := &trainer{m: m, r: r, log: slog.Default(), device: m.Vars.Device(), vars: vars, opt: opt}
-	if err := t.setPrecision(); err != nil {
+	t := &trainer{m: m, r: r, log: slog.Default(), device: m.Vars.Device(), vars: vars, opt: opt, opts: Options{Group: g}}
+	err = t.setPrecision()
+	if err == nil {
+		err = t.setupShards()
+	}
+	if err == nil {
+		err = t.syncStart() // every rank from rank 0's weights
+	}
+	if err != nil {
 		opt.Close()
 		releaseVars(vars)
 		return nil, fmt.Errorf("train stepper: %w", err)

@@ -32,7 +32,18 @@ type Group struct {
 	h       unsafe.Pointer
 	env     Env
 	timeout time.Duration
+	spent   Spent
 }
+
+// Spent is the time a group has spent in its per-step collectives since
+// it was joined: what a benchmark reports as their share of a step.
+type Spent struct {
+	Gradients time.Duration // ReduceGradients
+	Buffers   time.Duration // BroadcastBuffers
+}
+
+// Spent returns the time spent in the per-step collectives so far.
+func (g *Group) Spent() Spent { return g.spent }
 
 // Available reports whether this build has c10d's Gloo backend (it needs
 // libgloo-dev when the torchbuild step prepared gotch).
@@ -80,8 +91,11 @@ func (g *Group) Env() Env { return g.env }
 // times scale (1/World averages). The list must be the same, in the same
 // order, on every rank.
 func (g *Group) ReduceGradients(params []unsafe.Pointer, scale float64) error {
+	defer g.time(&g.spent.Gradients, time.Now())
 	return libtch.RobarchDistAllreduceGrads(g.h, params, scale, BucketBytes, planGradients)
 }
+
+func (g *Group) time(total *time.Duration, start time.Time) { *total += time.Since(start) }
 
 // BroadcastWeights overwrites tensors with rank 0's (the initial weights
 // and momentum buffers of a run).
@@ -93,6 +107,7 @@ func (g *Group) BroadcastWeights(tensors []unsafe.Pointer) error {
 // statistics every step, as DDP does, so that every rank evaluates and
 // checkpoints the same network.
 func (g *Group) BroadcastBuffers(tensors []unsafe.Pointer) error {
+	defer g.time(&g.spent.Buffers, time.Now())
 	return libtch.RobarchDistBroadcast(g.h, tensors, 0, BucketBytes, planBuffers)
 }
 
