@@ -17,12 +17,13 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 )
 
 // Defaults of Config.
 const (
 	DefaultWarmup = 3
-	DefaultEps    = 8.0 / 255
+	DefaultEps    = recipe.DefaultEps
 	DefaultLR     = 0.01
 	// CeilingSize is the matrix size of the matmul ceiling: large enough
 	// for BLAS to reach its peak, small enough to take well under a second.

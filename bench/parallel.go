@@ -198,6 +198,10 @@ func (c Config) validateParallel() error {
 	switch {
 	case c.Nproc < 2:
 		return fmt.Errorf("nproc %d: a data-parallel bench needs at least 2 processes", c.Nproc)
+	case c.Nproc > runtime.NumCPU():
+		return fmt.Errorf("nproc %d exceeds the %d CPU cores of this machine: each process needs at least one", c.Nproc, runtime.NumCPU())
+	case !dist.Available():
+		return fmt.Errorf("nproc %d: this build has no c10d Gloo backend; install libgloo-dev and run make setup", c.Nproc)
 	case c.Device.IsCuda():
 		return fmt.Errorf("nproc %d with device %s: the data-parallel bench runs on the CPU (Gloo)", c.Nproc, deviceName(c.Device))
 	case len(c.Worker) == 0:

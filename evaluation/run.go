@@ -188,3 +188,20 @@ func openNet(o Options, splits *data.Splits) (*model.Opened, error) {
 	}
 	return opened, nil
 }
+
+// ParseFormats reads the memory format and precision an evaluation runs
+// in. auto is a training choice: an evaluation stays fp32 unless asked.
+func ParseFormats(format, precision string) (model.MemoryFormat, amp.Precision, error) {
+	mf, err := model.ParseMemoryFormat(format)
+	if err != nil {
+		return mf, "", fmt.Errorf("--memory-format: %w", err)
+	}
+	p, err := amp.Parse(precision)
+	if err != nil {
+		return mf, p, fmt.Errorf("--precision: %w", err)
+	}
+	if p == amp.Auto {
+		p = amp.FP32
+	}
+	return mf, p, nil
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/robarch/robarch/attack"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/robustbench"
 )
@@ -125,7 +126,7 @@ func Resolve(r Request) (Settings, error) {
 		if eps, err = s.robustBench(r, eps); err != nil {
 			return s, err
 		}
-		attacks = "aa"
+		attacks = string(attackname.AA)
 	case r.ModelInfo != "":
 		return s, fmt.Errorf("--model-info needs --protocol robustbench: its numbers only mean something under RobustBench's protocol")
 	}
@@ -173,7 +174,7 @@ func (s *Settings) robustBench(r Request, eps string) (string, error) {
 			return "", fmt.Errorf("--protocol robustbench: %w; give --eps", err)
 		}
 	}
-	if r.Given["attacks"] && strings.TrimSpace(r.Attacks) != "aa" {
+	if n, err := attackname.Parse(strings.TrimSpace(r.Attacks)); r.Given["attacks"] && (err != nil || !n.IsStandardAutoAttack()) {
 		return "", fmt.Errorf("--attacks %q with --protocol robustbench: RobustBench runs standard AutoAttack only; leave --attacks unset (or aa)", r.Attacks)
 	}
 	return eps, nil

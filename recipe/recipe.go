@@ -235,6 +235,28 @@ func (r Recipe) WithDefaults() Recipe {
 	return r
 }
 
+// validateSchedule is Validate's part for the LR schedule's keys.
+func (r Recipe) validateSchedule(bad func(string, ...any), finite func(string, float64) bool) {
+	if finite("peak at", r.PeakAt) && r.Schedule == OneCycle && (r.PeakAt <= 0 || r.PeakAt >= 1) {
+		bad("peak at %v: must be in (0,1)", r.PeakAt)
+	}
+	if finite("warmup epochs", r.WarmupEpochs) && (r.WarmupEpochs < 0 || r.WarmupEpochs >= float64(max(r.Epochs, 1))) {
+		bad("warmup epochs %v: must be in [0, epochs)", r.WarmupEpochs)
+	}
+	if r.Schedule != Step {
+		return
+	}
+	if finite("gamma", r.Gamma) && (r.Gamma <= 0 || r.Gamma > 1) {
+		bad("gamma %v: must be in (0,1]", r.Gamma)
+	}
+	for i, m := range r.Milestones {
+		if m <= 0 || (i > 0 && m <= r.Milestones[i-1]) {
+			bad("milestones %v: must be positive and increasing", r.Milestones)
+			break
+		}
+	}
+}
+
 // Validate checks a recipe after WithDefaults, naming the bad field and
 // what it accepts.
 func (r Recipe) Validate() error {
@@ -294,23 +316,7 @@ func (r Recipe) Validate() error {
 	if finite("weight decay", r.WeightDecay) && r.WeightDecay < 0 {
 		bad("weight decay %v: must not be negative", r.WeightDecay)
 	}
-	if finite("peak at", r.PeakAt) && r.Schedule == OneCycle && (r.PeakAt <= 0 || r.PeakAt >= 1) {
-		bad("peak at %v: must be in (0,1)", r.PeakAt)
-	}
-	if finite("warmup epochs", r.WarmupEpochs) && (r.WarmupEpochs < 0 || r.WarmupEpochs >= float64(max(r.Epochs, 1))) {
-		bad("warmup epochs %v: must be in [0, epochs)", r.WarmupEpochs)
-	}
-	if r.Schedule == Step {
-		if finite("gamma", r.Gamma) && (r.Gamma <= 0 || r.Gamma > 1) {
-			bad("gamma %v: must be in (0,1]", r.Gamma)
-		}
-		for i, m := range r.Milestones {
-			if m <= 0 || (i > 0 && m <= r.Milestones[i-1]) {
-				bad("milestones %v: must be positive and increasing", r.Milestones)
-				break
-			}
-		}
-	}
+	r.validateSchedule(bad, finite)
 	if finite("label smoothing", r.LabelSmoothing) && (r.LabelSmoothing < 0 || r.LabelSmoothing >= 1) {
 		bad("label smoothing %v: must be in [0,1)", r.LabelSmoothing)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,8 +13,8 @@ import (
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/bench"
 	"github.com/robarch/robarch/data"
+	"github.com/robarch/robarch/data/prepare"
 	"github.com/robarch/robarch/internal/amp"
-	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 )
@@ -48,13 +47,13 @@ func newBenchCmd(v *viper.Viper) *cobra.Command {
 	f := cmd.Flags()
 	f.String("model", "micro", "model: a preset name (robarch arch list shows them) or a spec file (.yaml or .json)")
 	f.String("workload", "train", "comma-separated workloads: train, fgsm-rs, pgd10, apgd-ce, infer, loader, or all")
-	f.Int("batch", 128, "batch size")
+	f.Int("batch", recipe.DefaultBatchSize, "batch size")
 	f.Int("steps", 20, "timed steps per workload")
 	f.Int("warmup", bench.DefaultWarmup, "untimed warm-up steps per workload (0 = none)")
 	f.Int("rss-steps", 1000, "steps after warm-up over which RSS growth is measured (see above; 0 = the timed steps)")
 	f.Int("block", 1, "with --peer: steps each side runs in a row before the other's turn (1 = alternate step by step)")
 	f.Int("profile", 0, "after the timed steps, this many more per workload under libtorch's operator profiler, on both sides; prints the operators whose time differs most (0 = none)")
-	f.String("eps", "8/255", "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
+	f.String("eps", recipe.FormatEps(recipe.DefaultEps), "attack radius (L∞): a fraction (0.1), a ratio (8/255) or pixel levels (8px)")
 	f.Float64("lr", bench.DefaultLR, "learning rate of the training steps")
 	f.Int64("seed", 0, "seed of weights, data and attacks")
 	f.Bool("peer", false, "run the same workloads in PyTorch eager and report the ratio")
@@ -182,12 +181,6 @@ func newBenchWorkerCmd() *cobra.Command {
 
 // runParallelBench is bench --nproc N.
 func runParallelBench(cmd *cobra.Command, cfg bench.Config, asJSON bool) error {
-	if n := cfg.Nproc; n > runtime.NumCPU() {
-		return fmt.Errorf("--nproc %d exceeds the %d CPU cores of this machine: each process needs at least one", n, runtime.NumCPU())
-	}
-	if !dist.Available() {
-		return fmt.Errorf("--nproc %d: this build has no c10d Gloo backend; install libgloo-dev and run make setup", cfg.Nproc)
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("--nproc: find this program: %w", err)
@@ -205,10 +198,9 @@ func runParallelBench(cmd *cobra.Command, cfg bench.Config, asJSON bool) error {
 
 // runFolderBench is bench --workload loader --dataset imagefolder:DIR.
 func runFolderBench(cmd *cobra.Command, v *viper.Viper) error {
-	ds := v.GetString("dataset")
-	dir, ok := strings.CutPrefix(ds, data.NameImageFolder+":")
-	if !ok {
-		return fmt.Errorf("--dataset %q: allowed form is imagefolder:DIR", ds)
+	dir, err := prepare.SourceDir(v.GetString("dataset"))
+	if err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	if w := strings.TrimSpace(v.GetString("workload")); w != string(bench.Loader) {
 		return fmt.Errorf("--dataset applies to --workload loader only, not %q", w)
@@ -217,12 +209,7 @@ func runFolderBench(cmd *cobra.Command, v *viper.Viper) error {
 	if err != nil {
 		return fmt.Errorf("--decoder: %w", err)
 	}
-	var transforms []string
-	for _, t := range strings.Split(v.GetString("transform"), ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			transforms = append(transforms, t)
-		}
-	}
+	transforms := strings.FieldsFunc(v.GetString("transform"), func(r rune) bool { return r == ',' || r == ' ' })
 	cfg := bench.FolderConfig{
 		Dir: dir, Transforms: transforms, Size: v.GetInt("image-size"), Batch: v.GetInt("batch"),
 		Workers: v.GetInt("workers"), Prefetch: v.GetInt("prefetch"), Epochs: v.GetInt("epochs"),

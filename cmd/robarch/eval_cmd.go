@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/attack"
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/evaluation"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
+	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/robustbench"
 )
 
@@ -61,8 +62,8 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f.String("data-dir", "", "directory of the dataset files (default for fashion-mnist: "+data.FashionMNISTDir+")")
 	f.Int("size", 1000, "attack a stratified subset of this many test examples, the same for every run (0 = the whole test split)")
 	f.Int("image-size", 0, "image side for imagefolder (default 224) and synthetic (default 28)")
-	f.String("attacks", "pgd20,aa", "comma-separated attacks: "+strings.Join(attack.Names(), ", "))
-	f.String("eps", "8/255", "radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px); L2 radii may exceed 1")
+	f.String("attacks", attackname.PGDSteps(recipe.DefaultFinalSteps).String()+","+string(attackname.AA), "comma-separated attacks: "+strings.Join(attack.Names(), ", "))
+	f.String("eps", recipe.FormatEps(recipe.DefaultEps), "radius: a fraction (0.1), a ratio (8/255) or pixel levels (8px); L2 radii may exceed 1")
 	f.String("norm", string(attack.Linf), "threat model: Linf or L2")
 	f.Int64("seed", 0, "seed of the attacks' randomness")
 	f.Int("batch-size", 256, "evaluation batch size")
@@ -113,7 +114,9 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	c.distTimeout, _ = f.GetDuration("dist-timeout")
 	c.modelInfo, _ = f.GetString("model-info")
 	var err error
-	if o.Format, o.Precision, err = evalFormats(f); err != nil {
+	format, _ := f.GetString("memory-format")
+	precision, _ := f.GetString("precision")
+	if o.Format, o.Precision, err = evaluation.ParseFormats(format, precision); err != nil {
 		return c, err
 	}
 	if c.distEnv, c.launched, err = dist.FromEnv(os.Getenv); err != nil {
@@ -146,25 +149,6 @@ func evalConfigFrom(cmd *cobra.Command) (evalConfig, error) {
 	}
 	c.Settings, err = evaluation.Resolve(r)
 	return c, err
-}
-
-// evalFormats are --memory-format and --precision, read.
-func evalFormats(f *pflag.FlagSet) (model.MemoryFormat, amp.Precision, error) {
-	format, _ := f.GetString("memory-format")
-	mf, err := model.ParseMemoryFormat(format)
-	if err != nil {
-		return mf, "", fmt.Errorf("--memory-format: %w", err)
-	}
-	precision, _ := f.GetString("precision")
-	p, err := amp.Parse(precision)
-	if err != nil {
-		return mf, p, fmt.Errorf("--precision: %w", err)
-	}
-	if p == amp.Auto {
-		// auto is a training choice; an evaluation stays fp32 unless asked.
-		p = amp.FP32
-	}
-	return mf, p, nil
 }
 
 func runEval(ctx context.Context, stdout, stderr io.Writer, c evalConfig) error {

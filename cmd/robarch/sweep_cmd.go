@@ -294,7 +294,7 @@ func work(cmd *cobra.Command, v *viper.Viper, s store.Store, sweepName string) e
 	workDir, _ := cmd.Flags().GetString("work")
 	lease, _ := cmd.Flags().GetDuration("lease")
 	dsn, _ := cmd.Flags().GetString("store")
-	exec := newExecutor(format)
+	exec := sweeprun.NewExecutor(format)
 	r := &sweeprun.Runner{Store: s, WorkDir: workDir, Lease: lease, Wait: !noWait, Env: sweepworkers.Env(version, string(format))}
 	// Helper workers' lines, and the ranks' of a data-parallel trial, join
 	// this worker's log.

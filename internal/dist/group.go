@@ -3,7 +3,9 @@ package dist
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -48,6 +50,19 @@ func (g *Group) Spent() Spent { return g.spent }
 // Available reports whether this build has c10d's Gloo backend (it needs
 // libgloo-dev when the torchbuild step prepared gotch).
 func Available() bool { return libtch.RobarchDistAvailable() }
+
+// JoinLaunched is Join for a process a launcher started, named in the
+// log by what it is (data-parallel, sharded evaluation): threads, 0 for
+// cores ÷ local processes, comes back resolved.
+func JoinLaunched(what string, e Env, timeout time.Duration, threads int) (*Group, int, error) {
+	if threads == 0 {
+		threads = max(1, runtime.NumCPU()/e.LocalWorld)
+	}
+	slog.Info(what, "launcher", e.Launcher, "world", e.World, "rank", e.Rank,
+		"store", fmt.Sprintf("%s:%d", e.Addr, e.Port), "threads_per_process", threads)
+	g, err := Join(e, timeout)
+	return g, threads, err
+}
 
 // Join rendezvous with the other ranks and returns the group. Rank 0
 // serves the store unless torchrun's agent does; a port already taken

@@ -17,7 +17,9 @@ import (
 // Launch describes a standalone single-machine job: N copies of one
 // command as ranks 0..N-1 (torchrun's --standalone, without Python).
 type Launch struct {
-	N    int
+	N int
+	// Exe and Args are the command each rank runs; an empty Exe is this
+	// program with its own arguments (torchrun's standalone mode).
 	Exe  string
 	Args []string
 	// Env is the children's base environment (os.Environ() by default);
@@ -45,6 +47,13 @@ func (e *RankError) Unwrap() error { return e.Err }
 // Run starts the ranks and waits for all of them. When one fails the
 // others are stopped and the first failure is returned, naming its rank.
 func (l Launch) Run(ctx context.Context) error {
+	if l.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("launch: find this program: %w", err)
+		}
+		l.Exe, l.Args = exe, os.Args[1:]
+	}
 	if l.N < 1 {
 		return fmt.Errorf("processes per node %d: must be at least 1", l.N)
 	}
@@ -75,9 +84,15 @@ func (l Launch) Run(ctx context.Context) error {
 		first error
 		outMu sync.Mutex // one line at a time from all ranks
 	)
+	var cancelled time.Time // when the first failure stopped the others
 	fail := func(err error) {
 		mu.Lock()
-		if first == nil {
+		if cancelled.IsZero() {
+			cancelled = time.Now()
+		}
+		// A rank killed by a signal is the cause; the others then fail
+		// because their peer died, and may be reaped first.
+		if first == nil || (killed(err) && !killed(first)) {
 			first = err
 		}
 		mu.Unlock()
@@ -108,7 +123,12 @@ func (l Launch) Run(ctx context.Context) error {
 			for _, p := range pipes {
 				_ = p.Close()
 			}
-			if err != nil && ctx.Err() == nil {
+			// A rank killed before the launcher's own SIGKILL (after
+			// Grace) was killed by someone else: it counts.
+			mu.Lock()
+			external := killed(err) && time.Since(cancelled) < l.Grace
+			mu.Unlock()
+			if err != nil && (ctx.Err() == nil || external) {
 				fail(&RankError{rank, err})
 			}
 		}()
@@ -118,6 +138,17 @@ func (l Launch) Run(ctx context.Context) error {
 		return first
 	}
 	return context.Cause(ctx)
+}
+
+// killed reports a rank that a signal other than the launcher's SIGTERM
+// ended (kill -9, the OOM killer, a crash).
+func killed(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() != syscall.SIGTERM
 }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.

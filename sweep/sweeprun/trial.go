@@ -43,6 +43,11 @@ func BuildModelIn(f model.MemoryFormat) ModelBuilder {
 	}
 }
 
+// NewExecutor wires the real trial pieces: arch/model builds in memory
+// format f, train trains, and attack evaluates what the sweep asks beyond
+// PGD.
+func NewExecutor(f model.MemoryFormat) *Executor { return &Executor{Build: BuildModelIn(f)} }
+
 // RobustEvaluator measures extra attacks (AutoAttack, ...) on a trained
 // model; it returns metric name → accuracy. nil skips them.
 type RobustEvaluator func(ctx context.Context, m train.Model, test data.Source, attacks []string, eps float64, seed int64) (map[string]float64, error)

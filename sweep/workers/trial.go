@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/atomicfile"
 	"github.com/robarch/robarch/internal/dist"
+	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
 	"github.com/robarch/robarch/sweep/sweeprun"
@@ -99,6 +101,24 @@ func ReadTrial(dir string) (results.Trial, sweep.TrialConfig, error) {
 	}
 	cfg, err := sweep.DecodeTrialConfig(t)
 	return t, cfg, err
+}
+
+// ServeRank is one rank of the data-parallel trial in dir, started by a
+// worker (DataParallel) with the launcher's environment: it joins the
+// group (threads: 0 for cores ÷ local processes) and runs RunRank.
+func ServeRank(ctx context.Context, dir string, e dist.Env, threads int, f model.MemoryFormat) error {
+	t, cfg, err := ReadTrial(dir)
+	if err != nil {
+		return err
+	}
+	group, threads, err := dist.JoinLaunched("data-parallel trial", e, dist.DefaultTimeout, threads)
+	if err != nil {
+		return err
+	}
+	defer group.Close()
+	rt := torchrt.Init(threads)
+	slog.Debug("torch runtime", "malloc", rt.Malloc, "sysmon", rt.Sysmon)
+	return RunRank(ctx, sweeprun.NewExecutor(f), group, t, cfg, dir)
 }
 
 // RunRank runs this process's rank of the data-parallel trial t in dir
