@@ -17,6 +17,8 @@
 package bench
 
 import (
+	"github.com/robarch/robarch/internal/attackname"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -36,11 +38,11 @@ const (
 	FGSMRS Workload = "fgsm-rs"
 	// PGD10 is a 10-step L∞ PGD attack with random start on a batch, the
 	// model in evaluation mode (package attack).
-	PGD10 Workload = "pgd10"
+	PGD10 Workload = Workload(attackname.PGD) + "10"
 	// APGDCE is APGD-CE with 100 iterations on a batch (package attack).
 	// The labels are the model's own clean predictions, so that every
 	// sample is attacked: APGD skips samples already misclassified.
-	APGDCE Workload = "apgd-ce"
+	APGDCE Workload = Workload(attackname.APGDCE)
 	// Infer is a forward pass in evaluation mode without autograd.
 	Infer Workload = "infer"
 	// Loader is the data loader alone: batches of synthetic images of the

@@ -34,6 +34,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/atomicfile"
+	"github.com/robarch/robarch/internal/attackname"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	// At load, before the Go runtime starts its threads: one malloc arena.
@@ -351,7 +352,8 @@ func runAttacks(c config) error {
 		res.AAStages = append(res.AAStages, attack.StageAcc{Attack: comp.Name(), RobustAcc: frac(robust)})
 		log.Printf("aa after %s: %.4f (%.0f s)", comp.Name(), frac(robust), time.Since(start).Seconds())
 	}
-	res.AA, res.Robust["aa"], res.Seconds["aa"] = frac(robust), robust, time.Since(start).Seconds()
+	aaKey := string(attackname.AA)
+	res.AA, res.Robust[aaKey], res.Seconds[aaKey] = frac(robust), robust, time.Since(start).Seconds()
 
 	// The library's orchestration: Evaluate, AutoAttack batch by batch.
 	start = time.Now()
