@@ -105,7 +105,7 @@ func CheckpointMeta(m Meta, s train.Summary) map[string]string {
 		"model": m.Model, "dataset": m.Dataset, "method": string(s.Method), "eps": f(s.Eps),
 		"epoch": strconv.Itoa(s.Epoch), "clean_acc": f(s.CleanAcc), "pgd_acc": f(s.PGDAcc),
 		"pgd_steps": strconv.Itoa(s.PGDSteps), "eval_examples": strconv.Itoa(s.EvalExamples),
-		"seed": strconv.FormatInt(s.Recipe.Seed, 10),
+		"seed":     strconv.FormatInt(s.Recipe.Seed, 10),
 		"eval_eps": f(s.EvalEps), "norm": "Linf", "recipe": string(r),
 	}
 }
