@@ -1,6 +1,8 @@
 package robustbench
 
 import (
+	"github.com/robarch/robarch/data/fixturegen"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -146,24 +148,11 @@ func TestWriteModelInfo(t *testing.T) {
 	assert.ErrorContains(t, WriteModelInfo(path, ModelInfo{}), path+": existing file is not a JSON object")
 }
 
-// fakeCIFAR10 writes a CIFAR-10 binary folder with n test records (and a
-// one-record train batch each, which data.Open also reads).
+// fakeCIFAR10 writes a CIFAR-10 binary folder with n test records.
 func fakeCIFAR10(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
-	rec := func(i int) []byte {
-		b := make([]byte, 1+3*32*32)
-		b[0] = byte(i % 10)
-		return b
-	}
-	var test []byte
-	for i := range n {
-		test = append(test, rec(i)...)
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "test_batch.bin"), test, 0o644))
-	for k := 1; k <= 5; k++ {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", k)), rec(k), 0o644))
-	}
+	require.NoError(t, fixturegen.WriteCIFAR10(dir, n))
 	return dir
 }
 

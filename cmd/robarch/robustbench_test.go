@@ -1,8 +1,9 @@
 package main
 
 import (
+	"github.com/robarch/robarch/data/fixturegen"
+
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,27 +19,11 @@ import (
 	"github.com/robarch/robarch/robustbench"
 )
 
-// fakeCIFAR10 writes a CIFAR-10 binary folder with n random test records
-// (and a one-record train batch each, which data.Open also reads).
+// fakeCIFAR10 writes a CIFAR-10 binary folder with n test records.
 func fakeCIFAR10(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
-	rec := func(i int) []byte {
-		b := make([]byte, 1+3*32*32)
-		b[0] = byte(i % 10)
-		for j := 1; j < len(b); j++ {
-			b[j] = byte((i*131 + j*7) % 256)
-		}
-		return b
-	}
-	var test []byte
-	for i := range n {
-		test = append(test, rec(i)...)
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "test_batch.bin"), test, 0o644))
-	for k := 1; k <= 5; k++ {
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("data_batch_%d.bin", k)), rec(k), 0o644))
-	}
+	require.NoError(t, fixturegen.WriteCIFAR10(dir, n))
 	return dir
 }
 
