@@ -1,9 +1,10 @@
 // Package guidelines turns a sweep's finished trials into design
 // guidelines: the effect of every factor level on clean and robust
 // accuracy with bootstrap intervals, a verdict per level, the width/depth
-// analysis, design-space EDFs, a comparison with the RobArch paper's
-// findings and a recommended architecture, written as an offline HTML
-// page, a Markdown report, a JSON file and PNG/SVG plots.
+// analysis, design-space EDFs, the RobArch paper's guidelines (package
+// guidelines/paper predicts, findings.go judges) and a recommended
+// architecture, written as an offline HTML page, a Markdown report, a
+// JSON file and PNG/SVG plots.
 //
 // It works on []results.Trial; the factor names and level syntax are
 // package sweep's (its vocabulary is pure Go, so reading it needs no

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/robarch/robarch/guidelines/figure"
+	"github.com/robarch/robarch/guidelines/paper"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
 )
@@ -69,9 +70,9 @@ func Figures(a *Analysis) ([]Figure, error) {
 		return nil, err
 	}
 	png, svg, banded, err := ratioPlot(a).Draw(figWidth, scatterHeight)
-	band := fmt.Sprintf("the shaded band is the paper's %.1f–%.1f", PaperRatioBand[0], PaperRatioBand[1])
+	band := fmt.Sprintf("the shaded band is the paper's %.1f–%.1f", paper.RatioBand[0], paper.RatioBand[1])
 	if !banded {
-		band = fmt.Sprintf("the paper's band %.1f–%.1f lies far outside these ratios and is not drawn", PaperRatioBand[0], PaperRatioBand[1])
+		band = fmt.Sprintf("the paper's band %.1f–%.1f lies far outside these ratios and is not drawn", paper.RatioBand[0], paper.RatioBand[1])
 	}
 	if err := add("robust-vs-ratio", "Robust accuracy vs width/depth ratio",
 		fmt.Sprintf("Mean %s per variant (labelled; with many variants only the best, the worst and the baseline) and per trial (small dots) against the width-to-depth ratio; %s.", MetricName(a.RobustMetric), band),
@@ -233,7 +234,7 @@ func ratioPlot(a *Analysis) figure.Variants {
 		}
 	}
 	ratio := func(g *Group) float64 { return g.WidthDepthRatio }
-	band := PaperRatioBand
+	band := paper.RatioBand
 	return figure.Variants{Title: "Robust accuracy vs width/depth ratio",
 		XLabel: "width/depth ratio (mean of width ÷ depth, all stages but the last)", YLabel: MetricName(a.RobustMetric) + " (%)",
 		Points: variantPoints(a, groups, ratio, robustPoints(a), func(g *Group, _ int) float64 { return g.WidthDepthRatio }),

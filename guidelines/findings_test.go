@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/guidelines/paper"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/sweep"
 )
@@ -50,7 +51,7 @@ func TestFindingsAgainstSweep(t *testing.T) {
 	)
 	a, err := Analyze(trials, Options{})
 	require.NoError(t, err)
-	require.Len(t, a.Findings, len(Findings()))
+	require.Len(t, a.Findings, len(paper.All()))
 
 	tests := []struct {
 		id, outcome string
@@ -126,196 +127,26 @@ func TestJudgeLevel(t *testing.T) {
 	unbounded := &Interval{Low: -0.08, High: 0.12} // an underpowered "no clear effect"
 	below := &Interval{Low: -0.09, High: -0.02}
 	tests := []struct {
-		d       direction
+		d       paper.Direction
 		verdict string
 		ci      *Interval
 		want    string
 	}{
-		{expectUp, Helps, nil, Agrees},
-		{expectUp, Hurts, nil, Disagrees},
-		{expectUp, NoClearEffect, unbounded, NotConclusive},
-		{expectDown, Hurts, nil, Agrees},
-		{expectDown, Helps, nil, Disagrees},
-		{expectNoGain, NoClearEffect, bounded, Agrees},
-		{expectNoGain, NoClearEffect, unbounded, NotConclusive},
-		{expectNoGain, NoClearEffect, nil, NotConclusive},
-		{expectNoGain, Hurts, below, Agrees},
-		{expectNoGain, Helps, nil, Disagrees},
-		{expectNoGain, Inconclusive, bounded, NotConclusive},
-		{expectUp, Inconclusive, nil, NotConclusive},
+		{paper.ExpectUp, Helps, nil, Agrees},
+		{paper.ExpectUp, Hurts, nil, Disagrees},
+		{paper.ExpectUp, NoClearEffect, unbounded, NotConclusive},
+		{paper.ExpectDown, Hurts, nil, Agrees},
+		{paper.ExpectDown, Helps, nil, Disagrees},
+		{paper.ExpectNoGain, NoClearEffect, bounded, Agrees},
+		{paper.ExpectNoGain, NoClearEffect, unbounded, NotConclusive},
+		{paper.ExpectNoGain, NoClearEffect, nil, NotConclusive},
+		{paper.ExpectNoGain, Hurts, below, Agrees},
+		{paper.ExpectNoGain, Helps, nil, Disagrees},
+		{paper.ExpectNoGain, Inconclusive, bounded, NotConclusive},
+		{paper.ExpectUp, Inconclusive, nil, NotConclusive},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, judgeLevel(tt.d, tt.verdict, tt.ci), "%s, %s, %v", tt.d, tt.verdict, tt.ci)
-	}
-}
-
-// TestFindingPredictions is the table of every finding over pairs of
-// specs: what it predicts for a variant (level) against the network it
-// is compared with (base), judged from the specs alone.
-func TestFindingPredictions(t *testing.T) {
-	get := func(name string) arch.Spec {
-		s, err := arch.Get(name)
-		require.NoError(t, err)
-		return s.WithDefaults()
-	}
-	r50, robarchS, micro := get("resnet50"), get("robarch-s"), get("micro")
-	budget, err := arch.Params(r50)
-	require.NoError(t, err)
-	microBudget, err := arch.Params(micro)
-	require.NoError(t, err)
-	// edit returns a copy of s changed by f and refitted to the budget,
-	// as the sweep planner does.
-	edit := func(s arch.Spec, f func(*arch.Spec)) arch.Spec {
-		c := s.Clone()
-		f(&c)
-		b := budget
-		if s.Name == micro.Name {
-			b = microBudget
-		}
-		fitted, _, err := arch.Fit(c, b, arch.FitOptions{Quantum: 8, Tolerance: 0.03})
-		require.NoError(t, err)
-		return fitted.WithDefaults()
-	}
-	act := func(a ...string) func(*arch.Spec) {
-		return func(s *arch.Spec) { s.Block.Activations = a }
-	}
-	norms := func(n ...string) func(*arch.Spec) {
-		return func(s *arch.Spec) { s.Block.Norms = n }
-	}
-	depths := func(d ...int) func(*arch.Spec) { return func(s *arch.Spec) { s.SetDepths(d...) } }
-	groups := func(g int) func(*arch.Spec) {
-		return func(s *arch.Spec) {
-			for i, st := range s.Stages {
-				s.Stages[i].GroupWidth = arch.BottleneckWidth(st.Width, st.BottleneckMultiplier) / g
-			}
-		}
-	}
-	postponed := func(s *arch.Spec) { s.Stem.MaxPool = false; s.Stages[0].Stride *= 2 }
-	withRecipe := func(s *arch.Spec) { require.NoError(t, sweep.PaperRecipe(s)) }
-
-	tests := []struct {
-		finding     string
-		name        string
-		base, level arch.Spec
-		want        direction
-	}{
-		// 1: deeper and narrower, whichever factor made it.
-		{"deeper-narrower", "x1.5 depth, refitted", r50, edit(r50, depths(5, 6, 9, 5)), expectUp},
-		{"deeper-narrower", "shallower, refitted", r50, edit(r50, depths(2, 2, 3, 2)), expectDown},
-		// regression (issue 34): stage_depths=1,1,1 on micro is shallower
-		// and wider at the same budget, so deeper-narrower bears on it.
-		{"deeper-narrower", "stage_depths 1,1,1 on micro", micro, edit(micro, depths(1, 1, 1)), expectDown},
-		{"deeper-narrower", "same depth, other kernel", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), unrelated},
-		{"deeper-narrower", "deeper without refit (wider budget)", r50, func() arch.Spec { c := r50.Clone(); c.SetDepths(4, 5, 7, 3); return c }(), unrelated},
-		// 3: stage-3-heavy is a property of a depth list.
-		{"stage-depths", "to 3,4,12,1", r50, edit(r50, depths(3, 4, 12, 1)), expectUp},
-		{"stage-depths", "RobArch-S to ResNet's 3,4,6,3", robarchS, edit(robarchS, depths(3, 4, 6, 3)), expectDown},
-		// regression (issue 34): 1,1,1 is not stage-3-heavy, nor is 3,3,3.
-		{"stage-depths", "micro 3,3,3 to 1,1,1", micro, edit(micro, depths(1, 1, 1)), unrelated},
-		{"stage-depths", "equal depths", r50, edit(r50, depths(4, 4, 4, 4)), unrelated},
-		// 4
-		{"two-groups", "groups:2", r50, edit(r50, groups(2)), expectUp},
-		{"two-groups", "groups:4", r50, edit(r50, groups(4)), unrelated},
-		{"two-groups", "RobArch-S to one group", robarchS, edit(robarchS, groups(1)), expectDown},
-		// 5
-		{"wide-stem", "96", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), expectUp},
-		{"wide-stem", "32", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 32 }), expectDown},
-		{"wide-stem", "patchify of the same width", r50, edit(r50, func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: 96, Kernel: 4} }), unrelated},
-		// 6
-		{"postponed-downsampling", "max-pool to stage 1 stride", r50, edit(r50, postponed), expectUp},
-		{"postponed-downsampling", "stride 1 in the last stage (less in total)", r50, edit(r50, func(s *arch.Spec) { s.Stages[3].Stride = 1 }), unrelated},
-		{"postponed-downsampling", "RobArch-S with the max-pool back", robarchS, edit(robarchS, func(s *arch.Spec) { s.Stem.MaxPool = true; s.Stages[0].Stride = 1 }), expectDown},
-		{"postponed-downsampling", "earlier: max-pool back", func() arch.Spec { c := r50.Clone(); postponed(&c); return c }(), r50, expectDown},
-		// 7
-		{"conv-stem", "patchify", r50, edit(r50, func(s *arch.Spec) { s.Stem = arch.Stem{Kind: arch.StemPatch, Width: 64, Kernel: 4} }), expectDown},
-		{"conv-stem", "conv stem, other width", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), unrelated},
-		// 8, 9
-		{"kernel-3x3", "5", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), expectNoGain},
-		{"kernel-3x3", "back to 3", edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), r50, expectUp},
-		{"no-dilation", "2", r50, edit(r50, func(s *arch.Spec) {
-			for i := range s.Stages {
-				s.Stages[i].Dilation = 2
-			}
-		}), expectNoGain},
-		{"no-dilation", "kernel only", r50, edit(r50, func(s *arch.Spec) { s.SetKernel(5) }), unrelated},
-		// 10, 11
-		{"smooth-activation", "silu", r50, edit(r50, act("silu", "silu", "silu")), expectUp},
-		{"smooth-activation", "gelu and silu", r50, edit(r50, act("gelu", "silu", "gelu")), expectUp},
-		{"smooth-activation", "partly relu", r50, edit(r50, act("relu", "silu", "silu")), unrelated},
-		{"smooth-activation", "elu", r50, edit(r50, act("elu", "elu", "elu")), unrelated},
-		{"smooth-activation", "back to relu", robarchS, edit(robarchS, act("relu", "relu", "relu")), expectDown},
-		{"parametric-activation", "prelu vs relu", r50, edit(r50, act("prelu", "prelu", "prelu")), expectNoGain},
-		{"parametric-activation", "psilu vs silu", robarchS, edit(robarchS, act("psilu", "psilu", "psilu")), expectNoGain},
-		{"parametric-activation", "pssilu at one position", robarchS, edit(robarchS, act("silu", "pssilu", "silu")), expectNoGain},
-		{"parametric-activation", "psilu vs relu (not its counterpart)", r50, edit(r50, act("psilu", "psilu", "psilu")), unrelated},
-		{"parametric-activation", "silu vs relu", r50, edit(r50, act("silu", "silu", "silu")), unrelated},
-		// 12
-		{"se-0.25", "0.25", r50, edit(r50, func(s *arch.Spec) { s.Block.SERatio = 0.25 }), expectUp},
-		{"se-0.25", "0.0625", r50, edit(r50, func(s *arch.Spec) { s.Block.SERatio = 0.0625 }), unrelated},
-		{"se-0.25", "off from 0.25", robarchS, edit(robarchS, func(s *arch.Spec) { s.Block.SERatio = 0 }), expectDown},
-		// 13, 14
-		{"fewer-norms", "first norm off", r50, edit(r50, norms("identity", "batchnorm", "batchnorm")), expectUp},
-		{"fewer-norms", "back to three", robarchS, edit(robarchS, norms("batchnorm", "batchnorm", "batchnorm")), expectDown},
-		{"fewer-norms", "group norm everywhere", r50, edit(r50, norms("groupnorm", "groupnorm", "groupnorm")), unrelated},
-		{"fewer-norms", "shortcut norm off (guideline 18's)", r50, edit(r50, func(s *arch.Spec) { s.Block.ShortcutNorm = arch.Identity }), unrelated},
-		{"norm-type", "group norm everywhere", r50, edit(r50, norms("groupnorm", "groupnorm", "groupnorm")), expectNoGain},
-		{"norm-type", "group norm at one position", r50, edit(r50, norms("batchnorm", "groupnorm", "batchnorm")), expectNoGain},
-		{"norm-type", "first norm off", r50, edit(r50, norms("identity", "batchnorm", "batchnorm")), unrelated},
-		// 15
-		{"bottleneck-0.25", "0.5", r50, edit(r50, func(s *arch.Spec) {
-			for i := range s.Stages {
-				s.Stages[i].BottleneckMultiplier = 0.5
-			}
-		}), expectNoGain},
-		// 16, 17
-		{"no-preact", "pre-activation", r50, edit(r50, func(s *arch.Spec) { s.Block.Order = arch.PreAct }), expectNoGain},
-		{"no-dense", "dense 1", r50, edit(r50, func(s *arch.Spec) { s.Block.DenseRatio = 1 }), expectNoGain},
-		{"no-dense", "dense 1 with two-block stages (a no-op)", edit(r50, depths(2, 2, 2, 2)), edit(r50, func(s *arch.Spec) { s.SetDepths(2, 2, 2, 2); s.Block.DenseRatio = 1 }), unrelated},
-		// 18
-		{"shortcut-norm-stem-kernel", "shortcut norm off", r50, edit(r50, func(s *arch.Spec) { s.Block.ShortcutNorm = arch.Identity }), expectNoGain},
-		{"shortcut-norm-stem-kernel", "stem kernel 3", r50, edit(r50, func(s *arch.Spec) { s.Stem.Kernel = 3 }), expectNoGain},
-		{"shortcut-norm-stem-kernel", "stem width only", r50, edit(r50, func(s *arch.Spec) { s.Stem.Width = 96 }), unrelated},
-	}
-	findings := map[string]Finding{}
-	for _, f := range Findings() {
-		findings[f.ID] = f
-	}
-	tested := map[string]bool{}
-	for _, tt := range tests {
-		t.Run(tt.finding+"/"+tt.name, func(t *testing.T) {
-			f, ok := findings[tt.finding]
-			require.True(t, ok, "no finding %s", tt.finding)
-			require.NotNil(t, f.predict)
-			assert.Equal(t, tt.want, f.predict(tt.base, tt.level))
-			tested[tt.finding] = true
-		})
-	}
-	for _, f := range Findings() {
-		if f.predict != nil {
-			assert.True(t, tested[f.ID], "finding %s has spec-pair cases", f.ID)
-		}
-	}
-
-	// The paper's recipe applied to ResNet-50 is RobArch-S's depths and
-	// bears on most adopted guidelines at once (not deeper-narrower: like
-	// RobArch-S against ResNet-50 it is deeper and wider, the grouped
-	// convolutions and the one-block last stage pay for it): findings leave the spec
-	// factor's variants out (specPairs), but the recipe itself is right.
-	rec := edit(r50, withRecipe)
-	assert.Equal(t, []int{5, 8, 13, 1}, rec.Depths())
-	for _, id := range []string{"stage-depths", "two-groups", "wide-stem", "postponed-downsampling", "smooth-activation", "se-0.25", "fewer-norms"} {
-		assert.NotEqual(t, unrelated, findings[id].predict(r50, rec), id)
-	}
-}
-
-func TestEighteenGuidelines(t *testing.T) {
-	fs := Findings()
-	require.Len(t, fs, 18)
-	for i, f := range fs {
-		assert.Equal(t, i+1, f.Guideline, f.ID)
-		assert.NotEmpty(t, f.Source, f.ID)
-		assert.NotEmpty(t, f.Claim, f.ID)
-		assert.True(t, (f.predict == nil) != (f.custom == nil), "%s: one way of judging", f.ID)
 	}
 }
 

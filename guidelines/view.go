@@ -13,6 +13,7 @@ import (
 	texttemplate "text/template"
 
 	"github.com/robarch/robarch/arch"
+	"github.com/robarch/robarch/guidelines/paper"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
 )
@@ -291,7 +292,7 @@ var funcs = map[string]any{
 	"f2":     func(f float64) string { return fmt.Sprintf("%.2f", f) },
 	"mul100": Points,
 	"macsM":  func(n int64) float64 { return float64(n) / 1e6 },
-	"paper":  func() string { return PaperSource },
+	"paper":  func() string { return paper.Source },
 	"join":   strings.Join,
 	"clip":   clip,
 	"md":     func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") },

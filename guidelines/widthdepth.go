@@ -4,12 +4,13 @@ import (
 	"math"
 	"slices"
 
+	"github.com/robarch/robarch/guidelines/paper"
 	"github.com/robarch/robarch/study"
 )
 
 // widthDepth fits robust accuracy across variants.
 func (a *Analysis) widthDepth() {
-	wd := WidthDepth{Band: PaperRatioBand}
+	wd := WidthDepth{Band: paper.RatioBand}
 	var ratio, lp, lm, yr, yp, ym []float64
 	for _, g := range a.Groups {
 		y := g.Mean[a.RobustMetric]

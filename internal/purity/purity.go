@@ -15,4 +15,7 @@ var Packages = []string{
 	"study",
 	"results",
 	"guidelines",
+	"guidelines/paper",
+	"guidelines/figure",
+	"sweep/planreport",
 }

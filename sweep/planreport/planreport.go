@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/robarch/robarch/arch"
-	"github.com/robarch/robarch/guidelines"
+	"github.com/robarch/robarch/guidelines/paper"
 	"github.com/robarch/robarch/results"
 	"github.com/robarch/robarch/study"
 	"github.com/robarch/robarch/sweep"
@@ -80,9 +80,9 @@ func Uncovered(variants []sweep.Variant) []string {
 		}
 	}
 	var missing []string
-	for _, g := range guidelines.Findings() {
-		if !covered[g.Guideline] && g.ByPairs() {
-			missing = append(missing, fmt.Sprintf("%d %s", g.Guideline, g.ID))
+	for _, g := range paper.All() {
+		if !covered[g.Number] && g.ByPairs() {
+			missing = append(missing, fmt.Sprintf("%d %s", g.Number, g.ID))
 		}
 	}
 	return missing
@@ -97,7 +97,7 @@ func GuidelinesOf(base, v sweep.Variant) ([]int, string) {
 	case v.Factor == sweep.FactorSpec:
 		return nil, "combined"
 	}
-	ns := guidelines.Bearing(base.Spec, v.Spec)
+	ns := paper.Bearing(base.Spec, v.Spec)
 	if len(ns) == 0 {
 		return nil, "none"
 	}
