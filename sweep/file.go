@@ -448,6 +448,9 @@ func (f File) validateRun(bad func(string, ...any)) {
 	if err := checkPrecision(f.Train.Precision); err != nil {
 		bad("train.%v", err)
 	}
+	for _, u := range f.Train.Unread() {
+		bad("train.%s: %s (remove it, or set the method or schedule that reads it)", u.Key, u.Reason)
+	}
 	if r, _, err := f.TrialRecipe(0); err == nil {
 		// Precision is checked above; auto is resolved where the trial runs.
 		r.Precision = ""

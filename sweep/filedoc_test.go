@@ -51,7 +51,9 @@ any key, with or without a flag, can be replaced with ` + "`--set key=value`" + 
 it is read, with the key named: unknown keys, attack names, the budget, the
 recipe every trial will train with, the recipe keys a sweep sets itself, and
 keys that would do nothing (` + "`samples`" + ` without ` + "`design: random`" + `,
-` + "`eval.check.size`" + ` or ` + "`seeds`" + ` without ` + "`eval.check.attacks`" + `) or that cannot be
+` + "`eval.check.size`" + ` or ` + "`seeds`" + ` without ` + "`eval.check.attacks`" + `; training keys
+the method or schedule does not read, such as ` + "`train.steps`" + ` under fgsm-rs or
+` + "`train.milestones`" + ` without ` + "`schedule: step`" + `) or that cannot be
 honoured (` + "`nproc_per_trial`" + ` above 1 on CUDA) are refused. Every other key reaches
 the trials: each trial's stored config carries the file, and its recipe is the
 ` + "`train`" + ` section with only the keys marked below set by the sweep (sweep/sweeprun's

@@ -250,7 +250,8 @@ func TestWRNDepthWidthPlanFitsBudget(t *testing.T) {
 }
 
 // A sweep file is checked whole at load: attack names, the budget, keys
-// the sweep would overwrite; --set reaches any key and is checked the same.
+// the sweep would overwrite, training keys the method or schedule would
+// not read; --set reaches any key and is checked the same.
 func TestLoadRefusesWhatItCannotHonour(t *testing.T) {
 	tests := []struct {
 		name string
@@ -266,6 +267,9 @@ func TestLoadRefusesWhatItCannotHonour(t *testing.T) {
 		{"train.final_size", map[string]any{"train.final_size": 100}, "train.final_size: a sweep sets it for every trial from eval.size"},
 		{"train.final_steps", map[string]any{"train.final_steps": 50}, "train.final_steps: a sweep sets it for every trial from eval.attacks"},
 		{"mistyped set key", map[string]any{"train.learning_rate": 0.1}, "train.learning_rate: unknown key"},
+		{"steps under fgsm-rs", map[string]any{"train.steps": 10}, "train.steps: read only by method pgd or trades; method fgsm-rs does not read it"},
+		{"beta under pgd", map[string]any{"train.method": "pgd", "train.beta": 6}, "train.beta: read only by method trades"},
+		{"milestones under one-cycle", map[string]any{"train.milestones": []float64{1}}, "train.milestones: read only by schedule step; this recipe's schedule is onecycle"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,7 +43,8 @@ func addRecipeFlags(f *pflag.FlagSet) {
 
 // recipeFromFlags sets every recipe key whose flag was given (on the
 // command line, in the environment or the config file: bindFlags marks
-// those Changed); the others stay zero for the recipe's WithDefaults.
+// those Changed); the others stay zero for the recipe's WithDefaults. A
+// key the method or schedule would not read is refused (recipe.Unread).
 func recipeFromFlags(f *pflag.FlagSet) (recipe.Recipe, error) {
 	var r recipe.Recipe
 	for _, k := range recipe.Keys() {
@@ -54,6 +55,14 @@ func recipeFromFlags(f *pflag.FlagSet) (recipe.Recipe, error) {
 		if err := r.Set(k.Name, fl.Value.String()); err != nil {
 			return r, fmt.Errorf("--%s: %w", k.Flag, err)
 		}
+	}
+	if unread := r.Unread(); len(unread) > 0 {
+		flags := map[string]string{}
+		for _, k := range recipe.Keys() {
+			flags[k.Name] = k.Flag
+		}
+		u := unread[0]
+		return r, fmt.Errorf("--%s: %s (leave it out, or give the --method or --schedule that reads it)", flags[u.Key], u.Reason)
 	}
 	return r, nil
 }

@@ -102,6 +102,8 @@ func TestTrainCommandRejectsBadFlags(t *testing.T) {
 		{"no such device", append(base, "--device", "tpu"), "--device"},
 		{"unknown precision", append(base, "--precision", "int8"), `--precision: precision "int8": allowed values are fp32, bf16, fp16, auto`},
 		{"fp16 on the CPU", append(base, "--precision", "fp16"), "--precision: precision fp16: needs a CUDA device"},
+		{"steps under fgsm-rs", append(base, "--method", "fgsm-rs", "--steps", "10"), "--steps: read only by method pgd or trades; method fgsm-rs does not read it"},
+		{"peak under cosine", append(base, "--method", "pgd", "--peak-at", "0.3"), "--peak-at: read only by schedule onecycle; this recipe's schedule is cosine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runTrainCmd(t, tc.args...)
