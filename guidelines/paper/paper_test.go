@@ -1,6 +1,11 @@
 package paper
 
 import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -187,4 +192,23 @@ func TestGuidelinesSpeakTheSweepVocabulary(t *testing.T) {
 			assert.Contains(t, sweep.FactorNames(), name, f.ID)
 		}
 	}
+}
+
+var updateClaims = flag.Bool("update", false, "rewrite testdata/claims.txt from All()")
+
+// The claims are the paper's words as the report prints them; a change
+// to one must be deliberate (go test ./guidelines/paper -update), not a
+// side effect of a rename.
+func TestClaimsAreUnchanged(t *testing.T) {
+	var b strings.Builder
+	for _, g := range All() {
+		fmt.Fprintf(&b, "%d %s: %s\n  source: %s\n  factors: %s\n", g.Number, g.ID, g.Claim, g.Source, strings.Join(g.Factors, ", "))
+	}
+	path := filepath.Join("testdata", "claims.txt")
+	if *updateClaims {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), b.String())
 }
