@@ -158,9 +158,12 @@ func Bearing(base, level arch.Spec) []int {
 
 // AllBasic reports whether every stage of s has basic blocks: the ratio
 // band was measured on such networks only.
-func AllBasic(s arch.Spec) bool {
+func AllBasic(s arch.Spec) bool { return allBlocks(s, arch.Basic) }
+
+// allBlocks reports whether s has stages and every one has blocks of kind.
+func allBlocks(s arch.Spec, kind string) bool {
 	for _, st := range s.Stages {
-		if st.Block != arch.Basic {
+		if st.Block != kind {
 			return false
 		}
 	}

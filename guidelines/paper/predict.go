@@ -321,7 +321,7 @@ func predictBottleneck(base, level arch.Spec) Direction {
 		return out
 	}
 	mb, ml := mult(base), mult(level)
-	if slices.Equal(mb, ml) || !allBottleneck(base) || !allBottleneck(level) {
+	if slices.Equal(mb, ml) || !allBlocks(base, arch.Bottleneck) || !allBlocks(level, arch.Bottleneck) {
 		return Unrelated
 	}
 	for _, m := range mb {
@@ -332,14 +332,6 @@ func predictBottleneck(base, level arch.Spec) Direction {
 	return ExpectNoGain
 }
 
-func allBottleneck(s arch.Spec) bool {
-	for _, st := range s.Stages {
-		if st.Block != arch.Bottleneck {
-			return false
-		}
-	}
-	return len(s.Stages) > 0
-}
 
 func predictNoPreact(base, level arch.Spec) Direction {
 	if base.Block.Order == arch.PostAct && level.Block.Order == arch.PreAct {
