@@ -332,7 +332,6 @@ func predictBottleneck(base, level arch.Spec) Direction {
 	return ExpectNoGain
 }
 
-
 func predictNoPreact(base, level arch.Spec) Direction {
 	if base.Block.Order == arch.PostAct && level.Block.Order == arch.PreAct {
 		return ExpectNoGain
