@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -246,8 +247,12 @@ func (l *Loader) build(epoch, k int, order []int) (*Batch, error) {
 	aug := l.cfg.Augment
 	var fscratch []float32
 	var pscratch []uint8
+	// One generator per batch, reseeded to each example's stream: the
+	// draws of newRand without two allocations per example.
+	var pcg rand.PCG
+	rng := rand.New(&pcg)
 	for j, i := range idx {
-		rng := newRand(l.cfg.Seed, exampleStream(epoch, k, lo+j))
+		reseed(&pcg, l.cfg.Seed, exampleStream(epoch, k, lo+j))
 		var err error
 		switch {
 		case l.pixels != nil && aug.Enabled():

@@ -25,7 +25,15 @@ func exampleStream(epoch, k, j int) uint64 {
 // newRand derives an independent generator for (seed, stream), so different
 // uses of one seed (order, augmentation, patterns) do not share draws.
 func newRand(seed int64, stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(splitmix(uint64(seed)), splitmix(stream^0x6a09e667f3bcc909)))
+	var p rand.PCG
+	reseed(&p, seed, stream)
+	return rand.New(&p)
+}
+
+// reseed puts p in newRand's state for (seed, stream): a generator reused
+// across streams draws what a new one would.
+func reseed(p *rand.PCG, seed int64, stream uint64) {
+	p.Seed(splitmix(uint64(seed)), splitmix(stream^0x6a09e667f3bcc909))
 }
 
 // splitmix scrambles a 64-bit value (SplitMix64's finaliser) so nearby
