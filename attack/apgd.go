@@ -189,21 +189,22 @@ func apgdCheckpoints(steps int) []checkpoint {
 	return out
 }
 
-// start is a run's first point: x moved onto the sphere of radius ε and
-// clipped to [0,1], drawn on the CPU generator, as the reference does, so
-// that seeds mean the same on every device.
-func (a APGD) start(x *ts.Tensor) *ts.Tensor {
+// sphereStart is a random first point: x moved onto the norm sphere of the
+// given radius and clipped to [0,1], without history. The direction is
+// drawn on the CPU generator, as the reference does (APGD's start at ε,
+// FAB's at ε/2), so that seeds mean the same on every device.
+func sphereStart(x *ts.Tensor, norm Norm, radius float64) *ts.Tensor {
 	var s scope
 	defer s.free()
 	var t *ts.Tensor
-	if a.Norm == Linf {
+	if norm == Linf {
 		u := s.t(ts.Rand(size(x), gotch.Float, gotch.CPU))
 		t = s.t(s.t(u.MulScalar(scalar(2), false)).AddScalar(scalar(-1), false))
 	} else {
 		t = s.t(ts.Randn(size(x), gotch.Float, gotch.CPU))
 	}
 	t = s.t(s.t(t.To(device(x), false)).Totype(x.DType(), false))
-	d := s.t(s.unit(t, a.Norm).MulScalar(scalar(a.Eps), false))
+	d := s.t(s.unit(t, norm).MulScalar(scalar(radius), false))
 	return must(s.clip01(s.t(x.Add(d, false))).Detach(false))
 }
 
@@ -220,7 +221,7 @@ func (a APGD) run(m Model, x, y *ts.Tensor, loss lossFn) (found, fooled *ts.Tens
 		}
 	}()
 
-	xAdv.set(a.start(x), nil)
+	xAdv.set(sphereStart(x, a.Norm, a.Eps), nil)
 	{
 		var s scope
 		z, l, g := inputGrad(m, xAdv.t, loss)

@@ -154,18 +154,7 @@ func (f FAB) run(m Model, x, y, t *ts.Tensor, randomStart bool) (found, dist *ts
 	best.set(x.Detach(false))
 	bestDist.set(ts.Full([]int64{n}, scalar(1e10), x.DType(), dev))
 	if randomStart {
-		var s scope
-		var r *ts.Tensor
-		if f.Norm == Linf {
-			u := s.t(ts.Rand(size(x), gotch.Float, gotch.CPU))
-			r = s.t(s.t(u.MulScalar(scalar(2), false)).AddScalar(scalar(-1), false))
-		} else {
-			r = s.t(ts.Randn(size(x), gotch.Float, gotch.CPU))
-		}
-		r = s.t(s.t(r.To(dev, false)).Totype(x.DType(), false))
-		d := s.t(s.unit(r, f.Norm).MulScalar(scalar(f.Eps/2), false))
-		cur.set(s.clip01(s.t(x.Add(d, false))).Detach(false))
-		s.free()
+		cur.set(sphereStart(x, f.Norm, f.Eps/2), nil)
 	} else {
 		cur.set(x.Detach(false))
 	}
