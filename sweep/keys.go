@@ -177,8 +177,18 @@ var FlagKeys = map[string]string{
 }
 
 // epsKeys are the sweep-file keys that take a radius, written as train,
-// eval and bench take it: 8/255, 8px or 0.03.
-var epsKeys = []string{"train.eps", "train.step_size", "train.eval_eps", "eval.eps"}
+// eval and bench take it: 8/255, 8px or 0.03. The train section's are the
+// recipe's radius keys (recipe.KindRadius), so that the recipe alone says
+// which of its keys are radii.
+var epsKeys = func() []string {
+	var keys []string
+	for _, k := range recipe.Keys() {
+		if k.Kind == recipe.KindRadius {
+			keys = append(keys, "train."+k.Name)
+		}
+	}
+	return append(keys, "eval.eps")
+}()
 
 // parseEpsKeys replaces a radius written as text with its exact value (8/255
 // is stored as the float 8/255, not a rounded decimal).
