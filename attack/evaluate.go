@@ -155,7 +155,7 @@ func Evaluate(ctx context.Context, m Model, batches iter.Seq2[Batch, error], att
 		log.Info("evaluated batch", "samples", c.n, "clean", c.clean, "worst_case_robust", c.worst)
 	}
 	if opts.Shard != nil && opts.Shard.Size > 1 {
-		if err := sumShards(opts.Shard, attacks, &c.n, &c.clean, &c.worst, c.robust, c.stages); err != nil {
+		if err := c.sumShards(opts.Shard, attacks); err != nil {
 			return rep, fmt.Errorf("evaluate: %w", err)
 		}
 		rep.N = c.n
@@ -309,24 +309,24 @@ func attackPoints(m Model, a Attack, x, y *ts.Tensor) ([]bool, []Stage, error) {
 // sumShards adds every process's counts into this one's, in a fixed
 // order all processes share (attacks in the order given, stages by the
 // sorted attack names).
-func sumShards(sh *Shard, attacks []Attack, n, clean, worst *int, robust []int, stages map[string][]int) error {
+func (c *counts) sumShards(sh *Shard, attacks []Attack) error {
 	if sh.Sum == nil {
 		return fmt.Errorf("shard %d of %d has no Sum", sh.Rank, sh.Size)
 	}
-	vals := []float64{float64(*n), float64(*clean), float64(*worst)}
-	for _, r := range robust {
+	vals := []float64{float64(c.n), float64(c.clean), float64(c.worst)}
+	for _, r := range c.robust {
 		vals = append(vals, float64(r))
 	}
 	// Every process has the same stage count per staged attack, even one
 	// whose share held no standing point.
 	stagedAt := map[string]int{}
 	for _, a := range attacks {
-		if c, ok := a.(interface{ Components() []Attack }); ok {
+		if comp, ok := a.(interface{ Components() []Attack }); ok {
 			if _, isStaged := a.(staged); isStaged {
-				k := len(c.Components())
+				k := len(comp.Components())
 				full := make([]int, k)
-				copy(full, stages[a.Name()])
-				stages[a.Name()] = full
+				copy(full, c.stages[a.Name()])
+				c.stages[a.Name()] = full
 				stagedAt[a.Name()] = len(vals)
 				for _, v := range full {
 					vals = append(vals, float64(v))
@@ -337,13 +337,13 @@ func sumShards(sh *Shard, attacks []Attack, n, clean, worst *int, robust []int, 
 	if err := sh.Sum(vals); err != nil {
 		return fmt.Errorf("sum counts across %d processes: %w", sh.Size, err)
 	}
-	*n, *clean, *worst = int(vals[0]), int(vals[1]), int(vals[2])
-	for i := range robust {
-		robust[i] = int(vals[3+i])
+	c.n, c.clean, c.worst = int(vals[0]), int(vals[1]), int(vals[2])
+	for i := range c.robust {
+		c.robust[i] = int(vals[3+i])
 	}
 	for name, at := range stagedAt {
-		for j := range stages[name] {
-			stages[name][j] = int(vals[at+j])
+		for j := range c.stages[name] {
+			c.stages[name][j] = int(vals[at+j])
 		}
 	}
 	return nil
