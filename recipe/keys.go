@@ -87,6 +87,7 @@ var radiusKeys = map[string]bool{"eps": true, "step_size": true, "eval_eps": tru
 func Keys() []Key {
 	help := keyHelp()
 	t := reflect.TypeFor[Recipe]()
+	defaults := reflect.ValueOf(Recipe{}.WithDefaults())
 	var keys []Key
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -110,7 +111,7 @@ func Keys() []Key {
 		default:
 			k.Kind = KindInt
 		}
-		k.Default = fixedDefault(name, i)
+		k.Default = fixedDefault(name, defaults.Field(i))
 		keys = append(keys, k)
 	}
 	return keys
@@ -123,10 +124,9 @@ var derivedKeys = map[string]bool{
 	"milestones": true, "gamma": true, "eval_eps": true, "eval_batch_size": true,
 }
 
-// fixedDefault is field i's value after WithDefaults, nil where it is
+// fixedDefault is a field's value v after WithDefaults, nil where it is
 // derived from other keys or a zero that means "off", "none" or "all".
-func fixedDefault(name string, i int) any {
-	v := reflect.ValueOf(Recipe{}.WithDefaults()).Field(i)
+func fixedDefault(name string, v reflect.Value) any {
 	if derivedKeys[name] || v.IsZero() {
 		return nil
 	}
