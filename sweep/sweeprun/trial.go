@@ -96,7 +96,8 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	if err != nil {
 		return nil, err
 	}
-	pgdSteps := recipe.FinalSteps
+	// The final evaluation's PGD (TrialRecipe's final steps).
+	finalPGD := attackname.PGDSteps(recipe.FinalSteps)
 	if recipe.Precision, err = TrainPrecision(f); err != nil {
 		return nil, err
 	}
@@ -127,15 +128,15 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		return nil, err
 	}
 	metrics := map[string]float64{
-		results.CleanAcc:               res.CleanAcc,
-		results.PGDAcc:                 res.PGDAcc,
-		finalPGD(pgdSteps).MetricKey(): res.PGDAcc,
-		results.EvalExamples:           float64(res.EvalExamples),
-		"epoch_chosen":                 float64(res.Epoch),
-		"train_images_per_s":           res.ImagesPerSec,
-		"train_seconds":                res.TrainSeconds,
-		"eval_seconds":                 res.EvalSeconds,
-		"peak_rss_bytes":               float64(res.PeakRSSBytes),
+		results.CleanAcc:     res.CleanAcc,
+		results.PGDAcc:       res.PGDAcc,
+		finalPGD.MetricKey(): res.PGDAcc,
+		results.EvalExamples: float64(res.EvalExamples),
+		"epoch_chosen":       float64(res.Epoch),
+		"train_images_per_s": res.ImagesPerSec,
+		"train_seconds":      res.TrainSeconds,
+		"eval_seconds":       res.EvalSeconds,
+		"peak_rss_bytes":     float64(res.PeakRSSBytes),
 	}
 	if res.CatastrophicOverfitting {
 		metrics["catastrophic_overfitting"] = 1
@@ -145,7 +146,7 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 		evaluate = EvaluateAttacksSharded(train.ShardFor(e.Group))
 	}
 	if f.Checks(t.Seed) {
-		more, err := e.check(ctx, evaluate, m, splits.Test, f, pgdSteps, t.Seed)
+		more, err := e.check(ctx, evaluate, m, splits.Test, f, finalPGD, t.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -167,14 +168,14 @@ func (e *Executor) Run(ctx context.Context, t results.Trial, cfg sweep.TrialConf
 	return metrics, nil
 }
 
-func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, pgdSteps int, seed int64) (map[string]float64, error) {
+func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.Model, test data.Source, f *sweep.File, finalPGD attackname.Name, seed int64) (map[string]float64, error) {
 	sub, err := data.SelectStratified(test, f.Eval.Check.Size, 0)
 	if err != nil {
 		return nil, fmt.Errorf("eval.check: %w", err)
 	}
-	pgd, err := evaluate(ctx, m, sub, []string{finalPGD(pgdSteps).String()}, f.Eval.Eps, seed)
+	pgd, err := evaluate(ctx, m, sub, []string{finalPGD.String()}, f.Eval.Eps, seed)
 	if err != nil {
-		return nil, fmt.Errorf("eval.check %s: %w", finalPGD(pgdSteps), err)
+		return nil, fmt.Errorf("eval.check %s: %w", finalPGD, err)
 	}
 	strong, err := evaluate(ctx, m, sub, f.Eval.Check.Attacks, f.Eval.Eps, seed)
 	if err != nil {
@@ -186,10 +187,6 @@ func (e *Executor) check(ctx context.Context, evaluate RobustEvaluator, m train.
 	return map[string]float64{results.CheckPGDAcc: pgd["robust_acc"], results.CheckAAAcc: strong["robust_acc"],
 		results.CheckExamples: float64(sub.Len())}, nil
 }
-
-// finalPGD is the attack of a trial's final evaluation (TrialRecipe's
-// final steps), named by the attack vocabulary.
-func finalPGD(steps int) attackname.Name { return attackname.PGDSteps(steps) }
 
 func (e *Executor) splits(c sweep.DatasetConfig) (*data.Splits, error) {
 	e.mu.Lock()
