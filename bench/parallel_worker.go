@@ -13,17 +13,13 @@ import (
 	"unsafe"
 
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
-	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/internal/amp"
 	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
-	"github.com/robarch/robarch/recipe"
-	"github.com/robarch/robarch/train"
 )
 
 // The environment of a data-parallel bench worker (RunParallel starts
@@ -202,18 +198,14 @@ func setupWorker(m workerMsg, g *dist.Group) (workerStep, workerReply, error) {
 	return w, r, nil
 }
 
-// ddpTrainer times train's own data-parallel step (train.Stepper on the
+// ddpTrainer times train's own data-parallel step (a trainRunner on the
 // group: the code Run executes per batch), fed this rank's batch; without
 // a group it is the same step on one process. The allreduce and
 // batch-norm broadcast times are the group's own accounts (dist.Spent).
 type ddpTrainer struct {
-	vs      *nn.VarStore
-	stepper *train.Stepper
-	g       *dist.Group
-	batches []*data.Batch
-	lr      float64
-	i       int
-	format  model.MemoryFormat
+	*trainRunner
+	g      *dist.Group
+	format model.MemoryFormat
 }
 
 func newDDPTrainer(m workerMsg, g *dist.Group) (*ddpTrainer, error) {
@@ -222,54 +214,30 @@ func newDDPTrainer(m workerMsg, g *dist.Group) (*ddpTrainer, error) {
 	}
 	rc := runnerConfig{spec: *m.Spec, batch: m.Batch, eps: m.Eps, lr: m.LR, seed: m.Seed,
 		format: m.MemoryFormat, resolved: new(model.MemoryFormat), precision: m.Precision, device: gotch.CPU}
-	bs, err := batches(rc)
+	r, err := newTrainRunner(Train, rc, g)
 	if err != nil {
-		return nil, fmt.Errorf("train data: %w", err)
-	}
-	vs, net, err := netOf(rc)
-	if err != nil {
-		return nil, fmt.Errorf("train model: %w", err)
-	}
-	t := &ddpTrainer{vs: vs, g: g, batches: bs, lr: m.LR, format: *rc.resolved}
-	// Each rank's batch is m.Batch: the global batch is world × that.
-	r := recipe.Recipe{Method: recipe.Standard, BatchSize: m.Batch, LR: m.LR, Seed: m.Seed, Precision: m.Precision}
-	mod := train.Model{Net: net, Vars: vs}
-	if g != nil {
-		r.BatchSize *= g.World()
-		t.stepper, err = train.NewDataParallelStepper(mod, r, g)
-	} else {
-		t.stepper, err = train.NewStepper(mod, r)
-	}
-	if err != nil {
-		vs.Destroy()
 		return nil, err
 	}
-	return t, nil
+	return &ddpTrainer{trainRunner: r, g: g, format: *rc.resolved}, nil
 }
 
 func (t *ddpTrainer) step() (workerReply, error) {
-	b := t.batches[t.i%len(t.batches)]
-	t.i++
 	var before dist.Spent
 	if t.g != nil {
 		before = t.g.Spent()
 	}
 	start := time.Now()
-	if _, _, err := t.stepper.Step(b, t.lr); err != nil {
+	n, err := t.trainRunner.step()
+	if err != nil {
 		return workerReply{}, err
 	}
-	r := workerReply{Images: b.N, Seconds: time.Since(start).Seconds()}
+	r := workerReply{Images: n, Seconds: time.Since(start).Seconds()}
 	if t.g != nil {
 		after := t.g.Spent()
 		r.AllreduceSeconds = (after.Gradients - before.Gradients).Seconds()
 		r.BroadcastSeconds = (after.Buffers - before.Buffers).Seconds()
 	}
 	return r, nil
-}
-
-func (t *ddpTrainer) close() {
-	t.stepper.Close()
-	t.vs.Destroy()
 }
 
 // allreduceStep is the gradient exchange alone: tensors of floats/tensors

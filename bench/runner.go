@@ -15,6 +15,7 @@ import (
 	"github.com/robarch/robarch/data"
 	"github.com/robarch/robarch/data/torchbatch"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/dist"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 	"github.com/robarch/robarch/train"
@@ -66,7 +67,7 @@ func (rc runnerConfig) dev() gotch.Device {
 func newRunner(w Workload, rc runnerConfig) (runner, error) {
 	switch w {
 	case Train, FGSMRS:
-		return newTrainRunner(w, rc)
+		return newTrainRunner(w, rc, nil)
 	case PGD10, APGDCE, Infer:
 		return newEvalRunner(w, rc)
 	case Loader:
@@ -125,7 +126,10 @@ type trainRunner struct {
 	i       int
 }
 
-func newTrainRunner(w Workload, rc runnerConfig) (*trainRunner, error) {
+// newTrainRunner builds w's runner on one process (g nil) or on one rank
+// of g, where rc.batch is this rank's batch, the global batch world × that,
+// and each step is train's data-parallel step (RunParallel's workers).
+func newTrainRunner(w Workload, rc runnerConfig, g *dist.Group) (*trainRunner, error) {
 	bs, err := batches(rc)
 	if err != nil {
 		return nil, fmt.Errorf("%s data: %w", w, err)
@@ -141,7 +145,14 @@ func newTrainRunner(w Workload, rc runnerConfig) (*trainRunner, error) {
 	// Momentum 0.9, weight decay 5e-4 and fgsm-rs's step 1.25·eps are the
 	// recipe's defaults; the peer uses the same.
 	r := recipe.Recipe{Method: method, Eps: rc.eps, BatchSize: rc.batch, LR: rc.lr, Seed: rc.seed, Precision: rc.precision}
-	st, err := train.NewStepper(train.Model{Net: net, Vars: vs}, r)
+	m := train.Model{Net: net, Vars: vs}
+	var st *train.Stepper
+	if g != nil {
+		r.BatchSize *= g.World()
+		st, err = train.NewDataParallelStepper(m, r, g)
+	} else {
+		st, err = train.NewStepper(m, r)
+	}
 	if err != nil {
 		vs.Destroy()
 		return nil, fmt.Errorf("%s: %w", w, err)
