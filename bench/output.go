@@ -81,7 +81,7 @@ func WriteTable(w io.Writer, r *Report) error {
 					fmt.Sprintf("[%.1f, %.1f]", res.PeerSpread.Min, res.PeerSpread.Max),
 					percent(res.PeerCeilingFraction, res.Passes),
 					fmt.Sprintf("%.2fx", res.Ratio),
-					pairedRatio(res))
+					ratioText(res.PairedRatio, res.RatioInterval))
 			} else {
 				row = append(row, "-", "-", "-", "-", "-")
 			}
@@ -101,13 +101,13 @@ func WriteTable(w io.Writer, r *Report) error {
 	return nil
 }
 
-// pairedRatio is the median step-by-step ratio and its interval, or the
+// ratioText is a median step-by-step ratio and its interval, or the
 // median alone when there were too few steps for one.
-func pairedRatio(res Result) string {
-	if res.RatioInterval == nil {
-		return fmt.Sprintf("%.2fx", res.PairedRatio)
+func ratioText(m float64, iv *Interval) string {
+	if iv == nil {
+		return fmt.Sprintf("%.2fx", m)
 	}
-	return fmt.Sprintf("%.2fx [%.2f, %.2f]", res.PairedRatio, res.RatioInterval.Lo, res.RatioInterval.Hi)
+	return fmt.Sprintf("%.2fx [%.2f, %.2f]", m, iv.Lo, iv.Hi)
 }
 
 func orFP32(p amp.Precision) amp.Precision {

@@ -75,10 +75,3 @@ func WriteParallelTable(w io.Writer, r *ParallelReport) error {
 	}
 	return nil
 }
-
-func ratioText(m float64, iv *Interval) string {
-	if iv == nil {
-		return fmt.Sprintf("%.2fx", m)
-	}
-	return fmt.Sprintf("%.2fx [%.2f, %.2f]", m, iv.Lo, iv.Hi)
-}
