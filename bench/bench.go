@@ -578,11 +578,7 @@ func (t stepTimes) summarize(res *Result) {
 	res.PeerSpread = &s
 	res.PeerImagesPerS = s.Median
 	res.PeerCPUSecondsPerStep = Summarize(t.peerCPU).Median
-	if m, iv, ok := PairedRatio(t.rates, t.peerRates, RatioLevel); ok {
-		res.PairedRatio, res.RatioInterval = m, &iv
-	} else {
-		res.PairedRatio = m
-	}
+	res.PairedRatio, res.RatioInterval = pairedRatioAt(t.rates, t.peerRates)
 }
 
 // syncDevice waits for a CUDA device's queued kernels, so that a step's

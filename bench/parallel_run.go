@@ -120,11 +120,7 @@ func (res *ParallelResult) pair() {
 		if x == nil || y == nil {
 			return 0, nil
 		}
-		m, iv, ok := PairedRatio(x.rates, y.rates, RatioLevel)
-		if !ok {
-			return m, nil
-		}
-		return m, &iv
+		return pairedRatioAt(x.rates, y.rates)
 	}
 	res.PairedRatio, res.RatioInterval = paired(robarchDDP, pytorchDDP)
 	res.ScalingEfficiency, res.ScalingInterval = paired(robarchDDP, robarchSingle)

@@ -37,6 +37,16 @@ func PairedRatio(robarch, peer []float64, level float64) (median float64, iv Int
 	return median, Interval{Lo: lo, Hi: hi, Level: level}, ok
 }
 
+// pairedRatioAt is PairedRatio at RatioLevel as a result holds it: the
+// median, and its interval or nil when there is none.
+func pairedRatioAt(robarch, peer []float64) (float64, *Interval) {
+	m, iv, ok := PairedRatio(robarch, peer, RatioLevel)
+	if !ok {
+		return m, nil
+	}
+	return m, &iv
+}
+
 // medianInterval is the order-statistic interval [x(k), x(n+1-k)] for the
 // median of sorted independent values, with k the largest rank at which
 // P(Binomial(n, 1/2) < k) <= (1-level)/2: its coverage is at least level
