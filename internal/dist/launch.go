@@ -108,7 +108,8 @@ func (l Launch) Run(ctx context.Context) error {
 		if rank == 0 {
 			cmd.Stdout, cmd.Stderr = lockedWriter{&outMu, l.Stdout}, lockedWriter{&outMu, l.Stderr}
 		} else {
-			so, se := prefixed(&outMu, l.Stdout, rank), prefixed(&outMu, l.Stderr, rank)
+			prefix := fmt.Sprintf("[rank %d] ", rank)
+			so, se := PrefixLines(&outMu, l.Stdout, prefix), PrefixLines(&outMu, l.Stderr, prefix)
 			cmd.Stdout, cmd.Stderr = so, se
 			pipes = append(pipes, so, se)
 		}
@@ -172,9 +173,11 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// prefixed returns a writer that copies whole lines to w, each preceded
-// by "[rank k] "; closing it flushes a last partial line.
-func prefixed(mu *sync.Mutex, w io.Writer, rank int) io.WriteCloser {
+// PrefixLines returns a writer that copies whole lines to w, each preceded
+// by prefix ("[rank k] " for a launched rank) and written under mu, so
+// that several processes' lines never interleave; closing it flushes a
+// last partial line.
+func PrefixLines(mu *sync.Mutex, w io.Writer, prefix string) io.WriteCloser {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
@@ -183,7 +186,7 @@ func prefixed(mu *sync.Mutex, w io.Writer, rank int) io.WriteCloser {
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			mu.Lock()
-			fmt.Fprintf(w, "[rank %d] %s\n", rank, sc.Bytes())
+			fmt.Fprintf(w, "%s%s\n", prefix, sc.Bytes())
 			mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, pr)

@@ -11,7 +11,6 @@
 package workers
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/robarch/robarch/internal/dist"
 )
 
 // Threads splits threads (0: one per CPU core) among n processes, at
@@ -56,7 +57,7 @@ func (h Helper) Args() []string {
 // worker is 1).
 type Helpers struct {
 	cmds []*exec.Cmd
-	logs sync.WaitGroup
+	outs []io.Closer // each helper's prefixed output (dist.PrefixLines)
 }
 
 // StartHelpers starts n helper workers running exe (""; this program)
@@ -77,40 +78,27 @@ func StartHelpers(ctx context.Context, exe string, n int, h Helper, logTo io.Wri
 		c := exec.CommandContext(ctx, exe, h.Args()...)
 		c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
 		c.WaitDelay = time.Minute
-		out, err := c.StderrPipe()
-		if err != nil {
-			hs.Stop()
-			return nil, fmt.Errorf("helper %d: %w", k, err)
-		}
-		c.Stdout = c.Stderr
+		out := dist.PrefixLines(&mu, logTo, fmt.Sprintf("worker %d: ", k))
+		c.Stdout, c.Stderr = out, out
 		if err := c.Start(); err != nil {
+			_ = out.Close()
 			hs.Stop()
 			return nil, fmt.Errorf("start helper %d: %w", k, err)
 		}
 		hs.cmds = append(hs.cmds, c)
-		hs.logs.Add(1)
-		go func() {
-			defer hs.logs.Done()
-			sc := bufio.NewScanner(out)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				mu.Lock()
-				fmt.Fprintf(logTo, "worker %d: %s\n", k, sc.Text())
-				mu.Unlock()
-			}
-		}()
+		hs.outs = append(hs.outs, out)
 	}
 	return hs, nil
 }
 
-// Wait waits for every helper and returns their failures, if any. Their
-// output is read to its end first: exec.Cmd.Wait closes the pipe, which
-// would lose the last lines.
+// Wait waits for every helper and returns their failures, if any, with
+// their output written to its last line.
 func (h *Helpers) Wait() error {
-	h.logs.Wait()
 	var errs []error
 	for i, c := range h.cmds {
-		if err := c.Wait(); err != nil {
+		err := c.Wait() // after the copy of its output to h.outs[i]
+		_ = h.outs[i].Close()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("helper worker %d: %w", i+2, err))
 		}
 	}
