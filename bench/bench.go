@@ -16,6 +16,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/archview"
 	"github.com/robarch/robarch/internal/torchrt"
 	"github.com/robarch/robarch/recipe"
 )
@@ -352,7 +353,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	threads := torchrt.Threads()
 	rep := &Report{
 		Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
-		Input:     fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
+		Input:     archview.InputString(spec.Input),
 		Batch:     cfg.Batch,
 		Threads:   threads,
 		Malloc:    rt.Malloc,

@@ -19,6 +19,7 @@ import (
 	"github.com/robarch/robarch/arch"
 	"github.com/robarch/robarch/arch/model"
 	"github.com/robarch/robarch/internal/amp"
+	"github.com/robarch/robarch/internal/archview"
 	"github.com/robarch/robarch/internal/dist"
 )
 
@@ -165,7 +166,7 @@ func RunParallel(ctx context.Context, cfg Config) (*ParallelReport, error) {
 	}
 	spec := layout.Spec
 	rep := &ParallelReport{Model: cfg.Model, Params: layout.Total.Params, MACs: layout.Total.MACs,
-		Input: fmt.Sprintf("%dx%dx%d", spec.Input.Channels, spec.Input.Height, spec.Input.Width),
+		Input: archview.InputString(spec.Input),
 		Nproc: cfg.Nproc, ThreadsPerProcess: cfg.Threads, Batch: cfg.Batch, Precision: cfg.Precision}
 	if cfg.Peer {
 		rep.PeerMemoryFormat, rep.PeerPrecision, rep.PeerMalloc = cfg.PeerMemoryFormat, cfg.PeerPrecision, cfg.PeerMalloc
